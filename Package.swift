@@ -1,0 +1,45 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// The module must be one self-contained object that libpam can dlopen and dlclose:
+// only pam_sm_* exported, and never unloaded (Swift code cannot be unmapped safely).
+let moduleLinkerFlags: [String] = [
+    "-Xlinker", "--version-script=\(Context.packageDirectory)/CShim/entry/exports.map",
+    "-Xlinker", "-z", "-Xlinker", "nodelete",
+]
+
+let package = Package(
+    name: "pam_emailotp",
+    products: [
+        .library(name: "pam_emailotp", type: .dynamic, targets: ["PAMModule"]),
+        .executable(name: "emailotp", targets: ["emailotp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CShim",
+            path: "CShim/shim",
+            linkerSettings: [
+                .linkedLibrary("pam"), .linkedLibrary("curl"),
+                .linkedLibrary("crypto"), .linkedLibrary("crypt"),
+            ]
+        ),
+        .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"]),
+        .target(name: "EmailOTPCore", dependencies: ["CShim"]),
+        .target(
+            name: "PAMModule",
+            dependencies: ["EmailOTPCore", "CShim", "CPAMEntry"],
+            linkerSettings: [.unsafeFlags(moduleLinkerFlags)]
+        ),
+        .executableTarget(
+            name: "emailotp",
+            dependencies: [
+                "EmailOTPCore", "CShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "CShim"]),
+    ]
+)

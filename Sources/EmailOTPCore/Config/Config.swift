@@ -1,0 +1,79 @@
+import Glibc
+
+public enum TLSMode: String, CaseIterable {
+    case none, starttls, tls
+}
+
+public enum MailTransport: Equatable {
+    case smtp
+    case sendmail
+    case maildir(String)
+}
+
+/// Every setting of `emailotp.conf` (SPEC §3), with its default.
+public struct Config {
+    public var mailServer = "localhost"
+    public var mailPort: Int? = nil
+    public var mailUser = ""
+    public var mailPassword = ""
+    public var mailPasswordFile = ""
+    public var mailSender = ""
+    public var mailTLS = TLSMode.none
+    public var mailCAFile = ""
+    public var mailTimeout: Int64 = 10
+    public var mailTransport = MailTransport.smtp
+    public var mailSubject = "Your one-time code for {service} on {host}"
+    public var mailTemplate = ""
+    public var mailHTMLTemplate = ""
+    public var otpValidity: Int64 = 300
+    public var otpLength = 6
+    public var otpTries = 3
+    public var concurrentChallenges = false
+    public var maxOpenChallenges = 5
+    public var resendInterval: Int64 = 30
+    public var maxMailsPerHour = 10
+    public var maskAddress = true
+    public var sendmailPath = "/usr/sbin/sendmail"
+    public var maxFail = 10
+    public var unlockTime: Int64 = 900
+    public var pinPrompt = "PIN: "
+    public var otpPrompt = "Email code: "
+    public var store = "/var/lib/emailotp"
+
+    /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
+    public var textTemplate = ""
+    public var htmlTemplate = ""
+
+    public init() {}
+
+    /// The SMTP port: the configured one, or the default for the TLS mode.
+    public var effectivePort: Int {
+        if let port = mailPort { return port }
+        switch mailTLS {
+        case .none: return 25
+        case .starttls: return 587
+        case .tls: return 465
+        }
+    }
+
+    /// The From address: the configured one, or `root@<hostname>`.
+    public var effectiveSender: String {
+        mailSender.isEmpty ? "root@\(Host.name())" : mailSender
+    }
+
+    /// True when the mail server is this host, where a password never crosses a network.
+    public var mailServerIsLoopback: Bool {
+        let host = mailServer.lowercased()
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+}
+
+public enum Host {
+    /// `gethostname(2)`, or `localhost` when it fails.
+    public static func name() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(cString: buffer)
+        return name.isEmpty || name.hasControlCharacters ? "localhost" : name
+    }
+}

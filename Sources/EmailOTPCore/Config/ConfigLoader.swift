@@ -1,0 +1,136 @@
+import Glibc
+
+/// Reads `emailotp.conf`, applies overrides (module arguments or command options) and resolves
+/// the files it names. The module and the `emailotp` command share this code.
+public struct ConfigLoader {
+    public static let defaultPath = "/etc/security/emailotp.conf"
+
+    /// The owner every trusted file must have: root, except in unit tests.
+    public var owner: uid_t
+
+    public init(owner: uid_t = 0) {
+        self.owner = owner
+    }
+
+    /// Loads the configuration. A missing file is the defaults when `explicit` is false and an
+    /// error when it is true (the administrator named it).
+    public func load(path: String = ConfigLoader.defaultPath, explicit: Bool = false,
+                     overrides: [(key: String, value: String)] = []) throws -> Config {
+        let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536)
+        let text: String?
+        do {
+            text = try SafeFile.readText(path, policy: policy)
+        } catch {
+            throw ConfigError("\(path): refused: \(error)")
+        }
+        var config = Config()
+        if let text = text {
+            let entries = try Self.parse(text, source: path)
+            if entries.contains(where: { $0.key == "mail_password" }) {
+                try checkPasswordFileMode(path)
+            }
+            for entry in entries {
+                do {
+                    try ConfigKeys.apply(entry.key, entry.value, to: &config)
+                } catch let error as ConfigError {
+                    throw ConfigError("\(path):\(entry.line): \(error.message)")
+                }
+            }
+        } else if explicit {
+            throw ConfigError("\(path): no such configuration file")
+        }
+        for (key, value) in overrides {
+            if key == "mail_password" {
+                throw ConfigError("mail_password cannot be given as an argument (PAM service files are world-readable); use mail_password_file")
+            }
+            try ConfigKeys.apply(key, value, to: &config)
+        }
+        try resolveFiles(&config)
+        try Self.checkConsistency(config)
+        return config
+    }
+
+    /// Parses `key = value` lines; `#` lines and blank lines are skipped; a value may be quoted.
+    public static func parse(_ text: String, source: String) throws -> [(key: String, value: String, line: Int)] {
+        var entries = [(key: String, value: String, line: Int)]()
+        var seen = Set<String>()
+        var number = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            var line = String(rawLine)
+            if line.hasSuffix("\r") { line.removeLast() }
+            let trimmed = line.trimmedBlanks
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            guard let equals = trimmed.firstIndex(of: "=") else {
+                throw ConfigError("\(source):\(number): expected \"key = value\"")
+            }
+            let key = String(trimmed[trimmed.startIndex..<equals]).trimmedBlanks
+            var value = String(trimmed[trimmed.index(after: equals)...]).trimmedBlanks
+            if value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
+            guard ConfigKeys.all.contains(key) else {
+                throw ConfigError("\(source):\(number): unknown setting \"\(ConfigKeys.printable(key))\"")
+            }
+            guard !seen.contains(key) else {
+                throw ConfigError("\(source):\(number): \(key) is set twice")
+            }
+            seen.insert(key)
+            entries.append((key, value, number))
+        }
+        return entries
+    }
+
+    /// A file holding a password must not be readable by group or others.
+    func checkPasswordFileMode(_ path: String) throws {
+        let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 65536)
+        do {
+            _ = try SafeFile.readText(path, policy: policy)
+        } catch {
+            throw ConfigError("\(path): refused: it holds mail_password, so it must be mode 0600 (\(error))")
+        }
+    }
+
+    func resolveFiles(_ config: inout Config) throws {
+        if !config.mailPasswordFile.isEmpty {
+            let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 4096)
+            let password: String?
+            do {
+                password = try SafeFile.readText(config.mailPasswordFile, policy: policy)
+            } catch {
+                throw ConfigError("mail_password_file: refused: \(error)")
+            }
+            guard var secret = password else {
+                throw ConfigError("mail_password_file: \(config.mailPasswordFile) does not exist")
+            }
+            while secret.hasSuffix("\n") || secret.hasSuffix("\r") { secret.removeLast() }
+            guard !secret.isEmpty, !secret.hasControlCharacters else {
+                throw ConfigError("mail_password_file: \(config.mailPasswordFile) must hold the password on one line")
+            }
+            config.mailPassword = secret
+        }
+        let templatePolicy = FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536)
+        for (key, path, isHTML) in [("mail_template", config.mailTemplate, false),
+                                    ("mail_html_template", config.mailHTMLTemplate, true)] where !path.isEmpty {
+            let text: String?
+            do {
+                text = try SafeFile.readText(path, policy: templatePolicy)
+            } catch {
+                throw ConfigError("\(key): refused: \(error)")
+            }
+            guard let body = text else { throw ConfigError("\(key): \(path) does not exist") }
+            if isHTML { config.htmlTemplate = body } else { config.textTemplate = body }
+        }
+    }
+
+    /// Rules that involve several settings.
+    public static func checkConsistency(_ config: Config) throws {
+        if !config.mailPassword.isEmpty && config.mailUser.isEmpty {
+            throw ConfigError("a mail password is set but mail_user is empty")
+        }
+        if !config.mailPassword.isEmpty && config.mailTLS == .none && !config.mailServerIsLoopback
+            && config.mailTransport == .smtp {
+            throw ConfigError("refusing to send the mail password unencrypted to \(config.mailServer): set mail_tls = starttls or tls")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import CShim
+
+public struct CryptoFailure: Error, CustomStringConvertible {
+    public let what: String
+    public var description: String { "\(what) failed" }
+}
+
+/// Keyed hashes and constant-time comparison (OpenSSL).
+public enum Digest {
+    /// HMAC-SHA-256 of `message` under `key` (`HMAC` with `EVP_sha256`).
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let result = key.withUnsafeBytes { keyBuffer in
+            message.withUnsafeBytes { messageBuffer in
+                out.withUnsafeMutableBufferPointer { outBuffer in
+                    HMAC(EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count),
+                         messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self), messageBuffer.count,
+                         outBuffer.baseAddress, &length)
+                }
+            }
+        }
+        guard result != nil, length == 32 else { throw CryptoFailure(what: "HMAC-SHA-256") }
+        return out
+    }
+
+    /// Compares two byte strings in time that depends only on their length (`CRYPTO_memcmp`).
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        if a.isEmpty { return true }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+/// What one step of the two-step flow ended with.
+public struct StepReport: Equatable {
+    public var result: AuthResult
+    /// The challenge that was opened (or re-used) by this step: the first step of the seed's flow.
+    public var challenge: Challenge?
+    /// What the user is told ("" = nothing).
+    public var message: String
+
+    public init(result: AuthResult, challenge: Challenge? = nil, message: String = "") {
+        self.result = result
+        self.challenge = challenge
+        self.message = message
+    }
+
+    public var isChallenge: Bool { challenge != nil && result != .success }
+}
+
+/// `mode=challenge` and `emailotp check`: the seed's two-step flow, one password per attempt.
+/// The password is the PIN (the mail is sent, access denied) or the PIN followed by the code
+/// (granted). With `pin=none`, an empty password triggers and the code alone answers.
+extension Authenticator {
+    public func challengeStep(user: String, password: String, nullok: Bool) -> StepReport {
+        if (try? UserName.validate(user)) == nil {
+            log(.notice, user, "refused: user name cannot be enrolled")
+            return StepReport(result: .userUnknown)
+        }
+        let existing: TokenRecord?
+        do {
+            existing = try store.read(user: user)
+        } catch {
+            log(.error, user, "store error: \(error)")
+            return StepReport(result: .unavailable)
+        }
+        if existing == nil && nullok {
+            log(.info, user, "no token, nullok: ignored")
+            return StepReport(result: .ignore)
+        }
+        if pinMode == .none {
+            return password.isEmpty ? firstStep(user: user, pin: nil) : secondStep(user: user, code: password, transactionID: nil, pin: nil)
+        }
+        let length = config.otpLength
+        if password.count > length {
+            let code = String(password.suffix(length))
+            let pin = String(password.dropLast(length))
+            // A PIN may itself end in digits: PIN + code is taken only when the part before
+            // the code is the PIN; otherwise the whole password is tried as the PIN.
+            if code.isASCIIDigits, let hash = existing?.pinHash, PINHash.verify(pin, hash: hash) {
+                return secondStep(user: user, code: code, transactionID: nil, pin: pin)
+            }
+        }
+        return firstStep(user: user, pin: password)
+    }
+
+    /// `emailotp check --transaction-id T`: the code alone, for that challenge only. The
+    /// transaction id stands for the PIN presented in the first step.
+    public func answerTransaction(user: String, transactionID: String, code: String) -> StepReport {
+        guard transactionID.utf8.count == 20, transactionID.isASCIIDigits else {
+            log(.notice, user, "refused: malformed transaction id")
+            return StepReport(result: .authError, message: Messages.noChallenge)
+        }
+        return secondStep(user: user, code: code, transactionID: transactionID, pin: nil)
+    }
+
+    func firstStep(user: String, pin: String?) -> StepReport {
+        let withPIN = pin != nil
+        do {
+            switch try trigger(user: user, pin: pin) {
+            case .sent(let challenge, let email):
+                log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID)), first step denied")
+                return StepReport(result: .authError, challenge: challenge,
+                                  message: Messages.challengeSent(shown(email), validity: config.otpValidity,
+                                                                  transactionID: challenge.transactionID, withPIN: withPIN))
+            case .reused(let challenge, let email):
+                log(.notice, user, "open challenge re-used, no mail sent (transaction \(challenge.transactionID))")
+                return StepReport(result: .authError, challenge: challenge,
+                                  message: Messages.challengeReused(shown(email), interval: config.resendInterval,
+                                                                    transactionID: challenge.transactionID, withPIN: withPIN))
+            case .noToken:
+                log(.notice, user, "refused: no token")
+                return StepReport(result: .userUnknown)
+            case .disabled:
+                log(.notice, user, "refused: token disabled")
+                return StepReport(result: .authError, message: Messages.disabled)
+            case .locked:
+                log(.notice, user, "refused: token locked")
+                return StepReport(result: .authError, message: Messages.locked)
+            case .wrongPIN:
+                log(.notice, user, "wrong PIN")
+                return StepReport(result: .authError)
+            case .noPIN:
+                log(.warning, user, "refused: the token has no PIN; use pin=none for it")
+                return StepReport(result: .authError)
+            case .rateLimited:
+                log(.warning, user, "refused: max_mails_per_hour reached, no mail sent")
+                return StepReport(result: .unavailable, message: Messages.rateLimited)
+            }
+        } catch let failure as DeliveryFailure {
+            log(.error, user, "mail failed: \(failure.reason)")
+            return StepReport(result: .unavailable, message: Messages.mailFailed)
+        } catch {
+            log(.error, user, "store error: \(error)")
+            return StepReport(result: .unavailable)
+        }
+    }
+
+    func secondStep(user: String, code: String, transactionID: String?, pin: String?) -> StepReport {
+        let outcome: VerifyOutcome
+        do {
+            outcome = try verify(user: user, code: code, transactionID: transactionID, pin: pin)
+        } catch {
+            log(.error, user, "store error: \(error)")
+            return StepReport(result: .unavailable)
+        }
+        switch outcome {
+        case .granted:
+            log(.notice, user, "granted")
+            return StepReport(result: .success)
+        case .wrong(let left):
+            log(.notice, user, "wrong code (\(left) tries left)")
+            return StepReport(result: .authError, message: left > 0 ? Messages.wrongCode(triesLeft: left) : Messages.wrongCodeFinal)
+        default:
+            let silent = SilentConversation()
+            let result = report(outcome, user: user, conversation: silent)
+            return StepReport(result: result, message: silent.lastError)
+        }
+    }
+}
+
+/// Collects the error a shared reporting path would show, for flows that return it instead.
+final class SilentConversation: Conversation {
+    var lastError = ""
+    func prompt(_ text: String, echo: Bool) -> String? { nil }
+    func info(_ text: String) {}
+    func error(_ text: String) { lastError = text }
+}

@@ -1,0 +1,32 @@
+/// The texts a user sees (docs/DESIGN.md lists them).
+public enum Messages {
+    public static func sent(_ address: String, validity: Int64) -> String {
+        "A code was sent to \(address). It is valid for \(TimeFormat.duration(validity))."
+    }
+
+    public static func reused(_ address: String, interval: Int64) -> String {
+        "A code was already sent to \(address) less than \(TimeFormat.duration(interval)) ago. Enter that code."
+    }
+
+    public static func challengeSent(_ address: String, validity: Int64, transactionID: String, withPIN: Bool) -> String {
+        "A code was sent to \(address), valid for \(TimeFormat.duration(validity)). Transaction id: \(transactionID). "
+            + (withPIN ? "Log in again with your PIN followed by the code." : "Log in again with the code.")
+    }
+
+    public static func challengeReused(_ address: String, interval: Int64, transactionID: String, withPIN: Bool) -> String {
+        "A code was already sent to \(address) less than \(TimeFormat.duration(interval)) ago. Transaction id: \(transactionID). "
+            + (withPIN ? "Log in again with your PIN followed by that code." : "Log in again with that code.")
+    }
+
+    public static func wrongCode(triesLeft: Int) -> String {
+        triesLeft == 1 ? "Wrong code. 1 try left." : "Wrong code. \(triesLeft) tries left."
+    }
+
+    public static let wrongCodeFinal = "Wrong code."
+    public static let expired = "The code has expired."
+    public static let noChallenge = "No code is waiting for an answer. Log in again to get a new code."
+    public static let mailFailed = "The code could not be sent by email. Try again later or contact your administrator."
+    public static let rateLimited = "Too many codes were requested. Try again later."
+    public static let locked = "The token is locked after too many failures. Try again later or contact your administrator."
+    public static let disabled = "The token is disabled. Contact your administrator."
+}

@@ -1,0 +1,57 @@
+/// The user at the other end of the PAM conversation (or of `emailotp check`).
+public protocol Conversation {
+    /// Asks a question; nil when the conversation failed or the user gave no answer.
+    func prompt(_ text: String, echo: Bool) -> String?
+    /// Shows a message (`PAM_TEXT_INFO`).
+    func info(_ text: String)
+    /// Shows an error (`PAM_ERROR_MSG`).
+    func error(_ text: String)
+}
+
+public enum LogLevel: Int {
+    case error, warning, notice, info, debug
+}
+
+/// Where outcomes are logged: syslog (`LOG_AUTHPRIV`) in the module, stderr in the command.
+/// Lines never carry a PIN, a code or a password.
+public protocol Logger {
+    func log(_ level: LogLevel, _ message: String)
+}
+
+/// The PAM items a flow needs beyond the user name.
+public struct RequestContext {
+    public var service: String
+    public var rhost: String
+    public var host: String
+
+    public init(service: String, rhost: String, host: String = Host.name()) {
+        self.service = service
+        self.rhost = rhost
+        self.host = host
+    }
+}
+
+/// What a flow ends with; the PAM boundary maps it to a PAM return code.
+public enum AuthResult: Equatable, CustomStringConvertible {
+    case success
+    case authError
+    case userUnknown
+    case ignore
+    case unavailable
+    case serviceError
+    case conversationError
+
+    public var description: String {
+        switch self {
+        case .success: return "success"
+        case .authError: return "authentication failure"
+        case .userUnknown: return "user unknown"
+        case .ignore: return "ignore"
+        case .unavailable: return "authentication information unavailable"
+        case .serviceError: return "service error"
+        case .conversationError: return "conversation error"
+        }
+    }
+}
+
+extension AuthResult: Error {}

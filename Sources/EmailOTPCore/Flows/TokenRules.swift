@@ -1,0 +1,63 @@
+/// The rules of one token, as pure functions of a record and the time; the flows apply them
+/// under the store's per-user lock.
+extension TokenRecord {
+    /// Unlocks a token whose `unlock_time` has passed, drops expired challenges and mail
+    /// times older than an hour.
+    public mutating func refresh(now: Int64, config: Config) {
+        if lockedAt != 0 && config.unlockTime > 0 && now >= lockedAt + config.unlockTime {
+            lockedAt = 0
+            failCount = 0
+        }
+        challenges.removeAll { $0.isExpired(at: now) }
+        mails.removeAll { $0 <= now - 3600 || $0 > now + 3600 }
+    }
+
+    public var isLocked: Bool { lockedAt != 0 }
+
+    /// Counts a wrong PIN or code; `max_fail` consecutive ones lock the token.
+    public mutating func registerFailure(now: Int64, config: Config) {
+        if failCount < 1_000_000 { failCount += 1 }
+        if failCount >= config.maxFail && lockedAt == 0 { lockedAt = max(now, 1) }
+    }
+
+    /// A granted login clears the failures.
+    public mutating func registerSuccess() {
+        failCount = 0
+        lockedAt = 0
+    }
+
+    /// The newest open challenge.
+    public var newestChallenge: Challenge? {
+        challenges.max { $0.created < $1.created }
+    }
+
+    /// Adds a challenge: with concurrent challenges the oldest beyond `max_open_challenges` go,
+    /// without them every older challenge is voided.
+    public mutating func open(_ challenge: Challenge, config: Config) {
+        if config.concurrentChallenges {
+            challenges.sort { $0.created < $1.created }
+            while challenges.count >= config.maxOpenChallenges { challenges.removeFirst() }
+        } else {
+            challenges.removeAll()
+        }
+        challenges.append(challenge)
+    }
+}
+
+/// The keyed hash under which a code is stored: HMAC-SHA-256 of transaction id, user and code.
+public struct CodeHasher {
+    let key: [UInt8]
+
+    public init(key: [UInt8]) {
+        self.key = key
+    }
+
+    public func hash(code: String, transactionID: String, user: String) throws -> String {
+        Hex.encode(try Digest.hmacSHA256(key: key, message: Array("\(transactionID):\(user):\(code)".utf8)))
+    }
+
+    public func matches(code: String, challenge: Challenge, user: String) -> Bool {
+        guard let computed = try? hash(code: code, transactionID: challenge.transactionID, user: user) else { return false }
+        return Digest.constantTimeEqual(Array(computed.utf8), Array(challenge.codeHash.utf8))
+    }
+}

@@ -1,0 +1,80 @@
+/// The encodings a MIME message needs, without Foundation.
+enum MIMEEncoding {
+    static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func base64(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        var index = 0
+        while index < bytes.count {
+            let b0 = bytes[index]
+            let b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
+            let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
+            out.append(base64Alphabet[Int(b0 >> 2)])
+            out.append(base64Alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)])
+            out.append(index + 1 < bytes.count ? base64Alphabet[Int((b1 & 0x0F) << 2 | b2 >> 6)] : 0x3D)
+            out.append(index + 2 < bytes.count ? base64Alphabet[Int(b2 & 0x3F)] : 0x3D)
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A header value: as it is when printable ASCII, else RFC 2047 `=?UTF-8?B?...?=` words.
+    static func headerWord(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
+        var words = [String]()
+        var chunk = [UInt8]()
+        for character in text {
+            let bytes = Array(String(character).utf8)
+            if chunk.count + bytes.count > 45 {
+                words.append("=?UTF-8?B?\(base64(chunk))?=")
+                chunk = []
+            }
+            chunk += bytes
+        }
+        if !chunk.isEmpty { words.append("=?UTF-8?B?\(base64(chunk))?=") }
+        return words.joined(separator: "\r\n ")
+    }
+
+    /// Quoted-printable (RFC 2045) of UTF-8 text with `\n` line ends; output lines end in `\n`.
+    static func quotedPrintable(_ text: String) -> String {
+        var out = ""
+        let hex = Array("0123456789ABCDEF".utf8)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var encoded = [UInt8]()
+            var width = 0
+            let bytes = Array(line.utf8)
+            for (index, byte) in bytes.enumerated() {
+                let last = index == bytes.count - 1
+                var piece: [UInt8]
+                if (byte >= 33 && byte <= 126 && byte != 61) || ((byte == 32 || byte == 9) && !last) {
+                    piece = [byte]
+                } else {
+                    piece = [61, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+                }
+                if width + piece.count > 75 {
+                    encoded += Array("=\n".utf8)
+                    width = 0
+                }
+                encoded += piece
+                width += piece.count
+            }
+            out += String(decoding: encoded, as: UTF8.self) + "\n"
+        }
+        return out
+    }
+
+    static func htmlEscaped(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}

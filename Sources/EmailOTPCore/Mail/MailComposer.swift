@@ -1,0 +1,181 @@
+/// A message ready for a transport: envelope and RFC 5322 text with `\n` line ends.
+public struct OutgoingMail: Equatable {
+    public var from: String
+    public var to: String
+    public var text: String
+
+    public init(from: String, to: String, text: String) {
+        self.from = from
+        self.to = to
+        self.text = text
+    }
+}
+
+/// What one code mail says.
+public struct CodeMailContext {
+    public var user: String
+    public var address: String
+    public var code: String
+    public var transactionID: String
+    public var service: String
+    public var rhost: String
+    public var host: String
+    public var created: Int64
+    public var expires: Int64
+
+    public init(user: String, address: String, code: String, transactionID: String, service: String,
+                rhost: String, host: String, created: Int64, expires: Int64) {
+        self.user = user
+        self.address = address
+        self.code = code
+        self.transactionID = transactionID
+        self.service = service
+        self.rhost = rhost
+        self.host = host
+        self.created = created
+        self.expires = expires
+    }
+}
+
+public struct MailCompositionError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Builds the MIME message of a code mail from the configured templates.
+public struct MailComposer {
+    public static let defaultTextTemplate = """
+    Hello {user},
+
+    Your one-time code for {service} on {host} is:
+
+        {otp}
+
+    It is valid for {validity} minutes, until {expires}.
+    Transaction id: {transaction_id}
+    Request from: {rhost}
+
+    If you did not ask for this code, someone else knows your PIN:
+    tell your administrator.
+
+    """
+
+    let config: Config
+    let random: RandomSource
+
+    public init(config: Config, random: RandomSource) {
+        self.config = config
+        self.random = random
+    }
+
+    /// The placeholder values of SPEC §3.
+    func values(_ context: CodeMailContext) -> [String: String] {
+        let validity = context.expires - context.created
+        return [
+            "otp": context.code,
+            "user": context.user,
+            "host": context.host,
+            "service": context.service.isEmpty ? "login" : context.service,
+            "validity": String(max(1, (validity + 59) / 60)),
+            "expires": TimeFormat.local(context.expires),
+            "transaction_id": context.transactionID,
+            "rhost": context.rhost.isEmpty ? "this host" : context.rhost,
+        ]
+    }
+
+    /// The whole message. Throws when a value would break a header (CR, LF, other controls).
+    public func compose(_ context: CodeMailContext, date: Int64) throws -> OutgoingMail {
+        let sender = config.effectiveSender
+        guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
+            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+        }
+        let fields = values(context)
+        for (name, value) in fields where value.hasControlCharacters {
+            throw MailCompositionError(message: "refusing control characters in {\(name)}")
+        }
+        // The code never goes into the subject: lock screens and mail lists show subjects.
+        var subjectFields = fields
+        subjectFields["otp"] = nil
+        let subject = config.mailSubject.expandingPlaceholders(subjectFields)
+        guard !subject.hasControlCharacters else {
+            throw MailCompositionError(message: "refusing control characters in the subject")
+        }
+        let textTemplate = config.textTemplate.isEmpty ? Self.defaultTextTemplate : config.textTemplate
+        let text = textTemplate.expandingPlaceholders(fields)
+        var htmlFields = [String: String]()
+        for (name, value) in fields { htmlFields[name] = MIMEEncoding.htmlEscaped(value) }
+        let html = config.htmlTemplate.isEmpty ? nil : config.htmlTemplate.expandingPlaceholders(htmlFields)
+
+        let token = Hex.encode(try random.bytes(12))
+        let domain = context.host.unicodeScalars.allSatisfy({ EmailAddress.isAlphanumeric($0) || $0 == "." || $0 == "-" })
+            ? context.host : "localhost"
+        let boundary = "=_emailotp_\(token)"
+        var lines = [
+            "Date: \(TimeFormat.rfc5322(date))",
+            "From: \(sender)",
+            "To: \(context.address)",
+            "Subject: \(MIMEEncoding.headerWord(subject).replacingCRLF())",
+            "Message-ID: <\(token).\(context.transactionID)@\(domain)>",
+            "MIME-Version: 1.0",
+            "Auto-Submitted: auto-generated",
+            "X-EmailOTP-Transaction-Id: \(context.transactionID)",
+            "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",
+            "",
+            "This is a multi-part message in MIME format.",
+            "",
+        ]
+        func part(_ type: String, _ body: String) {
+            lines += ["--\(boundary)",
+                      "Content-Type: \(type); charset=utf-8",
+                      "Content-Transfer-Encoding: quoted-printable",
+                      "",
+                      MIMEEncoding.quotedPrintable(normalized(body))]
+        }
+        part("text/plain", text)
+        if let html = html { part("text/html", html) }
+        lines.append("--\(boundary)--")
+        return OutgoingMail(from: sender, to: context.address, text: lines.joined(separator: "\n") + "\n")
+    }
+
+    func normalized(_ body: String) -> String {
+        var text = body.replacingCRLF()
+        while text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+}
+
+extension String {
+    /// `\r\n` → `\n`, lone `\r` → `\n` (Swift treats "\r\n" as one Character).
+    func replacingCRLF() -> String {
+        var out = ""
+        for character in self {
+            if character == "\r\n" || character == "\r" { out.append("\n") } else { out.append(character) }
+        }
+        return out
+    }
+}
+
+extension MailComposer {
+    /// The message of `emailotp send-test`: same headers and transport, no code.
+    public func composeTest(to address: String, host: String, date: Int64) throws -> OutgoingMail {
+        let sender = config.effectiveSender
+        guard EmailAddress.isValid(address), EmailAddress.isValid(sender) else {
+            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+        }
+        let token = Hex.encode(try random.bytes(12))
+        let lines = [
+            "Date: \(TimeFormat.rfc5322(date))",
+            "From: \(sender)",
+            "To: \(address)",
+            "Subject: pam_emailotp test message from \(host)",
+            "Message-ID: <\(token)@\(host.isEmpty || host.hasControlCharacters ? "localhost" : host)>",
+            "MIME-Version: 1.0",
+            "Auto-Submitted: auto-generated",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            MIMEEncoding.quotedPrintable("This is a test message from emailotp send-test on \(host).\nThe mail settings of pam_emailotp work."),
+        ]
+        return OutgoingMail(from: sender, to: address, text: lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,37 @@
+import Glibc
+
+/// Delivers into a Maildir (`tmp/` then rename into `new/`): for tests, demos and hosts whose
+/// users read mail locally.
+public struct MaildirMailer: Mailer {
+    let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    public func send(_ mail: OutgoingMail) throws {
+        do {
+            for sub in ["", "/tmp", "/new", "/cur"] {
+                let path = directory + sub
+                if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path) }
+            }
+            let unique = "\(time(nil)).\(getpid())_\(Hex.encode(try OpenSSLRandom().bytes(8))).\(Host.name().replacingSlashes())"
+            let temporary = "\(directory)/tmp/\(unique)"
+            let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            try fd.writeAll(Array(mail.text.utf8))
+            try fd.sync()
+            try retryingEINTR("rename", temporary) { rename(temporary, "\(directory)/new/\(unique)") }
+            try SafeFile.syncDirectory("\(directory)/new")
+        } catch let error as MailError {
+            throw error
+        } catch {
+            throw MailError("maildir \(directory): \(error)")
+        }
+    }
+}
+
+extension String {
+    func replacingSlashes() -> String {
+        String(map { $0 == "/" || $0 == ":" ? "_" : $0 })
+    }
+}

@@ -1,0 +1,20 @@
+/// A mail that could not be delivered, and why (for the log; the user sees a generic message).
+public struct MailError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Delivers one message; tests inject a recording one.
+public protocol Mailer {
+    func send(_ mail: OutgoingMail) throws
+}
+
+/// The transport that `mail_transport` names.
+public func makeMailer(_ config: Config) -> Mailer {
+    switch config.mailTransport {
+    case .smtp: return SMTPMailer(config: config)
+    case .sendmail: return SendmailMailer(path: config.sendmailPath, timeout: config.mailTimeout)
+    case .maildir(let path): return MaildirMailer(directory: path)
+    }
+}

@@ -1,0 +1,106 @@
+import CShim
+import Glibc
+
+/// SMTP through libcurl: `mail_tls` none / starttls (required) / tls, certificate and host name
+/// verification, AUTH when `mail_user` is set, one timeout for the whole exchange, no signals.
+public struct SMTPMailer: Mailer {
+    let config: Config
+
+    public init(config: Config) {
+        self.config = config
+    }
+
+    /// The URL libcurl connects to.
+    public var url: String {
+        var host = config.mailServer
+        if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
+        let scheme = config.mailTLS == .tls ? "smtps" : "smtp"
+        return "\(scheme)://\(host):\(config.effectivePort)/\(Host.name().isEmpty ? "localhost" : Host.name())"
+    }
+
+    public func send(_ mail: OutgoingMail) throws {
+        guard let curl = curl_easy_init() else { throw MailError("curl_easy_init failed") }
+        defer { curl_easy_cleanup(curl) }
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        defer { errorBuffer.deallocate() }
+        let recipients: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "<\(mail.to)>")
+        defer { curl_slist_free_all(recipients) }
+        guard recipients != nil else { throw MailError("curl_slist_append failed") }
+
+        let body = MessageBody(Array(mail.text.replacingOccurrencesOfLF()))
+        let bodyPointer = Unmanaged.passUnretained(body).toOpaque()
+
+        var steps: [(String, CURLcode)] = [
+            ("URL", cshim_curl_setopt_string(curl, CURLOPT_URL, url)),
+            ("NOSIGNAL", cshim_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1)),
+            ("TIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_TIMEOUT, Int(config.mailTimeout))),
+            ("CONNECTTIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_CONNECTTIMEOUT, Int(config.mailTimeout))),
+            ("ERRORBUFFER", cshim_curl_setopt_pointer(curl, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))),
+            ("MAIL_FROM", cshim_curl_setopt_string(curl, CURLOPT_MAIL_FROM, "<\(mail.from)>")),
+            ("MAIL_RCPT", cshim_curl_setopt_pointer(curl, CURLOPT_MAIL_RCPT, UnsafeMutableRawPointer(recipients))),
+            ("UPLOAD", cshim_curl_setopt_long(curl, CURLOPT_UPLOAD, 1)),
+            ("READFUNCTION", cshim_curl_setopt_read_function(curl, readCallback)),
+            ("READDATA", cshim_curl_setopt_pointer(curl, CURLOPT_READDATA, bodyPointer)),
+            ("SSL_VERIFYPEER", cshim_curl_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 1)),
+            ("SSL_VERIFYHOST", cshim_curl_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 2)),
+            ("PROTOCOLS", cshim_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps")),
+        ]
+        if config.mailTLS != .none {
+            steps.append(("USE_SSL", cshim_curl_setopt_long(curl, CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))))
+        }
+        if !config.mailCAFile.isEmpty {
+            steps.append(("CAINFO", cshim_curl_setopt_string(curl, CURLOPT_CAINFO, config.mailCAFile)))
+        }
+        if !config.mailUser.isEmpty {
+            steps.append(("USERNAME", cshim_curl_setopt_string(curl, CURLOPT_USERNAME, config.mailUser)))
+            steps.append(("PASSWORD", cshim_curl_setopt_string(curl, CURLOPT_PASSWORD, config.mailPassword)))
+        }
+        for (name, code) in steps where code != CURLE_OK {
+            throw MailError("curl option \(name): \(String(cString: curl_easy_strerror(code)))")
+        }
+        let result = withExtendedLifetime(body) { curl_easy_perform(curl) }
+        guard result == CURLE_OK else {
+            let detail = String(cString: errorBuffer)
+            let reason = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
+            throw MailError("SMTP to \(config.mailServer):\(config.effectivePort) failed: \(reason)")
+        }
+    }
+}
+
+/// The message bytes libcurl pulls through the read callback.
+final class MessageBody {
+    let bytes: [UInt8]
+    var offset = 0
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+}
+
+private let readCallback: curl_read_callback = { buffer, size, count, userdata in
+    guard let buffer = buffer, let userdata = userdata else { return 0 }
+    let body = Unmanaged<MessageBody>.fromOpaque(userdata).takeUnretainedValue()
+    let (capacity, overflow) = size.multipliedReportingOverflow(by: count)
+    guard !overflow else { return 0 }
+    let length = min(capacity, body.bytes.count - body.offset)
+    guard length > 0 else { return 0 }
+    body.bytes.withUnsafeBufferPointer { source in
+        guard let base = source.baseAddress else { return }
+        memcpy(buffer, base + body.offset, length)
+    }
+    body.offset += length
+    return length
+}
+
+extension String {
+    /// `\n` line ends → `\r\n`, as SMTP wants; a leading `.` stays (libcurl dot-stuffs).
+    func replacingOccurrencesOfLF() -> [UInt8] {
+        var out = [UInt8]()
+        for byte in utf8 {
+            if byte == 0x0A { out.append(0x0D) }
+            out.append(byte)
+        }
+        return out
+    }
+}

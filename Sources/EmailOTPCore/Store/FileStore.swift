@@ -1,0 +1,140 @@
+import Glibc
+
+/// The file-backed store under `/var/lib/emailotp` (layout in docs/DESIGN.md and emailotp.conf(5)).
+public struct FileStore: TokenStore {
+    public let directory: String
+    /// The owner every store file and directory must have: root, except in unit tests.
+    public let owner: uid_t
+    let random: RandomSource
+
+    public init(directory: String, owner: uid_t = 0, random: RandomSource = OpenSSLRandom()) {
+        self.directory = directory
+        self.owner = owner
+        self.random = random
+    }
+
+    var usersDirectory: String { "\(directory)/users" }
+    var locksDirectory: String { "\(directory)/locks" }
+    var recordPolicy: FilePolicy { FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 256 * 1024) }
+
+    /// Checks (and with `create`, makes) the store directories. False when the store does not exist.
+    @discardableResult
+    public func prepare(create: Bool) throws -> Bool {
+        do {
+            guard try SafeFile.ensureDirectory(directory, owner: owner, create: create) else { return false }
+            try SafeFile.ensureDirectory(usersDirectory, owner: owner, create: true)
+            try SafeFile.ensureDirectory(locksDirectory, owner: owner, create: true)
+            return true
+        } catch let error as FileTrustError {
+            throw StoreError.unsafe(error.description)
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+    }
+
+    public func read(user: String) throws -> TokenRecord? {
+        let name = try UserName.encode(user)
+        guard try prepare(create: false) else { return nil }
+        return try load(user: user, file: name)
+    }
+
+    public func update<T>(user: String, _ body: (inout TokenRecord?) throws -> T) throws -> T {
+        let name = try UserName.encode(user)
+        try prepare(create: true)
+        let lock: FileDescriptor
+        do {
+            lock = try FileDescriptor.open("\(locksDirectory)/\(name)", flags: O_RDWR | O_CREAT | O_NONBLOCK)
+            _ = try lock.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
+            try lock.lockExclusive()
+        } catch let error as FileTrustError {
+            throw StoreError.unsafe(error.description)
+        } catch let error as SystemError where error.code == ELOOP {
+            throw StoreError.unsafe("\(locksDirectory)/\(name) is a symbolic link")
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+        let before = try load(user: user, file: name)
+        var record = before
+        let result = try body(&record)
+        if record != before {
+            do {
+                if let record = record {
+                    try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8))
+                } else {
+                    try SafeFile.remove(directory: usersDirectory, name: name)
+                }
+            } catch {
+                throw StoreError.io("\(error)")
+            }
+        }
+        withExtendedLifetime(lock) {}
+        return result
+    }
+
+    public func users() throws -> [String] {
+        guard try prepare(create: false) else { return [] }
+        do {
+            return try SafeFile.list(usersDirectory).compactMap { $0.hasPrefix(".") ? nil : UserName.decode($0) }
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+    }
+
+    public func codeKey() throws -> [UInt8] {
+        try prepare(create: true)
+        if let key = try readKey() { return key }
+        // Two processes may make the key at once: the store directory's lock decides.
+        let lock: FileDescriptor
+        do {
+            lock = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
+            try lock.lockExclusive()
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+        defer { withExtendedLifetime(lock) {} }
+        if let key = try readKey() { return key }
+        let key = try random.bytes(32)
+        do {
+            try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8))
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+        return key
+    }
+
+    func readKey() throws -> [UInt8]? {
+        let path = "\(directory)/hmac.key"
+        let text: String?
+        do {
+            text = try SafeFile.readText(path, policy: FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 1024))
+        } catch let error as FileTrustError {
+            throw StoreError.unsafe(error.description)
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+        guard let content = text else { return nil }
+        let hex = content.hasSuffix("\n") ? String(content.dropLast()) : content
+        guard hex.utf8.count == 64, let key = Hex.decode(hex) else {
+            throw StoreError.unsafe("\(path) does not hold a 256-bit key")
+        }
+        return key
+    }
+
+    func load(user: String, file: String) throws -> TokenRecord? {
+        let path = "\(usersDirectory)/\(file)"
+        let text: String?
+        do {
+            text = try SafeFile.readText(path, policy: recordPolicy)
+        } catch let error as FileTrustError {
+            throw StoreError.unsafe(error.description)
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+        guard let content = text else { return nil }
+        do {
+            return try RecordFormat.parse(content, expectedUser: user)
+        } catch let error as CorruptRecord {
+            throw StoreError.corrupt(user: user, path: path, error)
+        }
+    }
+}

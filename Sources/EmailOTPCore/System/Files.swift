@@ -1,0 +1,202 @@
+import Glibc
+
+/// What a file opened by `SafeFile` must look like before it is trusted.
+public struct FilePolicy {
+    /// The owner the file must have (root for everything the module reads).
+    public var owner: uid_t
+    /// Permission bits that must be clear, e.g. `0o022` (not group/other-writable).
+    public var forbiddenModeBits: mode_t
+    /// Files larger than this are refused.
+    public var maxSize: Int
+
+    public init(owner: uid_t, forbiddenModeBits: mode_t, maxSize: Int) {
+        self.owner = owner
+        self.forbiddenModeBits = forbiddenModeBits
+        self.maxSize = maxSize
+    }
+}
+
+/// Why a file was not trusted.
+public enum FileTrustError: Error, CustomStringConvertible, Equatable {
+    case notRegular(String)
+    case wrongOwner(String, uid_t)
+    case badMode(String, mode_t)
+    case tooLarge(String)
+    case notDirectory(String)
+
+    public var description: String {
+        switch self {
+        case .notRegular(let path): return "\(path) is not a regular file"
+        case .wrongOwner(let path, let uid): return "\(path) is owned by uid \(uid), not by the expected owner"
+        case .badMode(let path, let mode): return "\(path) has mode \(String(mode & 0o7777, radix: 8)), which gives group or others access"
+        case .tooLarge(let path): return "\(path) is too large"
+        case .notDirectory(let path): return "\(path) is not a directory"
+        }
+    }
+}
+
+/// An open file descriptor, closed when the value is released.
+public final class FileDescriptor {
+    public let raw: Int32
+    public let path: String
+
+    init(raw: Int32, path: String) {
+        self.raw = raw
+        self.path = path
+    }
+
+    deinit { close(raw) }
+
+    /// Opens `path` without following a final symbolic link and without inheriting across exec
+    /// (`open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`).
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws -> FileDescriptor {
+        let all = flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY
+        let raw = try retryingEINTR("open", path) { Glibc.open(path, all, mode) }
+        return FileDescriptor(raw: raw, path: path)
+    }
+
+    /// `fstat(2)`.
+    public func status() throws -> stat {
+        var info = stat()
+        try retryingEINTR("fstat", path) { fstat(raw, &info) }
+        return info
+    }
+
+    /// Checks type, owner, mode and size against `policy`.
+    public func check(_ policy: FilePolicy, directory: Bool = false) throws -> stat {
+        let info = try status()
+        let type = info.st_mode & S_IFMT
+        if directory {
+            guard type == S_IFDIR else { throw FileTrustError.notDirectory(path) }
+        } else {
+            guard type == S_IFREG else { throw FileTrustError.notRegular(path) }
+            guard info.st_size >= 0, Int(info.st_size) <= policy.maxSize else { throw FileTrustError.tooLarge(path) }
+        }
+        guard info.st_uid == policy.owner else { throw FileTrustError.wrongOwner(path, info.st_uid) }
+        guard info.st_mode & policy.forbiddenModeBits == 0 else { throw FileTrustError.badMode(path, info.st_mode) }
+        return info
+    }
+
+    /// Reads the whole file, at most `limit` bytes (`read(2)`).
+    public func readAll(limit: Int) throws -> [UInt8] {
+        var out = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = try chunk.withUnsafeMutableBytes { buffer in
+                try retryingEINTR("read", path) { read(raw, buffer.baseAddress, buffer.count) }
+            }
+            if count == 0 { return out }
+            out.append(contentsOf: chunk[0..<count])
+            if out.count > limit { throw FileTrustError.tooLarge(path) }
+        }
+    }
+
+    /// Writes all of `bytes` (`write(2)`).
+    public func writeAll(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = try bytes.withUnsafeBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return buffer.count }
+                return try retryingEINTR("write", path) { write(raw, base + offset, buffer.count - offset) }
+            }
+            offset += written
+        }
+    }
+
+    /// `fsync(2)`.
+    public func sync() throws {
+        try retryingEINTR("fsync", path) { fsync(raw) }
+    }
+
+    /// `flock(2)` with `LOCK_EX`: blocks until this process holds the lock.
+    public func lockExclusive() throws {
+        try retryingEINTR("flock", path) { flock(raw, LOCK_EX) }
+    }
+}
+
+/// Whole-file helpers shared by the configuration, the store and the mail transports.
+public enum SafeFile {
+    /// Opens a file read-only (never following a symlink, never blocking on a FIFO), checks it
+    /// against `policy` and returns its text. `nil` when it does not exist.
+    public static func readText(_ path: String, policy: FilePolicy) throws -> String? {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NONBLOCK)
+        } catch let error as SystemError where error.code == ENOENT {
+            return nil
+        } catch let error as SystemError where error.code == ELOOP {
+            throw FileTrustError.notRegular(path)
+        }
+        _ = try fd.check(policy)
+        let bytes = try fd.readAll(limit: policy.maxSize)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Replaces `name` in the directory `directory` atomically: a temporary file is written,
+    /// `fsync`ed and renamed over the old one, then the directory is `fsync`ed. A crash leaves
+    /// either the old or the new content.
+    public static func replace(directory: String, name: String, contents: [UInt8], mode: mode_t = 0o600) throws {
+        let temporary = "\(directory)/.\(name).tmp.\(getpid())"
+        let target = "\(directory)/\(name)"
+        unlink(temporary)
+        do {
+            let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+            try retryingEINTR("fchmod", temporary) { fchmod(fd.raw, mode) }
+            try fd.writeAll(contents)
+            try fd.sync()
+            try retryingEINTR("rename", target) { rename(temporary, target) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try syncDirectory(directory)
+    }
+
+    /// Removes `directory/name` and `fsync`s the directory; a missing file is not an error.
+    public static func remove(directory: String, name: String) throws {
+        let target = "\(directory)/\(name)"
+        if unlink(target) != 0 && errno != ENOENT { throw SystemError("unlink", target) }
+        try syncDirectory(directory)
+    }
+
+    /// `fsync(2)` on a directory, so that a rename or unlink in it is durable.
+    public static func syncDirectory(_ directory: String) throws {
+        let fd = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
+        try fd.sync()
+    }
+
+    /// Makes sure `path` is a directory owned by `owner` with no group/other permissions,
+    /// creating it (mode 0700) when it is missing and `create` is true. Returns false when it is
+    /// missing and was not created.
+    @discardableResult
+    public static func ensureDirectory(_ path: String, owner: uid_t, create: Bool) throws -> Bool {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            guard errno == ENOENT else { throw SystemError("lstat", path) }
+            guard create else { return false }
+            if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path) }
+        }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY)
+        } catch let error as SystemError where error.code == ELOOP || error.code == ENOTDIR {
+            throw FileTrustError.notDirectory(path)
+        }
+        _ = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0), directory: true)
+        return true
+    }
+
+    /// The names in a directory, without `.` and `..` (`opendir(3)`/`readdir(3)`).
+    public static func list(_ directory: String) throws -> [String] {
+        guard let dir = opendir(directory) else { throw SystemError("opendir", directory) }
+        defer { closedir(dir) }
+        var names = [String]()
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}

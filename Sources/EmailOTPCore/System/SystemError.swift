@@ -1,0 +1,30 @@
+import Glibc
+
+/// A failed system call: the operation, the path it was about, and `errno`.
+public struct SystemError: Error, CustomStringConvertible, Equatable {
+    public let operation: String
+    public let path: String
+    public let code: Int32
+
+    public init(_ operation: String, _ path: String, code: Int32 = errno) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
+    public var description: String {
+        let reason = String(cString: strerror(code))
+        return path.isEmpty ? "\(operation): \(reason)" : "\(operation) \(path): \(reason)"
+    }
+}
+
+/// Retries a system call interrupted by a signal; turns -1 into a thrown `SystemError`.
+@discardableResult
+func retryingEINTR<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws -> T {
+    while true {
+        let result = call()
+        if result != -1 { return result }
+        if errno == EINTR { continue }
+        throw SystemError(operation, path)
+    }
+}

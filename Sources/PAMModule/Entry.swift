@@ -1,0 +1,87 @@
+import CShim
+import EmailOTPCore
+
+/// `pam_sm_authenticate`, called by the C entry point in CShim/entry. Every path ends in a
+/// precise PAM code; nothing returns success by default.
+@_cdecl("emailotp_authenticate")
+public func emailotp_authenticate(_ pamh: OpaquePointer?, _ flags: Int32, _ argc: Int32,
+                                  _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guard let handle = pamh else { return PAM_SERVICE_ERR }
+    let session = PAMSession(handle: handle)
+    var arguments = [String]()
+    if let argv = argv, argc > 0 {
+        for index in 0..<Int(argc) {
+            if let argument = argv[index] { arguments.append(String(cString: argument)) }
+        }
+    }
+    let result = authenticate(session: session, arguments: arguments)
+    let code = pamCode(result)
+    session.debugLog("done. [\(String(cString: pam_strerror(handle, code)))]")
+    return code
+}
+
+func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
+    let options: ModuleOptions
+    do {
+        options = try ModuleOptions(arguments: arguments)
+    } catch {
+        session.log(.error, "bad module arguments: \(error)")
+        return .serviceError
+    }
+    session.debug = options.debug
+    // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
+    _ = pam_fail_delay(session.handle, 2_000_000)
+
+    guard let user = session.user() else {
+        session.log(.error, "could not get the user name")
+        return .userUnknown
+    }
+    let config: Config
+    do {
+        config = try ConfigLoader().load(path: options.configPath, explicit: options.configExplicit,
+                                         overrides: options.overrides)
+    } catch {
+        session.log(.error, "configuration refused: \(error)")
+        return .serviceError
+    }
+    let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
+    let authenticator = Authenticator(config: config, pinMode: options.pinMode,
+                                      store: FileStore(directory: config.store), clock: SystemClock(),
+                                      random: OpenSSLRandom(), mailer: makeMailer(config),
+                                      logger: session, context: context)
+    let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)
+    switch options.mode {
+    case .interactive:
+        return authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
+                                         stackPIN: stackPIN, firstPass: options.firstPass)
+    case .challenge:
+        var password: String
+        if let token = stackPIN {
+            password = token
+        } else if options.firstPass == .use {
+            session.log(.notice, "use_first_pass given but no earlier module set a password")
+            return .authError
+        } else {
+            guard let answer = session.prompt(config.pinPrompt, echo: false) else { return .conversationError }
+            password = answer
+        }
+        let report = authenticator.challengeStep(user: user, password: password, nullok: options.nullok)
+        password = ""
+        if !report.message.isEmpty {
+            if report.isChallenge { session.info(report.message) } else { session.error(report.message) }
+        }
+        return report.result
+    }
+}
+
+func pamCode(_ result: AuthResult) -> Int32 {
+    switch result {
+    case .success: return PAM_SUCCESS
+    case .authError: return PAM_AUTH_ERR
+    case .userUnknown: return PAM_USER_UNKNOWN
+    case .ignore: return PAM_IGNORE
+    case .unavailable: return PAM_AUTHINFO_UNAVAIL
+    case .serviceError: return PAM_SERVICE_ERR
+    case .conversationError: return PAM_CONV_ERR
+    }
+}

@@ -1,0 +1,68 @@
+import CShim
+import EmailOTPCore
+import Glibc
+
+/// One PAM handle seen as the flows' conversation and logger.
+final class PAMSession: Conversation, Logger {
+    let handle: OpaquePointer
+    var debug = false
+
+    init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    /// `pam_get_user(3)`.
+    func user() -> String? {
+        var name: UnsafePointer<CChar>? = nil
+        guard pam_get_user(handle, &name, nil) == PAM_SUCCESS, let raw = name else { return nil }
+        return String(cString: raw)
+    }
+
+    /// `pam_get_item(3)` for a string item; nil when unset.
+    func item(_ type: Int32) -> String? {
+        var value: UnsafeRawPointer? = nil
+        guard pam_get_item(handle, type, &value) == PAM_SUCCESS, let raw = value else { return nil }
+        return String(cString: raw.assumingMemoryBound(to: CChar.self))
+    }
+
+    /// `pam_prompt(3)`; the answer's memory is wiped before it is freed.
+    func prompt(_ text: String, echo: Bool) -> String? {
+        var response: UnsafeMutablePointer<CChar>? = nil
+        let style = echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF
+        guard cshim_pam_prompt(handle, style, text, &response) == PAM_SUCCESS, let answer = response else {
+            if let answer = response { free(answer) }
+            return nil
+        }
+        let value = String(cString: answer)
+        memset(answer, 0, strlen(answer))
+        free(answer)
+        return value
+    }
+
+    func info(_ text: String) {
+        _ = cshim_pam_prompt(handle, PAM_TEXT_INFO, text, nil)
+    }
+
+    func error(_ text: String) {
+        _ = cshim_pam_prompt(handle, PAM_ERROR_MSG, text, nil)
+    }
+
+    /// `pam_syslog(3)` at `LOG_AUTHPRIV`; debug lines only with the `debug` argument.
+    func log(_ level: LogLevel, _ message: String) {
+        let priority: Int32
+        switch level {
+        case .error: priority = LOG_ERR
+        case .warning: priority = LOG_WARNING
+        case .notice: priority = LOG_NOTICE
+        case .info: priority = LOG_INFO
+        case .debug:
+            guard debug else { return }
+            priority = LOG_DEBUG
+        }
+        cshim_pam_syslog(handle, priority, message)
+    }
+
+    func debugLog(_ message: String) {
+        log(.debug, message)
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import EmailOTPCore
+import Glibc
+
+@main
+struct EmailOTP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emailotp",
+        abstract: "Administer the Email OTP tokens of pam_emailotp.",
+        discussion: "Every verb needs root. The command reads the same configuration and store as the module.",
+        subcommands: [
+            Enroll.self, List.self, Show.self, SetPIN.self, SetEmail.self, Disable.self, Enable.self,
+            Reset.self, Delete.self, Challenges.self, Purge.self, Check.self, SendTest.self,
+            ConfigCheck.self, Demo.self,
+        ]
+    )
+}
+
+/// `--config` and `--store`, shared by every verb.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The configuration file.", valueName: "path"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("The store directory (overrides the store setting).", valueName: "dir"))
+    var store: String?
+
+    func validate() throws {
+        guard geteuid() == 0 else { throw ValidationError("emailotp must be run as root") }
+        if let path = config, !path.hasPrefix("/") {
+            throw ValidationError("--config needs an absolute path")
+        }
+        if let path = store, !path.hasPrefix("/") {
+            throw ValidationError("--store needs an absolute path")
+        }
+    }
+
+    /// The configuration, read through the module's own loader.
+    func loadConfig() throws -> Config {
+        var overrides = [(key: String, value: String)]()
+        if let store = store { overrides.append(("store", store)) }
+        return try ConfigLoader().load(path: config ?? ConfigLoader.defaultPath, explicit: config != nil,
+                                       overrides: overrides)
+    }
+
+    func openStore(_ config: Config) -> FileStore {
+        FileStore(directory: config.store)
+    }
+}
+
+/// A failure the user can act on: printed as one line, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+/// Runs a verb, turning any error into `emailotp: error: ...` on stderr and a non-zero exit.
+enum EmailOTPTool {
+    static func run(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    let line = "emailotp: error: \(message)\n"
+    fputs(line, stderr)
+}
+
+/// Logs of the shared flows go to stderr in the command.
+struct StderrLogger: EmailOTPCore.Logger {
+    var verbose = false
+    func log(_ level: LogLevel, _ message: String) {
+        guard verbose || level.rawValue <= LogLevel.warning.rawValue else { return }
+        fputs("emailotp: \(message)\n", stderr)
+    }
+}
+
+/// Checks a user name argument before anything else happens.
+func checkedUser(_ user: String) throws -> String {
+    do {
+        try UserName.validate(user)
+    } catch {
+        throw CLIError("\(error)")
+    }
+    return user
+}
+
+func checkedAddress(_ address: String) throws -> String {
+    guard EmailAddress.isValid(address) else {
+        throw CLIError("\"\(ConfigKeys.printable(address))\" is not a plain mail address (local@domain)")
+    }
+    return address
+}

@@ -1,0 +1,1 @@
+"""Shared helpers for the pam_emailotp integration tests (see env.py)."""

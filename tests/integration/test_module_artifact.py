@@ -1,0 +1,85 @@
+"""The installed pam_emailotp.so is one self-contained shared object."""
+
+import os
+import re
+import stat
+import subprocess
+
+import pytest
+
+from lib.env import module_path, module_dir
+
+FORBIDDEN_NEEDED = re.compile(r"(Foundation|libswift|libdispatch|BlocksRuntime|_FoundationICU)")
+
+
+@pytest.fixture(scope="module")
+def so():
+    p = module_path()
+    if not os.path.exists(p):
+        pytest.fail("%s is not installed" % p)
+    return p
+
+
+def run(*argv):
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def dynamic(so):
+    return run("readelf", "-d", "-W", so)
+
+
+def test_installed_in_module_dir(so):
+    assert os.path.dirname(so) == module_dir()
+    assert os.path.exists(os.path.join(os.path.dirname(so), "pam_unix.so"))
+
+
+def test_owned_by_root_not_writable_by_others(so):
+    st = os.stat(so)
+    assert st.st_uid == 0
+    assert not (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)), oct(st.st_mode)
+
+
+def test_exports_only_pam_sm(so):
+    out = run("nm", "-D", "--defined-only", so)
+    names = [l.split()[-1] for l in out.splitlines() if l.strip()]
+    assert "pam_sm_authenticate" in names
+    assert "pam_sm_setcred" in names
+    others = [n for n in names if not n.startswith("pam_sm_")]
+    assert others == [], "exported besides pam_sm_*: %s" % others[:30]
+
+
+def test_no_swift_or_foundation_needed(so):
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic(so))
+    assert needed, "no NEEDED entries?"
+    bad = [n for n in needed if FORBIDDEN_NEEDED.search(n)]
+    assert bad == [], bad
+
+
+def test_ldd_resolves_nothing_under_opt_swift(so):
+    out = subprocess.run(["ldd", so], capture_output=True, text=True).stdout
+    assert "not found" not in out, out
+    assert "/opt/swift" not in out, out
+    assert not FORBIDDEN_NEEDED.search(out), out
+
+
+def test_no_runpath_into_toolchain(so):
+    d = dynamic(so)
+    paths = re.findall(r"\((?:RUNPATH|RPATH)\)\s+Library (?:runpath|rpath): \[([^\]]*)\]", d)
+    assert not [p for p in paths if "/opt/swift" in p or "swift" in p.lower()], paths
+
+
+def test_linked_nodelete(so):
+    d = dynamic(so)
+    m = re.search(r"\(FLAGS_1\)\s+Flags:(.*)", d)
+    assert m, "no FLAGS_1 entry:\n" + d
+    assert "NODELETE" in m.group(1).split(), m.group(0)
+
+
+def test_dlopen_rtld_now(so):
+    code = ("import ctypes, os, sys\n"
+            "lib = ctypes.CDLL(sys.argv[1], mode=os.RTLD_NOW | os.RTLD_LOCAL)\n"
+            "assert lib.pam_sm_authenticate and lib.pam_sm_setcred\n"
+            "print('ok')\n")
+    p = subprocess.run(["/usr/bin/python3", "-c", code, so], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+

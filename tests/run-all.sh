@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every test: unit tests (swift test), then the integration suites against the installed
+# module (real libpam, a loopback SMTP server, sshd, sudo, su). Run as root:
+#   sudo tests/run-all.sh            installs the current tree first (./install.sh)
+#   sudo tests/run-all.sh --no-install
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "tests/run-all.sh: run as root" >&2; exit 1; }
+export PATH=/opt/swift/usr/bin:$PATH
+if [ "${1:-}" != "--no-install" ]; then
+    ./install.sh
+fi
+echo "== unit tests (swift test)"
+swift test
+echo "== integration tests (pytest, installed module)"
+cd tests/integration
+/usr/bin/python3 -m pytest -q -p no:cacheprovider -rs
