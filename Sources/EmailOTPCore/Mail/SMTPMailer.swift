@@ -59,7 +59,7 @@ public struct SMTPMailer: Mailer {
         for (name, code) in steps where code != CURLE_OK {
             throw MailError("curl option \(name): \(String(cString: curl_easy_strerror(code)))")
         }
-        let result = withExtendedLifetime(body) { curl_easy_perform(curl) }
+        let result = withExtendedLifetime(body) { SignalGuard.withSIGPIPEBlocked { curl_easy_perform(curl) } }
         guard result == CURLE_OK else {
             let detail = String(cString: errorBuffer)
             let reason = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
@@ -102,5 +102,28 @@ extension String {
             out.append(byte)
         }
         return out
+    }
+}
+
+/// A peer that closes the connection while TLS writes would raise SIGPIPE, which kills sshd's
+/// or sudo's process. The signal is blocked in this thread for the exchange and a pending one
+/// is consumed before the old mask returns (libcurl's advice for CURLOPT_NOSIGNAL).
+enum SignalGuard {
+    static func withSIGPIPEBlocked<T>(_ body: () -> T) -> T {
+        var block = sigset_t()
+        sigemptyset(&block)
+        sigaddset(&block, SIGPIPE)
+        var old = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &block, &old)
+        defer {
+            var pending = sigset_t()
+            sigemptyset(&pending)
+            if sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1 && sigismember(&old, SIGPIPE) == 0 {
+                var zero = timespec(tv_sec: 0, tv_nsec: 0)
+                _ = sigtimedwait(&block, nil, &zero)
+            }
+            pthread_sigmask(SIG_SETMASK, &old, nil)
+        }
+        return body()
     }
 }
