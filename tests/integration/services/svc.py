@@ -235,7 +235,9 @@ class SSHD:
 
     def start(self):
         # sshd refuses to start without its privilege separation directory,
-        # which systemd (RuntimeDirectory=sshd) normally creates.
+        # which systemd (RuntimeDirectory=sshd) normally creates.  A directory
+        # made here is removed again in stop(): the machine is left as it was.
+        self._made_run_dir = not os.path.exists("/run/sshd")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         argv = ns_argv([(self.pam_file, "/etc/pam.d/sshd")],
                        ["/usr/sbin/sshd", "-D", "-e", "-f", self.config,
@@ -276,6 +278,12 @@ class SSHD:
                 self.proc.wait()
         if self._reader is not None:
             self._reader.join(5)
+        if getattr(self, "_made_run_dir", False):
+            self._made_run_dir = False
+            try:
+                os.rmdir("/run/sshd")
+            except OSError:
+                pass
 
     def log_text(self):
         return "".join(self.log)

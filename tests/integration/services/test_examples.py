@@ -13,10 +13,14 @@ import re
 import secrets
 
 
+import pytest
+
 from lib.mail import extract_code, extract_txid
 
 import svc
 from svc import PIN
+
+pytestmark = pytest.mark.services
 
 
 def active(name):

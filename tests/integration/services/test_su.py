@@ -20,6 +20,8 @@ from lib.mail import extract_code
 import svc
 from svc import PIN
 
+pytestmark = pytest.mark.services
+
 SENT = r"A code was sent to (\S+)\. It is valid for \d+ minutes?\."
 
 

@@ -25,6 +25,8 @@ from lib.mail import extract_code
 import svc
 from svc import PIN
 
+pytestmark = pytest.mark.services
+
 COMMAND = "sudo /bin/sh -c 'echo sudo-uid-$(id -u)'"
 ROOT_OUTPUT = "sudo-uid-0"
 SENT = r"A code was sent to (\S+)\. It is valid for \d+ minutes?\."
