@@ -14,6 +14,30 @@ struct EmailOTP: ParsableCommand {
             ConfigCheck.self, Demo.self,
         ]
     )
+
+    /// `--config` and `--store` are accepted before the verb too (`emailotp --config C list`):
+    /// they are moved behind it, where every verb declares them.
+    static func main() {
+        Self.main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    static func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
+        var leading = [String]()
+        var rest = arguments[...]
+        while let first = rest.first {
+            if first == "--config" || first == "--store", rest.count >= 2 {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--config=") || first.hasPrefix("--store=") {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard let verb = rest.first, !leading.isEmpty else { return arguments }
+        return [verb] + leading + Array(rest.dropFirst())
+    }
 }
 
 /// `--config` and `--store`, shared by every verb.

@@ -58,6 +58,7 @@ struct Enroll: ParsableCommand {
         if fromStdin {
             fputs("Code: ", stderr)
             guard let line = Terminal.readLine() else { throw CLIError("no code on standard input") }
+            fputs("\n", stderr)
             answer = line
         } else {
             answer = try Terminal.readSecret("Code: ")

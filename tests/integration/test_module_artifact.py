@@ -40,12 +40,28 @@ def test_owned_by_root_not_writable_by_others(so):
 
 
 def test_exports_only_pam_sm(so):
+    """Exported = defined dynamic symbols with global binding (nm -D --defined-only
+    shows global ones with an upper-case type letter; local-bound entries that the
+    linker leaves in .dynsym cannot be bound to by anything)."""
     out = run("nm", "-D", "--defined-only", so)
-    names = [l.split()[-1] for l in out.splitlines() if l.strip()]
-    assert "pam_sm_authenticate" in names
-    assert "pam_sm_setcred" in names
-    others = [n for n in names if not n.startswith("pam_sm_")]
+    exported = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        kind, name = parts[-2], parts[-1]
+        if kind.isupper() or kind in ("u", "v", "w"):   # global, unique or weak
+            exported.append(name.split("@")[0])
+    assert "pam_sm_authenticate" in exported
+    assert "pam_sm_setcred" in exported
+    others = [n for n in exported if not n.startswith("pam_sm_")]
     assert others == [], "exported besides pam_sm_*: %s" % others[:30]
+    # the same through readelf's binding column
+    dyn = run("readelf", "--dyn-syms", "-W", so)
+    glob = [l.split()[7] for l in dyn.splitlines()
+            if len(l.split()) >= 8 and l.split()[6] != "UND"
+            and l.split()[4] in ("GLOBAL", "WEAK", "UNIQUE")]
+    assert sorted(n.split("@")[0] for n in glob) == sorted(exported)
 
 
 def test_no_swift_or_foundation_needed(so):

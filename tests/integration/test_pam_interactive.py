@@ -15,7 +15,7 @@ from lib.flows import CodeAnswerer, RIGHT, WRONG, PIN_PROMPT, OTP_PROMPT, wrong_
 from lib.mail import extract_code, extract_txid, text_body
 from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN,
                            PAM_IGNORE, PAM_SERVICE_ERR, PAM_CONV_ERR, PROMPT_ECHO_OFF,
-                           TEXT_INFO, ERROR_MSG, authenticate)
+                           TEXT_INFO, ERROR_MSG, authenticate, call_module)
 from lib.smtp_capture import SMTPCapture, closed_port
 
 SENT_INFO = "A code was sent to %s. It is valid for 5 minutes." % ALICE_MASKED
@@ -87,6 +87,38 @@ def test_store_never_holds_the_code(site, smtp, alice):
     assert code not in record
 
 
+def test_unknown_user_creates_no_store_files(site, smtp, alice):
+    """An unauthenticated caller (sshd passes any user name to PAM) must not be
+    able to create files in the store: one lock file per guessed name fills
+    /var/lib/emailotp/locks without bound."""
+    before = site.snapshot()
+    for name in ("mallory", "mallory2", "root"):
+        assert_rc(login(site, user=name), PAM_USER_UNKNOWN)
+    after = site.snapshot()
+    new = sorted(p for p in set(after) - set(before) if p != "hmac.key")   # the host key may be made lazily
+    assert new == []
+
+
+def test_failure_requests_fail_delay(site, smtp, alice):
+    res = login(site, pin="wrong-pin")
+    assert_rc(res, PAM_AUTH_ERR)
+    assert res.fail_delays and max(res.fail_delays) > 0, res.fail_delays
+
+
+def test_try_first_pass_falls_back_to_prompt(site, smtp, alice):
+    res = site.authenticate(ALICE, CodeAnswerer(smtp), args="try_first_pass",
+                            authtok="not-the-pin")
+    assert_rc(res, PAM_SUCCESS)
+    assert res.prompts == [PIN_PROMPT, OTP_PROMPT]
+
+
+def test_try_first_pass_uses_right_authtok(site, smtp, alice):
+    res = site.authenticate(ALICE, CodeAnswerer(smtp, pin=None), args="try_first_pass",
+                            authtok=DEFAULT_PIN)
+    assert_rc(res, PAM_SUCCESS)
+    assert res.prompts == [OTP_PROMPT]
+
+
 def test_wrong_pin_fails_without_mail(site, smtp, alice):
     res = login(site, pin="not-the-pin")
     assert_rc(res, PAM_AUTH_ERR)
@@ -150,9 +182,31 @@ def test_unknown_user_same_prompt_as_known_wrong_pin(site, smtp, alice):
 
 
 def test_nullok_no_token_ignores(site, smtp):
-    res = site.authenticate("nobody-enrolled", lambda s, t: DEFAULT_PIN, args="nullok")
+    """The module itself returns PAM_IGNORE (called directly on a libpam handle:
+    libpam turns a stack where every module ignored into PAM_PERM_DENIED)."""
+    res = call_module(site.module, "nobody-enrolled", "config=%s nullok" % site.config,
+                      lambda s, t: DEFAULT_PIN)
     assert_rc(res, PAM_IGNORE)
     assert smtp.count() == 0
+
+
+def test_nullok_no_token_is_ignored_in_a_stack(site, smtp):
+    """[ignore=1 default=die]: only PAM_IGNORE jumps over pam_deny to pam_permit."""
+    stack = "\n".join([
+        site.module_line("nullok", control="[ignore=1 default=die]"),
+        "auth requisite pam_deny.so",
+        "auth required pam_permit.so",
+        "account required pam_permit.so",
+    ]) + "\n"
+    res = site.authenticate("nobody-enrolled", lambda s, t: DEFAULT_PIN, stack=stack)
+    assert_rc(res, PAM_SUCCESS)
+    assert smtp.count() == 0
+
+
+def test_no_token_without_nullok_is_user_unknown_direct(site, smtp):
+    res = call_module(site.module, "nobody-enrolled", "config=%s" % site.config,
+                      lambda s, t: DEFAULT_PIN)
+    assert_rc(res, PAM_USER_UNKNOWN)
 
 
 def test_nullok_sufficient_then_deny_still_refuses(site, smtp):
@@ -433,8 +487,9 @@ def _tree(root):
 @pytest.mark.parametrize("name", HOSTILE, ids=lambda n: repr(n)[:20])
 def test_hostile_user_names_stay_inside_store(site, smtp, alice, tmp_path, name):
     before = _tree(tmp_path)
-    etc_before = set(os.listdir("/etc"))
-    tmp_x_before = os.path.lexists("/tmp/x")
+    watch = ["/tmp/x", "/etc/emailotp-pwned", str(tmp_path / "x"), str(site.dir / "x"),
+             str(site.store / "x"), str(site.dir / "etc")]
+    watch_before = {w: os.path.lexists(w) for w in watch}
     res = login(site, user=name)
     assert res.rc is not None, res.describe()       # no crash
     assert res.rc != PAM_SUCCESS, res.describe()
@@ -454,8 +509,76 @@ def test_hostile_user_names_stay_inside_store(site, smtp, alice, tmp_path, name)
         if len(parts) == 2 and parts[0] in ("users", "locks"):
             assert parts[1] in (encode_user(name), encode_user(ALICE)) or \
                 parts[1].startswith("."), p
-    assert set(os.listdir("/etc")) == etc_before
-    assert os.path.lexists("/tmp/x") == tmp_x_before
+    assert {w: os.path.lexists(w) for w in watch} == watch_before
+
+
+def _bob(site):
+    site.enroll("bob", "bob@example.com")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "no-version", "bad-number",
+                                    "mode-0644", "symlink", "owner-nobody"])
+def test_damaged_record_fails_closed_for_that_user_only(site, smtp, alice, damage):
+    _bob(site)
+    path = site.record_path(ALICE)
+    text = path.read_text()
+    if damage == "garbage":
+        TestSite.write_file(path, "\x00\xff not a record\n", 0o600)
+    elif damage == "truncated":
+        TestSite.write_file(path, text[: len(text) // 2], 0o600)
+    elif damage == "no-version":
+        TestSite.write_file(path, text.split("\n", 1)[1], 0o600)
+    elif damage == "bad-number":
+        TestSite.write_file(path, text.replace("fail_count 0", "fail_count -99999999999999999999999"), 0o600)
+    elif damage == "mode-0644":
+        os.chmod(path, 0o644)
+    elif damage == "symlink":
+        real = site.dir / "alice-record"
+        TestSite.write_file(real, text, 0o600)
+        os.unlink(path)
+        os.symlink(real, path)
+    elif damage == "owner-nobody":
+        os.chown(path, 65534, 65534)
+    res = login(site)
+    assert res.rc in (PAM_AUTHINFO_UNAVAIL,), res.describe()
+    assert smtp.count() == 0
+    # another user's login is not affected
+    res = login(site, user="bob")
+    assert_rc(res, PAM_SUCCESS)
+
+
+def test_store_directory_with_wrong_mode_refused(site, smtp, alice):
+    os.chmod(site.store, 0o755)
+    try:
+        res = login(site)
+        assert res.rc != PAM_SUCCESS, res.describe()
+        assert smtp.count() == 0
+    finally:
+        os.chmod(site.store, 0o700)
+
+
+def test_parallel_logins_cannot_share_one_code(site, smtp, alice):
+    """challenge mode, 8 transactions at once with the same PIN+code: one wins."""
+    from concurrent.futures import ThreadPoolExecutor
+    args = "mode=challenge"
+    res = site.authenticate(ALICE, lambda s, t: DEFAULT_PIN, args=args)
+    assert_rc(res, PAM_AUTH_ERR)
+    code = extract_code(smtp.last())
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda _: site.authenticate(
+            ALICE, lambda s, t: DEFAULT_PIN + code, args=args), range(8)))
+    rcs = sorted(r.rc for r in results)
+    assert rcs.count(PAM_SUCCESS) == 1, [r.describe() for r in results]
+    assert all(rc in (PAM_SUCCESS, PAM_AUTH_ERR) for rc in rcs), rcs
+
+
+def test_parallel_wrong_pins_all_counted(site, smtp, alice):
+    from concurrent.futures import ThreadPoolExecutor
+    site.write_config(max_fail=100)
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda _: login(site, pin="wrong-pin"), range(8)))
+    assert all(r.rc == PAM_AUTH_ERR for r in results)
+    assert site.read_record(ALICE)["fail_count"] == "8"
 
 
 # ---------------------------------------------------------------- transports
@@ -475,3 +598,48 @@ def test_maildir_transport_delivers_into_new(site, smtp, alice, tmp_path):
     assert len(list((md / "new").iterdir())) == 1
     assert list((md / "tmp").iterdir()) == []
     assert smtp.count() == 0
+
+
+# ---------------------------------------------------------------- logging
+
+@pytest.fixture
+def syslog():
+    from lib.syslog_capture import SyslogCapture, SyslogUnavailable
+    try:
+        cap = SyslogCapture()
+        cap.__enter__()
+    except SyslogUnavailable as e:
+        pytest.skip(str(e))
+    yield cap
+    cap.__exit__(None, None, None)
+
+
+def test_log_lines_never_hold_pin_or_code(site, smtp, alice, syslog):
+    res = login(site, args="debug", codes=[WRONG, RIGHT])
+    assert_rc(res, PAM_SUCCESS)
+    code = extract_code(smtp.last())
+    assert_rc(login(site, args="debug", pin="Wrong-PIN-77"), PAM_AUTH_ERR)
+    everything = syslog.lines()
+    text = "\n".join(t for _, _, t in everything)        # no secret anywhere
+    lines = [l for l in everything if "pam_emailotp" in l[2]]
+    assert lines, "the module logged nothing: %r" % everything
+    assert DEFAULT_PIN not in text and "Wrong-PIN-77" not in text
+    assert code not in text and wrong_code(code) not in text
+    assert ALICE_EMAIL not in text                      # masked
+    assert {f for f, _, _ in lines} == {10}, lines      # LOG_AUTHPRIV
+    low = text.lower()
+    assert "granted" in low and "wrong pin" in low and "wrong code" in low
+
+
+def test_log_never_holds_mail_password(product, tmp_path, syslog):
+    with SMTPCapture(tmp_path / "mail", tls="starttls", auth=("mailer", "Sekr1t-mail-pw"),
+                     require_starttls=True) as smtp:
+        site = TestSite(tmp_path, smtp=smtp, keys=dict(
+            mail_tls="starttls", mail_user="mailer", mail_password="Wrong-mail-pw",
+            mail_ca_file=smtp.ca_file, resend_interval=0))
+        site.enroll(ALICE, ALICE_EMAIL)
+        res = login(site, args="debug")
+        assert_rc(res, PAM_AUTHINFO_UNAVAIL)
+        text = syslog.text()
+        assert "mail failed" in text.lower() or "mail" in text.lower()
+        assert "Wrong-mail-pw" not in text and "Sekr1t-mail-pw" not in text

@@ -100,9 +100,9 @@ def test_mail_password_file(product, tmp_path):
 def test_mail_password_file_readable_by_others_refused(product, tmp_path):
     with SMTPCapture(tmp_path / "mail", tls="starttls", auth=("mailer", "from-file"),
                      require_starttls=True) as smtp:
+        site = make_site(tmp_path, smtp, mail_tls="starttls", mail_ca_file=smtp.ca_file)
         pwfile = TestSite.write_file(tmp_path / "mail-password", "from-file\n", 0o644)
-        site = make_site(tmp_path, smtp, mail_tls="starttls", mail_ca_file=smtp.ca_file,
-                         mail_user="mailer", mail_password_file=str(pwfile))
+        site.write_config(mail_user="mailer", mail_password_file=str(pwfile))
         res = login(site)
         assert_rc(res, PAM_SERVICE_ERR)
         assert smtp.count() == 0

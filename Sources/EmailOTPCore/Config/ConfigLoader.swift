@@ -55,7 +55,8 @@ public struct ConfigLoader {
         var entries = [(key: String, value: String, line: Int)]()
         var seen = Set<String>()
         var number = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on it too, or a CRLF file is one long line.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             var line = String(rawLine)
             if line.hasSuffix("\r") { line.removeLast() }

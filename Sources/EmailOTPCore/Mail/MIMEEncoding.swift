@@ -25,7 +25,9 @@ enum MIMEEncoding {
         var chunk = [UInt8]()
         for character in text {
             let bytes = Array(String(character).utf8)
-            if chunk.count + bytes.count > 45 {
+            // 39 bytes → 52 base64 characters: "Subject: " plus one encoded word stays within
+            // RFC 2047's 76-character line.
+            if chunk.count + bytes.count > 39 {
                 words.append("=?UTF-8?B?\(base64(chunk))?=")
                 chunk = []
             }

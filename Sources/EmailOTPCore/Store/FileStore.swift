@@ -41,6 +41,14 @@ public struct FileStore: TokenStore {
     public func update<T>(user: String, _ body: (inout TokenRecord?) throws -> T) throws -> T {
         let name = try UserName.encode(user)
         try prepare(create: true)
+        // A name with neither record nor lock file gets no file at all unless the body makes a
+        // record: anyone can hand sshd a user name, and names must not fill the store. Only
+        // then is the body run again under the lock (bodies depend on the record alone).
+        if try !exists("\(locksDirectory)/\(name)"), try load(user: user, file: name) == nil {
+            var probe: TokenRecord? = nil
+            let result = try body(&probe)
+            if probe == nil { return result }
+        }
         let lock: FileDescriptor
         do {
             lock = try FileDescriptor.open("\(locksDirectory)/\(name)", flags: O_RDWR | O_CREAT | O_NONBLOCK)
@@ -69,6 +77,13 @@ public struct FileStore: TokenStore {
         }
         withExtendedLifetime(lock) {}
         return result
+    }
+
+    func exists(_ path: String) throws -> Bool {
+        var info = stat()
+        if lstat(path, &info) == 0 { return true }
+        guard errno == ENOENT else { throw StoreError.io(SystemError("lstat", path).description) }
+        return false
     }
 
     public func users() throws -> [String] {

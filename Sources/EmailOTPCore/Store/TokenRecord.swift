@@ -74,7 +74,10 @@ public enum RecordFormat {
                 guard offset == lines.count - 1 else { throw CorruptRecord(line: number, reason: "empty line") }
                 continue
             }
-            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            // Split on the byte: a user name starting with a combining mark would merge with the
+            // space into one Character, and the record could not be read back.
+            let parts = line.utf8.split(separator: 0x20, maxSplits: 1, omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
             let key = parts[0]
             let value = parts.count > 1 ? parts[1] : ""
             if key == "challenge" {

@@ -6,7 +6,8 @@ public protocol TokenStore {
 
     /// Runs `body` on the user's record while holding the user's lock, from the read to the
     /// write: nothing else can change the record in between. The record as `body` leaves it
-    /// is written (nil deletes it); an unchanged record is not rewritten.
+    /// is written (nil deletes it); an unchanged record is not rewritten. When the user has no
+    /// record, `body` may run twice (once without the lock): it must depend on the record alone.
     func update<T>(user: String, _ body: (inout TokenRecord?) throws -> T) throws -> T
 
     /// The users that have a record.

@@ -28,7 +28,7 @@ TestSite API
                                                        given replace/extend site.keys; a value
                                                        None removes the key
     site.keys                                          dict of the current config keys
-    site.cli(*args, input=None, check=False)           run `emailotp --config C --store S ARGS`
+    site.cli(VERB, *args, input=None, check=False)     run `emailotp VERB --config C --store S ARGS`
                                                        -> subprocess.CompletedProcess (text)
     site.enroll(user, email, pin=DEFAULT_PIN)          `enroll USER --email ADDR --pin-stdin`
                                                        (pin=None: --no-pin); raises on failure
@@ -191,8 +191,13 @@ class TestSite:
 
     # -- the command
     def cli_argv(self, *args):
-        return [EMAILOTP, "--config", str(self.config), "--store", str(self.store)] + \
-            [str(a) for a in args]
+        """`emailotp VERB --config C --store S ARGS...`: the global options follow
+        the verb (swift-argument-parser declares them on every verb)."""
+        args = [str(a) for a in args]
+        if not args:
+            return [EMAILOTP, "--config", str(self.config), "--store", str(self.store)]
+        return [EMAILOTP, args[0], "--config", str(self.config), "--store", str(self.store)] + \
+            args[1:]
 
     def cli(self, *args, input=None, check=False, timeout=60, env=None):
         p = subprocess.run(self.cli_argv(*args), input=input, capture_output=True,

@@ -301,6 +301,9 @@ def _transaction(user, stack, answerer, *, service, authtok, rhost, tty, ruser,
             authtok_via = "pam_set_item"
         with open(os.path.join(confdir, service), "w") as f:
             f.write(text)
+        if service != "other" and not os.path.exists(os.path.join(confdir, "other")):
+            with open(os.path.join(confdir, "other"), "w") as f:   # libpam wants a fallback
+                f.write("auth required pam_deny.so\naccount required pam_deny.so\n")
 
         def conv(num_msg, msgs, resp_out, appdata):
             try:
@@ -501,3 +504,89 @@ def can_set_authtok_from_app():
         return r == PAM_SUCCESS
     finally:
         shutil.rmtree(confdir, ignore_errors=True)
+
+
+_SM_FUNC_ARGTYPES = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                     ctypes.POINTER(ctypes.c_char_p)]
+
+
+def _call_module(module, user, args, answerer, *, fn, service, rhost, flags):
+    transcript = []
+    delays = []
+    state = {"error": None}
+    argv_list = [_b(a) for a in (args.split() if isinstance(args, str) else list(args))]
+
+    def conv(num_msg, msgs, resp_out, appdata):
+        try:
+            arr = _libc.calloc(max(num_msg, 1), ctypes.sizeof(_PamResponse))
+            responses = ctypes.cast(arr, ctypes.POINTER(_PamResponse))
+            for i in range(num_msg):
+                m = msgs[i].contents
+                text = (m.msg or b"").decode("utf-8", "surrogateescape")
+                msg = Message(m.msg_style, text)
+                transcript.append(msg)
+                if msg.is_prompt:
+                    a = None
+                    try:
+                        a = answerer(m.msg_style, text)
+                    except BaseException:
+                        state["error"] = traceback.format_exc()
+                    if a is None:
+                        for j in range(num_msg):
+                            if responses[j].resp:
+                                _libc.free(responses[j].resp)
+                        _libc.free(arr)
+                        return PAM_CONV_ERR
+                    msg.response = a
+                    responses[i].resp = _libc.strdup(_b(a))
+            resp_out[0] = responses
+            return PAM_SUCCESS
+        except BaseException:
+            state["error"] = traceback.format_exc()
+            return PAM_CONV_ERR
+
+    conv_cb = _CONV_FUNC(conv)
+    pamconv = _PamConv(conv_cb, None)
+    confdir = tempfile.mkdtemp(prefix="pamconf-")
+    try:
+        with open(os.path.join(confdir, service), "w") as f:
+            f.write("auth required pam_deny.so\n")
+        pamh = ctypes.c_void_p()
+        rc = _libpam.pam_start_confdir(_b(service), _b(user), ctypes.byref(pamconv),
+                                       _b(confdir), ctypes.byref(pamh))
+        if rc != PAM_SUCCESS:
+            raise RuntimeError("pam_start_confdir failed: %s" % rc_name(rc))
+        delay_keep = _DELAY_FUNC(lambda r, usec, a: delays.append(usec))
+        _libpam.pam_set_item(pamh, PAM_FAIL_DELAY, ctypes.cast(delay_keep, ctypes.c_void_p))
+        if rhost is not None:
+            buf = ctypes.create_string_buffer(_b(rhost))
+            _libpam.pam_set_item(pamh, PAM_RHOST, ctypes.cast(buf, ctypes.c_void_p))
+        lib = ctypes.CDLL(os.fspath(module), mode=os.RTLD_NOW)
+        func = getattr(lib, fn)
+        func.restype = ctypes.c_int
+        func.argtypes = _SM_FUNC_ARGTYPES
+        argv = (ctypes.c_char_p * (len(argv_list) + 1))(*argv_list, None)
+        rc = func(pamh, flags, len(argv_list), argv)
+        _libpam.pam_end(pamh, rc)
+        return PamResult(rc, strerror(rc), transcript, delays, None, state["error"])
+    finally:
+        shutil.rmtree(confdir, ignore_errors=True)
+
+
+def call_module(module, user, args, answer=None, *, fn="pam_sm_authenticate",
+                service="emailotp-test", rhost=None, flags=0, fork=True, reraise=True):
+    """Call the module's pam_sm_* function directly on a libpam handle made by
+    pam_start_confdir, to see the module's own return code (libpam's dispatcher
+    maps e.g. a lone PAM_IGNORE to PAM_PERM_DENIED).  `args` is the argument
+    string of a stack line.  PAM_AUTHTOK is not available this way (libpam
+    hides it from applications)."""
+    answerer = _make_answerer(answer)
+    kw = dict(fn=fn, service=service, rhost=rhost, flags=flags)
+    if fork:
+        res = _forked(lambda: _call_module(module, user, args, answerer, **kw))
+    else:
+        res = _call_module(module, user, args, answerer, **kw)
+    if reraise and res.error:
+        raise AnswerError("the conversation's answer() raised:\n%s\n%s"
+                          % (res.error, res.describe()))
+    return res
