@@ -5,10 +5,13 @@ import Glibc
 /// One PAM handle seen as the flows' conversation and logger.
 final class PAMSession: Conversation, Logger {
     let handle: OpaquePointer
+    /// `PAM_SILENT`: the application asked for no informational or error messages.
+    let silent: Bool
     var debug = false
 
-    init(handle: OpaquePointer) {
+    init(handle: OpaquePointer, flags: Int32) {
         self.handle = handle
+        self.silent = flags & Int32(bitPattern: PAM_SILENT) != 0
     }
 
     /// `pam_get_user(3)`.
@@ -40,11 +43,11 @@ final class PAMSession: Conversation, Logger {
     }
 
     func info(_ text: String) {
-        _ = cshim_pam_prompt(handle, PAM_TEXT_INFO, text, nil)
+        if !silent { _ = cshim_pam_prompt(handle, PAM_TEXT_INFO, text, nil) }
     }
 
     func error(_ text: String) {
-        _ = cshim_pam_prompt(handle, PAM_ERROR_MSG, text, nil)
+        if !silent { _ = cshim_pam_prompt(handle, PAM_ERROR_MSG, text, nil) }
     }
 
     /// `pam_syslog(3)` at `LOG_AUTHPRIV`; debug lines only with the `debug` argument.

@@ -68,6 +68,15 @@ def test_full_login_reads_code_from_mail(site, smtp, alice):
     assert site.read_record(ALICE)["fail_count"] == "0"
 
 
+def test_pam_silent_suppresses_messages_but_not_prompts(site, smtp, alice):
+    # PAM_SILENT (0x8000): no TEXT_INFO / ERROR_MSG, the prompts and the login stay.
+    res = site.authenticate(ALICE, CodeAnswerer(site.smtp), flags=0x8000)
+    assert_rc(res, PAM_SUCCESS)
+    assert [(m.style, m.text) for m in res.transcript] == [
+        (PROMPT_ECHO_OFF, PIN_PROMPT), (PROMPT_ECHO_OFF, OTP_PROMPT)], res.describe()
+    assert smtp.count() == 1
+
+
 def test_full_address_never_shown_to_user(site, smtp, alice):
     res = login(site)
     assert_rc(res, PAM_SUCCESS)
