@@ -11,7 +11,7 @@ if [ "${1:-}" != "--no-install" ]; then
     ./install.sh
 fi
 echo "== unit tests (swift test)"
-swift test
+swift test --disable-swift-testing
 echo "== integration tests (pytest, installed module)"
 cd tests/integration
 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs

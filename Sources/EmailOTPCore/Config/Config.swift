@@ -58,7 +58,10 @@ public struct Config {
 
     /// The From address: the configured one, or `root@<hostname>`.
     public var effectiveSender: String {
-        mailSender.isEmpty ? "root@\(Host.name())" : mailSender
+        if !mailSender.isEmpty { return mailSender }
+        // A host name that is no mail domain (an underscore, say) must not break every mail.
+        let candidate = "root@\(Host.name())"
+        return EmailAddress.isValid(candidate) ? candidate : "root@localhost"
     }
 
     /// True when the mail server is this host, where a password never crosses a network.

@@ -39,9 +39,12 @@ extension Authenticator {
             return password.isEmpty ? firstStep(user: user, pin: nil) : secondStep(user: user, code: password, transactionID: nil, pin: nil)
         }
         let length = config.otpLength
-        if password.count > length {
-            let code = String(password.suffix(length))
-            let pin = String(password.dropLast(length))
+        // Split on bytes, not Characters: a PIN ending in a combining or prepending scalar must
+        // not merge with the first digit of the code. ASCII digits end on a UTF-8 boundary.
+        let bytes = Array(password.utf8)
+        if bytes.count > length {
+            let code = String(decoding: bytes.suffix(length), as: UTF8.self)
+            let pin = String(decoding: bytes.dropLast(length), as: UTF8.self)
             // A PIN may itself end in digits: PIN + code is taken only when the part before
             // the code is the PIN; otherwise the whole password is tried as the PIN.
             if code.isASCIIDigits, let hash = existing?.pinHash, PINHash.verify(pin, hash: hash) {

@@ -1,0 +1,110 @@
+import XCTest
+@testable import EmailOTPCore
+
+/// The text format of a user's record (docs/DESIGN.md, emailotp.conf(5)).
+final class RecordFormatTests: XCTestCase {
+    let hash = String(repeating: "0f", count: 32)
+
+    func sample() -> TokenRecord {
+        var record = TokenRecord(user: "alice", email: "alice@example.com", pinHash: "$y$j9T$abc$def")
+        record.failCount = 1
+        record.mails = [1_764_230_000, 1_764_230_040]
+        record.challenges = [
+            Challenge(transactionID: "12345678901234567890", codeHash: hash, created: 1_764_230_000, expires: 1_764_230_300, triesLeft: 3),
+            Challenge(transactionID: "00000000000000000001", codeHash: hash, created: 1_764_230_040, expires: 1_764_230_340, triesLeft: 1),
+        ]
+        return record
+    }
+
+    func testRenderMatchesTheDocumentedFormat() {
+        XCTAssertEqual(RecordFormat.render(sample()), """
+        emailotp-token 1
+        user alice
+        email alice@example.com
+        pin $y$j9T$abc$def
+        state enabled
+        fail_count 1
+        locked_at 0
+        mails 1764230000 1764230040
+        challenge 12345678901234567890 \(hash) 1764230000 1764230300 3
+        challenge 00000000000000000001 \(hash) 1764230040 1764230340 1
+
+        """)
+    }
+
+    func testRoundTrip() throws {
+        XCTAssertEqual(try RecordFormat.parse(RecordFormat.render(sample()), expectedUser: "alice"), sample())
+        var bare = TokenRecord(user: "bob", email: "b@example.org", pinHash: nil)
+        bare.enabled = false
+        bare.lockedAt = 1_764_230_500
+        bare.failCount = 10
+        let text = RecordFormat.render(bare)
+        XCTAssertTrue(text.contains("pin -\n"))
+        XCTAssertTrue(text.contains("state disabled\n"))
+        XCTAssertTrue(text.contains("mails\n"))
+        XCTAssertEqual(try RecordFormat.parse(text, expectedUser: "bob"), bare)
+    }
+
+    func testRoundTripOfOddUserNames() throws {
+        for user in ["a b", "../x", "%", "ü", "x y z ", "\u{301}x", " lead"] {
+            let record = TokenRecord(user: user, email: "u@example.com", pinHash: nil)
+            XCTAssertEqual(try RecordFormat.parse(RecordFormat.render(record), expectedUser: user), record, user)
+        }
+    }
+
+    func testParseWithoutFinalNewline() throws {
+        var text = RecordFormat.render(sample())
+        text.removeLast()
+        XCTAssertEqual(try RecordFormat.parse(text, expectedUser: "alice"), sample())
+    }
+
+    func testCorruptRecordsAreRefused() {
+        let good = RecordFormat.render(sample())
+        func replacing(_ a: String, _ b: String) -> String { good.replacing(a, with: b, maxReplacements: 1) }
+        let bad: [String: String] = [
+            "empty": "",
+            "no header": good.replacing("emailotp-token 1\n", with: "", maxReplacements: 1),
+            "future version": replacing("emailotp-token 1", "emailotp-token 2"),
+            "CRLF": good.replacing("\n", with: "\r\n"),
+            "another user": replacing("user alice", "user bob"),
+            "missing user": replacing("user alice\n", ""),
+            "missing email": replacing("email alice@example.com\n", ""),
+            "missing pin": replacing("pin $y$j9T$abc$def\n", ""),
+            "missing state": replacing("state enabled\n", ""),
+            "missing fail_count": replacing("fail_count 1\n", ""),
+            "missing locked_at": replacing("locked_at 0\n", ""),
+            "missing mails": replacing("mails 1764230000 1764230040\n", ""),
+            "bad email": replacing("alice@example.com", "alice@example.com\u{0}"),
+            "email with space": replacing("alice@example.com", "alice@example.com x"),
+            "plain pin": replacing("pin $y$j9T$abc$def", "pin secret"),
+            "bad state": replacing("state enabled", "state maybe"),
+            "negative fails": replacing("fail_count 1", "fail_count -1"),
+            "huge fails": replacing("fail_count 1", "fail_count 99999999999999999999999"),
+            "bad lock": replacing("locked_at 0", "locked_at soon"),
+            "bad mail time": replacing("mails 1764230000", "mails x"),
+            "duplicate field": replacing("state enabled\n", "state enabled\nstate disabled\n"),
+            "unknown field": good + "role admin\n",
+            "empty line inside": replacing("state enabled\n", "state enabled\n\n"),
+            "short transaction id": replacing("challenge 12345678901234567890", "challenge 1234567890123456789"),
+            "letters in transaction id": replacing("challenge 12345678901234567890", "challenge 1234567890123456789x"),
+            "short hash": replacing(" \(hash) 1764230000", " abcd 1764230000"),
+            "non-hex hash": replacing(" \(hash) 1764230000", " \(String(repeating: "zz", count: 32)) 1764230000"),
+            "missing challenge field": replacing(" 1764230300 3\n", " 1764230300\n"),
+            "extra challenge field": replacing(" 1764230300 3\n", " 1764230300 3 9\n"),
+            "negative tries": replacing(" 1764230300 3\n", " 1764230300 -3\n"),
+            "too many tries": replacing(" 1764230300 3\n", " 1764230300 101\n"),
+            "double space": replacing(" 1764230300 3\n", "  1764230300 3\n"),
+        ]
+        for (name, text) in bad {
+            XCTAssertThrowsError(try RecordFormat.parse(text, expectedUser: "alice"), name) { error in
+                XCTAssertTrue(error is CorruptRecord, name)
+            }
+        }
+    }
+
+    func testTooManyEntriesAreRefused() {
+        var record = sample()
+        record.mails = Array(repeating: 1_764_230_000, count: 1001)
+        XCTAssertThrowsError(try RecordFormat.parse(RecordFormat.render(record), expectedUser: "alice"))
+    }
+}
