@@ -7,7 +7,7 @@ import EmailOTPCore
 public func emailotp_authenticate(_ pamh: OpaquePointer?, _ flags: Int32, _ argc: Int32,
                                   _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
     guard let handle = pamh else { return PAM_SERVICE_ERR }
-    let session = PAMSession(handle: handle, flags: flags)
+    let session = PAMSession(handle: handle)
     var arguments = [String]()
     if let argv = argv, argc > 0 {
         for index in 0..<Int(argc) {

@@ -5,13 +5,10 @@ import Glibc
 /// One PAM handle seen as the flows' conversation and logger.
 final class PAMSession: Conversation, Logger {
     let handle: OpaquePointer
-    /// `PAM_SILENT`: the application asked for no informational or error messages.
-    let silent: Bool
     var debug = false
 
-    init(handle: OpaquePointer, flags: Int32) {
+    init(handle: OpaquePointer) {
         self.handle = handle
-        self.silent = flags & Int32(bitPattern: PAM_SILENT) != 0
     }
 
     /// `pam_get_user(3)`.
@@ -42,12 +39,15 @@ final class PAMSession: Conversation, Logger {
         return value
     }
 
+    /// The module's messages are part of the login dialogue (where the code went, tries left,
+    /// the transaction id), so they are shown even under `PAM_SILENT`, which sudo passes by
+    /// default: a sudo user would otherwise be asked for a code without being told where it went.
     func info(_ text: String) {
-        if !silent { _ = cshim_pam_prompt(handle, PAM_TEXT_INFO, text, nil) }
+        _ = cshim_pam_prompt(handle, PAM_TEXT_INFO, text, nil)
     }
 
     func error(_ text: String) {
-        if !silent { _ = cshim_pam_prompt(handle, PAM_ERROR_MSG, text, nil) }
+        _ = cshim_pam_prompt(handle, PAM_ERROR_MSG, text, nil)
     }
 
     /// `pam_syslog(3)` at `LOG_AUTHPRIV`; debug lines only with the `debug` argument.

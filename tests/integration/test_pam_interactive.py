@@ -68,12 +68,13 @@ def test_full_login_reads_code_from_mail(site, smtp, alice):
     assert site.read_record(ALICE)["fail_count"] == "0"
 
 
-def test_pam_silent_suppresses_messages_but_not_prompts(site, smtp, alice):
-    # PAM_SILENT (0x8000): no TEXT_INFO / ERROR_MSG, the prompts and the login stay.
+def test_pam_silent_keeps_the_dialogue_messages(site, smtp, alice):
+    # PAM_SILENT (0x8000), which sudo passes by default: the messages that tell the user
+    # where the code went are part of the dialogue and stay (pam_emailotp(8), OPTIONS).
     res = site.authenticate(ALICE, CodeAnswerer(site.smtp), flags=0x8000)
     assert_rc(res, PAM_SUCCESS)
     assert [(m.style, m.text) for m in res.transcript] == [
-        (PROMPT_ECHO_OFF, PIN_PROMPT), (PROMPT_ECHO_OFF, OTP_PROMPT)], res.describe()
+        (PROMPT_ECHO_OFF, PIN_PROMPT), (TEXT_INFO, SENT_INFO), (PROMPT_ECHO_OFF, OTP_PROMPT)], res.describe()
     assert smtp.count() == 1
 
 
