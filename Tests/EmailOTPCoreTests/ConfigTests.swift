@@ -393,6 +393,13 @@ final class ConfigTests: TempDirTestCase {
         XCTAssertEqual(config.mailPassword, "file-secret")
     }
 
+    func testPasswordFileWithCRLFLineEnd() throws {
+        try writeFile("\(root)/pw", "file-secret\r\n")
+        let config = try load("mail_server = smtp.example.org\nmail_tls = tls\nmail_user = u\nmail_password_file = \(root)/pw\n",
+                              mode: 0o644)
+        XCTAssertEqual(config.mailPassword, "file-secret")
+    }
+
     func testUnsafePasswordFilesAreRefused() throws {
         let text = "mail_tls = tls\nmail_user = u\nmail_password_file = \(root)/pw\n"
         try writeFile("\(root)/pw", "secret\n", mode: 0o640)

@@ -104,7 +104,10 @@ public struct ConfigLoader {
             guard var secret = password else {
                 throw ConfigError("mail_password_file: \(config.mailPasswordFile) does not exist")
             }
-            while secret.hasSuffix("\n") || secret.hasSuffix("\r") { secret.removeLast() }
+            // Scalars, not Characters: "\r\n" is one Character, so hasSuffix("\n") misses it.
+            var scalars = secret.unicodeScalars
+            while let last = scalars.last, last == "\n" || last == "\r" { scalars.removeLast() }
+            secret = String(scalars)
             guard !secret.isEmpty, !secret.hasControlCharacters else {
                 throw ConfigError("mail_password_file: \(config.mailPasswordFile) must hold the password on one line")
             }
