@@ -20,13 +20,25 @@ public struct FileStore: TokenStore {
     /// Checks (and with `create`, makes) the store directories. False when the store does not exist.
     @discardableResult
     public func prepare(create: Bool) throws -> Bool {
-        do {
+        try classified {
             guard try SafeFile.ensureDirectory(directory, owner: owner, create: create) else { return false }
             try SafeFile.ensureDirectory(usersDirectory, owner: owner, create: true)
             try SafeFile.ensureDirectory(locksDirectory, owner: owner, create: true)
             return true
+        }
+    }
+
+    /// Runs one file-system step and sorts its failure: a file that is not what it must be (or a
+    /// symbolic link where a file must be) is `.unsafe`, anything else `.io`.
+    func classified<T>(_ step: () throws -> T) throws -> T {
+        do {
+            return try step()
+        } catch let error as StoreError {
+            throw error
         } catch let error as FileTrustError {
             throw StoreError.unsafe(error.description)
+        } catch let error as SystemError where error.code == ELOOP {
+            throw StoreError.unsafe("\(error.path) is a symbolic link")
         } catch {
             throw StoreError.io("\(error)")
         }
@@ -49,30 +61,22 @@ public struct FileStore: TokenStore {
             let result = try body(&probe)
             if probe == nil { return result }
         }
-        let lock: FileDescriptor
-        do {
-            lock = try FileDescriptor.open("\(locksDirectory)/\(name)", flags: O_RDWR | O_CREAT | O_NONBLOCK)
-            _ = try lock.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
-            try lock.lockExclusive()
-        } catch let error as FileTrustError {
-            throw StoreError.unsafe(error.description)
-        } catch let error as SystemError where error.code == ELOOP {
-            throw StoreError.unsafe("\(locksDirectory)/\(name) is a symbolic link")
-        } catch {
-            throw StoreError.io("\(error)")
+        let lock: FileDescriptor = try classified {
+            let fd = try FileDescriptor.open("\(locksDirectory)/\(name)", flags: O_RDWR | O_CREAT | O_NONBLOCK)
+            _ = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
+            try fd.lockExclusive()
+            return fd
         }
         let before = try load(user: user, file: name)
         var record = before
         let result = try body(&record)
         if record != before {
-            do {
+            try classified {
                 if let record = record {
                     try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8))
                 } else {
                     try SafeFile.remove(directory: usersDirectory, name: name)
                 }
-            } catch {
-                throw StoreError.io("\(error)")
             }
         }
         withExtendedLifetime(lock) {}
@@ -88,10 +92,8 @@ public struct FileStore: TokenStore {
 
     public func users() throws -> [String] {
         guard try prepare(create: false) else { return [] }
-        do {
-            return try SafeFile.list(usersDirectory).compactMap { $0.hasPrefix(".") ? nil : UserName.decode($0) }
-        } catch {
-            throw StoreError.io("\(error)")
+        return try classified {
+            try SafeFile.list(usersDirectory).compactMap { $0.hasPrefix(".") ? nil : UserName.decode($0) }
         }
     }
 
@@ -99,33 +101,24 @@ public struct FileStore: TokenStore {
         try prepare(create: true)
         if let key = try readKey() { return key }
         // Two processes may make the key at once: the store directory's lock decides.
-        let lock: FileDescriptor
-        do {
-            lock = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
-            try lock.lockExclusive()
-        } catch {
-            throw StoreError.io("\(error)")
+        let lock: FileDescriptor = try classified {
+            let fd = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
+            try fd.lockExclusive()
+            return fd
         }
         defer { withExtendedLifetime(lock) {} }
         if let key = try readKey() { return key }
         let key = try random.bytes(32)
-        do {
+        try classified {
             try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8))
-        } catch {
-            throw StoreError.io("\(error)")
         }
         return key
     }
 
     func readKey() throws -> [UInt8]? {
         let path = "\(directory)/hmac.key"
-        let text: String?
-        do {
-            text = try SafeFile.readText(path, policy: FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 1024))
-        } catch let error as FileTrustError {
-            throw StoreError.unsafe(error.description)
-        } catch {
-            throw StoreError.io("\(error)")
+        let text = try classified {
+            try SafeFile.readText(path, policy: FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 1024))
         }
         guard let content = text else { return nil }
         let hex = content.hasSuffix("\n") ? String(content.dropLast()) : content
@@ -137,14 +130,7 @@ public struct FileStore: TokenStore {
 
     func load(user: String, file: String) throws -> TokenRecord? {
         let path = "\(usersDirectory)/\(file)"
-        let text: String?
-        do {
-            text = try SafeFile.readText(path, policy: recordPolicy)
-        } catch let error as FileTrustError {
-            throw StoreError.unsafe(error.description)
-        } catch {
-            throw StoreError.io("\(error)")
-        }
+        let text = try classified { try SafeFile.readText(path, policy: recordPolicy) }
         guard let content = text else { return nil }
         do {
             return try RecordFormat.parse(content, expectedUser: user)
