@@ -80,7 +80,7 @@ struct List: ParsableCommand {
             let store = global.openStore(config)
             var records = [TokenRecord]()
             for user in try store.users() {
-                if let record = try store.read(user: user) { records.append(record) }
+                if let record = try store.read(user: user) { records.append(record.current(config)) }
             }
             if json {
                 print(JSON.array(records.map { .object($0.summaryJSON) }).text)
@@ -106,7 +106,9 @@ struct Show: ParsableCommand {
         try EmailOTPTool.run {
             let user = try checkedUser(self.user)
             let config = try global.loadConfig()
-            guard let r = try global.openStore(config).read(user: user) else { throw CLIError("\(user) has no token") }
+            guard let r = try global.openStore(config).read(user: user)?.current(config) else {
+                throw CLIError("\(user) has no token")
+            }
             if json {
                 print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
                                                    ("challenges", .array(r.challenges.map(\.json)))]).text)
@@ -246,5 +248,15 @@ func printTable(_ rows: [[String]]) {
             line += index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
         }
         print(line)
+    }
+}
+
+extension TokenRecord {
+    /// The record as the module would see it now: a lock past `unlock_time` is gone, expired
+    /// challenges are gone. For display only; nothing is written.
+    func current(_ config: Config) -> TokenRecord {
+        var record = self
+        record.refresh(now: SystemClock().now(), config: config)
+        return record
     }
 }

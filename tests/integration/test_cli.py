@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import time
 
 import pytest
 
@@ -215,6 +216,23 @@ def test_reset_clears_fail_count_and_lock(site, smtp, alice):
     rec = site.read_record(ALICE)
     assert rec["fail_count"] == "0" and rec["locked_at"] == "0"
     assert check(site, DEFAULT_PIN).returncode == 3
+
+
+def test_show_and_list_count_a_lock_past_unlock_time_as_gone(site, smtp, alice):
+    # The module's clock cannot be moved: move the lock into the past instead.
+    site.write_config(max_fail=1, unlock_time=900)
+    assert check(site, "wrong-pin").returncode == 1
+    assert json.loads(site.cli("show", ALICE, "--json", check=True).stdout)["locked"] is True
+    path = site.record_path(ALICE)
+    lines = [("locked_at %d" % (int(time.time()) - 901)) if l.startswith("locked_at ") else l
+             for l in path.read_text().splitlines()]
+    site.write_file(path, "\n".join(lines) + "\n", 0o600)
+    before = path.read_bytes()
+    assert json.loads(site.cli("show", ALICE, "--json", check=True).stdout)["locked"] is False
+    listed = json.loads(site.cli("list", "--json", check=True).stdout)
+    assert [u["locked"] for u in listed if u["user"] == ALICE] == [False]
+    assert path.read_bytes() == before, "show and list write nothing"
+    assert check(site, DEFAULT_PIN).returncode == 3, "the module unlocks it too"
 
 
 def test_delete(site, smtp, alice):
