@@ -334,6 +334,43 @@ final class ChallengeFlowTests: FlowTestCase {
         _ = try trigger()
     }
 
+    func testChallengeCannotBeAnsweredBeforeItsMailHasGoneOut() throws {
+        try enroll()
+        var answeredEarly: StepReport? = nil
+        mailer.whileSending = { [unowned self] mail in
+            let id = header("X-EmailOTP-Transaction-Id", in: mail) ?? ""
+            answeredEarly = self.answer(id, code(in: mail) ?? "")
+        }
+        let (id, mailed) = try trigger()
+        XCTAssertEqual(answeredEarly?.result, .authError, "a code must not work while its mail is still being sent")
+        mailer.whileSending = nil
+        XCTAssertEqual(try record()?.challenges.first?.triesLeft, config.otpTries, "the sent mail arms the challenge")
+        XCTAssertEqual(answer(id, mailed).result, .success)
+    }
+
+    func testChallengeStaysUnanswerableWhenMailFailsAndItCannotBeRemoved() throws {
+        // The mail fails and the store refuses the write that would drop the challenge: the
+        // challenge is still never answerable (it was written disarmed).
+        try enroll()
+        var leaked: (id: String, code: String)? = nil
+        mailer.whileSending = { [unowned self] mail in
+            leaked = (header("X-EmailOTP-Transaction-Id", in: mail) ?? "", code(in: mail) ?? "")
+            // The store refuses the clean-up write: a users/ directory open to others is unsafe
+            // (a mode change works for root too, where a read-only mode would not).
+            chmod(self.storeDirectory + "/users", 0o755)
+        }
+        mailer.failure = MailError("421 connection dropped after DATA")
+        XCTAssertEqual(step(Self.pin).result, .unavailable)
+        XCTAssertEqual(try? record()?.challenges.count, nil, "the store refused the clean-up")
+        chmod(storeDirectory + "/users", 0o700)
+        XCTAssertEqual(try record()?.challenges.count, 1, "the challenge could not be dropped")
+        mailer.whileSending = nil
+        mailer.failure = nil
+        let stolen = try XCTUnwrap(leaked)
+        XCTAssertNotEqual(answer(stolen.id, stolen.code).result, .success)
+        XCTAssertNotEqual(step(Self.pin + stolen.code).result, .success)
+    }
+
     func testLockedTokenIsRefusedWithoutMail() throws {
         config.maxFail = 2
         try enroll()

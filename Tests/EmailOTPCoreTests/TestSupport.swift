@@ -52,7 +52,10 @@ final class ScriptedRandom: RandomSource {
 final class RecordingMailer: Mailer {
     var sent: [OutgoingMail] = []
     var failure: MailError?
+    /// Runs while the mail is "on the wire", before send returns.
+    var whileSending: ((OutgoingMail) -> Void)?
     func send(_ mail: OutgoingMail) throws {
+        whileSending?(mail)
         if let failure = failure { throw failure }
         sent.append(mail)
     }

@@ -68,30 +68,37 @@ public struct Authenticator {
             guard r.mails.count < config.maxMailsPerHour else { return .rateLimited }
             code = try random.digits(config.otpLength)
             let transactionID = try random.digits(20)
+            // Written with no tries left: it cannot be answered until its mail has gone out.
             let challenge = Challenge(transactionID: transactionID,
                                       codeHash: try hasher.hash(code: code, transactionID: transactionID, user: user),
-                                      created: now, expires: now + config.otpValidity, triesLeft: config.otpTries)
+                                      created: now, expires: now + config.otpValidity, triesLeft: 0)
             r.open(challenge, config: config)
             r.mails.append(now)
             return .sent(challenge, email: r.email)
         }
-        if case .sent(let challenge, let email) = outcome {
-            do {
-                let mail = try MailComposer(config: config, random: random).compose(
-                    CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
-                                    service: context.service, rhost: context.rhost, host: context.host,
-                                    created: challenge.created, expires: challenge.expires),
-                    date: now)
-                try mailer.send(mail)
-            } catch {
-                try? store.update(user: user) { record in
-                    record?.challenges.removeAll { $0.transactionID == challenge.transactionID }
-                    if let index = record?.mails.lastIndex(of: now) { record?.mails.remove(at: index) }
-                }
-                throw DeliveryFailure(reason: "\(error)")
+        guard case .sent(var challenge, let email) = outcome else { return outcome }
+        do {
+            let mail = try MailComposer(config: config, random: random).compose(
+                CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
+                                service: context.service, rhost: context.rhost, host: context.host,
+                                created: challenge.created, expires: challenge.expires),
+                date: now)
+            try mailer.send(mail)
+        } catch {
+            // Should this write fail too, the challenge stays unanswerable and expires.
+            try? store.update(user: user) { record in
+                record?.challenges.removeAll { $0.transactionID == challenge.transactionID }
+                if let index = record?.mails.lastIndex(of: now) { record?.mails.remove(at: index) }
             }
+            throw DeliveryFailure(reason: "\(error)")
         }
-        return outcome
+        let tries = config.otpTries
+        try store.update(user: user) { record in
+            guard let index = record?.challenges.firstIndex(where: { $0.transactionID == challenge.transactionID }) else { return }
+            record?.challenges[index].triesLeft = tries
+        }
+        challenge.triesLeft = tries
+        return .sent(challenge, email: email)
     }
 
     /// Checks `code` against the challenge `transactionID`, or when nil against the open
@@ -106,7 +113,8 @@ public struct Authenticator {
                 return .noToken
             }
             defer { record = r }
-            let targets: [Challenge]
+            // A challenge without tries left is void, or its mail has not gone out yet.
+            var targets: [Challenge]
             if let id = transactionID {
                 targets = r.challenges.filter { $0.transactionID == id }
             } else if config.concurrentChallenges {
@@ -114,6 +122,7 @@ public struct Authenticator {
             } else {
                 targets = r.newestChallenge.map { [$0] } ?? []
             }
+            targets.removeAll { $0.triesLeft <= 0 }
             r.refresh(now: now, config: config)
             guard r.enabled else { return .disabled }
             guard !r.isLocked else { return .locked }

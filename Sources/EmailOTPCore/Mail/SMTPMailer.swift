@@ -36,6 +36,9 @@ public struct SMTPMailer: Mailer {
             ("NOSIGNAL", cshim_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1)),
             ("TIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_TIMEOUT, Int(config.mailTimeout))),
             ("CONNECTTIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_CONNECTTIMEOUT, Int(config.mailTimeout))),
+            // CURLOPT_TIMEOUT does not cover the QUIT that curl_easy_cleanup sends; without this a
+            // server that stops answering holds the login for libcurl's default 120 s.
+            ("SERVER_RESPONSE_TIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_SERVER_RESPONSE_TIMEOUT, Int(config.mailTimeout))),
             ("ERRORBUFFER", cshim_curl_setopt_pointer(curl, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))),
             ("MAIL_FROM", cshim_curl_setopt_string(curl, CURLOPT_MAIL_FROM, "<\(mail.from)>")),
             ("MAIL_RCPT", cshim_curl_setopt_pointer(curl, CURLOPT_MAIL_RCPT, UnsafeMutableRawPointer(recipients))),

@@ -24,7 +24,10 @@ the file is there, and tests never sleep.  Bookkeeping files are hidden
 Extra keyword options: cert_names=("localhost", "127.0.0.1") -- the names in
 the server certificate's subjectAltName (give ("wrong.example",) to test host
 name verification); reject=None|"rcpt"|"data" -- answer 550/554 instead of
-accepting.
+accepting; drop=None|"data"|"stall" -- a transport failing mid-way: "data"
+takes the whole message after DATA, keeps it as DIRECTORY/.dropped/NNNN.eml
+(smtp.dropped_messages()) and closes the connection without a reply; "stall"
+takes the message and never replies (the client's timeout must end it).
 
 The server certificate is signed by a throw-away CA made with the openssl
 command; the CA is `ca_file`.  With tls="starttls" the server offers STARTTLS;
@@ -35,7 +38,7 @@ With auth=None no AUTH is offered on a plain connection.
 Script usage (what the context manager runs):
     /usr/bin/python3 smtp_capture.py --dir D --port 0 [--tls starttls|implicit
         --cert C --key K] [--auth-user U --auth-pass P] [--require-starttls]
-        [--reject rcpt|data]
+        [--reject rcpt|data] [--drop data|stall]
 prints "PORT n" on stdout once listening, and runs until SIGTERM.
 """
 
@@ -119,7 +122,7 @@ class SMTPCapture:
     host = "127.0.0.1"
 
     def __init__(self, directory, *, tls=None, auth=None, require_starttls=False,
-                 cert_names=("localhost", "127.0.0.1"), reject=None):
+                 cert_names=("localhost", "127.0.0.1"), reject=None, drop=None):
         if tls not in (None, "starttls", "implicit"):
             raise ValueError("tls must be None, 'starttls' or 'implicit'")
         self.directory = os.fspath(directory)
@@ -128,6 +131,7 @@ class SMTPCapture:
         self.require_starttls = require_starttls
         self.cert_names = tuple(cert_names)
         self.reject = reject
+        self.drop = drop
         self.port = None
         self.ca_file = None
         self.cert_file = None
@@ -151,6 +155,8 @@ class SMTPCapture:
             argv += ["--require-starttls"]
         if self.reject:
             argv += ["--reject", self.reject]
+        if self.drop:
+            argv += ["--drop", self.drop]
         self._log = open(os.path.join(self.directory, ".server.log"), "ab")
         self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log,
                                       stdin=subprocess.DEVNULL, close_fds=True)
@@ -215,6 +221,18 @@ class SMTPCapture:
 
     def count(self):
         return len(self.message_files())
+
+    def dropped_messages(self):
+        """Messages received in full by a drop="data"/"stall" server, which then
+        failed the connection instead of answering (oldest first)."""
+        d = os.path.join(self.directory, ".dropped")
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for n in sorted(n for n in os.listdir(d) if n.endswith(".eml")):
+            with open(os.path.join(d, n), "rb") as f:
+                out.append(email.message_from_bytes(f.read(), policy=email.policy.default))
+        return out
 
     def envelopes(self):
         out = []
@@ -281,6 +299,23 @@ def _serve(args):
             return "250 OK"
 
         async def handle_DATA(self, server, session, envelope):
+            if args.drop:
+                # the whole message arrived; keep it, then fail instead of answering
+                d = os.path.join(directory, ".dropped")
+                os.makedirs(d, exist_ok=True)
+                n = len(os.listdir(d)) + 1
+                content = envelope.original_content or envelope.content
+                if isinstance(content, str):
+                    content = content.encode("utf-8", "surrogateescape")
+                tmp = os.path.join(d, "%04d.tmp" % n)
+                with open(tmp, "wb") as f:
+                    f.write(content)
+                os.rename(tmp, os.path.join(d, "%04d.eml" % n))
+                log_event(ev="data-dropped", how=args.drop)
+                if args.drop == "stall":
+                    await asyncio.Event().wait()
+                server.transport.close()
+                return "421 4.3.0 never sent (test)"
             if args.reject == "data":
                 log_event(ev="data-rejected")
                 return "554 5.6.0 message refused (test)"
@@ -383,6 +418,7 @@ def main(argv=None):
     ap.add_argument("--auth-pass")
     ap.add_argument("--require-starttls", action="store_true")
     ap.add_argument("--reject", choices=["rcpt", "data"])
+    ap.add_argument("--drop", choices=["data", "stall"])
     args = ap.parse_args(argv)
     if args.tls and not (args.cert and args.key):
         ap.error("--tls needs --cert and --key")
