@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: unit tests (swift test), then the integration suites against the installed
-# module (real libpam, a loopback SMTP server, sshd, sudo, su). Run as root:
+# Every test: unit tests (swift test), a bounded fuzz run of every parser (fuzz/run.sh, about a
+# minute), then the integration suites against the installed module (real libpam, a loopback
+# SMTP server, sshd, sudo, su). Run as root:
 #   sudo tests/run-all.sh            installs the current tree first (./install.sh)
 #   sudo tests/run-all.sh --no-install
 set -euo pipefail
@@ -12,6 +13,8 @@ if [ "${1:-}" != "--no-install" ]; then
 fi
 echo "== unit tests (swift test)"
 swift test --disable-swift-testing
+echo "== fuzz (fuzz/run.sh, bounded runs)"
+fuzz/run.sh
 echo "== integration tests (pytest, installed module)"
 cd tests/integration
 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs

@@ -274,6 +274,13 @@ final class ConfigTests: TempDirTestCase {
         XCTAssertEqual(try load("pin_prompt = PIN: \n").pinPrompt, "PIN:", "unquoted values are trimmed")
     }
 
+    /// Found by fuzz/Targets/config.swift: a quoted value starting with a combining mark (or
+    /// ending in a prepended mark) kept its quotes, since the quote and the mark are one Character.
+    func testQuotesAroundCombiningMarks() throws {
+        XCTAssertEqual(try load("mail_subject = \"\u{301}Code\"\n").mailSubject, "\u{301}Code")
+        XCTAssertEqual(try load("mail_subject = \"Code\u{600}\"\n").mailSubject, "Code\u{600}")
+    }
+
     func testCommentsBlankLinesAndWhitespace() throws {
         let config = try load("""
         # pam_emailotp configuration

@@ -121,6 +121,42 @@ final class MailComposerTests: XCTestCase {
         XCTAssertEqual(decodeEncodedWords(try XCTUnwrap(header("Subject", in: mail))), String(repeating: "ä", count: 150))
     }
 
+    /// Found by fuzz/Targets/header_word.swift: a Character over 39 bytes gave an empty encoded
+    /// word ("=?UTF-8?B??=") and then one longer than the line allows.
+    func testSubjectWithAHugeCharacterStaysWithinTheLineLength() throws {
+        let huge = "a" + String(repeating: "\u{301}", count: 40)
+        config.mailSubject = huge + " {user}"
+        let mail = try compose(context())
+        let lines = headerLines(mail)
+        let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("Subject:") })
+        var index = start
+        repeat {
+            XCTAssertLessThanOrEqual(lines[index].utf8.count, 76, lines[index])
+            XCTAssertFalse(lines[index].contains("=?UTF-8?B??="), "empty encoded word")
+            index += 1
+        } while index < lines.count && lines[index].hasPrefix(" ")
+        XCTAssertEqual(decodeEncodedWords(try XCTUnwrap(header("Subject", in: mail))), huge + " alice")
+    }
+
+    func testALongASCIISubjectIsFoldedUnderTheHeaderLineLimit() throws {
+        // 200 bytes of template repeating a 256-byte user name: far past RFC 5322's 998.
+        config.mailSubject = String(repeating: "{user} ", count: 20)
+        let user = String(repeating: "u", count: 256)
+        var ctx = context()
+        ctx.user = user
+        let mail = try compose(ctx)
+        let lines = headerLines(mail)
+        let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("Subject:") })
+        var index = start
+        repeat {
+            XCTAssertLessThanOrEqual(lines[index].utf8.count, 998)
+            index += 1
+        } while index < lines.count && lines[index].hasPrefix(" ")
+        XCTAssertGreaterThan(index - start, 1, "folded over several lines")
+        XCTAssertEqual(decodeEncodedWords(try XCTUnwrap(header("Subject", in: mail))),
+                       String(repeating: user + " ", count: 20))
+    }
+
     func testTheCodeIsNeverInTheSubject() throws {
         config.mailSubject = "Code {otp} for {user}"
         let mail = try compose(context())

@@ -102,6 +102,18 @@ final class RecordFormatTests: XCTestCase {
         }
     }
 
+    /// Found by fuzz/Targets/record.swift: "\r\n" is one Character, so a pin hash ending in "\r"
+    /// swallowed the next line ("mails" here) and the record was accepted.
+    func testPinHashWithControlCharactersIsRefused() {
+        let good = RecordFormat.render(sample())
+        for pin in ["$y$j9T$abc$def\r\nmails", "$y$j9T$ab\u{1}c$def", "$y$j9T$abc$def\u{0}", "$y$j9T$abc$def\r"] {
+            let text = good.replacing("pin $y$j9T$abc$def", with: "pin \(pin)", maxReplacements: 1)
+            XCTAssertThrowsError(try RecordFormat.parse(text, expectedUser: "alice"), pin.debugDescription) { error in
+                XCTAssertEqual(error as? CorruptRecord, CorruptRecord(line: 0, reason: "bad pin hash"))
+            }
+        }
+    }
+
     func testTooManyEntriesAreRefused() {
         var record = sample()
         record.mails = Array(repeating: 1_764_230_000, count: 1001)

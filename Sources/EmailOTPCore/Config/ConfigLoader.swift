@@ -67,8 +67,11 @@ public struct ConfigLoader {
             }
             let key = String(trimmed[trimmed.startIndex..<equals]).trimmedBlanks
             var value = String(trimmed[trimmed.index(after: equals)...]).trimmedBlanks
-            if value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\"") {
-                value = String(value.dropFirst().dropLast())
+            // By scalar: a value starting with a combining mark would merge with the quote into
+            // one Character, and the quotes would stay part of the value.
+            let scalars = value.unicodeScalars
+            if scalars.count >= 2 && scalars.first == "\"" && scalars.last == "\"" {
+                value = String(scalars.dropFirst().dropLast())
             }
             guard ConfigKeys.all.contains(key) else {
                 throw ConfigError("\(source):\(number): unknown setting \"\(ConfigKeys.printable(key))\"")

@@ -20,11 +20,15 @@ enum MIMEEncoding {
 
     /// A header value: as it is when printable ASCII, else RFC 2047 `=?UTF-8?B?...?=` words.
     static func headerWord(_ text: String) -> String {
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
+        // Plain ASCII stays as it is while it fits a header line (RFC 5322 allows 998); longer
+        // values (a template repeating a long user name) are folded as encoded words.
+        if text.utf8.count <= 900 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
         var words = [String]()
         var chunk = [UInt8]()
-        for character in text {
-            let bytes = Array(String(character).utf8)
+        // Split between scalars, not Characters: one Character (a letter with many combining
+        // marks) can exceed 39 bytes, and RFC 2047 only asks for whole code points per word.
+        for scalar in text.unicodeScalars {
+            let bytes = Array(String(scalar).utf8)
             // 39 bytes → 52 base64 characters: "Subject: " plus one encoded word stays within
             // RFC 2047's 76-character line.
             if chunk.count + bytes.count > 39 {

@@ -99,7 +99,7 @@ public enum RecordFormat {
         let email = try field("email")
         guard EmailAddress.isValid(email) else { throw CorruptRecord(line: 0, reason: "bad email") }
         let pin = try field("pin")
-        guard pin == "-" || (pin.hasPrefix("$") && !pin.contains(" ")) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }
+        guard pin == "-" || (pin.hasPrefix("$") && !pin.contains(" ") && !pin.hasControlCharacters) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }
         var record = TokenRecord(user: user, email: email, pinHash: pin == "-" ? nil : pin)
         switch try field("state") {
         case "enabled": record.enabled = true

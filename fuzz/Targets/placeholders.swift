@@ -1,0 +1,44 @@
+// String.expandingPlaceholders against a plain reference: fields are the template, then
+// name, value, name, value... (0xFF separated). A value is never expanded again.
+@testable import EmailOTPCore
+
+/// The reference: scan Characters; `{name}` with a known name becomes its value, any other
+/// `{` stays and scanning goes on right after it.
+func reference(_ template: String, _ values: [String: String]) -> String {
+    let chars = Array(template)
+    var out = ""
+    var index = 0
+    while index < chars.count {
+        if chars[index] == "{", let close = chars[(index + 1)...].firstIndex(of: "}"),
+           let value = values[String(chars[(index + 1)..<close])] {
+            out += value
+            index = close + 1
+        } else {
+            out.append(chars[index])
+            index += 1
+        }
+    }
+    return out
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let fields = fuzzFields(data, size)
+    let template = fields[0]
+    var values = [String: String]()
+    var index = 1
+    while index + 1 < fields.count {
+        values[fields[index]] = fields[index + 1]
+        index += 2
+    }
+    let expanded = template.expandingPlaceholders(values)
+    check(Array(expanded.unicodeScalars) == Array(reference(template, values).unicodeScalars),
+          "expandingPlaceholders(\(shown(template))) = \(shown(expanded)), reference \(shown(reference(template, values)))")
+    check(Array(template.expandingPlaceholders([:]).unicodeScalars) == Array(template.unicodeScalars),
+          "no values, yet the template changed")
+    if !values.values.contains(where: { $0.unicodeScalars.contains(where: isControl) })
+        && !template.unicodeScalars.contains(where: isControl) {
+        check(!expanded.unicodeScalars.contains(where: isControl), "control characters from nowhere")
+    }
+    return 0
+}
