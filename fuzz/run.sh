@@ -9,7 +9,7 @@
 #
 # Environment: FUZZ_RUNS (inputs per target, default 50000), FUZZ_MAX_TIME (seconds per target,
 # a cap on top of the runs, default 15), FUZZ_JOBS (targets at once, default: number of CPUs),
-# FUZZ_KEEP_CORPUS=1 (keep .build-fuzz/corpus/<target> from the previous run instead of
+# FUZZ_SEED (libFuzzer seed, default 1: repeatable; 0 = random), FUZZ_KEEP_CORPUS=1 (keep .build-fuzz/corpus/<target> from the previous run instead of
 # starting again from the seeds). Everything is built in .build-fuzz/ (git-ignored); a crashing
 # input is saved as .build-fuzz/artifacts/<target>-crash-<sha1>.
 set -euo pipefail
@@ -18,6 +18,9 @@ export PATH=/opt/swift/usr/bin:$PATH
 root=$PWD
 out=$root/.build-fuzz
 runs=${FUZZ_RUNS:-50000}
+# A fixed seed makes the bounded run repeatable (CI sees what a developer saw); FUZZ_SEED=0
+# lets libFuzzer pick one, for campaigns.
+seed=${FUZZ_SEED:-1}
 max_time=${FUZZ_MAX_TIME:-15}
 jobs=${FUZZ_JOBS:-$(nproc)}
 build_only=0
@@ -85,7 +88,7 @@ run_target() {
     [ "${FUZZ_KEEP_CORPUS:-0}" = 1 ] || rm -rf "$work"
     mkdir -p "$work"
     # New inputs go to the first directory (the work corpus); the committed seeds stay as they are.
-    SWIFT_BACKTRACE=enable=no "$out/bin/$name" -runs="$runs" -max_total_time="$max_time" -timeout=10 -print_final_stats=1 \
+    SWIFT_BACKTRACE=enable=no "$out/bin/$name" -seed="$seed" -runs="$runs" -max_total_time="$max_time" -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$out/artifacts/$name-" "$work" "fuzz/corpus/$name" >"$out/logs/$name.log" 2>&1
 }
 

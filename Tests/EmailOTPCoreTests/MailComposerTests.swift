@@ -157,6 +157,17 @@ final class MailComposerTests: XCTestCase {
                        String(repeating: user + " ", count: 20))
     }
 
+    func testTransactionIDAndCodeMustBeDigits() {
+        // Found by fuzz/Targets/mail_composer.swift: the transaction id goes into two headers.
+        for (id, code) in [("1234567890123456789\u{FFFD}", "482915"), ("12345678901234567890\r\nBcc: x@y.z", "482915"),
+                           ("1234567890123456789", "482915"), ("12345678901234567890", "48291\n")] {
+            var ctx = context()
+            ctx.transactionID = id
+            ctx.code = code
+            XCTAssertThrowsError(try compose(ctx), id.debugDescription)
+        }
+    }
+
     func testTheCodeIsNeverInTheSubject() throws {
         config.mailSubject = "Code {otp} for {user}"
         let mail = try compose(context())

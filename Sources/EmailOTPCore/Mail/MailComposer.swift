@@ -89,6 +89,11 @@ public struct MailComposer {
         guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
             throw MailCompositionError(message: "refusing a mail address that is not a plain address")
         }
+        // Both come from this module; anything else must not reach a header.
+        guard context.transactionID.utf8.count == 20, context.transactionID.isASCIIDigits,
+              context.code.isASCIIDigits else {
+            throw MailCompositionError(message: "refusing a transaction id or code that is not digits")
+        }
         let fields = values(context)
         for (name, value) in fields where value.hasControlCharacters {
             throw MailCompositionError(message: "refusing control characters in {\(name)}")
