@@ -66,43 +66,25 @@ extension Authenticator {
 
     func firstStep(user: String, pin: String?) -> StepReport {
         let withPIN = pin != nil
+        let outcome: TriggerOutcome
         do {
-            switch try trigger(user: user, pin: pin) {
-            case .sent(let challenge, let email):
-                log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID)), first step denied")
-                return StepReport(result: .authError, challenge: challenge,
-                                  message: Messages.challengeSent(shown(email), validity: config.otpValidity,
-                                                                  transactionID: challenge.transactionID, withPIN: withPIN))
-            case .reused(let challenge, let email):
-                log(.notice, user, "open challenge re-used, no mail sent (transaction \(challenge.transactionID))")
-                return StepReport(result: .authError, challenge: challenge,
-                                  message: Messages.challengeReused(shown(email), interval: config.resendInterval,
-                                                                    transactionID: challenge.transactionID, withPIN: withPIN))
-            case .noToken:
-                log(.notice, user, "refused: no token")
-                return StepReport(result: .userUnknown)
-            case .disabled:
-                log(.notice, user, "refused: token disabled")
-                return StepReport(result: .authError, message: Messages.disabled)
-            case .locked:
-                log(.notice, user, "refused: token locked")
-                return StepReport(result: .authError, message: Messages.locked)
-            case .wrongPIN:
-                log(.notice, user, "wrong PIN")
-                return StepReport(result: .authError)
-            case .noPIN:
-                log(.warning, user, "refused: the token has no PIN; use pin=none for it")
-                return StepReport(result: .authError)
-            case .rateLimited:
-                log(.warning, user, "refused: max_mails_per_hour reached, no mail sent")
-                return StepReport(result: .unavailable, message: Messages.rateLimited)
-            }
-        } catch let failure as DeliveryFailure {
-            log(.error, user, "mail failed: \(failure.reason)")
-            return StepReport(result: .unavailable, message: Messages.mailFailed)
+            outcome = try trigger(user: user, pin: pin)
         } catch {
-            log(.error, user, "store error: \(error)")
-            return StepReport(result: .unavailable)
+            return StepReport(refusal(triggerError: error, user: user))
+        }
+        switch outcome {
+        case .sent(let challenge, let email):
+            log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID)), first step denied")
+            return StepReport(result: .authError, challenge: challenge,
+                              message: Messages.challengeSent(shown(email), validity: config.otpValidity,
+                                                              transactionID: challenge.transactionID, withPIN: withPIN))
+        case .reused(let challenge, let email):
+            log(.notice, user, "open challenge re-used, no mail sent (transaction \(challenge.transactionID))")
+            return StepReport(result: .authError, challenge: challenge,
+                              message: Messages.challengeReused(shown(email), interval: config.resendInterval,
+                                                                transactionID: challenge.transactionID, withPIN: withPIN))
+        default:
+            return StepReport(refusal(outcome, user: user) ?? Refusal(result: .authError, message: ""))
         }
     }
 
@@ -111,28 +93,18 @@ extension Authenticator {
         do {
             outcome = try verify(user: user, code: code, transactionID: transactionID, pin: pin)
         } catch {
-            log(.error, user, "store error: \(error)")
-            return StepReport(result: .unavailable)
+            return StepReport(storeRefusal(error, user: user))
         }
-        switch outcome {
-        case .granted:
+        if outcome == .granted {
             log(.notice, user, "granted")
             return StepReport(result: .success)
-        case .wrong(let left):
-            log(.notice, user, "wrong code (\(left) tries left)")
-            return StepReport(result: .authError, message: left > 0 ? Messages.wrongCode(triesLeft: left) : Messages.wrongCodeFinal)
-        default:
-            let silent = SilentConversation()
-            let result = report(outcome, user: user, conversation: silent)
-            return StepReport(result: result, message: silent.lastError)
         }
+        return StepReport(refusal(outcome, user: user, transactionID: transactionID))
     }
 }
 
-/// Collects the error a shared reporting path would show, for flows that return it instead.
-final class SilentConversation: Conversation {
-    var lastError = ""
-    func prompt(_ text: String, echo: Bool) -> String? { nil }
-    func info(_ text: String) {}
-    func error(_ text: String) { lastError = text }
+extension StepReport {
+    init(_ refused: Refusal) {
+        self.init(result: refused.result, message: refused.message)
+    }
 }

@@ -55,97 +55,45 @@ extension Authenticator {
             do {
                 outcome = try verify(user: user, code: answer.trimmedBlanks, transactionID: challenge.transactionID, pin: nil)
             } catch {
-                log(.error, user, "store error: \(error)")
-                return .unavailable
+                return storeRefusal(error, user: user).result
             }
-            switch outcome {
-            case .granted:
+            if outcome == .granted {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
                 return .success
-            case .wrong(let left):
-                log(.notice, user, "wrong code (transaction \(challenge.transactionID), \(left) tries left)")
-                if left > 0 {
-                    conversation.error(Messages.wrongCode(triesLeft: left))
-                    continue
-                }
-                conversation.error(Messages.wrongCodeFinal)
-                return .authError
-            default:
-                return report(outcome, user: user, conversation: conversation)
             }
+            let refused = refusal(outcome, user: user, transactionID: challenge.transactionID)
+            if !refused.message.isEmpty { conversation.error(refused.message) }
+            if case .wrong(let left) = outcome, left > 0 { continue }
+            return refused.result
         }
         return .authError
     }
 
     /// Opens the challenge of an interactive login and tells the user where the code went.
     func triggerForUser(_ user: String, pin: String?, conversation: Conversation) -> Result<Challenge, AuthResult> {
+        let outcome: TriggerOutcome
         do {
-            switch try trigger(user: user, pin: pin) {
-            case .sent(let challenge, let email):
-                log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")
-                conversation.info(Messages.sent(shown(email), validity: config.otpValidity))
-                return .success(challenge)
-            case .reused(let challenge, let email):
-                log(.notice, user, "open challenge re-used, no mail sent (transaction \(challenge.transactionID))")
-                conversation.info(Messages.reused(shown(email), interval: config.resendInterval))
-                return .success(challenge)
-            case .noToken:
-                log(.notice, user, "refused: no token")
-                return .failure(.userUnknown)
-            case .disabled:
-                log(.notice, user, "refused: token disabled")
-                conversation.error(Messages.disabled)
-                return .failure(.authError)
-            case .locked:
-                log(.notice, user, "refused: token locked")
-                conversation.error(Messages.locked)
-                return .failure(.authError)
-            case .wrongPIN:
-                log(.notice, user, "wrong PIN")
-                return .failure(.authError)
-            case .noPIN:
-                log(.warning, user, "refused: the token has no PIN; use pin=none for it")
-                return .failure(.authError)
-            case .rateLimited:
-                log(.warning, user, "refused: max_mails_per_hour reached, no mail sent")
-                conversation.error(Messages.rateLimited)
-                return .failure(.unavailable)
-            }
-        } catch let failure as DeliveryFailure {
-            log(.error, user, "mail failed: \(failure.reason)")
-            conversation.error(Messages.mailFailed)
-            return .failure(.unavailable)
+            outcome = try trigger(user: user, pin: pin)
         } catch {
-            log(.error, user, "store error: \(error)")
-            return .failure(.unavailable)
+            return .failure(show(refusal(triggerError: error, user: user), conversation))
+        }
+        switch outcome {
+        case .sent(let challenge, let email):
+            log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")
+            conversation.info(Messages.sent(shown(email), validity: config.otpValidity))
+            return .success(challenge)
+        case .reused(let challenge, let email):
+            log(.notice, user, "open challenge re-used, no mail sent (transaction \(challenge.transactionID))")
+            conversation.info(Messages.reused(shown(email), interval: config.resendInterval))
+            return .success(challenge)
+        default:
+            let refused = refusal(outcome, user: user) ?? Refusal(result: .authError, message: "")
+            return .failure(show(refused, conversation))
         }
     }
 
-    /// Logs and shows a verification outcome that is not a grant or a wrong code.
-    func report(_ outcome: VerifyOutcome, user: String, conversation: Conversation) -> AuthResult {
-        switch outcome {
-        case .granted: return .success
-        case .wrong: conversation.error(Messages.wrongCodeFinal)
-        case .expired:
-            log(.notice, user, "expired code")
-            conversation.error(Messages.expired)
-        case .noChallenge:
-            log(.notice, user, "no open challenge for the code")
-            conversation.error(Messages.noChallenge)
-        case .locked:
-            log(.notice, user, "refused: token locked")
-            conversation.error(Messages.locked)
-        case .disabled:
-            log(.notice, user, "refused: token disabled")
-            conversation.error(Messages.disabled)
-        case .noToken:
-            log(.notice, user, "refused: no token")
-            return .userUnknown
-        case .wrongPIN:
-            log(.notice, user, "wrong PIN")
-        case .noPIN:
-            log(.warning, user, "refused: the token has no PIN; use pin=none for it")
-        }
-        return .authError
+    func show(_ refused: Refusal, _ conversation: Conversation) -> AuthResult {
+        if !refused.message.isEmpty { conversation.error(refused.message) }
+        return refused.result
     }
 }
