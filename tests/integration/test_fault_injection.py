@@ -187,6 +187,9 @@ class Lab:
         self._n += 1
         log = os.path.join(self.dir, "faults-%d.log" % self._n)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMAILOTP_FAULT")}
+        # drive.py's PAM confdir goes under the test's directory: a process killed by a fault
+        # cannot clean up after itself, and /tmp must not collect its leftovers.
+        env["TMPDIR"] = self.dir
         if fault is not None:
             env.update(LD_PRELOAD=self.lib, EMAILOTP_FAULT=fault, EMAILOTP_FAULT_LOG=log)
         return env, log
