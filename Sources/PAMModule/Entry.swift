@@ -45,7 +45,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
         return .serviceError
     }
     session.debugLog("user \(ConfigKeys.printable(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
-        + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(transportName(config))")
+        + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
                                       store: FileStore(directory: config.store), clock: SystemClock(),
@@ -85,13 +85,5 @@ func pamCode(_ result: AuthResult) -> Int32 {
     case .unavailable: return PAM_AUTHINFO_UNAVAIL
     case .serviceError: return PAM_SERVICE_ERR
     case .conversationError: return PAM_CONV_ERR
-    }
-}
-
-func transportName(_ config: Config) -> String {
-    switch config.mailTransport {
-    case .smtp: return "smtp \(config.mailServer):\(config.effectivePort) tls=\(config.mailTLS.rawValue)"
-    case .sendmail: return "sendmail \(config.sendmailPath)"
-    case .maildir(let path): return "maildir \(path)"
     }
 }

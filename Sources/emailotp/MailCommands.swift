@@ -14,12 +14,7 @@ struct SendTest: ParsableCommand {
             let config = try global.loadConfig()
             let mail = try MailComposer(config: config, random: OpenSSLRandom())
                 .composeTest(to: address, host: Host.name(), date: SystemClock().now())
-            let route: String
-            switch config.mailTransport {
-            case .smtp: route = SMTPMailer(config: config).url + " (mail_tls=\(config.mailTLS.rawValue)\(config.mailUser.isEmpty ? "" : ", AUTH as \(config.mailUser)"))"
-            case .sendmail: route = config.sendmailPath
-            case .maildir(let path): route = "maildir \(path)"
-            }
+            let route = config.transportDescription
             do {
                 try makeMailer(config).send(mail)
             } catch {

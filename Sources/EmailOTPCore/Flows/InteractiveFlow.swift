@@ -61,10 +61,9 @@ extension Authenticator {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
                 return .success
             }
-            let refused = refusal(outcome, user: user, transactionID: challenge.transactionID)
-            if !refused.message.isEmpty { conversation.error(refused.message) }
+            let result = show(refusal(outcome, user: user, transactionID: challenge.transactionID), conversation)
             if case .wrong(let left) = outcome, left > 0 { continue }
-            return refused.result
+            return result
         }
         return .authError
     }

@@ -18,3 +18,16 @@ public func makeMailer(_ config: Config) -> Mailer {
     case .maildir(let path): return MaildirMailer(directory: path)
     }
 }
+
+extension Config {
+    /// Where `mail_transport` delivers, for log lines and `emailotp send-test` (never a password).
+    public var transportDescription: String {
+        switch mailTransport {
+        case .smtp:
+            return SMTPMailer(config: self).url
+                + " (mail_tls=\(mailTLS.rawValue)\(mailUser.isEmpty ? "" : ", AUTH as \(mailUser)"))"
+        case .sendmail: return sendmailPath
+        case .maildir(let path): return "maildir \(path)"
+        }
+    }
+}
