@@ -51,7 +51,9 @@ import stat
 import subprocess
 import time
 
-EMAILOTP = "/usr/local/sbin/emailotp"
+# EMAILOTP_BIN / EMAILOTP_MODULE point the tests at a build that is not installed
+# (parallel work trees on one machine); unset, the installed product is tested.
+EMAILOTP = os.environ.get("EMAILOTP_BIN") or "/usr/local/sbin/emailotp"
 PYTHON = "/usr/bin/python3"
 MODULE_NAME = "pam_emailotp.so"
 DEFAULT_PIN = "s3cret-PIN"
@@ -83,7 +85,7 @@ def module_dir():
 
 
 def module_path():
-    return os.path.join(module_dir(), MODULE_NAME)
+    return os.environ.get("EMAILOTP_MODULE") or os.path.join(module_dir(), MODULE_NAME)
 
 
 def emailotp_path():

@@ -23,7 +23,7 @@ import pexpect
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 EXAMPLES = os.path.join(REPO, "pam.d-examples")
-EMAILOTP = "/usr/local/sbin/emailotp"
+EMAILOTP = os.environ.get("EMAILOTP_BIN") or "/usr/local/sbin/emailotp"
 PIN = "s3cret-PIN"           # the token PIN of every test user
 MODULE_RE = re.compile(r"^(\s*auth\s+\S+\s+pam_emailotp\.so\b)(.*)$", re.M)
 
@@ -62,8 +62,12 @@ def with_config(text, config_path):
     """Append config=PATH to every active pam_emailotp.so line (the only
     substitution the plain examples need: the module is installed, so its
     name stays as it is)."""
-    new, n = MODULE_RE.subn(lambda m: "%s%s config=%s" % (m.group(1), m.group(2), config_path),
-                            text)
+    override = os.environ.get("EMAILOTP_MODULE")
+
+    def line(m):
+        head = m.group(1).replace("pam_emailotp.so", override) if override else m.group(1)
+        return "%s%s config=%s" % (head, m.group(2), config_path)
+    new, n = MODULE_RE.subn(line, text)
     assert n >= 1, "no active pam_emailotp.so line in the example"
     return new
 
