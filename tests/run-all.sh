@@ -8,6 +8,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "tests/run-all.sh: run as root" >&2; exit 1; }
 export PATH=/opt/swift/usr/bin:$PATH
+# The packages the tests need (tests/packages.txt): a fresh Debian 12 gets them here, so this
+# command works by itself, not only under .ci/run.
+missing=()
+while read -r package; do
+    case "$package" in ''|'#'*) continue ;; esac
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done < tests/packages.txt
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing test packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
 if [ "${1:-}" != "--no-install" ]; then
     ./install.sh
 fi
