@@ -36,6 +36,9 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
         session.log(.error, "could not get the user name")
         return .userUnknown
     }
+    if needsHelper(options) {
+        return helperChallenge(session: session, options: options, arguments: arguments, user: user)
+    }
     let config: Config
     do {
         config = try ConfigLoader().load(path: options.configPath, explicit: options.configExplicit,

@@ -13,7 +13,7 @@ public enum ConfigKeys {
         "mail_subject", "mail_template", "mail_html_template", "otp_validity", "otp_length",
         "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
         "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
-        "pin_prompt", "otp_prompt", "store",
+        "pin_prompt", "otp_prompt", "store", "auth_cache", "fail_delay", "helper_group",
     ]
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
@@ -68,6 +68,13 @@ public enum ConfigKeys {
         case "pin_prompt": config.pinPrompt = try text(key, value, maxBytes: 200)
         case "otp_prompt": config.otpPrompt = try text(key, value, maxBytes: 200)
         case "store": config.store = try path(key, value)
+        case "auth_cache": config.authCache = try integer(key, value, 0...86400)
+        case "fail_delay": config.failDelay = try integer(key, value, 0...30)
+        case "helper_group":
+            guard value.isEmpty || UnixName.isValid(value) else {
+                throw ConfigError("helper_group: \"\(printable(value))\" is not a group name")
+            }
+            config.helperGroup = value
         default:
             throw ConfigError("unknown setting \"\(printable(key))\"")
         }
