@@ -73,9 +73,9 @@ def staged(tmp_path, _root):
     return {"module": str(module), "helper": str(helper)}
 
 
-def service_line(staged, args=""):
-    return "auth required %s mode=challenge helper=%s %s\naccount required pam_permit.so\n" % (
-        staged["module"], staged["helper"], args)
+def service_line(staged, args="", mode="challenge"):
+    return "auth required %s mode=%s helper=%s %s\naccount required pam_permit.so\n" % (
+        staged["module"], mode, staged["helper"], args)
 
 
 @pytest.fixture

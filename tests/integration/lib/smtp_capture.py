@@ -122,7 +122,7 @@ class SMTPCapture:
     host = "127.0.0.1"
 
     def __init__(self, directory, *, tls=None, auth=None, require_starttls=False,
-                 cert_names=("localhost", "127.0.0.1"), reject=None, drop=None):
+                 cert_names=("localhost", "127.0.0.1"), reject=None, drop=None, prefix=()):
         if tls not in (None, "starttls", "implicit"):
             raise ValueError("tls must be None, 'starttls' or 'implicit'")
         self.directory = os.fspath(directory)
@@ -132,6 +132,8 @@ class SMTPCapture:
         self.cert_names = tuple(cert_names)
         self.reject = reject
         self.drop = drop
+        # argv run before the server, e.g. nsenter into a test's private network namespace
+        self.prefix = list(prefix)
         self.port = None
         self.ca_file = None
         self.cert_file = None
@@ -145,7 +147,7 @@ class SMTPCapture:
         tlsdir = os.path.join(self.directory, ".tls")
         self.ca_file, self.cert_file, self.key_file = make_certificates(
             tlsdir, self.cert_names)
-        argv = [PYTHON, os.path.join(HERE, "smtp_capture.py"),
+        argv = self.prefix + [PYTHON, os.path.join(HERE, "smtp_capture.py"),
                 "--dir", self.directory, "--port", "0"]
         if self.tls:
             argv += ["--tls", self.tls, "--cert", self.cert_file, "--key", self.key_file]
