@@ -139,11 +139,22 @@ class Accounts:
 
     def cleanup(self):
         for user, group in self.memberships:
-            subprocess.run(["gpasswd", "-d", user, group], capture_output=True)
+            _retry(["gpasswd", "-d", user, group])
         for name in self.users:
-            subprocess.run(["userdel", "--force", name], capture_output=True)
+            _retry(["userdel", "--force", name])
         for name in self.groups:
-            subprocess.run(["groupdel", name], capture_output=True)
+            _retry(["groupdel", name])
+
+
+def _retry(argv, attempts=10):
+    """shadow-utils fail with a busy lock while another process edits
+    /etc/passwd or /etc/group; the machine must be left as it was."""
+    import time
+    for _ in range(attempts):
+        if subprocess.run(argv, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.5)
+    print("cleanup failed: %s" % " ".join(argv))
 
 
 @pytest.fixture

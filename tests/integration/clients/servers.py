@@ -194,3 +194,76 @@ class OpenVPN:
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         return proc, log
+
+
+class Nginx:
+    """nginx with libnginx-mod-http-auth-pam: `location /` behind auth_pam with
+    SERVICE, workers as www-data (the module runs the setuid helper there)."""
+
+    def __init__(self, directory, service):
+        self.dir = str(directory)
+        os.makedirs(os.path.join(self.dir, "www"), mode=0o755, exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "tmp"), mode=0o755, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
+            f.write("eoc-secret-page\n")
+        self.port = free_port()
+        self.error_log = os.path.join(self.dir, "error.log")
+        tmp = os.path.join(self.dir, "tmp")
+        self.config = os.path.join(self.dir, "nginx.conf")
+        with open(self.config, "w") as f:
+            f.write("\n".join([
+                "load_module /usr/lib/nginx/modules/ngx_http_auth_pam_module.so;",
+                "daemon off;",
+                "user www-data;",
+                "worker_processes 1;",
+                "pid %s/nginx.pid;" % self.dir,
+                "error_log %s info;" % self.error_log,
+                "events { worker_connections 64; }",
+                "http {",
+                "  access_log %s/access.log;" % self.dir,
+                "  client_body_temp_path %s/body;" % tmp,
+                "  proxy_temp_path %s/proxy;" % tmp,
+                "  fastcgi_temp_path %s/fastcgi;" % tmp,
+                "  uwsgi_temp_path %s/uwsgi;" % tmp,
+                "  scgi_temp_path %s/scgi;" % tmp,
+                "  server {",
+                "    listen 127.0.0.1:%d;" % self.port,
+                "    root %s/www;" % self.dir,
+                "    index index.html;",
+                "    location / {",
+                '      auth_pam "eoc";',
+                '      auth_pam_service_name "%s";' % service,
+                "    }",
+                "  }",
+                "}", ""]))
+        self.proc = None
+
+    def start(self, ns):
+        self.proc = ns.popen(["/usr/sbin/nginx", "-p", self.dir, "-e", self.error_log,
+                              "-c", self.config],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(self.dir, "stderr"), "wb"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise RuntimeError("nginx did not start:\n%s\n%s" % (
+            read(os.path.join(self.dir, "stderr")), read(self.error_log)))
+
+    def get(self, user, password, path="/"):
+        """(HTTP status, body) of one request with Basic credentials."""
+        import base64
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+        conn.request("GET", path, headers={"Authorization": "Basic " + token})
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+        conn.close()
+        return response.status, body
