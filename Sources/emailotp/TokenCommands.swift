@@ -109,9 +109,13 @@ struct Show: ParsableCommand {
             guard let r = try global.openStore(config).read(user: user)?.current(config) else {
                 throw CLIError("\(user) has no token")
             }
+            // Only when and until when: the entries are keyed hashes of passwords.
+            let now = SystemClock().now()
+            let grants = r.cachedGrants.filter { !$0.isExpired(at: now) }
             if json {
                 print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
-                                                   ("challenges", .array(r.challenges.map(\.json)))]).text)
+                                                   ("challenges", .array(r.challenges.map(\.json))),
+                                                   ("auth_cache", .array(grants.map(\.json)))]).text)
                 return
             }
             print("user:       \(r.user)")
@@ -123,6 +127,10 @@ struct Show: ParsableCommand {
             print("challenges: \(r.challenges.count) open")
             for c in r.challenges {
                 print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(c.triesLeft) tries left")
+            }
+            print("auth_cache: \(grants.count) cached grant\(grants.count == 1 ? "" : "s")")
+            for g in grants {
+                print("  granted \(TimeFormat.local(g.granted))  expires \(TimeFormat.local(g.expires))")
             }
         }
     }
@@ -141,7 +149,8 @@ struct SetPIN: ParsableCommand {
             let store = global.openStore(config)
             guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
             let hash = try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
-            try modify(store, user) { $0.pinHash = hash }
+            // A grant cached under the old PIN must not outlive it.
+            try modify(store, user) { $0.pinHash = hash; $0.cachedGrants = [] }
             print("PIN of \(user) changed")
         }
     }

@@ -18,6 +18,12 @@ public enum Messages {
             + (withPIN ? "Log in again with your PIN followed by that code." : "Log in again with that code.")
     }
 
+    /// The code mail's {finish} line in challenge mode.
+    public static func mailFinish(withPIN: Bool) -> String {
+        withPIN ? "To finish logging in, log in again with your PIN followed by this code."
+            : "To finish logging in, log in again with this code."
+    }
+
     public static func wrongCode(triesLeft: Int) -> String {
         triesLeft == 1 ? "Wrong code. 1 try left." : "Wrong code. \(triesLeft) tries left."
     }

@@ -28,6 +28,7 @@ public struct TokenRecord: Equatable {
     public var lockedAt: Int64 = 0
     public var mails: [Int64] = []
     public var challenges: [Challenge] = []
+    public var cachedGrants: [CachedGrant] = []
 
     public init(user: String, email: String, pinHash: String?) {
         self.user = user
@@ -59,6 +60,7 @@ public enum RecordFormat {
         for c in record.challenges {
             lines.append("challenge \(c.transactionID) \(c.codeHash) \(c.created) \(c.expires) \(c.triesLeft)")
         }
+        lines += record.cachedGrants.map(\.recordLine)
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -68,6 +70,7 @@ public enum RecordFormat {
         guard lines.first == header else { throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 record") }
         var fields = [String: String]()
         var challenges = [Challenge]()
+        var grants = [CachedGrant]()
         for (offset, line) in lines.enumerated().dropFirst() {
             let number = offset + 1
             if line.isEmpty {
@@ -82,6 +85,10 @@ public enum RecordFormat {
             let value = parts.count > 1 ? parts[1] : ""
             if key == "challenge" {
                 challenges.append(try parseChallenge(value, line: number))
+                continue
+            }
+            if key == CachedGrant.keyword {
+                grants.append(try CachedGrant.parse(value, line: number))
                 continue
             }
             guard ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"].contains(key) else {
@@ -120,6 +127,8 @@ public enum RecordFormat {
         }
         guard challenges.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many challenges") }
         record.challenges = challenges
+        guard grants.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many auth_cache entries") }
+        record.cachedGrants = grants
         return record
     }
 
