@@ -3,7 +3,7 @@ password on every connection and never shows PAM's messages."""
 
 import pytest
 
-from conftest import PIN, service_line, token_user
+from conftest import PIN, example_service, token_user
 from lib.mail import extract_code
 from servers import Dovecot
 
@@ -13,7 +13,7 @@ SERVICE = "eoc-imap"
 @pytest.fixture
 def dovecot(site, staged, pam_dir, namespace, tmp_path):
     def start(mode="challenge", extra=""):
-        ns = namespace(pam_dir(**{SERVICE: service_line(staged, mode=mode)}))
+        ns = namespace(pam_dir(**{SERVICE: example_service("dovecot", staged, mode=mode)}))
         server = Dovecot(tmp_path / "dovecot", SERVICE, extra).start(ns)
         return server, ns
     return start

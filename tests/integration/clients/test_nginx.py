@@ -5,7 +5,7 @@ setuid helper; www-data is put into helper_group for the test only."""
 
 import pytest
 
-from conftest import PIN, service_line, token_user
+from conftest import PIN, example_service, token_user
 from lib.mail import extract_code
 from servers import Nginx, read
 
@@ -17,7 +17,7 @@ def nginx(site, staged, pam_dir, namespace, accounts, tmp_path):
     group = accounts.group()
     accounts.add_member("www-data", group)   # before the start: workers take their groups then
     site.write_config(helper_group=group, auth_cache=600)
-    ns = namespace(pam_dir(**{SERVICE: service_line(staged)}))
+    ns = namespace(pam_dir(**{SERVICE: example_service("nginx", staged)}))
     server = Nginx(tmp_path / "nginx", SERVICE).start(ns)
     yield server, ns
     print("\n--- nginx error log ---\n" + read(server.error_log))

@@ -3,7 +3,7 @@ password once per connection and again at every renegotiation."""
 
 import pytest
 
-from conftest import PIN, service_line, token_user
+from conftest import PIN, example_service, token_user
 from lib.mail import extract_code
 from lib.smtp_capture import SMTPCapture
 from servers import OpenVPN, read, wait_file
@@ -18,7 +18,7 @@ def vpn(site, staged, pam_dir, namespace, tmp_path):
     started, captures = [], []
 
     def start(server_extra=(), client_extra=()):
-        ns = namespace(pam_dir(**{SERVICE: service_line(staged)}), net=True)
+        ns = namespace(pam_dir(**{SERVICE: example_service("openvpn", staged)}), net=True)
         smtp = SMTPCapture(tmp_path / "vpn-mail", prefix=ns.argv([])).start()
         captures.append(smtp)
         site.write_config(mail_port=smtp.port)

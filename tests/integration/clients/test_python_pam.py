@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from conftest import PIN, service_line, token_user
+from conftest import PIN, example_service, service_line, token_user
 from lib.mail import extract_code
 
 PYTHON_PAM = "python-pam==2.1.0"
@@ -44,7 +44,7 @@ def webapp(site, staged, pam_dir, namespace, accounts):
     group = accounts.group()
     app_user = accounts.user(groups=[group])
     site.write_config(helper_group=group, fail_delay=1)
-    ns = namespace(pam_dir(**{SERVICE: service_line(staged)}))
+    ns = namespace(pam_dir(**{SERVICE: example_service("webapp", staged)}))
     return ns, app_user, group
 
 
