@@ -398,9 +398,9 @@ def test_password_over_plaintext_to_unprivileged_loopback_port_is_refused(produc
     # Any local user can bind an unprivileged port while the relay is down and read AUTH PLAIN.
     with SMTPCapture(tmp_path / "mail", auth=("mailer", "mail-pw")) as smtp:
         assert smtp.port >= 1024
-        site = TestSite(tmp_path, smtp=smtp, keys=dict(
-            mail_user="mailer", mail_password="mail-pw", resend_interval=0))
+        site = TestSite(tmp_path, smtp=smtp, keys=dict(resend_interval=0))
         site.enroll(ALICE, ALICE_EMAIL)
+        site.write_config(mail_user="mailer", mail_password="mail-pw")
         res = login(site)
         assert_rc(res, PAM_SERVICE_ERR)
         assert smtp.auth_log == [] and smtp.count() == 0
