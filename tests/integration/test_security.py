@@ -129,6 +129,23 @@ def test_pamtester_with_hostile_environment(product, tmp_path, trap, bogus_ca, s
     assert trap.connections() == 0
 
 
+def test_sendmail_runs_with_a_fixed_minimal_environment(site, smtp, alice, trap, bogus_ca, monkeypatch, tmp_path):
+    seen = tmp_path / "sendmail-env.json"
+    fake = tmp_path / "sendmail"
+    fake.write_text("#!/usr/bin/python3\nimport json, os, sys\nsys.stdin.buffer.read()\n"
+                    "open(%r, 'w').write(json.dumps(dict(os.environ)))\n" % str(seen))
+    fake.chmod(0o755)
+    site.write_config(mail_transport="sendmail", sendmail_path=str(fake))
+    for name, value in hostile_environment(trap, bogus_ca).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PATH", str(tmp_path) + ":" + os.environ["PATH"])
+    monkeypatch.setenv("LD_PRELOAD", "/nonexistent/evil.so")
+    res = site.authenticate(ALICE, lambda style, text: DEFAULT_PIN if text == PIN_PROMPT else None)
+    assert res.infos, res.describe()
+    import json
+    assert json.loads(seen.read_text()) == {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+
+
 # ---------------------------------------------------------------- 2./3. oracles
 
 def lock(site, user=ALICE):
