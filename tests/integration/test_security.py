@@ -242,6 +242,45 @@ def test_non_utf8_user_name_is_refused_by_the_command(site, smtp):
     assert not os.path.exists(site.record_path("sa_caf\ufffd"))
 
 
+@pytest.mark.parametrize("variant", ["SA_VICTIM", "sa_victim@EXAMPLE"])
+def test_name_variant_under_nullok_meets_the_accounts_token(product, tmp_path, smtp, variant):
+    """NSS maps the variant to the enrolled account (a test NSS module standing in for SSSD):
+    under pam_permit + nullok the variant must still get the PIN prompt, not PAM_IGNORE."""
+    libdir = tmp_path / "nsslib"
+    libdir.mkdir()
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(libdir / "libnss_emailotptest.so.2"),
+                    os.path.join(os.path.dirname(__file__), "nss", "nss_emailotptest.c")], check=True)
+    nsswitch = tmp_path / "nsswitch.conf"
+    nsswitch.write_text("".join(
+        ("passwd: files emailotptest\n" if line.startswith("passwd:") else line + "\n")
+        for line in open("/etc/nsswitch.conf").read().splitlines()))
+    site = TestSite(tmp_path, smtp=smtp, keys=dict(resend_interval=0))
+    site.enroll("sa_victim", ALICE_EMAIL)
+    pamd = tmp_path / "pam.d"
+    shutil.copytree("/etc/pam.d", pamd, symlinks=True)
+    (pamd / "emailotp-sec").write_text("auth required pam_permit.so\n" + site.module_line("nullok") + "\n"
+                                       "account required pam_permit.so\n")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TERM": "dumb", "LD_LIBRARY_PATH": str(libdir),
+           "EMAILOTP_NSS_ACCOUNT": "sa_victim", "EMAILOTP_NSS_VARIANTS": "SA_VICTIM,sa_victim@EXAMPLE"}
+    child = pexpect.spawn("unshare", ["--mount", "--propagation", "private", "--", "/bin/sh", "-ec",
+                                      'mount --bind "$1" /etc/pam.d; mount --bind "$2" /etc/nsswitch.conf; '
+                                      'exec pamtester emailotp-sec "$3" authenticate',
+                                      "sh", str(pamd), str(nsswitch), variant],
+                          env=env, encoding="utf-8", timeout=60)
+    try:
+        i = child.expect_exact([PIN_PROMPT, "successfully authenticated", pexpect.EOF])
+        assert i == 0, "%s skipped the factor: %r" % (variant, child.before)
+        child.sendline(DEFAULT_PIN)
+        child.expect_exact(OTP_PROMPT)
+        child.sendline(extract_code(smtp.last()))
+        child.expect("successfully authenticated")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert site.read_record("sa_victim")["fail_count"] == "0"
+
+
 @pytest.mark.parametrize("mode", ["interactive", "challenge"])
 def test_over_long_name_is_refused_before_any_prompt_without_files(site, smtp, mode):
     name = "%" * 81
