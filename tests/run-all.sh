@@ -18,7 +18,7 @@ done < tests/packages.txt
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing test packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"
 fi
 if [ "${1:-}" != "--no-install" ]; then
     ./install.sh

@@ -32,9 +32,18 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
     // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
     _ = pam_fail_delay(session.handle, 2_000_000)
 
-    guard let user = session.user() else {
+    let user: String
+    switch session.user() {
+    case .none:
         session.log(.error, "could not get the user name")
         return .userUnknown
+    case .some(.none):
+        // String(cString:) would turn every invalid byte into U+FFFD: two different names
+        // would share one token.
+        session.log(.notice, "refused: the user name is not valid UTF-8")
+        return .userUnknown
+    case .some(.some(let name)):
+        user = name
     }
     if needsHelper(options) {
         return helperChallenge(session: session, options: options, arguments: arguments, user: user)
@@ -47,7 +56,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
         session.log(.error, "configuration refused: \(error)")
         return .serviceError
     }
-    session.debugLog("user \(ConfigKeys.printable(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
+    session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
@@ -60,22 +69,8 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
         return authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
                                          stackPIN: stackPIN, firstPass: options.firstPass)
     case .challenge:
-        var password: String
-        if let token = stackPIN {
-            password = token
-        } else if options.firstPass == .use {
-            session.log(.notice, "use_first_pass given but no earlier module set a password")
-            return .authError
-        } else {
-            guard let answer = session.prompt(config.pinPrompt, echo: false) else { return .conversationError }
-            password = answer
-        }
-        let report = authenticator.challengeStep(user: user, password: password, nullok: options.nullok)
-        password = ""
-        if !report.message.isEmpty {
-            if report.isChallenge { session.info(report.message) } else { session.error(report.message) }
-        }
-        return report.result
+        return authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
+                                       stackPIN: stackPIN, firstPass: options.firstPass)
     }
 }
 

@@ -11,11 +11,11 @@ final class PAMSession: Conversation, Logger {
         self.handle = handle
     }
 
-    /// `pam_get_user(3)`.
-    func user() -> String? {
+    /// `pam_get_user(3)`: nil when there is none, `.some(nil)` when it is not valid UTF-8.
+    func user() -> String?? {
         var name: UnsafePointer<CChar>? = nil
         guard pam_get_user(handle, &name, nil) == PAM_SUCCESS, let raw = name else { return nil }
-        return String(cString: raw)
+        return .some(String(validatingCString: raw))
     }
 
     /// `pam_get_item(3)` for a string item; nil when unset.
@@ -62,7 +62,7 @@ final class PAMSession: Conversation, Logger {
             guard debug else { return }
             priority = LOG_DEBUG
         }
-        cshim_pam_syslog(handle, priority, message)
+        cshim_pam_syslog(handle, priority, LogText.escaped(message))
     }
 
     func debugLog(_ message: String) {

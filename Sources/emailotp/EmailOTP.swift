@@ -18,6 +18,14 @@ struct EmailOTP: ParsableCommand {
     /// `--config` and `--store` are accepted before the verb too (`emailotp --config C list`):
     /// they are moved behind it, where every verb declares them.
     static func main() {
+        // CommandLine.arguments turns invalid bytes into U+FFFD, so `caf\xe8` and `caf\xff`
+        // would name one user: every argument must be valid UTF-8 as given.
+        for index in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) != nil else {
+                printError("argument \(index) is not valid UTF-8; user names and values must be UTF-8")
+                Glibc.exit(2)
+            }
+        }
         Self.main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
     }
 

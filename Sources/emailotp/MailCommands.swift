@@ -37,6 +37,12 @@ struct ConfigCheck: ParsableCommand {
             if case .sendmail = config.mailTransport, access(config.sendmailPath, X_OK) != 0 {
                 throw CLIError("sendmail_path: \(config.sendmailPath) is not an executable program")
             }
+            if config.mailTransport == .smtp && config.mailTLS == .none && config.effectivePort >= 1024 {
+                // The code itself is the secret: any local user can bind an unprivileged port
+                // while the relay is down and read it.
+                print("warning: mail goes unencrypted to \(config.mailServer):\(config.effectivePort), a port any local user "
+                    + "can bind while the relay is down; use a port below 1024 or mail_tls = starttls or tls")
+            }
             do {
                 if try !global.openStore(config).prepare(create: false) {
                     print("note: the store \(config.store) does not exist yet; it is made on first use")

@@ -371,15 +371,16 @@ final class ChallengeFlowTests: FlowTestCase {
         XCTAssertNotEqual(step(Self.pin + stolen.code).result, .success)
     }
 
-    func testLockedTokenIsRefusedWithoutMail() throws {
+    func testLockedTokenAnswersExactlyLikeAWrongPIN() throws {
         config.maxFail = 2
         try enroll()
-        _ = step("wrong-1")
+        let wrong = step("wrong-1")
         _ = step("wrong-2")
         let report = step(Self.pin)
-        XCTAssertEqual(report.result, .authError)
-        XCTAssertEqual(report.message, Messages.locked)
+        XCTAssertEqual(report, wrong, "a locked token must not confirm that the name is enrolled")
+        XCTAssertEqual(report.message, "")
         XCTAssertEqual(mailer.sent.count, 0)
+        XCTAssertTrue(logger.text.contains("refused: token locked"), "the log keeps the real reason")
     }
 
     func testLockedTokenRefusesARightCode() throws {
@@ -392,12 +393,29 @@ final class ChallengeFlowTests: FlowTestCase {
         XCTAssertEqual(answer(id, code).result, .authError)
     }
 
-    func testDisabledTokenIsRefusedWithoutMail() throws {
-        try enroll(enabled: false)
+    func testDisabledTokenAnswersExactlyLikeAWrongPIN() throws {
+        try enroll()
+        let wrong = step("wrong-1")
+        try store.update(user: "alice") { $0?.enabled = false }
+        let before = PINHash.verifications
         let report = step(Self.pin)
-        XCTAssertEqual(report.result, .authError)
-        XCTAssertEqual(report.message, Messages.disabled)
+        XCTAssertEqual(PINHash.verifications - before, 1, "a disabled token costs a hash like any PIN check")
+        XCTAssertEqual(report, wrong)
         XCTAssertEqual(mailer.sent.count, 0)
+        XCTAssertTrue(logger.text.contains("refused: token disabled"))
+    }
+
+    func testLockingVoidsTheOpenChallenges() throws {
+        config.maxFail = 2
+        try enroll()
+        let (id, code) = try trigger()
+        _ = step("wrong-1")
+        _ = step("wrong-2")
+        XCTAssertEqual(try record()?.challenges, [], "the lock voids the challenge")
+        // `emailotp reset`: a code mailed before the lock must not work after it.
+        try store.update(user: "alice") { $0?.registerSuccess() }
+        XCTAssertEqual(answer(id, code).result, .authError)
+        XCTAssertEqual(step(Self.pin + code).result, .authError)
     }
 
     func testUnknownUser() throws {

@@ -384,6 +384,17 @@ final class ConfigTests: TempDirTestCase {
         }
     }
 
+    func testPasswordWithoutTLSToUnprivilegedLoopbackPortIsRefused() throws {
+        // Any local user can bind 10025 while the relay is down and read AUTH PLAIN.
+        for port in ["1024", "10025", "2525", "65535"] {
+            assertRefused("mail_server = 127.0.0.1\nmail_port = \(port)\nmail_user = u\nmail_password = p\n")
+        }
+        XCTAssertEqual(try load("mail_server = 127.0.0.1\nmail_port = 587\nmail_user = u\nmail_password = p\n").mailPassword, "p")
+        XCTAssertEqual(try load("mail_server = ::1\nmail_port = 1023\nmail_user = u\nmail_password = p\n").mailPassword, "p")
+        // With TLS the port does not matter.
+        XCTAssertEqual(try load("mail_server = 127.0.0.1\nmail_port = 10025\nmail_tls = starttls\nmail_user = u\nmail_password = p\n").mailPassword, "p")
+    }
+
     func testPasswordWithTLSToRemoteHostIsAllowed() throws {
         XCTAssertEqual(try load("mail_server = smtp.example.org\nmail_user = u\nmail_password = p\nmail_tls = starttls\n").mailPassword, "p")
         XCTAssertEqual(try load("mail_server = smtp.example.org\nmail_user = u\nmail_password = p\nmail_tls = tls\n").mailPassword, "p")

@@ -147,7 +147,9 @@ final class InteractiveFlowTests: FlowTestCase {
         let (result, conversation) = signIn([answer(Self.pin), mailedCode()])
         XCTAssertEqual(result, .authError)
         XCTAssertEqual(mailer.sent.count, 0)
-        XCTAssertEqual(conversation.errors, [Messages.locked])
+        XCTAssertEqual(conversation.errors, [], "answered exactly like a wrong PIN")
+        XCTAssertEqual(conversation.prompts, ["PIN: "])
+        XCTAssertTrue(logger.text.contains("refused: token locked"))
     }
 
     func testWrongCodesCountTowardTheLock() throws {
@@ -190,7 +192,8 @@ final class InteractiveFlowTests: FlowTestCase {
         let (result, conversation) = signIn([answer(Self.pin), mailedCode()])
         XCTAssertEqual(result, .authError)
         XCTAssertEqual(mailer.sent.count, 0)
-        XCTAssertEqual(conversation.errors, [Messages.disabled])
+        XCTAssertEqual(conversation.errors, [], "answered exactly like a wrong PIN")
+        XCTAssertTrue(logger.text.contains("refused: token disabled"))
     }
 
     func testNullokIgnoresAUserWithoutToken() throws {

@@ -28,12 +28,15 @@ final class UserNameTests: XCTestCase {
 
     func testLengthLimits() throws {
         XCTAssertNoThrow(try UserName.validate(String(repeating: "a", count: 256)))
-        XCTAssertEqual(try UserName.encode(String(repeating: "a", count: 255)).count, 255)
+        XCTAssertEqual(UserName.maxEncodedBytes, 242)
+        XCTAssertEqual(try UserName.encode(String(repeating: "a", count: 242)).count, 242)
         XCTAssertThrowsError(try UserName.validate(String(repeating: "a", count: 257)))
-        // 256 bytes are valid as a name but too long as a file name (NAME_MAX 255): refused, not truncated.
+        // Valid as names but too long as a file name once the temporary file's ".tmp.<pid>"
+        // is added (NAME_MAX 255): refused up front, not truncated.
+        XCTAssertThrowsError(try UserName.encode(String(repeating: "a", count: 243)))
         XCTAssertThrowsError(try UserName.encode(String(repeating: "a", count: 256)))
-        XCTAssertThrowsError(try UserName.encode(String(repeating: "%", count: 86)))
-        XCTAssertEqual(try UserName.encode(String(repeating: "%", count: 85)).utf8.count, 255)
+        XCTAssertThrowsError(try UserName.encode(String(repeating: "%", count: 81)))
+        XCTAssertEqual(try UserName.encode(String(repeating: "%", count: 80)).utf8.count, 240)
     }
 
     func testEveryPrintableByteRoundTripsAndStaysAFileName() throws {

@@ -287,6 +287,18 @@ def test_config_check_errors(site, smtp, keys):
     assert "configuration OK" not in p.stdout
 
 
+def test_config_check_warns_about_plaintext_mail_to_unprivileged_port(site, smtp):
+    # No AUTH at all: the code itself is the secret a local user on that port would read.
+    assert smtp.port >= 1024
+    p = site.cli("config-check")
+    assert p.returncode == 0, p.stderr
+    assert "warning: mail goes unencrypted to 127.0.0.1:%d" % smtp.port in p.stdout
+    site.write_config(mail_port=25)
+    p = site.cli("config-check")
+    assert p.returncode == 0, p.stderr
+    assert "warning" not in p.stdout
+
+
 def test_config_check_bad_permissions(site, smtp):
     os.chmod(site.config, 0o666)
     p = site.cli("config-check")

@@ -16,7 +16,7 @@ from lib.mail import extract_code, extract_txid, text_body
 from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN,
                            PAM_IGNORE, PAM_SERVICE_ERR, PAM_CONV_ERR, PROMPT_ECHO_OFF,
                            TEXT_INFO, ERROR_MSG, authenticate, call_module)
-from lib.smtp_capture import SMTPCapture, closed_port
+from lib.smtp_capture import SMTPCapture, free_privileged_port, closed_port
 
 SENT_INFO = "A code was sent to %s. It is valid for 5 minutes." % ALICE_MASKED
 MAIL_FAILED = ("The code could not be sent by email. Try again later or contact your "
@@ -384,14 +384,26 @@ def test_password_over_plaintext_to_remote_host_is_config_error(site, smtp, alic
     assert smtp.count() == 0
 
 
-def test_password_over_plaintext_to_loopback_is_allowed(product, tmp_path):
-    with SMTPCapture(tmp_path / "mail", auth=("mailer", "mail-pw")) as smtp:
+def test_password_over_plaintext_to_privileged_loopback_port_is_allowed(product, tmp_path):
+    with SMTPCapture(tmp_path / "mail", auth=("mailer", "mail-pw"), port=free_privileged_port()) as smtp:
         site = TestSite(tmp_path, smtp=smtp, keys=dict(
             mail_user="mailer", mail_password="mail-pw", resend_interval=0))
         site.enroll(ALICE, ALICE_EMAIL)
         res = login(site)
         assert_rc(res, PAM_SUCCESS)
         assert [(u, ok) for _, u, ok in smtp.auth_log] == [("mailer", True)]
+
+
+def test_password_over_plaintext_to_unprivileged_loopback_port_is_refused(product, tmp_path):
+    # Any local user can bind an unprivileged port while the relay is down and read AUTH PLAIN.
+    with SMTPCapture(tmp_path / "mail", auth=("mailer", "mail-pw")) as smtp:
+        assert smtp.port >= 1024
+        site = TestSite(tmp_path, smtp=smtp, keys=dict(resend_interval=0))
+        site.enroll(ALICE, ALICE_EMAIL)
+        site.write_config(mail_user="mailer", mail_password="mail-pw")
+        res = login(site)
+        assert_rc(res, PAM_SERVICE_ERR)
+        assert smtp.auth_log == [] and smtp.count() == 0
 
 
 # ---------------------------------------------------------------- configuration

@@ -80,6 +80,14 @@ public struct Config {
     }
 }
 
+extension Config {
+    /// True when unencrypted SMTP goes to this host on a port below 1024, which only root can
+    /// bind: nobody else can stand in for the relay and read the password or the code.
+    public var plaintextGoesToPrivilegedLoopback: Bool {
+        mailServerIsLoopback && effectivePort < 1024
+    }
+}
+
 public enum Host {
     /// `gethostname(2)`, or `localhost` when it fails.
     public static func name() -> String {

@@ -135,9 +135,12 @@ public struct ConfigLoader {
         if !config.mailPassword.isEmpty && config.mailUser.isEmpty {
             throw ConfigError("a mail password is set but mail_user is empty")
         }
-        if !config.mailPassword.isEmpty && config.mailTLS == .none && !config.mailServerIsLoopback
-            && config.mailTransport == .smtp {
-            throw ConfigError("refusing to send the mail password unencrypted to \(config.mailServer): set mail_tls = starttls or tls")
+        // Without TLS the password may only go to a port that no ordinary local user can bind
+        // while the relay is down.
+        if !config.mailPassword.isEmpty && config.mailTLS == .none && config.mailTransport == .smtp
+            && !config.plaintextGoesToPrivilegedLoopback {
+            throw ConfigError("refusing to send the mail password unencrypted to \(config.mailServer):\(config.effectivePort): "
+                + "without TLS, AUTH is allowed only to a port below 1024 on loopback; set mail_tls = starttls or tls")
         }
     }
 }

@@ -15,6 +15,18 @@ public enum VerifyOutcome: Equatable {
     case wrong(triesLeft: Int)
 }
 
+extension TriggerOutcome {
+    /// A PIN refusal of `TokenRecord.checkPIN`.
+    init(_ refused: VerifyOutcome) {
+        switch refused {
+        case .locked: self = .locked
+        case .disabled: self = .disabled
+        case .noPIN: self = .noPIN
+        default: self = .wrongPIN
+        }
+    }
+}
+
 /// The two operations every flow is made of — open a challenge (and mail its code), check a
 /// code — each one read-modify-write of the user's record under the store's lock.
 public struct Authenticator {
@@ -26,6 +38,8 @@ public struct Authenticator {
     public let mailer: Mailer
     public let logger: Logger
     public let context: RequestContext
+    /// Where login names are canonicalised (tests replace it).
+    public var accounts: AccountDirectory = SystemAccounts()
 
     public init(config: Config, pinMode: PINMode, store: TokenStore, clock: Clock, random: RandomSource,
                 mailer: Mailer, logger: Logger, context: RequestContext) {
@@ -42,7 +56,11 @@ public struct Authenticator {
     /// Checks `pin` (when not nil) and opens a challenge, or re-uses one younger than
     /// `resend_interval`; mails the new code. When the mail fails, the challenge is dropped and
     /// `DeliveryFailure` is thrown.
-    public func trigger(user: String, pin: String?) throws -> TriggerOutcome {
+    /// - Parameters:
+    ///   - deferMiss: a wrong `pin` is not counted here: it is a stacked password tried as the
+    ///     PIN, and the caller counts it unless the PIN typed next is right.
+    ///   - pendingMisses: earlier deferred misses, counted now unless `pin` is right.
+    public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0) throws -> TriggerOutcome {
         let hasher = CodeHasher(key: try store.codeKey())
         let now = clock.now()
         var code = ""
@@ -53,14 +71,12 @@ public struct Authenticator {
             }
             defer { record = r }
             r.refresh(now: now, config: config)
-            guard r.enabled else { return .disabled }
-            guard !r.isLocked else { return .locked }
             if let pin = pin {
-                guard let hash = r.pinHash else { return .noPIN }
-                guard PINHash.verify(pin, hash: hash) else {
-                    r.registerFailure(now: now, config: config)
-                    return .wrongPIN
-                }
+                let misses = deferMiss ? pendingMisses : pendingMisses + 1
+                if let refused = r.checkPIN(pin, now: now, config: config, misses: misses) { return TriggerOutcome(refused) }
+            } else {
+                guard r.enabled else { return .disabled }
+                guard !r.isLocked else { return .locked }
             }
             if let newest = r.newestChallenge, config.resendInterval > 0, now - newest.created < config.resendInterval {
                 return .reused(newest, email: r.email)
@@ -124,14 +140,11 @@ public struct Authenticator {
             }
             targets.removeAll { $0.triesLeft <= 0 }
             r.refresh(now: now, config: config)
-            guard r.enabled else { return .disabled }
-            guard !r.isLocked else { return .locked }
             if let pin = pin {
-                guard let hash = r.pinHash else { return .noPIN }
-                guard PINHash.verify(pin, hash: hash) else {
-                    r.registerFailure(now: now, config: config)
-                    return .wrongPIN
-                }
+                if let refused = r.checkPIN(pin, now: now, config: config, misses: 1) { return refused }
+            } else {
+                guard r.enabled else { return .disabled }
+                guard !r.isLocked else { return .locked }
             }
             if targets.isEmpty { return .noChallenge }
             let open = targets.filter { !$0.isExpired(at: now) }
@@ -158,10 +171,12 @@ public struct Authenticator {
         }
     }
 
+    /// Every field the person logging in controls is quoted and escaped (LogText), so that
+    /// no name or host can forge a line or a verdict.
     func log(_ level: LogLevel, _ user: String, _ message: String) {
-        let service = context.service.isEmpty ? "" : " service=\(context.service)"
-        let rhost = context.rhost.isEmpty ? "" : " rhost=\(context.rhost)"
-        logger.log(level, "user \(ConfigKeys.printable(user))\(service)\(rhost): \(message)")
+        let service = context.service.isEmpty ? "" : " service=\(LogText.quoted(context.service))"
+        let rhost = context.rhost.isEmpty ? "" : " rhost=\(LogText.quoted(context.rhost))"
+        logger.log(level, "user=\(LogText.quoted(user))\(service)\(rhost): \(LogText.escaped(message))")
     }
 
     func shown(_ email: String) -> String {

@@ -13,45 +13,103 @@ public struct StepReport: Equatable {
     }
 
     public var isChallenge: Bool { challenge != nil && result != .success }
+
+    /// A stacked password tried with `try_first_pass` was refused as the PIN: the flow prompts.
+    var stackedPINRefused = false
+    /// That refusal's miss is still to be counted unless a right PIN follows.
+    var owesMiss = false
 }
 
 /// `mode=challenge` and `emailotp check`: the seed's two-step flow, one password per attempt.
 /// The password is the PIN (the mail is sent, access denied) or the PIN followed by the code
 /// (granted). With `pin=none`, an empty password triggers and the code alone answers.
 extension Authenticator {
-    public func challengeStep(user: String, password: String, nullok: Bool) -> StepReport {
-        if (try? UserName.validate(user)) == nil {
-            log(.notice, user, "refused: user name cannot be enrolled")
-            return StepReport(result: .userUnknown)
+    public func challengeStep(user given: String, password: String, nullok: Bool) -> StepReport {
+        switch openLogin(user: given, nullok: nullok) {
+        case .failure(let result): return StepReport(result: result)
+        case .success(let opened): return answer(user: opened.user, password: password)
         }
-        let existing: TokenRecord?
-        do {
-            existing = try store.read(user: user)
-        } catch {
-            log(.error, user, "store error: \(error)")
-            return StepReport(result: .unavailable)
+    }
+
+    /// `mode=challenge` in the module: one password, from the stack (`use_first_pass`,
+    /// `try_first_pass`) or the prompt, after the shared opening (so `nullok` is decided before
+    /// any prompt). With `try_first_pass` a stacked password that is not the PIN leads to the
+    /// prompt; its miss is counted unless the password typed there holds the right PIN.
+    public func challenge(user given: String, conversation: Conversation, nullok: Bool,
+                          stackPIN: String?, firstPass: FirstPass) -> AuthResult {
+        let user: String
+        switch openLogin(user: given, nullok: nullok) {
+        case .failure(let result): return result
+        case .success(let opened): user = opened.user
         }
-        if existing == nil && nullok {
-            log(.info, user, "no token, nullok: ignored")
-            return StepReport(result: .ignore)
+        var pendingMisses = 0
+        switch (firstPass, stackPIN) {
+        case (.use, nil):
+            log(.notice, user, "use_first_pass given but no earlier module set a password")
+            return .authError
+        case (.use, let token?):
+            return show(answer(user: user, password: token), conversation)
+        case (.try, let token?) where pinMode == .token:
+            let report = answer(user: user, password: token, deferMiss: true)
+            guard report.stackedPINRefused else { return show(report, conversation) }
+            pendingMisses = report.owesMiss ? 1 : 0
+        case (.try, let token?):
+            return show(answer(user: user, password: token), conversation)
+        default:
+            break
         }
+        guard let typed = conversation.prompt(config.pinPrompt, echo: false) else {
+            countDeferredMisses(user: user, pendingMisses)
+            return .conversationError
+        }
+        return show(answer(user: user, password: typed, pendingMisses: pendingMisses), conversation)
+    }
+
+    func show(_ report: StepReport, _ conversation: Conversation) -> AuthResult {
+        if !report.message.isEmpty {
+            if report.isChallenge { conversation.info(report.message) } else { conversation.error(report.message) }
+        }
+        return report.result
+    }
+
+    /// One password of an opened login: the PIN (trigger) or the PIN followed by the code.
+    func answer(user: String, password: String, deferMiss: Bool = false, pendingMisses: Int = 0) -> StepReport {
         if pinMode == .none {
             return password.isEmpty ? firstStep(user: user, pin: nil) : secondStep(user: user, code: password, transactionID: nil, pin: nil)
         }
+        let split: (pin: String, code: String)?
+        do {
+            split = try splitPINAndCode(user: user, password: password)
+        } catch {
+            return StepReport(storeRefusal(error, user: user))
+        }
+        if let split = split {
+            return secondStep(user: user, code: split.code, transactionID: nil, pin: split.pin)
+        }
+        return firstStep(user: user, pin: password, deferMiss: deferMiss, pendingMisses: pendingMisses)
+    }
+
+    /// The PIN and the code when `password` is the PIN followed by a code. A PIN may itself end
+    /// in digits, so the split is taken only when the part before the code is the PIN; that is
+    /// checked under the user's lock, with a dummy hash when there is no PIN to check, so an
+    /// unknown user costs the same work as an enrolled one.
+    func splitPINAndCode(user: String, password: String) throws -> (pin: String, code: String)? {
         let length = config.otpLength
         // Split on bytes, not Characters: a PIN ending in a combining or prepending scalar must
         // not merge with the first digit of the code. ASCII digits end on a UTF-8 boundary.
         let bytes = Array(password.utf8)
-        if bytes.count > length {
-            let code = String(decoding: bytes.suffix(length), as: UTF8.self)
-            let pin = String(decoding: bytes.dropLast(length), as: UTF8.self)
-            // A PIN may itself end in digits: PIN + code is taken only when the part before
-            // the code is the PIN; otherwise the whole password is tried as the PIN.
-            if code.isASCIIDigits, let hash = existing?.pinHash, PINHash.verify(pin, hash: hash) {
-                return secondStep(user: user, code: code, transactionID: nil, pin: pin)
+        guard bytes.count > length else { return nil }
+        let code = String(decoding: bytes.suffix(length), as: UTF8.self)
+        guard code.isASCIIDigits else { return nil }
+        let pin = String(decoding: bytes.dropLast(length), as: UTF8.self)
+        let isPIN: Bool = try store.update(user: user) { record in
+            guard let hash = record?.pinHash else {
+                PINHash.dummyVerify(pin)
+                return false
             }
+            return PINHash.verify(pin, hash: hash)
         }
-        return firstStep(user: user, pin: password)
+        return isPIN ? (pin, code) : nil
     }
 
     /// `emailotp check --transaction-id T`: the code alone, for that challenge only. The
@@ -64,13 +122,19 @@ extension Authenticator {
         return secondStep(user: user, code: code, transactionID: transactionID, pin: nil)
     }
 
-    func firstStep(user: String, pin: String?) -> StepReport {
+    func firstStep(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0) -> StepReport {
         let withPIN = pin != nil
         let outcome: TriggerOutcome
         do {
-            outcome = try trigger(user: user, pin: pin)
+            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses)
         } catch {
             return StepReport(refusal(triggerError: error, user: user))
+        }
+        if deferMiss && outcome.isPINRefusal {
+            var report = StepReport(refusal(outcome, user: user) ?? Refusal(result: .authError, message: ""))
+            report.stackedPINRefused = true
+            report.owesMiss = outcome == .wrongPIN
+            return report
         }
         switch outcome {
         case .sent(let challenge, let email):

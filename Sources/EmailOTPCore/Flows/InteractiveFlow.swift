@@ -3,25 +3,16 @@ extension Authenticator {
     /// - Parameters:
     ///   - stackPIN: `PAM_AUTHTOK` when `use_first_pass`/`try_first_pass` asked for it.
     ///   - firstPass: how to treat `stackPIN`.
-    public func interactive(user: String, conversation: Conversation, nullok: Bool,
+    public func interactive(user given: String, conversation: Conversation, nullok: Bool,
                             stackPIN: String?, firstPass: FirstPass) -> AuthResult {
-        if (try? UserName.validate(user)) == nil {
-            log(.notice, user, "refused: user name cannot be enrolled")
-            return .userUnknown
-        }
-        let existing: TokenRecord?
-        do {
-            existing = try store.read(user: user)
-        } catch {
-            log(.error, user, "store error: \(error)")
-            return .unavailable
-        }
-        if existing == nil && nullok {
-            log(.info, user, "no token, nullok: ignored")
-            return .ignore
+        let user: String
+        switch openLogin(user: given, nullok: nullok) {
+        case .failure(let result): return result
+        case .success(let opened): user = opened.user
         }
 
         var pin: String? = nil
+        var pendingMisses = 0
         if pinMode == .token {
             switch firstPass {
             case .use:
@@ -31,24 +22,37 @@ extension Authenticator {
                 }
                 pin = token
             case .try:
-                if let token = stackPIN, let hash = existing?.pinHash, PINHash.verify(token, hash: hash) {
-                    pin = token
+                // The stacked password is checked under the lock like a typed PIN; a miss is
+                // deferred, then counted unless the PIN typed next is right, so the prompt
+                // (shown or not) is no free oracle.
+                if let token = stackPIN {
+                    switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true) {
+                    case .success(let challenge): return answerCodes(user: user, challenge: challenge, conversation: conversation)
+                    case .failure(.stackedPINRefused(let counted)): pendingMisses = counted ? 1 : 0
+                    case .failure(.refused(let result)): return result
+                    }
                 }
             case .no:
                 break
             }
             if pin == nil {
-                guard let answer = conversation.prompt(config.pinPrompt, echo: false) else { return .conversationError }
+                guard let answer = conversation.prompt(config.pinPrompt, echo: false) else {
+                    countDeferredMisses(user: user, pendingMisses)
+                    return .conversationError
+                }
                 pin = answer
             }
         }
 
-        let challenge: Challenge
-        switch triggerForUser(user, pin: pin, conversation: conversation) {
-        case .failure(let result): return result
-        case .success(let opened): challenge = opened
+        switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses) {
+        case .success(let challenge): return answerCodes(user: user, challenge: challenge, conversation: conversation)
+        case .failure(.refused(let result)): return result
+        case .failure(.stackedPINRefused): return .authError
         }
+    }
 
+    /// The code prompts of one interactive login, up to `otp_tries`.
+    func answerCodes(user: String, challenge: Challenge, conversation: Conversation) -> AuthResult {
         for _ in 0..<config.otpTries {
             guard let answer = conversation.prompt(config.otpPrompt, echo: false) else { return .conversationError }
             let outcome: VerifyOutcome
@@ -69,12 +73,19 @@ extension Authenticator {
     }
 
     /// Opens the challenge of an interactive login and tells the user where the code went.
-    func triggerForUser(_ user: String, pin: String?, conversation: Conversation) -> Result<Challenge, AuthResult> {
+    /// With `deferMiss` (a stacked password tried as the PIN), a PIN refusal is returned as
+    /// `stackedPINRefused` with nothing shown, so that the caller can prompt.
+    func triggerForUser(_ user: String, pin: String?, conversation: Conversation,
+                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<Challenge, TriggerFailure> {
         let outcome: TriggerOutcome
         do {
-            outcome = try trigger(user: user, pin: pin)
+            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses)
         } catch {
-            return .failure(show(refusal(triggerError: error, user: user), conversation))
+            return .failure(.refused(show(refusal(triggerError: error, user: user), conversation)))
+        }
+        if deferMiss && outcome.isPINRefusal {
+            _ = refusal(outcome, user: user)
+            return .failure(.stackedPINRefused(counted: outcome == .wrongPIN))
         }
         switch outcome {
         case .sent(let challenge, let email):
@@ -87,12 +98,29 @@ extension Authenticator {
             return .success(challenge)
         default:
             let refused = refusal(outcome, user: user) ?? Refusal(result: .authError, message: "")
-            return .failure(show(refused, conversation))
+            return .failure(.refused(show(refused, conversation)))
         }
     }
 
     func show(_ refused: Refusal, _ conversation: Conversation) -> AuthResult {
         if !refused.message.isEmpty { conversation.error(refused.message) }
         return refused.result
+    }
+}
+
+enum TriggerFailure: Error, Equatable {
+    case refused(AuthResult)
+    /// The stacked password was not the PIN (or the token cannot be used, answered alike);
+    /// `counted`: a miss the caller still owes unless a right PIN follows.
+    case stackedPINRefused(counted: Bool)
+}
+
+extension TriggerOutcome {
+    /// Every outcome that answers like a wrong PIN.
+    var isPINRefusal: Bool {
+        switch self {
+        case .wrongPIN, .noPIN, .locked, .disabled, .noToken: return true
+        default: return false
+        }
     }
 }

@@ -33,6 +33,4 @@ public enum Messages {
     public static let noChallenge = "No code is waiting for an answer. Log in again to get a new code."
     public static let mailFailed = "The code could not be sent by email. Try again later or contact your administrator."
     public static let rateLimited = "Too many codes were requested. Try again later."
-    public static let locked = "The token is locked after too many failures. Try again later or contact your administrator."
-    public static let disabled = "The token is disabled. Contact your administrator."
 }

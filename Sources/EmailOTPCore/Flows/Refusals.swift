@@ -51,12 +51,14 @@ extension Authenticator {
         case .noChallenge:
             log(.notice, user, "no open challenge for the code\(about)")
             return Refusal(result: .authError, message: Messages.noChallenge)
+        // Locked and disabled tokens answer exactly like a wrong PIN: anything else would
+        // confirm to a stranger that the name is enrolled. The log keeps the real reason.
         case .locked:
-            log(.notice, user, "refused: token locked")
-            return Refusal(result: .authError, message: Messages.locked)
+            log(.notice, user, "refused: token locked (answered as a wrong PIN)")
+            return Refusal(result: .authError, message: "")
         case .disabled:
-            log(.notice, user, "refused: token disabled")
-            return Refusal(result: .authError, message: Messages.disabled)
+            log(.notice, user, "refused: token disabled (answered as a wrong PIN)")
+            return Refusal(result: .authError, message: "")
         case .noToken:
             log(.notice, user, "refused: no token")
             return Refusal(result: .userUnknown, message: "")

@@ -10,6 +10,11 @@ public struct SMTPMailer: Mailer {
         self.config = config
     }
 
+    /// Debian's system trust store (libcurl's compiled-in defaults), named so that nothing
+    /// from the environment can replace it.
+    static let systemCAFile = "/etc/ssl/certs/ca-certificates.crt"
+    static let systemCAPath = "/etc/ssl/certs"
+
     /// The URL libcurl connects to.
     public var url: String {
         var host = config.mailServer
@@ -48,12 +53,16 @@ public struct SMTPMailer: Mailer {
             ("SSL_VERIFYPEER", cshim_curl_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 1)),
             ("SSL_VERIFYHOST", cshim_curl_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 2)),
             ("PROTOCOLS", cshim_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps")),
+            // The environment belongs to the person logging in (su keeps it): libcurl must not
+            // take a proxy or a CA store from it (SPEC §10).
+            ("PROXY", cshim_curl_setopt_string(curl, CURLOPT_PROXY, "")),
+            ("NOPROXY", cshim_curl_setopt_string(curl, CURLOPT_NOPROXY, "*")),
+            ("CAINFO", cshim_curl_setopt_string(curl, CURLOPT_CAINFO,
+                                                config.mailCAFile.isEmpty ? SMTPMailer.systemCAFile : config.mailCAFile)),
+            ("CAPATH", cshim_curl_setopt_string(curl, CURLOPT_CAPATH, SMTPMailer.systemCAPath)),
         ]
         if config.mailTLS != .none {
             steps.append(("USE_SSL", cshim_curl_setopt_long(curl, CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))))
-        }
-        if !config.mailCAFile.isEmpty {
-            steps.append(("CAINFO", cshim_curl_setopt_string(curl, CURLOPT_CAINFO, config.mailCAFile)))
         }
         if !config.mailUser.isEmpty {
             steps.append(("USERNAME", cshim_curl_setopt_string(curl, CURLOPT_USERNAME, config.mailUser)))

@@ -7,6 +7,9 @@ public struct BadUserName: Error, CustomStringConvertible, Equatable {
 /// The reversible mapping from a user name to a file name that cannot leave its directory.
 public enum UserName {
     public static let maxBytes = 256
+    /// The longest file name `encode` makes: the record is written through a temporary file
+    /// `.<name>.tmp.<pid>` (pid up to 7 digits) that must fit NAME_MAX (255) too.
+    public static let maxEncodedBytes = 255 - ".".utf8.count - ".tmp.".utf8.count - 7
 
     /// Refuses names that no login can have: empty, too long, control bytes.
     public static func validate(_ name: String) throws {
@@ -31,7 +34,9 @@ public enum UserName {
                 out.append(Array("0123456789ABCDEF".utf8)[Int(byte & 0x0F)])
             }
         }
-        guard out.count <= 255 else { throw BadUserName(reason: "too long to store") }
+        guard out.count <= maxEncodedBytes else {
+            throw BadUserName(reason: "too long to store (its file name would be \(out.count) bytes, at most \(maxEncodedBytes))")
+        }
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -118,11 +118,24 @@ def closed_port():
 # --------------------------------------------------------------------------
 # the parent-side context manager
 
+def free_privileged_port():
+    """A loopback port below 1024 that is free now (only root can bind one)."""
+    for port in range(1023, 600, -1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free privileged loopback port")
+
+
 class SMTPCapture:
     host = "127.0.0.1"
 
     def __init__(self, directory, *, tls=None, auth=None, require_starttls=False,
-                 cert_names=("localhost", "127.0.0.1"), reject=None, drop=None, prefix=()):
+                 cert_names=("localhost", "127.0.0.1"), reject=None, drop=None, port=0,
+                 prefix=()):
         if tls not in (None, "starttls", "implicit"):
             raise ValueError("tls must be None, 'starttls' or 'implicit'")
         self.directory = os.fspath(directory)
@@ -135,6 +148,7 @@ class SMTPCapture:
         # argv run before the server, e.g. nsenter into a test's private network namespace
         self.prefix = list(prefix)
         self.port = None
+        self._want_port = port
         self.ca_file = None
         self.cert_file = None
         self.key_file = None
@@ -148,7 +162,7 @@ class SMTPCapture:
         self.ca_file, self.cert_file, self.key_file = make_certificates(
             tlsdir, self.cert_names)
         argv = self.prefix + [PYTHON, os.path.join(HERE, "smtp_capture.py"),
-                "--dir", self.directory, "--port", "0"]
+                              "--dir", self.directory, "--port", str(self._want_port)]
         if self.tls:
             argv += ["--tls", self.tls, "--cert", self.cert_file, "--key", self.key_file]
         if self.auth:

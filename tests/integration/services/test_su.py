@@ -80,3 +80,46 @@ def test_su_wrong_code_refused(site, smtp, pair, spawn):
     assert "Authentication failure" in c.seen()
     assert not ran_as(c.seen(), b)
     assert svc.mails_to(smtp, a.email) == []
+
+
+def test_su_callers_proxy_environment_does_not_steer_the_mail(site, smtp, users, tmp_path, spawn):
+    """su keeps the caller's environment: A's ALL_PROXY & co. must not reach libcurl while
+    the module mails B's code (issue 7, finding 1)."""
+    import socket
+    trap = socket.socket()
+    trap.bind(("127.0.0.1", 0))
+    trap.listen(16)
+    trap.setblocking(False)
+    url = "http://127.0.0.1:%d" % trap.getsockname()[1]
+    bogus = tmp_path / "bogus-ca.pem"
+    bogus.write_text("not a certificate\n")
+    hostile = " ".join("%s=%s" % kv for kv in [
+        ("ALL_PROXY", url), ("all_proxy", url), ("smtp_proxy", url), ("HTTPS_PROXY", url),
+        ("https_proxy", url), ("http_proxy", url), ("NO_PROXY", "example.invalid"),
+        ("SSL_CERT_FILE", bogus), ("CURL_CA_BUNDLE", bogus)])
+    a, b = users.create(), users.create()
+    site.enroll(a.name, a.email, pin=PIN)
+    site.enroll(b.name, b.email, pin=PIN)
+    pam = svc.write_file(tmp_path / "pam.su", svc.with_config(svc.read_example("su"), site.config))
+    argv = svc.ns_argv([(pam, "/etc/pam.d/su")],
+                       ["su", "--pty", a.name, "-c", "env %s su %s -c 'id -un'" % (hostile, b.name)])
+    try:
+        c = spawn(argv)
+        c.expect("Password: ")
+        c.sendline(b.password)
+        c.expect(SENT)
+        c.expect("Email code: ")
+        mails = svc.mails_to(smtp, b.email)
+        assert len(mails) == 1, "the mail reached the real server"
+        c.sendline(extract_code(mails[0]))
+        _, status = svc.finish(c)
+        assert status == 0
+        assert ran_as(c.seen(), b)
+        try:
+            conn, _ = trap.accept()
+            conn.close()
+            raise AssertionError("the module connected to the caller's proxy")
+        except BlockingIOError:
+            pass
+    finally:
+        trap.close()

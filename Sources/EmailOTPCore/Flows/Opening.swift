@@ -1,0 +1,84 @@
+import Glibc
+
+/// The system's account database, asked for the canonical spelling of a login name.
+public protocol AccountDirectory {
+    /// The account's own name (`pw_name`) for `name`, or nil when NSS knows no such account.
+    func canonicalName(_ name: String) -> String?
+}
+
+/// `getpwnam_r(3)`: SSSD or winbind map `ALICE` and `alice@DOMAIN` to the account `alice`; the
+/// token must be looked up under that one name, or a variant would pass `nullok` untested.
+public struct SystemAccounts: AccountDirectory {
+    public init() {}
+
+    public func canonicalName(_ name: String) -> String? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var size = 4096
+        while size <= 1 << 20 {
+            var buffer = [CChar](repeating: 0, count: size)
+            let status = getpwnam_r(name, &entry, &buffer, size, &result)
+            if status == ERANGE {
+                size *= 2
+                continue
+            }
+            guard status == 0, result != nil, let raw = entry.pw_name else { return nil }
+            return String(validatingCString: raw)
+        }
+        return nil
+    }
+}
+
+/// The names a flow works with.
+struct OpenedLogin {
+    /// The name the token is stored under.
+    var user: String
+}
+
+extension Authenticator {
+    /// The start both PAM flows share, before any prompt: a name that can be stored (clear
+    /// refusal otherwise), its canonical spelling, and the `nullok` decision.
+    func openLogin(user given: String, nullok: Bool) -> Result<OpenedLogin, AuthResult> {
+        do {
+            _ = try UserName.encode(given)
+        } catch {
+            log(.notice, given, "refused: user name cannot be enrolled (\(error))")
+            return .failure(.userUnknown)
+        }
+        var user = given
+        if let canonical = accounts.canonicalName(given), canonical != given {
+            guard (try? UserName.encode(canonical)) != nil else {
+                log(.notice, given, "refused: the account's own name cannot be enrolled")
+                return .failure(.userUnknown)
+            }
+            log(.info, given, "looked up as the account's own name \(LogText.quoted(canonical))")
+            user = canonical
+        }
+        let existing: TokenRecord?
+        do {
+            existing = try store.read(user: user)
+        } catch {
+            log(.error, user, "store error: \(error)")
+            return .failure(.unavailable)
+        }
+        if existing == nil && nullok {
+            log(.info, user, "no token, nullok: ignored")
+            return .failure(.ignore)
+        }
+        return .success(OpenedLogin(user: user))
+    }
+
+    /// Counts misses deferred by a `try_first_pass` check that no right PIN followed.
+    func countDeferredMisses(user: String, _ misses: Int) {
+        guard misses > 0 else { return }
+        let now = clock.now()
+        do {
+            try store.update(user: user) { record in
+                guard record != nil else { return }
+                for _ in 0..<misses { record?.registerFailure(now: now, config: config) }
+            }
+        } catch {
+            log(.error, user, "store error: \(error)")
+        }
+    }
+}
