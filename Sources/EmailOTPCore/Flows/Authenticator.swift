@@ -60,7 +60,9 @@ public struct Authenticator {
     ///   - deferMiss: a wrong `pin` is not counted here: it is a stacked password tried as the
     ///     PIN, and the caller counts it unless the PIN typed next is right.
     ///   - pendingMisses: earlier deferred misses, counted now unless `pin` is right.
-    public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0) throws -> TriggerOutcome {
+    ///   - finish: how the mail tells the user to finish the login (challenge mode).
+    public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0,
+                        finish: String = "") throws -> TriggerOutcome {
         let hasher = CodeHasher(key: try store.codeKey())
         let now = clock.now()
         var code = ""
@@ -94,11 +96,11 @@ public struct Authenticator {
         }
         guard case .sent(var challenge, let email) = outcome else { return outcome }
         do {
-            let mail = try MailComposer(config: config, random: random).compose(
-                CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
-                                service: context.service, rhost: context.rhost, host: context.host,
-                                created: challenge.created, expires: challenge.expires),
-                date: now)
+            var content = CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
+                                          service: context.service, rhost: context.rhost, host: context.host,
+                                          created: challenge.created, expires: challenge.expires)
+            content.finish = finish
+            let mail = try MailComposer(config: config, random: random).compose(content, date: now)
             try mailer.send(mail)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.

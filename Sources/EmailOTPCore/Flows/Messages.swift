@@ -28,6 +28,7 @@ public enum Messages {
         triesLeft == 1 ? "Wrong code. 1 try left." : "Wrong code. \(triesLeft) tries left."
     }
 
+    public static let needsChallengeMode = "This service cannot ask for the code separately. Ask your administrator to use mode=challenge for it."
     public static let wrongCodeFinal = "Wrong code."
     public static let expired = "The code has expired."
     public static let noChallenge = "No code is waiting for an answer. Log in again to get a new code."
