@@ -56,6 +56,9 @@ final class ConfigTests: TempDirTestCase {
             "pin_prompt": ("Token PIN: ", { $0.pinPrompt == "Token PIN: " }, ["PIN\n", "\u{7}", String(repeating: "p", count: 201)]),
             "otp_prompt": ("Code: ", { $0.otpPrompt == "Code: " }, ["Code\r", String(repeating: "c", count: 201)]),
             "store": ("/srv/emailotp", { $0.store == "/srv/emailotp" }, ["var/lib/emailotp", ""]),
+            "auth_cache": ("3600", { $0.authCache == 3600 }, ["-1", "86401", "1h"]),
+            "fail_delay": ("0", { $0.failDelay == 0 }, ["-1", "31", "2s"]),
+            "helper_group": ("emailotp-web", { $0.helperGroup == "emailotp-web" }, ["Web", "a b", "-x"]),
         ]
     }
 
