@@ -1,6 +1,8 @@
 """Dovecot IMAP (dovecot-imapd) with passdb pam: a mail client sends the same
 password on every connection and never shows PAM's messages."""
 
+import json
+
 import pytest
 
 from conftest import PIN, example_service, token_user
@@ -55,6 +57,25 @@ def test_auth_cache_lets_the_clients_next_connections_in_until_it_expires(doveco
     expire_auth_cache(site, user)
     ok, text = server.login(user, password)
     assert not ok and "AUTHENTICATIONFAILED" in text
+
+
+def test_show_lists_the_cached_grants_expiry_and_forget_drops_them(dovecot, site, smtp, user):
+    site.write_config(auth_cache=600)
+    server, ns = dovecot()
+    assert not server.login(user, PIN)[0]
+    password = PIN + extract_code(smtp.last())
+    assert server.login(user, password)[0]
+    shown = site.cli("show", user, check=True).stdout
+    assert "auth_cache: 1 cached grant" in shown and "expires" in shown, shown
+    as_json = json.loads(site.cli("show", user, "--json", check=True).stdout)
+    assert len(as_json["auth_cache"]) == 1 and set(as_json["auth_cache"][0]) == {"granted", "expires"}
+    grant_hash = site.read_record(user)["auth_cache"].split(" ")[0]
+    assert grant_hash not in shown and password not in shown
+
+    assert "forgot 1 cached grant" in site.cli("forget", user, check=True).stdout
+    ok, text = server.login(user, password)
+    assert not ok and "AUTHENTICATIONFAILED" in text
+    assert "auth_cache: 0 cached grants" in site.cli("show", user, check=True).stdout
 
 
 def test_interactive_mode_through_dovecot_is_refused_without_counting_or_mailing_again(dovecot, site, smtp, user):
