@@ -48,11 +48,11 @@ final class PostgresConnection {
             close()
             throw StoreError.io("PostgreSQL store: cannot switch the connection to non-blocking mode")
         }
-        let milliseconds = String(timeout * 1000)
-        // A host that vanishes inside a transaction must not hold a user's row for long.
-        _ = try execute("SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $1, false), "
-                        + "set_config('idle_in_transaction_session_timeout', $2, false)",
-                        [milliseconds, String(timeout * 2000)])
+        // The lock wait ends first, so that a held row is reported as such; a host that
+        // vanishes inside a transaction must not hold a user's row for long.
+        _ = try execute("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false), "
+                        + "set_config('idle_in_transaction_session_timeout', $3, false)",
+                        [String(timeout * 1000), String(timeout * 1000 + 250), String(timeout * 2000)])
     }
 
     deinit { close() }

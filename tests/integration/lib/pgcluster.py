@@ -126,7 +126,10 @@ class PGCluster:
     # -- the store's rows
     def record_text(self, user):
         rows = self.sql("SELECT record FROM emailotp_tokens WHERE user_name = '%s'" % user.replace("'", "''"))
-        return "\n".join(rows) + "\n" if rows else None
+        if not rows:
+            return None
+        text = "\n".join(rows)      # psql ends the value's own final newline with one more
+        return text if text.endswith("\n") else text + "\n"
 
     def set_record_text(self, user, text):
         self.sql("UPDATE emailotp_tokens SET record = $rec$%s$rec$ WHERE user_name = '%s'"
