@@ -22,36 +22,8 @@ FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 HANG_CAP = 30
 
 
-@pytest.fixture(scope="module")
-def pg(product, tmp_path_factory):
-    import tempfile
-    d = tempfile.mkdtemp(prefix="emailotp-pg-")
-    os.chmod(d, 0o755)
-    cluster = PGCluster(d + "/cluster")
-    cluster.start()
-    try:
-        cluster.create_fleet()
-        yield cluster
-    finally:
-        cluster.stop("immediate")
-        import shutil
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def schema(pg):
-    import tempfile
-    d = tempfile.mkdtemp(prefix="emailotp-pginit-")
-    os.chmod(d, 0o755)
-    site = PGSite(d, pg, name="init")
-    p, grants = site.store_init()
-    site.cleanup()
-    os.rmdir(d)
-    return p, grants
-
-
 @pytest.fixture
-def hosts(pg, schema, tmp_path, smtp):
+def hosts(pg, pg_schema, tmp_path, smtp):
     """Host A and host B: two configurations, one database, one mail capture."""
     if not pg.running:
         pg.start()
@@ -79,8 +51,8 @@ def trigger(site, smtp, user=ALICE, pin=DEFAULT_PIN):
 
 # -- schema and commands
 
-def test_store_init_is_idempotent_and_prints_least_privilege_grants(pg, schema, tmp_path):
-    first, grants = schema
+def test_store_init_is_idempotent_and_prints_least_privilege_grants(pg, pg_schema, tmp_path):
+    first, grants = pg_schema
     assert "created the emailotp schema version 1" in first.stdout
     assert "created the fleet's code key" in first.stdout
     assert any("SELECT, INSERT, UPDATE, DELETE ON" in g and "emailotp_tokens" in g for g in grants)
@@ -91,6 +63,7 @@ def test_store_init_is_idempotent_and_prints_least_privilege_grants(pg, schema, 
     assert "kept the fleet's code key" in again.stdout
     assert pg.sql("SELECT key FROM emailotp_key") == key
     # The module's role can use its rows, and nothing more.
+    pg.sql("DELETE FROM emailotp_tokens")
     site = PGSite(tmp_path, pg, name="probe")
     site.enroll(ALICE, ALICE_EMAIL)
     psql = ["env", "PGPASSWORD=" + MODULE_PASSWORD, pg.bin + "/psql", "-X", "-At",
