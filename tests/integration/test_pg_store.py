@@ -333,6 +333,37 @@ def test_database_stopped_during_login_refuses_and_loses_nothing(hosts, smtp):
     assert attempt(a, DEFAULT_PIN + extract_code(smtp.last())).rc == PAM_SUCCESS
 
 
+@pytest.fixture
+def module_log(tmp_path):
+    """(socket path or None, capture): the module's syslog lines, through the machine's
+    /dev/log when nothing owns it, else through a private namespace (authenticate_with_env)."""
+    from lib.syslog_capture import SyslogCapture
+    if not os.path.lexists("/dev/log"):
+        with SyslogCapture() as cap:
+            yield None, cap
+        return
+    path = str(tmp_path / "log")
+    with SyslogCapture(path) as cap:
+        yield path, cap
+
+
+def test_an_outage_is_one_log_line_and_no_hang(hosts, smtp, module_log):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    a.pg.stop("immediate")
+    try:
+        socket_path, cap = module_log
+        rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN, {}, timeout=HANG_CAP, log_socket=socket_path)
+    finally:
+        a.pg.start()
+    assert rc == PAM_AUTHINFO_UNAVAIL, texts
+    lines = [t for _, _, t in cap.lines() if "pam_emailotp" in t or "emailotp" in t]
+    errors = [t for t in lines if "store error" in t]
+    assert len(errors) == 1, lines
+    assert "PostgreSQL store: cannot connect" in errors[0]
+    assert smtp.count() == 0
+
+
 def test_wrong_database_password_refuses(hosts, smtp):
     a, b = hosts
     a.enroll(ALICE, ALICE_EMAIL)

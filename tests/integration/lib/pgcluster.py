@@ -230,7 +230,7 @@ class PGSite(TestSite):
         return changed
 
 
-def authenticate_with_env(site, user, password, env, args="mode=challenge", timeout=60):
+def authenticate_with_env(site, user, password, env, args="mode=challenge", timeout=60, log_socket=None):
     """One PAM transaction (every prompt answered with `password`) in a fresh Python process
     whose environment is extended by `env`: LD_PRELOAD (a faked clock) only takes effect at
     exec, and the module must be seen reading a hostile environment.  Returns (rc, messages)."""
@@ -247,7 +247,13 @@ def authenticate_with_env(site, user, password, env, args="mode=challenge", time
     ) % (here, user, password)
     full = dict(os.environ)
     full.update(env)
-    p = subprocess.run([sys.executable, "-c", script], input=site.stack(args), capture_output=True,
+    argv = [sys.executable, "-c", script]
+    if log_socket is not None:
+        # The module's syslog lines go to the test's socket: /dev/log is bound over in a
+        # private mount namespace, so the machine's own /dev/log is left alone.
+        argv = ["unshare", "-m", "sh", "-c", 'mount --make-rprivate / && mount --bind "$0" /dev/log && exec "$@"',
+                str(log_socket)] + argv
+    p = subprocess.run(argv, input=site.stack(args), capture_output=True,
                        text=True, env=full, timeout=timeout, cwd="/")
     if p.returncode != 0:
         raise AssertionError("PAM helper failed: %s" % p.stderr)
