@@ -61,7 +61,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: FileStore(directory: config.store), clock: SystemClock(),
+                                      store: StoreLocation.open(config), clock: SystemClock(),
                                       random: OpenSSLRandom(), mailer: makeMailer(config),
                                       logger: session, context: context)
     let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)

@@ -151,7 +151,7 @@ func main() -> Never {
     }
     let context = RequestContext(service: request.service, rhost: request.rhost)
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: FileStore(directory: config.store), clock: SystemClock(),
+                                      store: StoreLocation.open(config), clock: SystemClock(),
                                       random: OpenSSLRandom(), mailer: makeMailer(config),
                                       logger: ViaHelper(logger: logger, caller: caller), context: context)
     let report = authenticator.challengeStep(user: request.user, password: request.password, nullok: options.nullok)

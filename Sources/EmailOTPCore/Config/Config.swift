@@ -39,6 +39,10 @@ public struct Config {
     public var pinPrompt = "PIN: "
     public var otpPrompt = "Email code: "
     public var store = "/var/lib/emailotp"
+    public var storePasswordFile = ""
+    public var storeTimeout: Int64 = 5
+    /// Loaded from `store_password_file` (empty = none).
+    public var storePassword = ""
     /// SPEC §12: seconds a granted PIN + code keeps granting the same password (0 = off).
     public var authCache: Int64 = 0
     /// Seconds libpam waits after a real failure (`pam_fail_delay`); the challenge trigger waits none.
@@ -51,6 +55,9 @@ public struct Config {
     public var htmlTemplate = ""
 
     public init() {}
+
+    /// True when `store` names a PostgreSQL database rather than a directory.
+    public var storeIsDatabase: Bool { StoreLocation.isDatabaseURI(store) }
 
     /// The SMTP port: the configured one, or the default for the TLS mode.
     public var effectivePort: Int {

@@ -13,7 +13,8 @@ public enum ConfigKeys {
         "mail_subject", "mail_template", "mail_html_template", "otp_validity", "otp_length",
         "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
         "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
-        "pin_prompt", "otp_prompt", "store", "auth_cache", "fail_delay", "helper_group",
+        "pin_prompt", "otp_prompt", "store", "store_password_file", "store_timeout",
+        "auth_cache", "fail_delay", "helper_group",
     ]
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
@@ -67,7 +68,9 @@ public enum ConfigKeys {
         case "unlock_time": config.unlockTime = try integer(key, value, 0...31_536_000)
         case "pin_prompt": config.pinPrompt = try text(key, value, maxBytes: 200)
         case "otp_prompt": config.otpPrompt = try text(key, value, maxBytes: 200)
-        case "store": config.store = try path(key, value)
+        case "store": config.store = try StoreLocation.validate(value)
+        case "store_password_file": config.storePasswordFile = try path(key, value)
+        case "store_timeout": config.storeTimeout = try integer(key, value, 1...60)
         case "auth_cache": config.authCache = try integer(key, value, 0...86400)
         case "fail_delay": config.failDelay = try integer(key, value, 0...30)
         case "helper_group":
@@ -103,7 +106,7 @@ public enum ConfigKeys {
 
     static func path(_ key: String, _ value: String) throws -> String {
         // An empty value means "not set" for the optional files (their default is empty).
-        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template"].contains(key) {
+        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template", "store_password_file"].contains(key) {
             return ""
         }
         guard value.hasPrefix("/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {

@@ -51,10 +51,9 @@ extension Authenticator {
     /// or disabled token is never granted from the cache.
     func cachedGrant(user: String, password: String) -> StepReport? {
         guard config.authCache > 0 else { return nil }
-        let now = clock.now()
         do {
             let hash = try grantHash(user: user, password: password)
-            let granted: Bool = try store.update(user: user) { record in
+            let granted: Bool = try store.update(user: user) { record, now in
                 guard var r = record else { return false }
                 r.refresh(now: now, config: config)
                 r.cachedGrants.removeAll { $0.isExpired(at: now) }
@@ -75,11 +74,11 @@ extension Authenticator {
     /// cache: the grant stands.
     func rememberGrant(user: String, password: String) {
         guard config.authCache > 0 else { return }
-        let now = clock.now()
         let lifetime = config.authCache
         do {
             let hash = try grantHash(user: user, password: password)
-            try store.update(user: user) { record in
+            // The store's time, like every other decision: a fleet's hosts share one clock.
+            try store.update(user: user) { record, now in
                 record?.rememberGrant(hash, at: now, lifetime: lifetime)
             }
         } catch {
