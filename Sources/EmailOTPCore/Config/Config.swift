@@ -39,6 +39,9 @@ public struct Config {
     public var pinPrompt = "PIN: "
     public var otpPrompt = "Email code: "
     public var store = "/var/lib/emailotp"
+    // Issue 12 (SPEC §13): remembered hosts and alert mails.
+    public var remember: Int64 = 0
+    public var notify: Set<NotifyEvent> = [.lockout, .recovery]
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""

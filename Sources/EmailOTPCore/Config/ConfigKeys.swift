@@ -13,7 +13,7 @@ public enum ConfigKeys {
         "mail_subject", "mail_template", "mail_html_template", "otp_validity", "otp_length",
         "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
         "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
-        "pin_prompt", "otp_prompt", "store",
+        "pin_prompt", "otp_prompt", "store", "remember", "notify",
     ]
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
@@ -68,6 +68,8 @@ public enum ConfigKeys {
         case "pin_prompt": config.pinPrompt = try text(key, value, maxBytes: 200)
         case "otp_prompt": config.otpPrompt = try text(key, value, maxBytes: 200)
         case "store": config.store = try path(key, value)
+        case "remember": config.remember = try integer(key, value, 0...2_592_000)
+        case "notify": config.notify = try NotifyEvent.list(value)
         default:
             throw ConfigError("unknown setting \"\(printable(key))\"")
         }

@@ -35,8 +35,13 @@ extension Authenticator {
             log(.info, user, "no token, nullok: ignored")
             return StepReport(result: .ignore)
         }
+        if rememberedLogin(user: user, pin: pinMode == .none ? nil : password) { return StepReport(result: .success) }  // issue 12
         if pinMode == .none {
             return password.isEmpty ? firstStep(user: user, pin: nil) : secondStep(user: user, code: password, transactionID: nil, pin: nil)
+        }
+        // Issue 12: PIN + recovery code.
+        if let parts = RecoveryCode.split(password), let hash = existing?.pinHash, PINHash.verify(parts.pin, hash: hash) {
+            return secondStep(user: user, code: parts.code, transactionID: nil, pin: parts.pin)
         }
         let length = config.otpLength
         // Split on bytes, not Characters: a PIN ending in a combining or prepending scalar must
@@ -95,8 +100,9 @@ extension Authenticator {
         } catch {
             return StepReport(storeRefusal(error, user: user))
         }
-        if outcome == .granted {
+        if outcome.isGrant {
             log(.notice, user, "granted")
+            granted(user: user, outcome: outcome)  // issue 12
             return StepReport(result: .success)
         }
         return StepReport(refusal(outcome, user: user, transactionID: transactionID))

@@ -43,6 +43,8 @@ extension Authenticator {
             }
         }
 
+        if rememberedLogin(user: user, pin: pin) { return .success }  // issue 12
+
         let challenge: Challenge
         switch triggerForUser(user, pin: pin, conversation: conversation) {
         case .failure(let result): return result
@@ -57,8 +59,9 @@ extension Authenticator {
             } catch {
                 return storeRefusal(error, user: user).result
             }
-            if outcome == .granted {
+            if outcome.isGrant {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
+                granted(user: user, outcome: outcome)  // issue 12
                 return .success
             }
             let result = show(refusal(outcome, user: user, transactionID: challenge.transactionID), conversation)
@@ -74,6 +77,8 @@ extension Authenticator {
         do {
             outcome = try trigger(user: user, pin: pin)
         } catch {
+            // Issue 12: the recovery-code prompt instead of a mail failure; its result ends the login.
+            if let fallback = recoveryFallback(user: user, error: error, conversation: conversation) { return .failure(fallback) }
             return .failure(show(refusal(triggerError: error, user: user), conversation))
         }
         switch outcome {
