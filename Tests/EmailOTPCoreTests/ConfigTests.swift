@@ -56,6 +56,8 @@ final class ConfigTests: TempDirTestCase {
             "pin_prompt": ("Token PIN: ", { $0.pinPrompt == "Token PIN: " }, ["PIN\n", "\u{7}", String(repeating: "p", count: 201)]),
             "otp_prompt": ("Code: ", { $0.otpPrompt == "Code: " }, ["Code\r", String(repeating: "c", count: 201)]),
             "store": ("/srv/emailotp", { $0.store == "/srv/emailotp" }, ["var/lib/emailotp", ""]),
+            "remember": ("3600", { $0.remember == 3600 }, ["-1", "2592001", "1h", ""]),
+            "notify": ("new_host, lockout", { $0.notify == [.newHost, .lockout] }, ["mail", "lockout,,recovery", "LOCKOUT"]),
         ]
     }
 

@@ -3,10 +3,10 @@
 /// (`max_mails_per_hour`, counted in the record's `alerts`), so alerts cannot use up the
 /// user's codes, nor codes the alerts.
 extension VerifyOutcome {
-    /// The outcomes after which the token may have just locked.
+    /// The failures that count, after which the token may have just locked.
     var mayHaveLocked: Bool {
         switch self {
-        case .wrong, .wrongPIN, .locked: return true
+        case .wrong, .wrongPIN: return true
         default: return false
         }
     }
