@@ -127,7 +127,7 @@ def test_enroll_creates_record(site, smtp):
     st = os.lstat(path)
     assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o600
     rec = site.read_record(ALICE)
-    assert rec["lines"][0] == "emailotp-token 1"
+    assert rec["lines"][0] == "emailotp-token 2"
     assert rec["user"] == ALICE and rec["email"] == ALICE_EMAIL
     assert rec["state"] == "enabled" and rec["fail_count"] == "0"
     assert rec["pin"].startswith("$") and DEFAULT_PIN not in path.read_text()

@@ -309,7 +309,7 @@ def test_placeholders_in_conf_man_page():
 def test_store_format_in_conf_man_page():
     store = rendered_section(PAGES["emailotp.conf.5"], "STORE FILES")
     for word in ["hmac.key", "users/<encoded user>", "locks/<encoded user>",
-                 "emailotp-token 1", "user alice", "email alice@example.com",
+                 "emailotp-token 2", "user alice", "email alice@example.com",
                  "pin $y$", "state enabled", "fail_count 0", "locked_at 0",
                  "mails ", "challenge <txid>", "%XX", "256 bytes", "0700", "0600",
                  "flock", "fsync"]:
