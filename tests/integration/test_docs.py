@@ -40,18 +40,18 @@ KNOWN_KEYS = {
     "mail_subject", "mail_template", "mail_html_template", "otp_validity",
     "otp_length", "otp_tries", "concurrent_challenges", "max_open_challenges",
     "resend_interval", "max_mails_per_hour", "mask_address", "sendmail_path",
-    "max_fail", "unlock_time", "pin_prompt", "otp_prompt", "store",
+    "max_fail", "unlock_time", "pin_prompt", "otp_prompt", "store", "remember", "notify",
 }
 
 # SPEC section 7: verbs and their options.
 VERBS = [
     "enroll", "list", "show", "set-pin", "set-email", "disable", "enable",
     "reset", "delete", "challenges", "purge", "check", "send-test",
-    "config-check", "demo",
+    "config-check", "demo", "recovery-codes", "forget",
 ]
 CLI_OPTIONS = [
     "--email", "--pin-stdin", "--no-pin", "--verify", "--json",
-    "--transaction-id", "--config", "--store",
+    "--transaction-id", "--config", "--store", "--count",
 ]
 
 PLACEHOLDERS = [
