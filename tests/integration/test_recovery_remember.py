@@ -10,7 +10,7 @@ import time
 
 from lib.env import ALICE, ALICE_EMAIL, DEFAULT_PIN, encode_user
 from lib.flows import CodeAnswerer, RIGHT, PIN_PROMPT, OTP_PROMPT
-from lib.mail import text_body
+from lib.mail import text_body, code_mails, alert_mails
 from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, ERROR_MSG)
 
 RECOVERY_PROMPT = "Recovery code: "
@@ -22,14 +22,6 @@ HOST_B = "198.51.100.20"
 
 def assert_rc(res, rc):
     assert res.rc == rc, res.describe()
-
-
-def code_mails(smtp):
-    return [m for m in smtp.messages() if m.get("X-EmailOTP-Transaction-Id")]
-
-
-def alerts(smtp, kind):
-    return [m for m in smtp.messages() if m.get("X-EmailOTP-Alert") == kind]
 
 
 def login(site, rhost=None, args="", codes=(RIGHT,), pin=DEFAULT_PIN):
@@ -104,7 +96,7 @@ def test_interactive_login_with_recovery_code_once(site, smtp, alice):
     show = site.cli("show", ALICE, "--json", check=True).stdout
     assert json.loads(show)["recovery_codes_left"] == 2
     assert "recovery:   2 codes left" in site.cli("show", ALICE, check=True).stdout
-    alert = alerts(smtp, "recovery")
+    alert = alert_mails(smtp, "recovery")
     assert len(alert) == 1 and alert[0]["To"] == ALICE_EMAIL
     assert "2 recovery codes are left" in text_body(alert[0])
     res = login(site, args="otp_tries=1", codes=[codes[1]])
@@ -207,7 +199,7 @@ def test_lockout_mails_an_alert(site, smtp, alice):
     site.write_config(max_fail=2)
     for _ in range(3):
         assert_rc(login(site, rhost=HOST_B, pin="wrong-pin", codes=()), PAM_AUTH_ERR)
-    mails = alerts(smtp, "lockout")
+    mails = alert_mails(smtp, "lockout")
     assert len(mails) == 1, [m["Subject"] for m in smtp.messages()]
     body = text_body(mails[0])
     assert mails[0]["To"] == ALICE_EMAIL
@@ -219,16 +211,16 @@ def test_lockout_mails_an_alert(site, smtp, alice):
 def test_new_host_alert_on_a_new_rhost_only(site, smtp, alice):
     site.write_config(notify="lockout,recovery,new_host")
     assert_rc(login(site, rhost=HOST_A), PAM_SUCCESS)
-    assert len(alerts(smtp, "new_host")) == 1
+    assert len(alert_mails(smtp, "new_host")) == 1
     assert_rc(login(site, rhost=HOST_A), PAM_SUCCESS)
-    assert len(alerts(smtp, "new_host")) == 1
+    assert len(alert_mails(smtp, "new_host")) == 1
     assert_rc(login(site, rhost=None), PAM_SUCCESS)
-    assert len(alerts(smtp, "new_host")) == 1
+    assert len(alert_mails(smtp, "new_host")) == 1
     assert_rc(login(site, rhost=HOST_B), PAM_SUCCESS)
-    mails = alerts(smtp, "new_host")
+    mails = alert_mails(smtp, "new_host")
     assert len(mails) == 2 and HOST_B in text_body(mails[-1])
 
 
 def test_default_notify_sends_no_new_host_alert(site, smtp, alice):
     assert_rc(login(site, rhost=HOST_A), PAM_SUCCESS)
-    assert [m for m in smtp.messages() if m.get("X-EmailOTP-Alert")] == []
+    assert alert_mails(smtp) == []
