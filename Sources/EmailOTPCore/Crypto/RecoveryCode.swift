@@ -1,7 +1,7 @@
 /// Recovery codes (SPEC §13): 10 characters of Crockford's base32 alphabet, shown as
 /// `xxxxx-xxxxx`, at least one of them a letter.
 ///
-/// Why that is enough: 32^10 = 2^50 codes, of which a user holds at most 50. Every wrong
+/// Why that is enough: 32^10 = 2^50 codes, of which a user holds at most 20. Every wrong
 /// answer counts a failure and `max_fail` of them lock the token, so with the defaults
 /// (10 failures, 900 s unlock) an attacker gets about 960 guesses a day and a chance of
 /// 10 × 960 × 3650 / 2^50 ≈ 3·10⁻⁸ in ten years. Even with `max_fail = 1000` and
@@ -13,7 +13,7 @@ public enum RecoveryCode {
     /// No I, L, O, U: nothing to misread.
     static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
     public static let length = 10
-    public static let maxCount = 50
+    public static let maxCount = 20
 
     /// `count` fresh codes in display form. A byte's low five bits pick a symbol: 256 is a
     /// multiple of 32, so every symbol is equally likely (no modulo bias). A draw of digits

@@ -20,7 +20,7 @@ public struct RememberedHost: Equatable {
 extension RecordFormat {
     static let readableHeaders = ["emailotp-token 1", header]
     static let extraKeys = ["recovery", "remember", "hosts", "alerts", "lock_alerted"]
-    /// Far above what the module keeps (50 codes, 10 hosts): a bigger list is not ours.
+    /// Far above what the module keeps (20 codes, 10 hosts): a bigger list is not ours.
     static let maxExtraEntries = 100
 
     /// Empty lists and a zero `lock_alerted` are left out, so an untouched record stays short.
