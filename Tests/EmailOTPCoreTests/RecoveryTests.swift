@@ -21,7 +21,7 @@ final class RecoveryTests: FlowTestCase {
         for value in 0...255 {
             let random = ScriptedRandom([[UInt8(value)] + Array(repeating: 0x1F, count: 9)])
             let code = try XCTUnwrap(try RecoveryCode.generate(count: 1, random: random).first)
-            counts[code.first!, default: 0] += 1
+            counts[try XCTUnwrap(code.first), default: 0] += 1
         }
         XCTAssertEqual(counts.count, 32)
         XCTAssertTrue(counts.values.allSatisfy { $0 == 8 }, "\(counts)")
@@ -36,9 +36,11 @@ final class RecoveryTests: FlowTestCase {
     }
 
     func testCodesHaveTheDocumentedShapeAndDiffer() throws {
-        let codes = try RecoveryCode.generate(count: 50, random: OpenSSLRandom())
-        XCTAssertEqual(codes.count, 50)
-        XCTAssertEqual(Set(codes).count, 50)
+        let codes = try RecoveryCode.generate(count: RecoveryCode.maxCount, random: OpenSSLRandom())
+        XCTAssertEqual(codes.count, RecoveryCode.maxCount)
+        XCTAssertEqual(Set(codes).count, RecoveryCode.maxCount)
+        XCTAssertThrowsError(try RecoveryCode.generate(count: RecoveryCode.maxCount + 1, random: OpenSSLRandom()))
+        XCTAssertThrowsError(try RecoveryCode.generate(count: -1, random: OpenSSLRandom()))
         for code in codes {
             XCTAssertEqual(code.count, 11)
             XCTAssertEqual(Array(code)[5], "-")

@@ -19,6 +19,7 @@ public enum RecoveryCode {
     /// multiple of 32, so every symbol is equally likely (no modulo bias). A draw of digits
     /// only is drawn again, which keeps the remaining codes uniform.
     public static func generate(count: Int, random: RandomSource) throws -> [String] {
+        guard (0...maxCount).contains(count) else { throw CryptoFailure(what: "drawing \(count) recovery codes") }
         var codes = [String]()
         var rounds = 0
         while codes.count < count {
