@@ -43,6 +43,9 @@ public struct Config {
     public var storeTimeout: Int64 = 5
     /// Loaded from `store_password_file` (empty = none).
     public var storePassword = ""
+    // Issue 12 (SPEC §13): remembered hosts and alert mails.
+    public var remember: Int64 = 0
+    public var notify: Set<NotifyEvent> = [.lockout, .recovery]
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""
