@@ -29,8 +29,10 @@ struct ConfigCheck: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "config-check",
                                                     abstract: "Validate the configuration, its permissions and the store.")
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var stacks: StackCheckOptions
 
     func run() throws {
+        if stacks.json { return try stacks.runJSON(global) }
         try EmailOTPTool.run {
             let path = global.config ?? ConfigLoader.defaultPath
             let config = try global.loadConfig()
@@ -46,5 +48,6 @@ struct ConfigCheck: ParsableCommand {
             }
             print("configuration OK: \(path)")
         }
+        try stacks.run(global)
     }
 }
