@@ -39,6 +39,10 @@ public struct Config {
     public var pinPrompt = "PIN: "
     public var otpPrompt = "Email code: "
     public var store = "/var/lib/emailotp"
+    /// For tokens enrolled without an address (AddressCommand); empty = none.
+    public var addressCommand = ""
+    public var addressCommandUser = "nobody"
+    public var addressCommandTimeout: Int64 = 5
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""

@@ -14,6 +14,7 @@ public enum ConfigKeys {
         "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
         "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
         "pin_prompt", "otp_prompt", "store",
+        "address_command", "address_command_user", "address_command_timeout",
     ]
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
@@ -68,6 +69,13 @@ public enum ConfigKeys {
         case "pin_prompt": config.pinPrompt = try text(key, value, maxBytes: 200)
         case "otp_prompt": config.otpPrompt = try text(key, value, maxBytes: 200)
         case "store": config.store = try path(key, value)
+        case "address_command": config.addressCommand = try path(key, value)
+        case "address_command_user":
+            guard (try? UserName.validate(value)) != nil, !value.isEmpty, !value.contains(" ") else {
+                throw ConfigError("address_command_user: \"\(printable(value))\" is not a user name")
+            }
+            config.addressCommandUser = value
+        case "address_command_timeout": config.addressCommandTimeout = try integer(key, value, 1...60)
         default:
             throw ConfigError("unknown setting \"\(printable(key))\"")
         }
@@ -96,7 +104,7 @@ public enum ConfigKeys {
 
     static func path(_ key: String, _ value: String) throws -> String {
         // An empty value means "not set" for the optional files (their default is empty).
-        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template"].contains(key) {
+        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template", "address_command"].contains(key) {
             return ""
         }
         guard value.hasPrefix("/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {
