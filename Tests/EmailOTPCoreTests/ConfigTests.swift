@@ -56,6 +56,9 @@ final class ConfigTests: TempDirTestCase {
             "pin_prompt": ("Token PIN: ", { $0.pinPrompt == "Token PIN: " }, ["PIN\n", "\u{7}", String(repeating: "p", count: 201)]),
             "otp_prompt": ("Code: ", { $0.otpPrompt == "Code: " }, ["Code\r", String(repeating: "c", count: 201)]),
             "store": ("/srv/emailotp", { $0.store == "/srv/emailotp" }, ["var/lib/emailotp", ""]),
+            "address_command": ("/usr/local/libexec/mail-of", { $0.addressCommand == "/usr/local/libexec/mail-of" }, ["mail-of", "./x"]),
+            "address_command_user": ("ldaplookup", { $0.addressCommandUser == "ldaplookup" }, ["", "a b", "a\u{1}"]),
+            "address_command_timeout": ("10", { $0.addressCommandTimeout == 10 }, ["0", "61", "5s"]),
         ]
     }
 
