@@ -46,10 +46,11 @@ stale() {
     [ -n "$(find "$@" -newer "$target" -print -quit)" ]
 }
 
-# The C shim as a Clang module (SwiftPM makes this module map itself; swiftc needs it written).
+# The C shim as a Clang module (SwiftPM makes this module map itself, with every header of
+# include/; swiftc needs it written).
 cat > "$out/include/module.modulemap.new" <<MAP
 module CShim {
-    header "$root/CShim/shim/include/cshim.h"
+    umbrella "$root/CShim/shim/include"
     export *
 }
 MAP
@@ -70,7 +71,9 @@ if stale "$out/core/core.o" "${core_sources[@]}" "$out/include/module.modulemap"
         -emit-object -o "$out/core/core.o" "${core_sources[@]}"
 fi
 if stale "$out/core/shim.o" CShim/shim; then
-    clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/shim.c -o "$out/core/shim.o"
+    clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/shim.c -o "$out/core/shim-main.o"
+    clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/spawn.c -o "$out/core/shim-spawn.o"
+    ld.lld -r "$out/core/shim-main.o" "$out/core/shim-spawn.o" -o "$out/core/shim.o"
 fi
 
 build_target() {

@@ -184,6 +184,15 @@ final class SSHDAndSudoRulesTests: XCTestCase {
     }
 }
 
+extension SSHDAndSudoRulesTests {
+    /// Found by the sudoers fuzz target: a directory include of the file's own directory.
+    func testIncludeLoopsEnd() throws {
+        let found = try sudo("Defaults timestamp_timeout=5\n@includedir /e\n@includedir /e\n")
+        XCTAssertEqual(found.map(\.location), ["/e/sudoers:1"])
+        XCTAssertEqual(try sshd("Include /s/sshd_config\nInclude /s/*\n" + good), [])
+    }
+}
+
 final class LocalUsersTests: XCTestCase {
     func testLoginUsers() {
         let passwd = """

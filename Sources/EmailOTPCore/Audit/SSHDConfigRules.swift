@@ -18,6 +18,8 @@ public struct SSHDConfigRules {
     let baseDirectory: String
     var settings: [String: [Setting]] = [:]
     var findings: [Finding] = []
+    /// Files left to read, so that includes cannot multiply without end.
+    var budget = 256
 
     public init(files: AuditFiles, baseDirectory: String) {
         self.files = files
@@ -29,11 +31,12 @@ public struct SSHDConfigRules {
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         var reader = SSHDConfigRules(files: files, baseDirectory: directory.isEmpty ? "/" : directory)
         guard let text = try files.read(path) else { throw AuditReadError("\(path) does not exist") }
-        try reader.read(text, file: path, match: nil, depth: 0)
+        try reader.read(text, file: path, match: nil, chain: [path])
         return reader.findings + reader.evaluate(mainFile: path)
     }
 
-    mutating func read(_ text: String, file: String, match inherited: String?, depth: Int) throws {
+    /// `chain`: the files being read, outermost first; including one of them again is a loop.
+    mutating func read(_ text: String, file: String, match inherited: String?, chain: [String]) throws {
         var match = inherited
         for (number, raw) in numberedLines(text) {
             let line = raw.trimmedBlanks
@@ -43,15 +46,11 @@ public struct SSHDConfigRules {
             case "match":
                 match = value.lowercased() == "all" ? nil : "Match \(value) (\(file):\(number))"
             case "include":
-                guard depth < 16 else {
-                    findings.append(Finding("sshd-include", .problem, file: file, line: number, "Include nested too deep"))
-                    continue
-                }
                 for pattern in blankSeparated(value) {
-                    let expanded = files.expand(joinedPath(baseDirectory, pattern))
-                    for path in expanded {
+                    for path in files.expand(joinedPath(baseDirectory, pattern)) where !chain.contains(path) && budget > 0 {
+                        budget -= 1
                         if let included = try files.read(path) {
-                            try read(included, file: path, match: match, depth: depth + 1)
+                            try read(included, file: path, match: match, chain: chain + [path])
                         }
                     }
                 }

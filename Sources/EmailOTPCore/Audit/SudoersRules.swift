@@ -9,7 +9,8 @@ public enum SudoersRules {
         guard let text = try files.read(path) else { throw AuditReadError("\(path) does not exist") }
         var timeouts = [(value: String, file: String, line: Int)]()
         var out = [Finding]()
-        try read(text, file: path, files: files, depth: 0, timeouts: &timeouts, findings: &out)
+        var budget = 256
+        try read(text, file: path, files: files, chain: [path], budget: &budget, timeouts: &timeouts, findings: &out)
         if timeouts.isEmpty {
             out.append(Finding("sudo-timestamp", .note, file: path, line: 0,
                                "timestamp_timeout is not set (default \(defaultTimeout) minutes): for that long after an authenticated sudo, sudo runs no PAM stack and asks no code; Defaults timestamp_timeout=0 asks every time"))
@@ -26,9 +27,10 @@ public enum SudoersRules {
         return out
     }
 
-    static func read(_ text: String, file: String, files: AuditFiles, depth: Int,
+    /// `chain`: the files being read, outermost first (an include of one of them is skipped, as
+    /// sudo refuses it); `budget`: files left to read, so includes cannot multiply without end.
+    static func read(_ text: String, file: String, files: AuditFiles, chain: [String], budget: inout Int,
                      timeouts: inout [(value: String, file: String, line: Int)], findings: inout [Finding]) throws {
-        guard depth < 16 else { return }
         let directory = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         for (number, line) in PAMStackReader.logicalSudoLines(text) {
             let words = blankSeparated(line)
@@ -39,12 +41,17 @@ public enum SudoersRules {
                     // sudo skips names with a dot or ending in ~ (editor and package leftovers).
                     for name in try files.list(target) ?? [] where !name.contains(".") && !name.hasSuffix("~") {
                         let path = joinedPath(target, name)
+                        guard !chain.contains(path), budget > 0 else { continue }
+                        budget -= 1
                         if let included = try files.read(path) {
-                            try read(included, file: path, files: files, depth: depth + 1, timeouts: &timeouts, findings: &findings)
+                            try read(included, file: path, files: files, chain: chain + [path], budget: &budget,
+                                     timeouts: &timeouts, findings: &findings)
                         }
                     }
-                } else if let included = try files.read(target) {
-                    try read(included, file: target, files: files, depth: depth + 1, timeouts: &timeouts, findings: &findings)
+                } else if !chain.contains(target), budget > 0, let included = try files.read(target) {
+                    budget -= 1
+                    try read(included, file: target, files: files, chain: chain + [target], budget: &budget,
+                             timeouts: &timeouts, findings: &findings)
                 }
                 continue
             }
