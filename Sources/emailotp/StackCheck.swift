@@ -30,8 +30,8 @@ struct StackCheckOptions: ParsableArguments {
         return audit
     }
 
-    func report(_ config: Config?) throws -> AuditReport {
-        let enrolled = try config.map { Set(try FileStore(directory: $0.store).users()) } ?? []
+    func report(_ config: Config?, _ global: GlobalOptions) throws -> AuditReport {
+        let enrolled = try config.map { Set(try global.openStore($0).users()) } ?? []
         return try audit.run(files: SystemAuditFiles()) { enrolled.contains($0) }
     }
 
@@ -39,7 +39,7 @@ struct StackCheckOptions: ParsableArguments {
     func run(_ global: GlobalOptions) throws {
         let result: AuditReport
         do {
-            result = try report(try global.loadConfig())
+            result = try report(try global.loadConfig(), global)
         } catch let error as AuditReadError {
             printError("\(error)")
             throw ExitCode(2)
@@ -72,14 +72,14 @@ struct StackCheckOptions: ParsableArguments {
         do {
             let loaded = try global.loadConfig()
             config = loaded
-            try FileStore(directory: loaded.store).prepare(create: false)
+            try global.openStore(loaded).prepare(create: false)
         } catch {
             configError = "\(error)"
         }
         let configJSON = JSON.object([("path", .string(path)), ("error", configError.map { .string($0) } ?? .null)])
         let result: AuditReport
         do {
-            result = try report(config)
+            result = try report(config, global)
         } catch {
             print(JSON.object([("config", configJSON), ("error", .string("\(error)"))]).text)
             throw ExitCode(error is AuditReadError ? 2 : 1)

@@ -59,6 +59,8 @@ public struct SystemAuditFiles: AuditFiles {
         let fd = FileDescriptor(raw: raw, path: path)
         do {
             let info = try fd.status()
+            // A directory where a file may be (a glob match, a sub-directory of pam.d) is no file.
+            if info.st_mode & S_IFMT == S_IFDIR { return nil }
             guard info.st_mode & S_IFMT == S_IFREG else { throw AuditReadError("\(path) is not a regular file") }
             return String(decoding: try fd.readAll(limit: 4 * 1024 * 1024), as: UTF8.self)
         } catch let error as AuditReadError {
