@@ -32,7 +32,17 @@ struct StackCheckOptions: ParsableArguments {
 
     func report(_ config: Config?, _ global: GlobalOptions) throws -> AuditReport {
         let enrolled = try config.map { Set(try global.openStore($0).users()) } ?? []
-        return try audit.run(files: SystemAuditFiles()) { enrolled.contains($0) }
+        var result = try audit.run(files: SystemAuditFiles()) { enrolled.contains($0) }
+        // The module would refuse every mail of the --address-from-command tokens.
+        if let path = config?.addressCommand, !path.isEmpty {
+            do {
+                _ = try AddressCommand.trustedProgram(path)
+            } catch {
+                result.findings.append(Finding("address-command-untrusted", .problem, file: global.config ?? ConfigLoader.defaultPath,
+                                               line: 0, "\(error): no code can be mailed to tokens enrolled with --address-from-command"))
+            }
+        }
+        return result
     }
 
     /// Text output after the configuration lines of `config-check`.

@@ -6,7 +6,7 @@ Rules (emailotp(8), CONFIG-CHECK RULES): failure-passes, nullok-then-grant,
 success-skips-module, use-first-pass-unset, bad-argument, bad-control, include-missing,
 include-loop, sshd-usepam, sshd-kbdinteractive, sshd-authmethods, sudo-timestamp; notes:
 rootok-skips, sudo-no-authentication, sshd-without-module, sudo-without-module, no-service,
-users-without-token."""
+users-without-token; and address-command-untrusted (the configuration's address_command)."""
 
 import json
 import os
@@ -308,3 +308,13 @@ def test_existing_config_checks_still_run(box):
     assert p.returncode == 1 and "emailotp.conf" in p.stderr
     p = box.run()
     assert p.returncode == 1 and p.report["config"]["error"]
+
+
+def test_address_command_untrusted(box):
+    sshd_service(box)
+    box.site.write_config(address_command="/tmp")     # /tmp is writable by everyone
+    code, found, report = box.rules()
+    assert code == 1 and problems(found) == ["address-command-untrusted"], report
+    box.site.write_config(address_command="/bin/true")
+    code, found, report = box.rules()
+    assert code == 0 and problems(found) == [], report

@@ -82,7 +82,7 @@ public struct AddressCommand {
 
     /// The program and every directory above it must be root's and writable by no one else
     /// (sshd's rule for AuthorizedKeysCommand); symbolic links are resolved first.
-    static func trustedProgram(_ path: String) throws -> String {
+    public static func trustedProgram(_ path: String) throws -> String {
         guard path.hasPrefix("/") else { throw AddressCommandError("\(path) is not an absolute path") }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard realpath(path, &buffer) != nil else { throw AddressCommandError(SystemError("realpath", path).description) }
