@@ -71,7 +71,7 @@ public enum ConfigKeys {
         case "store": config.store = try path(key, value)
         case "address_command": config.addressCommand = try path(key, value)
         case "address_command_user":
-            guard (try? UserName.validate(value)) != nil, !value.isEmpty, !value.contains(" ") else {
+            guard (try? UserName.validate(value)) != nil, !value.contains(" ") else {
                 throw ConfigError("address_command_user: \"\(printable(value))\" is not a user name")
             }
             config.addressCommandUser = value
