@@ -46,6 +46,10 @@ public struct Config {
     // Issue 12 (SPEC §13): remembered hosts and alert mails.
     public var remember: Int64 = 0
     public var notify: Set<NotifyEvent> = [.lockout, .recovery]
+    /// For tokens enrolled without an address (AddressCommand); empty = none.
+    public var addressCommand = ""
+    public var addressCommandUser = "nobody"
+    public var addressCommandTimeout: Int64 = 5
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""
