@@ -6,6 +6,9 @@ import PackageDescription
 let moduleLinkerFlags: [String] = [
     "-Xlinker", "--version-script=\(Context.packageDirectory)/CShim/entry/exports.map",
     "-Xlinker", "-z", "-Xlinker", "nodelete",
+    // Every symbol must resolve at link time: a libcurl call that bypassed the loader
+    // (CShim/shim/curl_loader.c) would otherwise only fail when libpam loads the module.
+    "-Xlinker", "-z", "-Xlinker", "defs",
 ]
 
 let package = Package(
@@ -22,7 +25,7 @@ let package = Package(
             name: "CShim",
             path: "CShim/shim",
             linkerSettings: [
-                .linkedLibrary("pam"), .linkedLibrary("curl"),
+                .linkedLibrary("pam"),
                 .linkedLibrary("crypto"), .linkedLibrary("crypt"),
             ]
         ),
