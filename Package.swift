@@ -26,7 +26,7 @@ let package = Package(
             path: "CShim/shim",
             linkerSettings: [
                 .linkedLibrary("pam"),
-                .linkedLibrary("crypto"), .linkedLibrary("crypt"),
+                .linkedLibrary("crypt"),
             ]
         ),
         .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"]),

@@ -30,8 +30,9 @@ int cshim_curl_load(char *error, size_t size)
     pthread_mutex_lock(&load_lock);
     /* The handle is never closed: the module itself is never unloaded (-z nodelete), and
      * libcurl/OpenSSL keep process-wide state that does not survive an unload. */
-    if (!loaded && cshim_dlopen_symbols(CSHIM_CURL_SONAME, symbols, sizeof symbols / sizeof symbols[0],
-                                        error, size) != NULL)
+    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)
+        && cshim_dlopen_symbols(CSHIM_CURL_SONAME, symbols, sizeof symbols / sizeof symbols[0],
+                                error, size) != NULL)
         __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
     int result = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE) ? 0 : -1;
     pthread_mutex_unlock(&load_lock);
