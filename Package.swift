@@ -9,6 +9,8 @@ let moduleLinkerFlags: [String] = [
     // Every symbol must resolve at link time: a libcurl call that bypassed the loader
     // (CShim/shim/curl_loader.c) would otherwise only fail when libpam loads the module.
     "-Xlinker", "-z", "-Xlinker", "defs",
+    // libstdc++ linked in statically (see the script in that directory).
+    "-L\(Context.packageDirectory)/link/static-libstdc++",
 ]
 
 let package = Package(
