@@ -70,7 +70,10 @@ if stale "$out/core/core.o" "${core_sources[@]}" "$out/include/module.modulemap"
         -emit-object -o "$out/core/core.o" "${core_sources[@]}"
 fi
 if stale "$out/core/shim.o" CShim/shim; then
-    clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/shim.c -o "$out/core/shim.o"
+    for source in CShim/shim/*.c; do
+        clang -c -O1 -g -fPIC -I CShim/shim/include "$source" -o "$out/core/shim-$(basename "$source" .c).o"
+    done
+    ld -r -o "$out/core/shim.o" "$out"/core/shim-*.o
 fi
 
 build_target() {
@@ -79,7 +82,7 @@ build_target() {
         swiftc -sanitize=fuzzer,address -O -g -parse-as-library -module-name "fuzz_$name" \
             -I "$out/include" -I "$out/core" -use-ld=lld \
             fuzz/Support/*.swift "fuzz/Targets/$name.swift" "$out/core/core.o" "$out/core/shim.o" \
-            -lpam -lcurl -lcrypto -lcrypt -o "$out/bin/$name"
+            -lpam -lcrypt -o "$out/bin/$name"
     fi
 }
 
