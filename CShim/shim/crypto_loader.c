@@ -12,7 +12,6 @@ static const EVP_MD *(*p_sha256)(void);
 static unsigned char *(*p_hmac)(const EVP_MD *, const void *, int, const unsigned char *, size_t,
                                 unsigned char *, unsigned int *);
 static int (*p_rand_bytes)(unsigned char *, int);
-static int (*p_memcmp)(const void *, const void *, size_t);
 
 int cshim_crypto_load(char *error, size_t size)
 {
@@ -20,7 +19,6 @@ int cshim_crypto_load(char *error, size_t size)
         { "EVP_sha256", (void **)&p_sha256 },
         { "HMAC", (void **)&p_hmac },
         { "RAND_bytes", (void **)&p_rand_bytes },
-        { "CRYPTO_memcmp", (void **)&p_memcmp },
     };
     pthread_mutex_lock(&load_lock);
     /* Never closed: OpenSSL keeps process-wide state, and the module is never unloaded. */
@@ -51,7 +49,12 @@ int cshim_rand_bytes(unsigned char *buffer, int count)
     return ready() ? p_rand_bytes(buffer, count) : 0;
 }
 
-int cshim_crypto_memcmp(const void *a, const void *b, size_t length)
+int cshim_timingsafe_bcmp(const void *a, const void *b, size_t length)
 {
-    return ready() ? p_memcmp(a, b, length) : 1;
+    /* OpenSSH's timingsafe_bcmp: every byte is read whatever the earlier ones were. */
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char difference = 0;
+    for (size_t i = 0; i < length; i++)
+        difference |= x[i] ^ y[i];
+    return difference != 0;
 }

@@ -104,6 +104,16 @@ def test_maildir_login_does_not_load_libcurl(site, tmp_path, alice):
     assert "libcurl.so" not in out["after"], out
 
 
+def test_wrong_pin_loads_no_libcrypto(site, smtp, alice):
+    # the first login makes the store's hmac.key (random bytes: libcrypto), in its own process
+    assert run_child(site, ALICE, DEFAULT_PIN)["rc"] == 0
+    out = run_child(site, ALICE, "not-the-PIN")
+    assert out["rc"] == 7, out          # PAM_AUTH_ERR
+    assert out["after"] == [], out
+    assert site.read_record(ALICE)["fail_count"] == "1"
+    assert smtp.count() == 1
+
+
 def test_missing_libcurl_is_authinfo_unavail_and_leaves_no_code(site, smtp, alice):
     out = run_child(site, ALICE, DEFAULT_PIN, hide_libcurl=True)
     assert out["rc"] == 9, out          # PAM_AUTHINFO_UNAVAIL

@@ -1,5 +1,4 @@
-/* libcrypto, loaded on the first HMAC, random bytes or constant-time comparison instead of at
- * module load: an unenrolled user under nullok never needs it, and loading it costs about as
+/* libcrypto, loaded on the first HMAC or random bytes instead of at module load: an unenrolled user under nullok never needs it, and loading it costs about as
  * much as the rest of the module (docs/DESIGN.md, "Lazy loading"). */
 #ifndef EMAILOTP_CRYPTO_LOADER_H
 #define EMAILOTP_CRYPTO_LOADER_H
@@ -20,7 +19,8 @@ int cshim_hmac_sha256(const void *key, int key_length, const unsigned char *data
 /* RAND_bytes: 1 on success, 0 on failure or before a load. */
 int cshim_rand_bytes(unsigned char *buffer, int count);
 
-/* CRYPTO_memcmp: 0 when equal; nonzero when different or before a load (fails closed). */
-int cshim_crypto_memcmp(const void *a, const void *b, size_t length);
+/* 0 when the `length` bytes are equal, else 1, in time that depends only on `length`. Needs no
+ * library: a PIN check (pam_unix's job in C) should not load libcrypto or fail without it. */
+int cshim_timingsafe_bcmp(const void *a, const void *b, size_t length);
 
 #endif

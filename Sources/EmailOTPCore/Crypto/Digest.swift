@@ -25,14 +25,12 @@ public enum Digest {
         return out
     }
 
-    /// Compares two byte strings in time that depends only on their length (`CRYPTO_memcmp`).
-    /// False when libcrypto cannot be loaded.
+    /// Compares two byte strings in time that depends only on their length (`cshim_timingsafe_bcmp`).
     public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
-        guard (try? loadLibcrypto()) != nil else { return false }
         return a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in cshim_crypto_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
+            b.withUnsafeBytes { y in cshim_timingsafe_bcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
         }
     }
 
