@@ -43,6 +43,13 @@ public struct Config {
     public var storeTimeout: Int64 = 5
     /// Loaded from `store_password_file` (empty = none).
     public var storePassword = ""
+    // Issue 12 (SPEC §13): remembered hosts and alert mails.
+    public var remember: Int64 = 0
+    public var notify: Set<NotifyEvent> = [.lockout, .recovery]
+    /// For tokens enrolled without an address (AddressCommand); empty = none.
+    public var addressCommand = ""
+    public var addressCommandUser = "nobody"
+    public var addressCommandTimeout: Int64 = 5
     /// SPEC §12: seconds a granted PIN + code keeps granting the same password (0 = off).
     public var authCache: Int64 = 0
     /// Seconds libpam waits after a real failure (`pam_fail_delay`); the challenge trigger waits none.

@@ -14,6 +14,8 @@ public enum ConfigKeys {
         "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
         "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
         "pin_prompt", "otp_prompt", "store", "store_password_file", "store_timeout",
+        "remember", "notify",
+        "address_command", "address_command_user", "address_command_timeout",
         "auth_cache", "fail_delay", "helper_group",
     ]
 
@@ -71,6 +73,15 @@ public enum ConfigKeys {
         case "store": config.store = try StoreLocation.validate(value)
         case "store_password_file": config.storePasswordFile = try path(key, value)
         case "store_timeout": config.storeTimeout = try integer(key, value, 1...60)
+        case "remember": config.remember = try integer(key, value, 0...2_592_000)
+        case "notify": config.notify = try NotifyEvent.list(value)
+        case "address_command": config.addressCommand = try path(key, value)
+        case "address_command_user":
+            guard (try? UserName.validate(value)) != nil, !value.contains(" ") else {
+                throw ConfigError("address_command_user: \"\(printable(value))\" is not a user name")
+            }
+            config.addressCommandUser = value
+        case "address_command_timeout": config.addressCommandTimeout = try integer(key, value, 1...60)
         case "auth_cache": config.authCache = try integer(key, value, 0...86400)
         case "fail_delay": config.failDelay = try integer(key, value, 0...30)
         case "helper_group":
@@ -106,7 +117,8 @@ public enum ConfigKeys {
 
     static func path(_ key: String, _ value: String) throws -> String {
         // An empty value means "not set" for the optional files (their default is empty).
-        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template", "store_password_file"].contains(key) {
+        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template", "store_password_file",
+                             "address_command"].contains(key) {
             return ""
         }
         guard value.hasPrefix("/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {

@@ -13,6 +13,8 @@ public enum TriggerOutcome: Equatable {
 public enum VerifyOutcome: Equatable {
     case granted, expired, noChallenge, locked, disabled, noToken, wrongPIN, noPIN
     case wrong(triesLeft: Int)
+    /// Granted by a recovery code (issue 12); `left` codes remain.
+    case recovered(left: Int)
 }
 
 extension TriggerOutcome {
@@ -95,8 +97,10 @@ public struct Authenticator {
             r.mails.append(now)
             return .sent(challenge, email: r.email)
         }
-        guard case .sent(var challenge, let email) = outcome else { return outcome }
+        guard case .sent(var challenge, let stored) = outcome else { return outcome }
+        var email = stored
         do {
+            if email.isEmpty { email = try AddressCommand(config: config).address(for: user) }
             var content = CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
                                           service: context.service, rhost: context.rhost, host: context.host,
                                           created: challenge.created, expires: challenge.expires)
@@ -147,6 +151,10 @@ public struct Authenticator {
             } else {
                 guard r.enabled else { return .disabled }
                 guard !r.isLocked else { return .locked }
+            }
+            // Issue 12: an answer shaped like a recovery code is checked against those instead.
+            if let recovery = RecoveryCode.normalized(code) {
+                return r.answerRecovery(recovery, open: targets.filter { !$0.isExpired(at: now) }, now: now, config: config)
             }
             if targets.isEmpty { return .noChallenge }
             let open = targets.filter { !$0.isExpired(at: now) }

@@ -21,6 +21,8 @@ public struct Challenge: Equatable {
 /// A user's token and open challenges, as kept in the store.
 public struct TokenRecord: Equatable {
     public var user: String
+    /// Empty for a token enrolled with `--address-from-command` (`email -` in the file): the
+    /// address is asked from `address_command` for each mail.
     public var email: String
     public var pinHash: String?
     public var enabled = true
@@ -29,6 +31,12 @@ public struct TokenRecord: Equatable {
     public var mails: [Int64] = []
     public var challenges: [Challenge] = []
     public var cachedGrants: [CachedGrant] = []
+    // Issue 12 (SPEC §13); format and rules in RecordExtras.swift.
+    public var recoveryHashes: [String] = []
+    public var remembered: [RememberedHost] = []
+    public var recentHosts: [String] = []
+    public var alerts: [Int64] = []
+    public var alertedLock: Int64 = 0
 
     public init(user: String, email: String, pinHash: String?) {
         self.user = user
@@ -46,12 +54,12 @@ public struct CorruptRecord: Error, CustomStringConvertible, Equatable {
 
 /// The record file format (documented in emailotp.conf(5), FILES).
 public enum RecordFormat {
-    public static let header = "emailotp-token 1"
+    public static let header = "emailotp-token 2"
 
     public static func render(_ record: TokenRecord) -> String {
         var lines = [header,
                      "user \(record.user)",
-                     "email \(record.email)",
+                     "email \(record.email.isEmpty ? "-" : record.email)",
                      "pin \(record.pinHash ?? "-")",
                      "state \(record.enabled ? "enabled" : "disabled")",
                      "fail_count \(record.failCount)",
@@ -61,16 +69,20 @@ public enum RecordFormat {
             lines.append("challenge \(c.transactionID) \(c.codeHash) \(c.created) \(c.expires) \(c.triesLeft)")
         }
         lines += record.cachedGrants.map(\.recordLine)
+        lines += renderExtras(record)
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// Parses a record strictly: every field once, every number in range, nothing unknown.
     public static func parse(_ text: String, expectedUser: String) throws -> TokenRecord {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.first == header else { throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 record") }
+        guard let first = lines.first, readableHeaders.contains(first) else {
+            throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 or 2 record")
+        }
         var fields = [String: String]()
         var challenges = [Challenge]()
         var grants = [CachedGrant]()
+        var extras = [(key: String, value: String, line: Int)]()
         for (offset, line) in lines.enumerated().dropFirst() {
             let number = offset + 1
             if line.isEmpty {
@@ -91,6 +103,10 @@ public enum RecordFormat {
                 grants.append(try CachedGrant.parse(value, line: number))
                 continue
             }
+            if extraKeys.contains(key) {
+                extras.append((key, value, number))
+                continue
+            }
             guard ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"].contains(key) else {
                 throw CorruptRecord(line: number, reason: "unknown field \(ConfigKeys.printable(key))")
             }
@@ -103,8 +119,12 @@ public enum RecordFormat {
         }
         let user = try field("user")
         guard user == expectedUser else { throw CorruptRecord(line: 0, reason: "record of another user") }
-        let email = try field("email")
-        guard EmailAddress.isValid(email) else { throw CorruptRecord(line: 0, reason: "bad email") }
+        var email = try field("email")
+        if email == "-" {
+            email = ""
+        } else {
+            guard EmailAddress.isValid(email) else { throw CorruptRecord(line: 0, reason: "bad email") }
+        }
         let pin = try field("pin")
         guard pin == "-" || (pin.hasPrefix("$") && !pin.contains(" ") && !pin.hasControlCharacters) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }
         var record = TokenRecord(user: user, email: email, pinHash: pin == "-" ? nil : pin)
@@ -129,6 +149,7 @@ public enum RecordFormat {
         record.challenges = challenges
         guard grants.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many auth_cache entries") }
         record.cachedGrants = grants
+        try applyExtras(extras, to: &record)
         return record
     }
 

@@ -72,7 +72,7 @@ def test_show_lists_the_cached_grants_expiry_and_forget_drops_them(dovecot, site
     grant_hash = site.read_record(user)["auth_cache"].split(" ")[0]
     assert grant_hash not in shown and password not in shown
 
-    assert "forgot 1 cached grant" in site.cli("forget", user, check=True).stdout
+    assert "1 cached grant (auth_cache)" in site.cli("forget", user, check=True).stdout
     ok, text = server.login(user, password)
     assert not ok and "AUTHENTICATIONFAILED" in text
     assert "auth_cache: 0 cached grants" in site.cli("show", user, check=True).stdout
