@@ -82,6 +82,16 @@ final class AuthCacheTests: FlowTestCase {
         XCTAssertEqual(try record()?.failCount, 0)
     }
 
+    func testAGrantWithARecoveryCodeIsNeverCached() throws {
+        config.authCache = 600
+        try enroll()
+        let hash = try RecoveryCode.hash("abcde-12345", random: OpenSSLRandom())
+        try store.update(user: "alice") { $0?.recoveryHashes = [hash] }
+        XCTAssertEqual(step(Self.pin + "abcde-12345"), .success)
+        XCTAssertEqual(try record()?.cachedGrants, [])
+        XCTAssertEqual(step(Self.pin + "abcde-12345"), .authError, "single use, cache or not")
+    }
+
     func testForgetDropsTheCache() throws {
         config.authCache = 600
         let password = try grantedPassword()

@@ -90,7 +90,8 @@ extension Authenticator {
             // challenges are tried, so it costs none of their tries.
             if let cached = cachedGrant(user: user, password: password) { return cached }
             let report = secondStep(user: user, code: split.code, transactionID: nil, pin: split.pin)
-            if report.result == .success { rememberGrant(user: user, password: password) }
+            // A recovery code is for a mail outage, and single-use in every sense: never cached.
+            if report.result == .success && split.code.isASCIIDigits { rememberGrant(user: user, password: password) }
             return report
         }
         return firstStep(user: user, pin: password, deferMiss: deferMiss, pendingMisses: pendingMisses)
