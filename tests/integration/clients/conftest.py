@@ -71,7 +71,11 @@ def staged(tmp_path, _root):
     os.chmod(module, 0o644)
     os.chown(helper, 0, 0)
     os.chmod(helper, 0o4755)
-    return {"module": str(module), "helper": str(helper)}
+    yield {"module": str(module), "helper": str(helper)}
+    # A setuid-root copy must never outlive the test, whatever happens to the rest of tmp_path.
+    for path in (helper, module):
+        if os.path.lexists(path):
+            os.unlink(path)
 
 
 def service_line(staged, args="", mode="challenge"):
