@@ -29,21 +29,24 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
         return .serviceError
     }
     session.debug = options.debug
-    // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
-    _ = pam_fail_delay(session.handle, 2_000_000)
 
     let user: String
     switch session.user() {
     case .none:
         session.log(.error, "could not get the user name")
+        session.delayFailure(seconds: Config().failDelay)
         return .userUnknown
     case .some(.none):
         // String(cString:) would turn every invalid byte into U+FFFD: two different names
         // would share one token.
         session.log(.notice, "refused: the user name is not valid UTF-8")
+        session.delayFailure(seconds: Config().failDelay)
         return .userUnknown
     case .some(.some(let name)):
         user = name
+    }
+    if needsHelper(options) {
+        return helperChallenge(session: session, options: options, arguments: arguments, user: user)
     }
     let config: Config
     do {
@@ -51,6 +54,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
                                          overrides: options.overrides)
     } catch {
         session.log(.error, "configuration refused: \(error)")
+        session.delayFailure(seconds: Config().failDelay)
         return .serviceError
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
@@ -61,14 +65,23 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
                                       random: OpenSSLRandom(), mailer: makeMailer(config),
                                       logger: session, context: context)
     let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)
+    let result: AuthResult
     switch options.mode {
     case .interactive:
-        return authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
-                                         stackPIN: stackPIN, firstPass: options.firstPass)
+        result = authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
+                                           stackPIN: stackPIN, firstPass: options.firstPass,
+                                           authtok: session.item(PAM_AUTHTOK))
     case .challenge:
-        return authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
-                                       stackPIN: stackPIN, firstPass: options.firstPass)
+        result = authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
+                                         stackPIN: stackPIN, firstPass: options.firstPass)
     }
+    // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
+    // The first step of challenge mode is no failure: servers that wait for PAM (OpenVPN
+    // without deferred auth, nginx workers) would stall on it (SPEC §12).
+    if result != .success && result != .ignore && !session.openedChallenge {
+        session.delayFailure(seconds: config.failDelay)
+    }
+    return result
 }
 
 func pamCode(_ result: AuthResult) -> Int32 {

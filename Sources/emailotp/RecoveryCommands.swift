@@ -32,7 +32,8 @@ struct RecoveryCodes: ParsableCommand {
 }
 
 struct Forget: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Drop every remembered remote host of a user.")
+    static let configuration = CommandConfiguration(
+        abstract: "Drop every remembered remote host and cached grant (auth_cache) of a user.")
     @OptionGroup var global: GlobalOptions
     @Argument var user: String
 
@@ -41,11 +42,15 @@ struct Forget: ParsableCommand {
             let user = try checkedUser(self.user)
             let config = try global.loadConfig()
             var dropped = 0
+            var grants = 0
             try modify(global.openStore(config), user) {
                 dropped = $0.remembered.count
                 $0.remembered.removeAll()
+                grants = $0.cachedGrants.count
+                $0.cachedGrants.removeAll()
             }
-            print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s")")
+            print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s") "
+                + "and \(grants) cached grant\(grants == 1 ? "" : "s") (auth_cache)")
         }
     }
 }

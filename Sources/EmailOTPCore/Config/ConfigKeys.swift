@@ -16,6 +16,7 @@ public enum ConfigKeys {
         "pin_prompt", "otp_prompt", "store", "store_password_file", "store_timeout",
         "remember", "notify",
         "address_command", "address_command_user", "address_command_timeout",
+        "auth_cache", "fail_delay", "helper_group",
     ]
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
@@ -81,6 +82,13 @@ public enum ConfigKeys {
             }
             config.addressCommandUser = value
         case "address_command_timeout": config.addressCommandTimeout = try integer(key, value, 1...60)
+        case "auth_cache": config.authCache = try integer(key, value, 0...86400)
+        case "fail_delay": config.failDelay = try integer(key, value, 0...30)
+        case "helper_group":
+            guard value.isEmpty || UnixName.isValid(value) else {
+                throw ConfigError("helper_group: \"\(printable(value))\" is not a group name")
+            }
+            config.helperGroup = value
         default:
             throw ConfigError("unknown setting \"\(printable(key))\"")
         }

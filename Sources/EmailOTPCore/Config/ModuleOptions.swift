@@ -20,6 +20,8 @@ public struct ModuleOptions {
     public var firstPass = FirstPass.no
     public var mode = FlowMode.interactive
     public var overrides: [(key: String, value: String)] = []
+    /// The setuid helper that serves `mode=challenge` in a process that is not root.
+    public var helperPath = HelperProtocol.defaultPath
 
     public init() {}
 
@@ -38,6 +40,9 @@ public struct ModuleOptions {
                 guard path.hasPrefix("/") else { throw ConfigError("config=\(ConfigKeys.printable(path)): not an absolute path") }
                 configPath = path
                 configExplicit = true
+            case ("helper", let path?):
+                guard path.hasPrefix("/"), !path.hasControlCharacters else { throw ConfigError("helper=\(ConfigKeys.printable(path)): not an absolute path") }
+                helperPath = path
             case ("pin", let mode?):
                 guard let parsed = PINMode(rawValue: mode) else { throw ConfigError("pin=\(ConfigKeys.printable(mode)): expected pin=token or pin=none") }
                 pinMode = parsed
