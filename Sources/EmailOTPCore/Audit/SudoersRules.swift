@@ -59,10 +59,12 @@ public enum SudoersRules {
             if first.hasPrefix("Defaults") {
                 let settings = line.dropFirst(first.count).split(separator: ",").map { String($0).trimmedBlanks }
                 for setting in settings {
-                    let compact = setting.filter { $0 != " " && $0 != "\t" }
-                    if compact.hasPrefix("timestamp_timeout=") {
-                        timeouts.append((String(compact.dropFirst("timestamp_timeout=".count)), file, number))
+                    // Blanks may stand around "=", not inside the name (sudo refuses "timestamp_ti meout").
+                    let parts = setting.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    if parts.count == 2, String(parts[0]).trimmedBlanks == "timestamp_timeout" {
+                        timeouts.append((String(parts[1]).trimmedBlanks, file, number))
                     }
+                    let compact = setting.filter { $0 != " " && $0 != "\t" }
                     if compact == "!authenticate" {
                         findings.append(Finding("sudo-no-authentication", .note, file: file, line: number,
                                                 "\(first) !authenticate: sudo runs no PAM stack there, so asks no code"))
