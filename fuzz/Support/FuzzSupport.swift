@@ -52,13 +52,13 @@ func checkConfigInvariants(_ config: Config) {
     check(config.mailSender.isEmpty || EmailAddress.isValid(config.mailSender), "mail_sender \(shown(config.mailSender))")
     for (key, path) in [("mail_password_file", config.mailPasswordFile), ("mail_ca_file", config.mailCAFile),
                         ("mail_template", config.mailTemplate), ("mail_html_template", config.mailHTMLTemplate)] {
-        check(path.isEmpty || path.hasPrefix("/"), "\(key) is not absolute: \(shown(path))")
+        check(path.isEmpty || path.utf8.first == 0x2F, "\(key) is not absolute: \(shown(path))")
     }
     for (key, path) in [("sendmail_path", config.sendmailPath), ("store", config.store)] {
-        check(path.hasPrefix("/"), "\(key) is not absolute: \(shown(path))")
+        check(path.utf8.first == 0x2F, "\(key) is not absolute: \(shown(path))")
     }
     if case .maildir(let path) = config.mailTransport {
-        check(path.hasPrefix("/") && !path.unicodeScalars.contains(where: isControl), "maildir path \(shown(path))")
+        check(path.utf8.first == 0x2F && !path.unicodeScalars.contains(where: isControl), "maildir path \(shown(path))")
     }
     check((1...65535).contains(config.effectivePort), "mail_port \(config.effectivePort)")
     check((1...120).contains(config.mailTimeout), "mail_timeout \(config.mailTimeout)")

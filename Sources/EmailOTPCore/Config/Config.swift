@@ -68,7 +68,7 @@ public struct Config {
     public var mailServerIsLoopback: Bool {
         let host = mailServer.lowercased()
         // 127.x.y.z only: a host name such as "127.example.org" is not loopback.
-        let ipv4Loopback = host.hasPrefix("127.") && host.split(separator: ".", omittingEmptySubsequences: false).count == 4
+        let ipv4Loopback = host.hasPrefix("127.") && ByteText.split(host, at: 0x2E).count == 4
             && host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }
         return host == "localhost" || host == "::1" || host == "[::1]" || ipv4Loopback
     }

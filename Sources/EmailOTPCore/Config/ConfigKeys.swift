@@ -46,8 +46,8 @@ public enum ConfigKeys {
                 config.mailTransport = .smtp
             } else if value == "sendmail" {
                 config.mailTransport = .sendmail
-            } else if value.hasPrefix("maildir:") {
-                config.mailTransport = .maildir(try path(key, String(value.dropFirst(8))))
+            } else if ByteText.hasPrefix(value, "maildir:") {
+                config.mailTransport = .maildir(try path(key, String(ByteText.split(value, at: 0x3A, maxSplits: 1).last ?? "")))
             } else {
                 throw ConfigError("mail_transport: \"\(printable(value))\" is not smtp, sendmail or maildir:/path")
             }
@@ -81,7 +81,8 @@ public enum ConfigKeys {
     }
 
     static func boolean(_ key: String, _ value: String) throws -> Bool {
-        switch value.lowercased() {
+        // ASCII case folding only: Unicode would fold the Kelvin sign into "k".
+        switch String(decoding: value.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self) {
         case "true", "yes", "on", "1": return true
         case "false", "no", "off", "0": return false
         default: throw ConfigError("\(key): \"\(printable(value))\" is not true or false")
@@ -99,7 +100,7 @@ public enum ConfigKeys {
         if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template"].contains(key) {
             return ""
         }
-        guard value.hasPrefix("/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {
+        guard ByteText.hasPrefix(value, "/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {
             throw ConfigError("\(key): \"\(printable(value))\" is not an absolute path")
         }
         return value

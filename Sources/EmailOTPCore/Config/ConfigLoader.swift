@@ -55,25 +55,17 @@ public struct ConfigLoader {
         var entries = [(key: String, value: String, line: Int)]()
         var seen = Set<String>()
         var number = 0
-        // "\r\n" is one Character in Swift: split on it too, or a CRLF file is one long line.
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+        for line in ByteText.lines(text, droppingCR: true) {
             number += 1
-            var line = String(rawLine)
-            if line.hasSuffix("\r") { line.removeLast() }
-            let trimmed = line.trimmedBlanks
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            guard let equals = trimmed.firstIndex(of: "=") else {
+            let trimmed = ByteText.trimmingBlanks(line)
+            if trimmed.isEmpty || ByteText.hasPrefix(trimmed, "#") { continue }
+            let parts = ByteText.split(trimmed, at: 0x3D, maxSplits: 1)
+            guard parts.count == 2 else {
                 throw ConfigError("\(source):\(number): expected \"key = value\"")
             }
-            let key = String(trimmed[trimmed.startIndex..<equals]).trimmedBlanks
-            var value = String(trimmed[trimmed.index(after: equals)...]).trimmedBlanks
-            // By scalar: a value starting with a combining mark would merge with the quote into
-            // one Character, and the quotes would stay part of the value.
-            let scalars = value.unicodeScalars
-            if scalars.count >= 2 && scalars.first == "\"" && scalars.last == "\"" {
-                value = String(scalars.dropFirst().dropLast())
-            }
-            guard ConfigKeys.all.contains(key) else {
+            let key = String(ByteText.trimmingBlanks(parts[0]))
+            let value = String(ByteText.unquoted(ByteText.trimmingBlanks(parts[1])))
+            guard ByteText.isOne(key, of: ConfigKeys.all) else {
                 throw ConfigError("\(source):\(number): unknown setting \"\(ConfigKeys.printable(key))\"")
             }
             guard !seen.contains(key) else {
@@ -104,13 +96,10 @@ public struct ConfigLoader {
             } catch {
                 throw ConfigError("mail_password_file: refused: \(error)")
             }
-            guard var secret = password else {
+            guard let content = password else {
                 throw ConfigError("mail_password_file: \(config.mailPasswordFile) does not exist")
             }
-            // Scalars, not Characters: "\r\n" is one Character, so hasSuffix("\n") misses it.
-            var scalars = secret.unicodeScalars
-            while let last = scalars.last, last == "\n" || last == "\r" { scalars.removeLast() }
-            secret = String(scalars)
+            let secret = String(ByteText.droppingSuffix(content, bytes: [ByteText.lineFeed, ByteText.carriageReturn]))
             guard !secret.isEmpty, !secret.hasControlCharacters else {
                 throw ConfigError("mail_password_file: \(config.mailPasswordFile) must hold the password on one line")
             }

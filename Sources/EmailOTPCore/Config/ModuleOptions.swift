@@ -26,7 +26,7 @@ public struct ModuleOptions {
     /// Parses the arguments; an unknown one is an error (fail closed rather than guess).
     public init(arguments: [String]) throws {
         for argument in arguments {
-            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let parts = ByteText.split(argument, at: 0x3D, maxSplits: 1)
             let name = String(parts[0])
             let value = parts.count > 1 ? String(parts[1]) : nil
             switch (name, value) {
@@ -35,7 +35,7 @@ public struct ModuleOptions {
             case ("use_first_pass", nil): firstPass = .use
             case ("try_first_pass", nil): firstPass = .try
             case ("config", let path?):
-                guard path.hasPrefix("/") else { throw ConfigError("config=\(ConfigKeys.printable(path)): not an absolute path") }
+                guard ByteText.hasPrefix(path, "/") else { throw ConfigError("config=\(ConfigKeys.printable(path)): not an absolute path") }
                 configPath = path
                 configExplicit = true
             case ("pin", let mode?):
@@ -44,7 +44,7 @@ public struct ModuleOptions {
             case ("mode", let mode?):
                 guard let parsed = FlowMode(rawValue: mode) else { throw ConfigError("mode=\(ConfigKeys.printable(mode)): expected mode=interactive or mode=challenge") }
                 self.mode = parsed
-            case (let key, let setting?) where ConfigKeys.all.contains(key):
+            case (let key, let setting?) where ByteText.isOne(key, of: ConfigKeys.all):
                 overrides.append((key, setting))
             default:
                 throw ConfigError("unknown module argument \"\(ConfigKeys.printable(argument))\"")

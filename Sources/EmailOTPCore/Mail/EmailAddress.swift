@@ -6,34 +6,32 @@ public enum EmailAddress {
     /// control characters, so it can go into a header and an SMTP command as it is.
     public static func isValid(_ address: String) -> Bool {
         guard address.utf8.count <= 254, !address.hasControlCharacters else { return false }
-        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        let parts = ByteText.split(address, at: 0x40)
         guard parts.count == 2 else { return false }
         let local = parts[0], domain = parts[1]
-        guard !local.isEmpty, local.utf8.count <= 64, !local.hasPrefix("."), !local.hasSuffix("."),
-              !local.contains(".."),
+        guard !local.isEmpty, local.utf8.count <= 64, local.utf8.first != 0x2E, local.utf8.last != 0x2E,
+              !zip(local.utf8, local.utf8.dropFirst()).contains(where: { $0 == 0x2E && $1 == 0x2E }),
               local.unicodeScalars.allSatisfy({ isAlphanumeric($0) || localSpecials.contains($0) }) else { return false }
-        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        let labels = ByteText.split(domain, at: 0x2E)
         guard !domain.isEmpty, domain.utf8.count <= 253 else { return false }
         return labels.allSatisfy { label in
-            !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+            !label.isEmpty && label.utf8.count <= 63 && label.utf8.first != 0x2D && label.utf8.last != 0x2D
                 && label.unicodeScalars.allSatisfy { isAlphanumeric($0) || $0 == "-" }
         }
     }
 
-    /// `alice@example.com` → `a***@e******.com`.
+    /// `alice@example.com` → `a***@e******.com`. Counts scalars (a valid address is ASCII, so
+    /// these are its bytes); never splits a scalar.
     public static func masked(_ address: String) -> String {
-        let parts = address.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2, let localFirst = parts[0].first else { return "***" }
+        let parts = ByteText.split(address, at: 0x40, maxSplits: 1)
+        guard parts.count == 2, let localFirst = parts[0].unicodeScalars.first else { return "***" }
         let domain = parts[1]
-        var maskedDomain = ""
-        if let dot = domain.lastIndex(of: ".") {
-            let name = domain[domain.startIndex..<dot]
-            let tld = domain[dot...]
-            maskedDomain = (name.first.map { String($0) } ?? "") + String(repeating: "*", count: max(0, name.count - 1)) + tld
-        } else {
-            maskedDomain = (domain.first.map { String($0) } ?? "") + String(repeating: "*", count: max(0, domain.count - 1))
-        }
-        return "\(localFirst)***@\(maskedDomain)"
+        let labels = ByteText.split(domain, at: 0x2E)
+        // The name is everything before the last dot; the last label (the TLD) stays visible.
+        let name = labels.count > 1 ? domain.unicodeScalars.dropLast(labels[labels.count - 1].unicodeScalars.count + 1) : domain.unicodeScalars[...]
+        let tld = labels.count > 1 ? "." + labels[labels.count - 1] : ""
+        let maskedName = (name.first.map { String($0) } ?? "") + String(repeating: "*", count: max(0, name.count - 1))
+        return "\(localFirst)***@\(maskedName)\(tld)"
     }
 
     static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {

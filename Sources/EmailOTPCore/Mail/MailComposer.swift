@@ -143,20 +143,24 @@ public struct MailComposer {
     }
 
     func normalized(_ body: String) -> String {
-        var text = body.replacingCRLF()
-        while text.hasSuffix("\n") { text.removeLast() }
-        return text
+        String(ByteText.droppingSuffix(body.replacingCRLF(), bytes: [ByteText.lineFeed]))
     }
 }
 
 extension String {
-    /// `\r\n` → `\n`, lone `\r` → `\n` (Swift treats "\r\n" as one Character).
+    /// `\r\n` → `\n`, lone `\r` → `\n`, by bytes.
     func replacingCRLF() -> String {
-        var out = ""
-        for character in self {
-            if character == "\r\n" || character == "\r" { out.append("\n") } else { out.append(character) }
+        var out = [UInt8]()
+        var afterCR = false
+        for byte in utf8 {
+            if byte == ByteText.lineFeed && afterCR {
+                afterCR = false
+                continue
+            }
+            afterCR = byte == ByteText.carriageReturn
+            out.append(afterCR ? ByteText.lineFeed : byte)
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

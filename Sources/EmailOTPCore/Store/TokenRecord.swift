@@ -64,8 +64,8 @@ public enum RecordFormat {
 
     /// Parses a record strictly: every field once, every number in range, nothing unknown.
     public static func parse(_ text: String, expectedUser: String) throws -> TokenRecord {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.first == header else { throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 record") }
+        let lines = ByteText.lines(text)
+        guard let first = lines.first, ByteText.same(first, header) else { throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 record") }
         var fields = [String: String]()
         var challenges = [Challenge]()
         for (offset, line) in lines.enumerated().dropFirst() {
@@ -74,17 +74,14 @@ public enum RecordFormat {
                 guard offset == lines.count - 1 else { throw CorruptRecord(line: number, reason: "empty line") }
                 continue
             }
-            // Split on the byte: a user name starting with a combining mark would merge with the
-            // space into one Character, and the record could not be read back.
-            let parts = line.utf8.split(separator: 0x20, maxSplits: 1, omittingEmptySubsequences: false)
-                .map { String(decoding: $0, as: UTF8.self) }
-            let key = parts[0]
-            let value = parts.count > 1 ? parts[1] : ""
-            if key == "challenge" {
+            let parts = ByteText.split(line, at: ByteText.space, maxSplits: 1)
+            let key = String(parts[0])
+            let value = parts.count > 1 ? String(parts[1]) : ""
+            if ByteText.same(key, "challenge") {
                 challenges.append(try parseChallenge(value, line: number))
                 continue
             }
-            guard ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"].contains(key) else {
+            guard ByteText.isOne(key, of: ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"]) else {
                 throw CorruptRecord(line: number, reason: "unknown field \(ConfigKeys.printable(key))")
             }
             guard fields[key] == nil else { throw CorruptRecord(line: number, reason: "\(key) twice") }
@@ -95,16 +92,20 @@ public enum RecordFormat {
             return value
         }
         let user = try field("user")
-        guard user == expectedUser else { throw CorruptRecord(line: 0, reason: "record of another user") }
+        guard ByteText.same(user, expectedUser) else { throw CorruptRecord(line: 0, reason: "record of another user") }
         let email = try field("email")
         guard EmailAddress.isValid(email) else { throw CorruptRecord(line: 0, reason: "bad email") }
         let pin = try field("pin")
-        guard pin == "-" || (pin.hasPrefix("$") && !pin.contains(" ") && !pin.hasControlCharacters) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }
-        var record = TokenRecord(user: user, email: email, pinHash: pin == "-" ? nil : pin)
-        switch try field("state") {
-        case "enabled": record.enabled = true
-        case "disabled": record.enabled = false
-        default: throw CorruptRecord(line: 0, reason: "bad state")
+        let noPIN = ByteText.same(pin, "-")
+        guard noPIN || (ByteText.hasPrefix(pin, "$") && !ByteText.contains(pin, byte: ByteText.space) && !pin.hasControlCharacters) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }
+        var record = TokenRecord(user: user, email: email, pinHash: noPIN ? nil : pin)
+        let state = try field("state")
+        if ByteText.same(state, "enabled") {
+            record.enabled = true
+        } else if ByteText.same(state, "disabled") {
+            record.enabled = false
+        } else {
+            throw CorruptRecord(line: 0, reason: "bad state")
         }
         guard let fails = parseInteger(try field("fail_count"), in: 0...1_000_000),
               let locked = parseInteger(try field("locked_at"), in: 0...Int64(Int32.max) * 4) else {
@@ -112,7 +113,7 @@ public enum RecordFormat {
         }
         record.failCount = Int(fails)
         record.lockedAt = locked
-        let mailTimes = try field("mails").split(separator: " ").map(String.init)
+        let mailTimes = ByteText.split(try field("mails"), at: ByteText.space).filter { !$0.isEmpty }.map(String.init)
         guard mailTimes.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many mail times") }
         for time in mailTimes {
             guard let value = parseInteger(time, in: 0...Int64(Int32.max) * 4) else { throw CorruptRecord(line: 0, reason: "bad mail time") }
@@ -124,8 +125,8 @@ public enum RecordFormat {
     }
 
     static func parseChallenge(_ value: String, line: Int) throws -> Challenge {
-        let parts = value.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 5, parts[0].count == 20, parts[0].isASCIIDigits,
+        let parts = ByteText.split(value, at: ByteText.space).map(String.init)
+        guard parts.count == 5, parts[0].utf8.count == 20, parts[0].isASCIIDigits,
               parts[1].utf8.count == 64, Hex.decode(parts[1]) != nil,
               let created = parseInteger(parts[2], in: 0...Int64(Int32.max) * 4),
               let expires = parseInteger(parts[3], in: 0...Int64(Int32.max) * 4),
