@@ -14,19 +14,19 @@ public func emailotp_authenticate(_ pamh: OpaquePointer?, _ flags: Int32, _ argc
             if let argument = argv[index] { arguments.append(String(cString: argument)) }
         }
     }
-    let result = authenticate(session: session, arguments: arguments)
-    let code = pamCode(result)
+    let code = authenticate(session: session, arguments: arguments)
     session.debugLog("done. [\(String(cString: pam_strerror(handle, code)))]")
     return code
 }
 
-func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
+/// The PAM code of one `pam_sm_authenticate` call.
+func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     let options: ModuleOptions
     do {
         options = try ModuleOptions(arguments: arguments)
     } catch {
         session.log(.error, "bad module arguments: \(error)")
-        return .serviceError
+        return PAM_SERVICE_ERR
     }
     session.debug = options.debug
     // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
@@ -34,15 +34,15 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
 
     let user: String
     switch session.user() {
-    case .none:
-        session.log(.error, "could not get the user name")
-        return .userUnknown
-    case .some(.none):
+    case .failed(let status):
+        session.log(.error, "could not get the user name: \(String(cString: pam_strerror(session.handle, status)))")
+        return userLookupCode(status)
+    case .notUTF8:
         // String(cString:) would turn every invalid byte into U+FFFD: two different names
         // would share one token.
         session.log(.notice, "refused: the user name is not valid UTF-8")
-        return .userUnknown
-    case .some(.some(let name)):
+        return PAM_USER_UNKNOWN
+    case .name(let name):
         user = name
     }
     let config: Config
@@ -51,7 +51,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
                                          overrides: options.overrides)
     } catch {
         session.log(.error, "configuration refused: \(error)")
-        return .serviceError
+        return PAM_SERVICE_ERR
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
@@ -63,11 +63,22 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
     let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)
     switch options.mode {
     case .interactive:
-        return authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
-                                         stackPIN: stackPIN, firstPass: options.firstPass)
+        return pamCode(authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
+                                                 stackPIN: stackPIN, firstPass: options.firstPass))
     case .challenge:
-        return authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
-                                       stackPIN: stackPIN, firstPass: options.firstPass)
+        return pamCode(authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
+                                               stackPIN: stackPIN, firstPass: options.firstPass))
+    }
+}
+
+/// A failed `pam_get_user` keeps its own meaning: a conversation that failed or was aborted is
+/// not an unknown user. `PAM_CONV_AGAIN` asks the application to call again (`PAM_INCOMPLETE`,
+/// pam_get_user(3)); `PAM_ABORT`, `PAM_BUF_ERR`, `PAM_CONV_ERR` and `PAM_SYSTEM_ERR` pass through.
+func userLookupCode(_ status: Int32) -> Int32 {
+    switch status {
+    case PAM_CONV_AGAIN: return PAM_INCOMPLETE
+    case PAM_ABORT, PAM_BUF_ERR, PAM_CONV_ERR, PAM_SYSTEM_ERR, PAM_SERVICE_ERR: return status
+    default: return PAM_SERVICE_ERR
     }
 }
 

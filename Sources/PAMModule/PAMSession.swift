@@ -11,11 +11,24 @@ final class PAMSession: Conversation, Logger {
         self.handle = handle
     }
 
-    /// `pam_get_user(3)`: nil when there is none, `.some(nil)` when it is not valid UTF-8.
-    func user() -> String?? {
+    /// What `pam_get_user(3)` gave.
+    enum UserName {
+        case name(String)
+        /// The name is not valid UTF-8.
+        case notUTF8
+        /// `pam_get_user` failed with this PAM code.
+        case failed(Int32)
+    }
+
+    /// `pam_get_user(3)`.
+    func user() -> UserName {
         var name: UnsafePointer<CChar>? = nil
-        guard pam_get_user(handle, &name, nil) == PAM_SUCCESS, let raw = name else { return nil }
-        return .some(String(validatingCString: raw))
+        let status = pam_get_user(handle, &name, nil)
+        guard status == PAM_SUCCESS else { return .failed(status) }
+        // Success without a name breaks pam_get_user's contract: the stack is broken.
+        guard let raw = name else { return .failed(PAM_SERVICE_ERR) }
+        guard let valid = String(validatingCString: raw) else { return .notUTF8 }
+        return .name(valid)
     }
 
     /// `pam_get_item(3)` for a string item; nil when unset.

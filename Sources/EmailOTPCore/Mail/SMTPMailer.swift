@@ -33,7 +33,7 @@ public struct SMTPMailer: Mailer {
         defer { curl_slist_free_all(recipients) }
         guard recipients != nil else { throw MailError("curl_slist_append failed") }
 
-        let body = MessageBody(Array(mail.text.replacingOccurrencesOfLF()))
+        let body = MessageBody(Array(mail.text.bytesWithCRLFLineEnds()))
         let bodyPointer = Unmanaged.passUnretained(body).toOpaque()
 
         var steps: [(String, CURLcode)] = [
@@ -106,8 +106,9 @@ private let readCallback: curl_read_callback = { buffer, size, count, userdata i
 }
 
 extension String {
-    /// `\n` line ends → `\r\n`, as SMTP wants; a leading `.` stays (libcurl dot-stuffs).
-    func replacingOccurrencesOfLF() -> [UInt8] {
+    /// The UTF-8 bytes with every `\n` line end written as `\r\n`, as SMTP wants; a leading
+    /// `.` stays (libcurl dot-stuffs).
+    func bytesWithCRLFLineEnds() -> [UInt8] {
         var out = [UInt8]()
         for byte in utf8 {
             if byte == 0x0A { out.append(0x0D) }
