@@ -402,7 +402,7 @@ def test_usage_error_exit_64(site, smtp):
 
 
 def test_global_options_before_the_verb(site, smtp, alice):
-    """SPEC §7 calls --config/--store global options: `emailotp --config C --store S
+    """emailotp(8) calls --config/--store global options: `emailotp --config C --store S
     list` (the form docs/DESIGN and the team brief use) must work too."""
     import subprocess
     from lib.env import EMAILOTP

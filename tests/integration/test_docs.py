@@ -43,7 +43,7 @@ KNOWN_KEYS = {
     "max_fail", "unlock_time", "pin_prompt", "otp_prompt", "store",
 }
 
-# SPEC section 7: verbs and their options.
+# emailotp(8): verbs and their options.
 VERBS = [
     "enroll", "list", "show", "set-pin", "set-email", "disable", "enable",
     "reset", "delete", "challenges", "purge", "check", "send-test",

@@ -1,4 +1,4 @@
-"""mode=challenge: one password per transaction (the seed's two-step flow).
+"""mode=challenge: one password per transaction (the two-step flow for one-password clients).
 The password is the PIN (first step: mail sent, access denied) or the PIN
 followed by the code (second step: granted)."""
 

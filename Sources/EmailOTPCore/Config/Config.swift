@@ -10,7 +10,7 @@ public enum MailTransport: Equatable {
     case maildir(String)
 }
 
-/// Every setting of `emailotp.conf` (SPEC §3), with its default.
+/// Every setting of `emailotp.conf` (emailotp.conf(5); the keys are `ConfigKeys.table`), with its default.
 public struct Config {
     public var mailServer = "localhost"
     public var mailPort: Int? = nil

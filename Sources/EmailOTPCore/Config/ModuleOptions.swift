@@ -10,7 +10,7 @@ public enum FirstPass {
     case no, use, `try`
 }
 
-/// The module arguments of a PAM service line (SPEC §4).
+/// The module arguments of a PAM service line (pam_emailotp(8), OPTIONS).
 public struct ModuleOptions {
     public var configPath = ConfigLoader.defaultPath
     public var configExplicit = false

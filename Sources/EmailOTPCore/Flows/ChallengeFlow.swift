@@ -1,7 +1,7 @@
 /// What one step of the two-step flow ended with.
 public struct StepReport: Equatable {
     public var result: AuthResult
-    /// The challenge that was opened (or re-used) by this step: the first step of the seed's flow.
+    /// The challenge that was opened (or re-used) by this step, when it was the first step.
     public var challenge: Challenge?
     /// What the user is told ("" = nothing).
     public var message: String
@@ -20,7 +20,8 @@ public struct StepReport: Equatable {
     var owesMiss = false
 }
 
-/// `mode=challenge` and `emailotp check`: the seed's two-step flow, one password per attempt.
+/// `mode=challenge` and `emailotp check`: the two-step flow for clients that send one password
+/// per attempt (pam_emailotp(8), OPTIONS, mode=challenge).
 /// The password is the PIN (the mail is sent, access denied) or the PIN followed by the code
 /// (granted). With `pin=none`, an empty password triggers and the code alone answers.
 extension Authenticator {

@@ -68,7 +68,7 @@ public struct MailComposer {
         self.random = random
     }
 
-    /// The placeholder values of SPEC §3.
+    /// The placeholder values (emailotp.conf(5), mail_subject and mail_template).
     func values(_ context: CodeMailContext) -> [String: String] {
         let validity = context.expires - context.created
         return [

@@ -54,7 +54,7 @@ public struct SMTPMailer: Mailer {
             ("SSL_VERIFYHOST", cshim_curl_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 2)),
             ("PROTOCOLS", cshim_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps")),
             // The environment belongs to the person logging in (su keeps it): libcurl must not
-            // take a proxy or a CA store from it (SPEC §10).
+            // take a proxy or a CA store from it (docs/DESIGN.md, Environment).
             ("PROXY", cshim_curl_setopt_string(curl, CURLOPT_PROXY, "")),
             ("NOPROXY", cshim_curl_setopt_string(curl, CURLOPT_NOPROXY, "*")),
             ("CAINFO", cshim_curl_setopt_string(curl, CURLOPT_CAINFO,
