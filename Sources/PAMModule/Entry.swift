@@ -56,9 +56,11 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
+    let clock = SystemClock()
+    let random = OpenSSLRandom()
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: FileStore(directory: config.store), clock: SystemClock(),
-                                      random: OpenSSLRandom(), mailer: makeMailer(config),
+                                      store: FileStore(directory: config.store, random: random), clock: clock,
+                                      random: random, mailer: makeMailer(config, clock: clock, random: random),
                                       logger: session, context: context)
     let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)
     switch options.mode {

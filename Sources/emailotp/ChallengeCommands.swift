@@ -74,7 +74,7 @@ struct Check: ParsableCommand {
             let config = try global.loadConfig()
             let authenticator = Authenticator(
                 config: config, pinMode: pinMode, store: global.openStore(config), clock: SystemClock(),
-                random: OpenSSLRandom(), mailer: makeMailer(config), logger: StderrLogger(),
+                random: OpenSSLRandom(), mailer: makeMailer(config, clock: SystemClock(), random: OpenSSLRandom()), logger: StderrLogger(),
                 context: RequestContext(service: "emailotp-check", rhost: ""))
             let line = Terminal.readLine() ?? ""
             if let id = transactionId {

@@ -75,7 +75,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func openStore(_ config: Config) -> FileStore {
-        FileStore(directory: config.store)
+        FileStore(directory: config.store, random: OpenSSLRandom())
     }
 }
 
@@ -126,7 +126,7 @@ func checkedUser(_ user: String) throws -> String {
 
 func checkedAddress(_ address: String) throws -> String {
     guard EmailAddress.isValid(address) else {
-        throw CLIError("\"\(ConfigKeys.printable(address))\" is not a plain mail address (local@domain)")
+        throw CLIError("\"\(LogText.printable(address))\" is not a plain mail address (local@domain)")
     }
     return address
 }

@@ -16,7 +16,7 @@ struct SendTest: ParsableCommand {
                 .composeTest(to: address, host: Host.name(), date: SystemClock().now())
             let route = config.transportDescription
             do {
-                try makeMailer(config).send(mail)
+                try makeMailer(config, clock: SystemClock(), random: OpenSSLRandom()).send(mail)
             } catch {
                 throw CLIError("test mail to \(address) via \(route) failed: \(error)")
             }

@@ -49,7 +49,7 @@ struct Enroll: ParsableCommand {
                             service: "emailotp enroll", rhost: "", host: Host.name(), created: now,
                             expires: now + config.otpValidity), date: now)
         do {
-            try makeMailer(config).send(mail)
+            try makeMailer(config, clock: SystemClock(), random: random).send(mail)
         } catch {
             throw CLIError("the verification mail to \(address) failed: \(error)")
         }

@@ -79,10 +79,10 @@ final class CodeTests: XCTestCase {
         XCTAssertNotEqual(hash, try CodeHasher(key: Array(repeating: 8, count: 32)).hash(code: "123456", transactionID: id, user: "alice"))
 
         let challenge = Challenge(transactionID: id, codeHash: hash, created: 0, expires: 300, triesLeft: 3)
-        XCTAssertTrue(hasher.matches(code: "123456", challenge: challenge, user: "alice"))
-        XCTAssertFalse(hasher.matches(code: "123457", challenge: challenge, user: "alice"))
-        XCTAssertFalse(hasher.matches(code: "123456", challenge: challenge, user: "bob"))
-        XCTAssertFalse(hasher.matches(code: "", challenge: challenge, user: "alice"))
+        XCTAssertTrue(hasher.matches(code: "123456", transactionID: challenge.transactionID, user: "alice", storedHash: challenge.codeHash))
+        XCTAssertFalse(hasher.matches(code: "123457", transactionID: challenge.transactionID, user: "alice", storedHash: challenge.codeHash))
+        XCTAssertFalse(hasher.matches(code: "123456", transactionID: challenge.transactionID, user: "bob", storedHash: challenge.codeHash))
+        XCTAssertFalse(hasher.matches(code: "", transactionID: challenge.transactionID, user: "alice", storedHash: challenge.codeHash))
     }
 
     func testHex() {

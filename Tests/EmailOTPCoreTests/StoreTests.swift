@@ -214,7 +214,7 @@ final class StoreTests: TempDirTestCase {
         let directory = storeDirectory
         let owner = geteuid()
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
-            let store = FileStore(directory: directory, owner: owner)
+            let store = FileStore(directory: directory, owner: owner, random: SeededRandom())
             for _ in 0..<20 {
                 try? store.update(user: "alice") { $0?.failCount += 1 }
             }
@@ -329,7 +329,7 @@ final class StoreTests: TempDirTestCase {
         let key = try store.codeKey()
         XCTAssertEqual(key.count, 32)
         XCTAssertEqual(try store.codeKey(), key)
-        XCTAssertEqual(try FileStore(directory: storeDirectory, owner: geteuid()).codeKey(), key)
+        XCTAssertEqual(try FileStore(directory: storeDirectory, owner: geteuid(), random: SeededRandom()).codeKey(), key)
         let text = try SafeFile.readText("\(storeDirectory)/hmac.key", policy: FilePolicy(owner: geteuid(), forbiddenModeBits: 0o077, maxSize: 100))
         XCTAssertEqual(text, Hex.encode(key) + "\n")
     }

@@ -1,5 +1,3 @@
-import Glibc
-
 public enum TLSMode: String, CaseIterable {
     case none, starttls, tls
 }
@@ -79,15 +77,5 @@ extension Config {
     /// bind: nobody else can stand in for the relay and read the password or the code.
     public var plaintextGoesToPrivilegedLoopback: Bool {
         mailServerIsLoopback && effectivePort < 1024
-    }
-}
-
-public enum Host {
-    /// `gethostname(2)`, or `localhost` when it fails.
-    public static func name() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(cString: buffer)
-        return name.isEmpty || name.hasControlCharacters ? "localhost" : name
     }
 }

@@ -22,7 +22,7 @@ public enum ConfigKeys {
         case "mail_server":
             guard !value.isEmpty, value.utf8.count <= 253,
                   value.unicodeScalars.allSatisfy({ isHostCharacter($0) }) else {
-                throw ConfigError("mail_server: \"\(printable(value))\" is not a host name or IP address")
+                throw ConfigError("mail_server: \"\(LogText.printable(value))\" is not a host name or IP address")
             }
             config.mailServer = value
         case "mail_port": config.mailPort = Int(try integer(key, value, 1...65535))
@@ -31,12 +31,12 @@ public enum ConfigKeys {
         case "mail_password_file": config.mailPasswordFile = try path(key, value)
         case "mail_sender":
             guard value.isEmpty || EmailAddress.isValid(value) else {
-                throw ConfigError("mail_sender: \"\(printable(value))\" is not a mail address")
+                throw ConfigError("mail_sender: \"\(LogText.printable(value))\" is not a mail address")
             }
             config.mailSender = value
         case "mail_tls":
             guard let mode = TLSMode(rawValue: value) else {
-                throw ConfigError("mail_tls: \"\(printable(value))\" is not none, starttls or tls")
+                throw ConfigError("mail_tls: \"\(LogText.printable(value))\" is not none, starttls or tls")
             }
             config.mailTLS = mode
         case "mail_ca_file": config.mailCAFile = try path(key, value)
@@ -49,7 +49,7 @@ public enum ConfigKeys {
             } else if ByteText.hasPrefix(value, "maildir:") {
                 config.mailTransport = .maildir(try path(key, String(ByteText.split(value, at: 0x3A, maxSplits: 1).last ?? "")))
             } else {
-                throw ConfigError("mail_transport: \"\(printable(value))\" is not smtp, sendmail or maildir:/path")
+                throw ConfigError("mail_transport: \"\(LogText.printable(value))\" is not smtp, sendmail or maildir:/path")
             }
         case "mail_subject": config.mailSubject = try text(key, value, maxBytes: 200)
         case "mail_template": config.mailTemplate = try path(key, value)
@@ -69,13 +69,13 @@ public enum ConfigKeys {
         case "otp_prompt": config.otpPrompt = try text(key, value, maxBytes: 200)
         case "store": config.store = try path(key, value)
         default:
-            throw ConfigError("unknown setting \"\(printable(key))\"")
+            throw ConfigError("unknown setting \"\(LogText.printable(key))\"")
         }
     }
 
     static func integer(_ key: String, _ value: String, _ range: ClosedRange<Int64>) throws -> Int64 {
         guard let number = parseInteger(value, in: range) else {
-            throw ConfigError("\(key): \"\(printable(value))\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return number
     }
@@ -85,7 +85,7 @@ public enum ConfigKeys {
         switch String(decoding: value.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self) {
         case "true", "yes", "on", "1": return true
         case "false", "no", "off", "0": return false
-        default: throw ConfigError("\(key): \"\(printable(value))\" is not true or false")
+        default: throw ConfigError("\(key): \"\(LogText.printable(value))\" is not true or false")
         }
     }
 
@@ -101,7 +101,7 @@ public enum ConfigKeys {
             return ""
         }
         guard ByteText.hasPrefix(value, "/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {
-            throw ConfigError("\(key): \"\(printable(value))\" is not an absolute path")
+            throw ConfigError("\(key): \"\(LogText.printable(value))\" is not an absolute path")
         }
         return value
     }
@@ -111,14 +111,5 @@ public enum ConfigKeys {
         case "a"..."z", "A"..."Z", "0"..."9", ".", "-", ":", "[", "]": return true
         default: return false
         }
-    }
-
-    /// A value made safe to quote in a log line or an error message.
-    public static func printable(_ value: String) -> String {
-        var out = ""
-        for scalar in value.unicodeScalars.prefix(80) {
-            if scalar.value < 0x20 || scalar.value == 0x7F { out += "?" } else { out.unicodeScalars.append(scalar) }
-        }
-        return out
     }
 }

@@ -66,7 +66,7 @@ public struct ConfigLoader {
             let key = String(ByteText.trimmingBlanks(parts[0]))
             let value = String(ByteText.unquoted(ByteText.trimmingBlanks(parts[1])))
             guard ByteText.isOne(key, of: ConfigKeys.all) else {
-                throw ConfigError("\(source):\(number): unknown setting \"\(ConfigKeys.printable(key))\"")
+                throw ConfigError("\(source):\(number): unknown setting \"\(LogText.printable(key))\"")
             }
             guard !seen.contains(key) else {
                 throw ConfigError("\(source):\(number): \(key) is set twice")

@@ -35,19 +35,19 @@ public struct ModuleOptions {
             case ("use_first_pass", nil): firstPass = .use
             case ("try_first_pass", nil): firstPass = .try
             case ("config", let path?):
-                guard ByteText.hasPrefix(path, "/") else { throw ConfigError("config=\(ConfigKeys.printable(path)): not an absolute path") }
+                guard ByteText.hasPrefix(path, "/") else { throw ConfigError("config=\(LogText.printable(path)): not an absolute path") }
                 configPath = path
                 configExplicit = true
             case ("pin", let mode?):
-                guard let parsed = PINMode(rawValue: mode) else { throw ConfigError("pin=\(ConfigKeys.printable(mode)): expected pin=token or pin=none") }
+                guard let parsed = PINMode(rawValue: mode) else { throw ConfigError("pin=\(LogText.printable(mode)): expected pin=token or pin=none") }
                 pinMode = parsed
             case ("mode", let mode?):
-                guard let parsed = FlowMode(rawValue: mode) else { throw ConfigError("mode=\(ConfigKeys.printable(mode)): expected mode=interactive or mode=challenge") }
+                guard let parsed = FlowMode(rawValue: mode) else { throw ConfigError("mode=\(LogText.printable(mode)): expected mode=interactive or mode=challenge") }
                 self.mode = parsed
             case (let key, let setting?) where ByteText.isOne(key, of: ConfigKeys.all):
                 overrides.append((key, setting))
             default:
-                throw ConfigError("unknown module argument \"\(ConfigKeys.printable(argument))\"")
+                throw ConfigError("unknown module argument \"\(LogText.printable(argument))\"")
             }
         }
     }

@@ -151,7 +151,7 @@ public struct Authenticator {
             if open.isEmpty { return .expired }
             let wellFormed = code.utf8.count == config.otpLength && code.isASCIIDigits
             var match: Challenge? = nil
-            for candidate in open where hasher.matches(code: code, challenge: candidate, user: user) && wellFormed {
+            for candidate in open where hasher.matches(code: code, transactionID: candidate.transactionID, user: user, storedHash: candidate.codeHash) && wellFormed {
                 if match == nil { match = candidate }
             }
             if let granted = match {

@@ -7,7 +7,8 @@ public struct FileStore: TokenStore {
     public let owner: uid_t
     let random: RandomSource
 
-    public init(directory: String, owner: uid_t = 0, random: RandomSource = OpenSSLRandom()) {
+    /// `random` makes the code key on first use.
+    public init(directory: String, owner: uid_t = 0, random: RandomSource) {
         self.directory = directory
         self.owner = owner
         self.random = random

@@ -82,7 +82,7 @@ public enum RecordFormat {
                 continue
             }
             guard ByteText.isOne(key, of: ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"]) else {
-                throw CorruptRecord(line: number, reason: "unknown field \(ConfigKeys.printable(key))")
+                throw CorruptRecord(line: number, reason: "unknown field \(LogText.printable(key))")
             }
             guard fields[key] == nil else { throw CorruptRecord(line: number, reason: "\(key) twice") }
             fields[key] = value
