@@ -71,6 +71,7 @@ if stale "$out/core/core.o" "${core_sources[@]}" "$out/include/module.modulemap"
 fi
 if stale "$out/core/shim.o" CShim/shim; then
     clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/shim.c -o "$out/core/shim.o"
+    clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/pq.c -o "$out/core/pq.o"
 fi
 
 build_target() {
@@ -78,7 +79,7 @@ build_target() {
     if stale "$out/bin/$name" "fuzz/Targets/$name.swift" fuzz/Support "$out/core/core.o" "$out/core/shim.o"; then
         swiftc -sanitize=fuzzer,address -O -g -parse-as-library -module-name "fuzz_$name" \
             -I "$out/include" -I "$out/core" -use-ld=lld \
-            fuzz/Support/*.swift "fuzz/Targets/$name.swift" "$out/core/core.o" "$out/core/shim.o" \
+            fuzz/Support/*.swift "fuzz/Targets/$name.swift" "$out/core/core.o" "$out/core/shim.o" "$out/core/pq.o" \
             -lpam -lcurl -lcrypto -lcrypt -o "$out/bin/$name"
     fi
 }

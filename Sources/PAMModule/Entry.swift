@@ -59,7 +59,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     let clock = SystemClock()
     let random = OpenSSLRandom()
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: FileStore(directory: config.store, random: random), clock: clock,
+                                      store: StoreLocation.open(config, clock: clock, random: random), clock: clock,
                                       random: random, mailer: makeMailer(config, clock: clock, random: random),
                                       logger: session, context: context)
     let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)

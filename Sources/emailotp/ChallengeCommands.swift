@@ -35,10 +35,9 @@ struct Purge: ParsableCommand {
         try EmailOTPTool.run {
             let config = try global.loadConfig()
             let store = global.openStore(config)
-            let now = SystemClock().now()
             var dropped = 0
             for user in try store.users() {
-                dropped += try store.update(user: user) { record in
+                dropped += try store.update(user: user) { record, now in
                     guard var r = record else { return 0 }
                     let before = r.challenges.count
                     r.refresh(now: now, config: config)

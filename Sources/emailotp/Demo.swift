@@ -51,7 +51,7 @@ struct Demo: ParsableCommand {
         try writeFile("\(confdir)/emailotp-demo", "auth required \(modulePath) config=\(configPath)\naccount required pam_permit.so\n")
         let config = try ConfigLoader().load(path: configPath, explicit: true)
         let hash = try PINHash.make(pin, random: OpenSSLRandom())
-        try FileStore(directory: config.store, random: OpenSSLRandom()).update(user: user) { record in
+        try FileStore(directory: config.store, random: OpenSSLRandom(), clock: SystemClock()).update(user: user) { record in
             record = TokenRecord(user: user, email: address, pinHash: hash)
         }
 

@@ -11,7 +11,7 @@ struct EmailOTP: ParsableCommand {
         subcommands: [
             Enroll.self, List.self, Show.self, SetPIN.self, SetEmail.self, Disable.self, Enable.self,
             Reset.self, Delete.self, Challenges.self, Purge.self, Check.self, SendTest.self,
-            ConfigCheck.self, Demo.self,
+            ConfigCheck.self, Demo.self, StoreInit.self, Migrate.self,
         ]
     )
 
@@ -53,7 +53,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The configuration file.", valueName: "path"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("The store directory (overrides the store setting).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("The store directory or postgresql:// URI (overrides the store setting).", valueName: "dir|uri"))
     var store: String?
 
     func validate() throws {
@@ -61,8 +61,8 @@ struct GlobalOptions: ParsableArguments {
         if let path = config, !path.hasPrefix("/") {
             throw ValidationError("--config needs an absolute path")
         }
-        if let path = store, !path.hasPrefix("/") {
-            throw ValidationError("--store needs an absolute path")
+        if let path = store, !path.hasPrefix("/"), !StoreLocation.isDatabaseURI(path) {
+            throw ValidationError("--store needs an absolute path or a postgresql:// URI")
         }
     }
 
@@ -74,8 +74,8 @@ struct GlobalOptions: ParsableArguments {
                                        overrides: overrides)
     }
 
-    func openStore(_ config: Config) -> FileStore {
-        FileStore(directory: config.store, random: OpenSSLRandom())
+    func openStore(_ config: Config) -> TokenStore {
+        StoreLocation.open(config, clock: SystemClock(), random: OpenSSLRandom())
     }
 }
 

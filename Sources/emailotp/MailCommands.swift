@@ -44,8 +44,12 @@ struct ConfigCheck: ParsableCommand {
                     + "can bind while the relay is down; use a port below 1024 or mail_tls = starttls or tls")
             }
             do {
-                if try !global.openStore(config).prepare(create: false) {
+                let store = global.openStore(config)
+                if let files = store as? FileStore, try !files.prepare(create: false) {
                     print("note: the store \(config.store) does not exist yet; it is made on first use")
+                } else if store is PostgresStore {
+                    _ = try store.codeKey()
+                    print("database store reachable: schema \(PostgresSchema.version), \(try store.users().count) tokens")
                 }
             } catch {
                 throw CLIError("store: \(error)")

@@ -55,7 +55,13 @@ final class ConfigTests: TempDirTestCase {
             "unlock_time": ("0", { $0.unlockTime == 0 }, ["-5", "31536001"]),
             "pin_prompt": ("Token PIN: ", { $0.pinPrompt == "Token PIN: " }, ["PIN\n", "\u{7}", String(repeating: "p", count: 201)]),
             "otp_prompt": ("Code: ", { $0.otpPrompt == "Code: " }, ["Code\r", String(repeating: "c", count: 201)]),
-            "store": ("/srv/emailotp", { $0.store == "/srv/emailotp" }, ["var/lib/emailotp", ""]),
+            "store": ("/srv/emailotp", { $0.store == "/srv/emailotp" }, ["var/lib/emailotp", "", "mysql://db/x",
+                                                                     "postgresql://u:secret@db/emailotp",
+                                                                     "postgresql://u@db/emailotp?sslmode=require&password=x",
+                                                                     "postgres://u@db/e?pass%77ord=x", "postgresql://db/e\n"]),
+            "store_password_file": ("/etc/security/emailotp-db.pw", { $0.storePasswordFile == "/etc/security/emailotp-db.pw" },
+                                    ["relative/pw", "/x\u{1}"]),
+            "store_timeout": ("12", { $0.storeTimeout == 12 }, ["0", "61", "5s", ""]),
         ]
     }
 
@@ -157,6 +163,9 @@ final class ConfigTests: TempDirTestCase {
         XCTAssertEqual(config.pinPrompt, "PIN: ")
         XCTAssertEqual(config.otpPrompt, "Email code: ")
         XCTAssertEqual(config.store, "/var/lib/emailotp")
+        XCTAssertFalse(config.storeIsDatabase)
+        XCTAssertEqual(config.storePasswordFile, "")
+        XCTAssertEqual(config.storeTimeout, 5)
         XCTAssertEqual(config.textTemplate, "")
         XCTAssertEqual(config.htmlTemplate, "")
     }
@@ -332,6 +341,20 @@ final class ConfigTests: TempDirTestCase {
         assertRefused("mail_user = u\nmail_password = x\n", overrides: [("mail_password", "y")], mentioning: "mail_password_file")
     }
 
+    func testDatabaseStoreAndItsPasswordFile() throws {
+        let uri = "postgresql://emailotp@db1.example.org,db2.example.org/emailotp?sslmode=verify-full&target_session_attrs=read-write"
+        try writeFile("\(root)/db.pw", "s3cret\n", mode: 0o600)
+        let config = try loader.load(path: "\(root)/absent.conf", overrides: [("store", uri), ("store_password_file", "\(root)/db.pw")])
+        XCTAssertTrue(config.storeIsDatabase)
+        XCTAssertEqual(config.store, uri)
+        XCTAssertEqual(config.storePassword, "s3cret")
+        XCTAssertTrue(try Config().with("store", "postgres://u@h/d").storeIsDatabase)
+        try writeFile("\(root)/db.pw", "s3cret\n", mode: 0o640)
+        XCTAssertThrowsError(try loader.load(path: "\(root)/absent.conf", overrides: [("store_password_file", "\(root)/db.pw")])) {
+            XCTAssertTrue("\($0)".contains("store_password_file: refused"), "\($0)")
+        }
+    }
+
     func testModuleOptions() throws {
         let options = try ModuleOptions(arguments: ["debug", "nullok", "pin=none", "mode=challenge", "try_first_pass",
                                                     "config=/etc/security/other.conf", "otp_length=8", "mail_subject=a=b"])
@@ -486,5 +509,13 @@ final class ConfigTests: TempDirTestCase {
 
     func testOversizedConfigIsRefused() {
         assertRefused(String(repeating: "# padding\n", count: 7000))
+    }
+}
+
+extension Config {
+    func with(_ key: String, _ value: String) throws -> Config {
+        var copy = self
+        try ConfigKeys.apply(key, value, to: &copy)
+        return copy
     }
 }

@@ -291,7 +291,7 @@ class FlowTestCase: TempDirTestCase {
         random = SeededRandom()
         mailer = RecordingMailer()
         logger = CollectingLogger()
-        store = FileStore(directory: storeDirectory, owner: geteuid(), random: random)
+        store = FileStore(directory: storeDirectory, owner: geteuid(), random: random, clock: clock)
         config = Config()
         config.mailSender = "otp@example.org"
         config.store = storeDirectory

@@ -73,3 +73,32 @@ def pytest_report_header(config):
     from lib.env import module_path, EMAILOTP
     return ["pam_emailotp module: %s (%s)" % (module_path(), "installed" if ok else why),
             "emailotp command: %s" % EMAILOTP]
+
+
+@pytest.fixture(scope="session")
+def pg(product):
+    """A private PostgreSQL cluster (lib/pgcluster.py) with the fleet's database and roles,
+    shared by the fleet-store tests and stopped at the end of the run."""
+    from lib.pgcluster import PGCluster
+    d = tempfile.mkdtemp(prefix="emailotp-pg-")
+    os.chmod(d, 0o755)
+    cluster = PGCluster(d + "/cluster")
+    cluster.start()
+    try:
+        cluster.create_fleet()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_schema(pg):
+    """`emailotp store-init` as the owner role, and the GRANTs it printed: (result, grants)."""
+    from lib.pgcluster import PGSite
+    d = tempfile.mkdtemp(prefix="emailotp-pginit-")
+    os.chmod(d, 0o755)
+    try:
+        return PGSite(d, pg, name="init").store_init()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -41,17 +41,18 @@ KNOWN_KEYS = {
     "otp_length", "otp_tries", "concurrent_challenges", "max_open_challenges",
     "resend_interval", "max_mails_per_hour", "mask_address", "sendmail_path",
     "max_fail", "unlock_time", "pin_prompt", "otp_prompt", "store",
+    "store_password_file", "store_timeout",
 }
 
 # emailotp(8): verbs and their options.
 VERBS = [
     "enroll", "list", "show", "set-pin", "set-email", "disable", "enable",
     "reset", "delete", "challenges", "purge", "check", "send-test",
-    "config-check", "demo",
+    "config-check", "demo", "store-init", "migrate",
 ]
 CLI_OPTIONS = [
     "--email", "--pin-stdin", "--no-pin", "--verify", "--json",
-    "--transaction-id", "--config", "--store",
+    "--transaction-id", "--config", "--store", "--from", "--role", "--password-file",
 ]
 
 PLACEHOLDERS = [

@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <curl/curl.h>
+#include "cshim_pq.h"
 
 /* pam_prompt(pamh, style, response, "%s", text) */
 int cshim_pam_prompt(pam_handle_t *pamh, int style, const char *text, char **response);

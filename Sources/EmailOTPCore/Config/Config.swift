@@ -37,12 +37,19 @@ public struct Config {
     public var pinPrompt = "PIN: "
     public var otpPrompt = "Email code: "
     public var store = "/var/lib/emailotp"
+    public var storePasswordFile = ""
+    public var storeTimeout: Int64 = 5
+    /// Loaded from `store_password_file` (empty = none).
+    public var storePassword = ""
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""
     public var htmlTemplate = ""
 
     public init() {}
+
+    /// True when `store` names a PostgreSQL database rather than a directory.
+    public var storeIsDatabase: Bool { StoreLocation.isDatabaseURI(store) }
 
     /// The SMTP port: the configured one, or the default for the TLS mode.
     public var effectivePort: Int {

@@ -13,7 +13,7 @@ public enum ConfigKeys {
         "mail_subject", "mail_template", "mail_html_template", "otp_validity", "otp_length",
         "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
         "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
-        "pin_prompt", "otp_prompt", "store",
+        "pin_prompt", "otp_prompt", "store", "store_password_file", "store_timeout",
     ]
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
@@ -67,7 +67,9 @@ public enum ConfigKeys {
         case "unlock_time": config.unlockTime = try integer(key, value, 0...31_536_000)
         case "pin_prompt": config.pinPrompt = try text(key, value, maxBytes: 200)
         case "otp_prompt": config.otpPrompt = try text(key, value, maxBytes: 200)
-        case "store": config.store = try path(key, value)
+        case "store": config.store = try StoreLocation.validate(value)
+        case "store_password_file": config.storePasswordFile = try path(key, value)
+        case "store_timeout": config.storeTimeout = try integer(key, value, 1...60)
         default:
             throw ConfigError("unknown setting \"\(LogText.printable(key))\"")
         }
@@ -97,7 +99,7 @@ public enum ConfigKeys {
 
     static func path(_ key: String, _ value: String) throws -> String {
         // An empty value means "not set" for the optional files (their default is empty).
-        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template"].contains(key) {
+        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template", "store_password_file"].contains(key) {
             return ""
         }
         guard ByteText.hasPrefix(value, "/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {

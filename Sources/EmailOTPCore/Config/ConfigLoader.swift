@@ -89,21 +89,10 @@ public struct ConfigLoader {
 
     func resolveFiles(_ config: inout Config) throws {
         if !config.mailPasswordFile.isEmpty {
-            let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 4096)
-            let password: String?
-            do {
-                password = try SafeFile.readText(config.mailPasswordFile, policy: policy)
-            } catch {
-                throw ConfigError("mail_password_file: refused: \(error)")
-            }
-            guard let content = password else {
-                throw ConfigError("mail_password_file: \(config.mailPasswordFile) does not exist")
-            }
-            let secret = String(ByteText.droppingSuffix(content, bytes: [ByteText.lineFeed, ByteText.carriageReturn]))
-            guard !secret.isEmpty, !secret.hasControlCharacters else {
-                throw ConfigError("mail_password_file: \(config.mailPasswordFile) must hold the password on one line")
-            }
-            config.mailPassword = secret
+            config.mailPassword = try readSecret("mail_password_file", config.mailPasswordFile)
+        }
+        if !config.storePasswordFile.isEmpty {
+            config.storePassword = try readSecret("store_password_file", config.storePasswordFile)
         }
         let templatePolicy = FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536)
         for (key, path, isHTML) in [("mail_template", config.mailTemplate, false),
@@ -117,6 +106,25 @@ public struct ConfigLoader {
             guard let body = text else { throw ConfigError("\(key): \(path) does not exist") }
             if isHTML { config.htmlTemplate = body } else { config.textTemplate = body }
         }
+    }
+
+    /// A root-only file holding one password line.
+    func readSecret(_ key: String, _ path: String) throws -> String {
+        let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 4096)
+        let password: String?
+        do {
+            password = try SafeFile.readText(path, policy: policy)
+        } catch {
+            throw ConfigError("\(key): refused: \(error)")
+        }
+        guard let content = password else {
+            throw ConfigError("\(key): \(path) does not exist")
+        }
+        let secret = String(ByteText.droppingSuffix(content, bytes: [ByteText.lineFeed, ByteText.carriageReturn]))
+        guard !secret.isEmpty, !secret.hasControlCharacters else {
+            throw ConfigError("\(key): \(path) must hold the password on one line")
+        }
+        return secret
     }
 
     /// Rules that involve several settings.

@@ -62,9 +62,10 @@ public struct Authenticator {
     ///   - pendingMisses: earlier deferred misses, counted now unless `pin` is right.
     public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0) throws -> TriggerOutcome {
         let hasher = CodeHasher(key: try store.codeKey())
-        let now = clock.now()
+        var now: Int64 = 0
         var code = ""
-        let outcome: TriggerOutcome = try store.update(user: user) { record in
+        let outcome: TriggerOutcome = try store.update(user: user) { record, storeNow in
+            now = storeNow
             guard var r = record else {
                 if let pin = pin { PINHash.dummyVerify(pin) }
                 return .noToken
@@ -98,7 +99,7 @@ public struct Authenticator {
                 CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
                                 service: context.service, rhost: context.rhost, host: context.host,
                                 created: challenge.created, expires: challenge.expires),
-                date: now)
+                date: clock.now())
             try mailer.send(mail)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
@@ -122,8 +123,7 @@ public struct Authenticator {
     /// when it is not nil. A right code is good once; a wrong one costs a try and a failure.
     public func verify(user: String, code: String, transactionID: String?, pin: String?) throws -> VerifyOutcome {
         let hasher = CodeHasher(key: try store.codeKey())
-        let now = clock.now()
-        return try store.update(user: user) { record in
+        return try store.update(user: user) { record, now in
             guard var r = record else {
                 if let pin = pin { PINHash.dummyVerify(pin) }
                 return .noToken

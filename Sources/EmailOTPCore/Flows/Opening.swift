@@ -71,9 +71,8 @@ extension Authenticator {
     /// Counts misses deferred by a `try_first_pass` check that no right PIN followed.
     func countDeferredMisses(user: String, _ misses: Int) {
         guard misses > 0 else { return }
-        let now = clock.now()
         do {
-            try store.update(user: user) { record in
+            try store.update(user: user) { record, now in
                 guard record != nil else { return }
                 for _ in 0..<misses { record?.registerFailure(now: now, config: config) }
             }

@@ -6,12 +6,15 @@ public struct FileStore: TokenStore {
     /// The owner every store file and directory must have: root, except in unit tests.
     public let owner: uid_t
     let random: RandomSource
+    /// The time handed to `update` bodies: the host's clock, or a test's.
+    let clock: Clock
 
-    /// `random` makes the code key on first use.
-    public init(directory: String, owner: uid_t = 0, random: RandomSource) {
+    /// `random` makes the code key on first use; `clock` is the time handed to `update` bodies.
+    public init(directory: String, owner: uid_t = 0, random: RandomSource, clock: Clock) {
         self.directory = directory
         self.owner = owner
         self.random = random
+        self.clock = clock
     }
 
     var usersDirectory: String { "\(directory)/users" }
@@ -51,37 +54,62 @@ public struct FileStore: TokenStore {
         return try load(user: user, file: name)
     }
 
-    public func update<T>(user: String, _ body: (inout TokenRecord?) throws -> T) throws -> T {
+    public func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
         let name = try UserName.encode(user)
         try prepare(create: true)
+        let lockPath = "\(locksDirectory)/\(name)"
         // A name with neither record nor lock file gets no file at all unless the body makes a
-        // record: anyone can hand sshd a user name, and names must not fill the store. Only
-        // then is the body run again under the lock (bodies depend on the record alone).
-        if try !exists("\(locksDirectory)/\(name)"), try load(user: user, file: name) == nil {
-            var probe: TokenRecord? = nil
-            let result = try body(&probe)
-            if probe == nil { return result }
+        // record: anyone can hand sshd a user name, and names must not fill the store. Such
+        // names are serialised by the lock on the locks directory instead, held until the
+        // user's own lock file exists and is locked (or the body made nothing).
+        var userLock: FileDescriptor? = nil
+        if try !exists(lockPath) {
+            let directoryLock: FileDescriptor = try classified {
+                let fd = try FileDescriptor.open(locksDirectory, flags: O_RDONLY | O_DIRECTORY)
+                try fd.lockExclusive()
+                return fd
+            }
+            defer { withExtendedLifetime(directoryLock) {} }
+            if try !exists(lockPath), try load(user: user, file: name) == nil {
+                var record: TokenRecord? = nil
+                let result = try body(&record, clock.now())
+                guard let made = record else { return result }
+                let lock = try lockUser(lockPath)
+                try write(made, name: name)
+                withExtendedLifetime(lock) {}
+                return result
+            }
+            userLock = try lockUser(lockPath)
         }
-        let lock: FileDescriptor = try classified {
-            let fd = try FileDescriptor.open("\(locksDirectory)/\(name)", flags: O_RDWR | O_CREAT | O_NONBLOCK)
-            _ = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
-            try fd.lockExclusive()
-            return fd
-        }
+        let lock = try userLock ?? lockUser(lockPath)
         let before = try load(user: user, file: name)
         var record = before
-        let result = try body(&record)
+        let result = try body(&record, clock.now())
         if record != before {
-            try classified {
-                if let record = record {
-                    try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8))
-                } else {
-                    try SafeFile.remove(directory: usersDirectory, name: name)
-                }
+            if let record = record {
+                try write(record, name: name)
+            } else {
+                try classified { try SafeFile.remove(directory: usersDirectory, name: name) }
             }
         }
         withExtendedLifetime(lock) {}
         return result
+    }
+
+    /// Opens (making it) and locks the user's lock file, which is never renamed or removed.
+    func lockUser(_ path: String) throws -> FileDescriptor {
+        try classified {
+            let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_NONBLOCK)
+            _ = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
+            try fd.lockExclusive()
+            return fd
+        }
+    }
+
+    func write(_ record: TokenRecord, name: String) throws {
+        try classified {
+            try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8))
+        }
     }
 
     func exists(_ path: String) throws -> Bool {

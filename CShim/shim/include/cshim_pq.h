@@ -1,0 +1,48 @@
+/* libpq, loaded with dlopen("libpq.so.5") only when a PostgreSQL store is configured, so that
+ * hosts with the file store never map it. Each function calls the libpq function of the same
+ * name through a typed pointer. The types and constants are those of libpq-fe.h, which is the
+ * stable ABI of libpq.so.5; no libpq header is needed to build. */
+#ifndef EMAILOTP_CSHIM_PQ_H
+#define EMAILOTP_CSHIM_PQ_H
+
+#include <stddef.h>
+
+typedef struct pg_conn cshim_pgconn;
+typedef struct pg_result cshim_pgresult;
+
+enum {
+    CSHIM_CONNECTION_OK = 0,
+    CSHIM_PGRES_COMMAND_OK = 1,
+    CSHIM_PGRES_TUPLES_OK = 2,
+    CSHIM_PG_DIAG_SQLSTATE = 'C',
+};
+
+/* Loads libpq once per process. 0 on success; otherwise -1 and a reason in `error`. */
+int cshim_pq_load(char *error, size_t size);
+
+/* PQconnectdbParams(keywords, values, 1), with an empty environment for its duration: libpq
+ * reads PGHOST, PGHOSTADDR, PGSSLROOTCERT, PGOPTIONS, PGSERVICE, … from the environment, which
+ * belongs to the user in sudo and su; the connection must come from the configuration alone. */
+cshim_pgconn *cshim_pq_connect(const char *const *keywords, const char *const *values);
+
+int cshim_pq_status(const cshim_pgconn *conn);
+const char *cshim_pq_error_message(const cshim_pgconn *conn);
+int cshim_pq_socket(const cshim_pgconn *conn);
+int cshim_pq_set_nonblocking(cshim_pgconn *conn, int on);
+int cshim_pq_flush(cshim_pgconn *conn);
+void cshim_pq_finish(cshim_pgconn *conn);
+/* PQsendQueryParams with text parameters and text results. */
+int cshim_pq_send_query_params(cshim_pgconn *conn, const char *command, int count, const char *const *values);
+int cshim_pq_consume_input(cshim_pgconn *conn);
+int cshim_pq_is_busy(cshim_pgconn *conn);
+cshim_pgresult *cshim_pq_get_result(cshim_pgconn *conn);
+int cshim_pq_result_status(const cshim_pgresult *result);
+const char *cshim_pq_result_error_message(const cshim_pgresult *result);
+const char *cshim_pq_result_error_field(const cshim_pgresult *result, int field);
+int cshim_pq_ntuples(const cshim_pgresult *result);
+int cshim_pq_nfields(const cshim_pgresult *result);
+int cshim_pq_getisnull(const cshim_pgresult *result, int row, int column);
+const char *cshim_pq_getvalue(const cshim_pgresult *result, int row, int column);
+void cshim_pq_clear(cshim_pgresult *result);
+
+#endif

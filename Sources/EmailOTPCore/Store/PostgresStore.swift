@@ -1,0 +1,196 @@
+/// The fleet store: one PostgreSQL database shared by many hosts (emailotp.conf(5), store). A user's record
+/// is one row holding the same versioned text as a file-store record (`RecordFormat`), so
+/// fields added to the record need no schema change. Schema: `PostgresSchema`, docs/DESIGN.md.
+public final class PostgresStore: TokenStore {
+    public let uri: String
+    let password: String
+    let timeout: Int64
+    private var connection: PostgresConnection?
+    private var key: [UInt8]?
+
+    /// Nothing is loaded or connected until the first call.
+    public init(uri: String, password: String, timeout: Int64) {
+        self.uri = uri
+        self.password = password
+        self.timeout = timeout
+    }
+
+    /// Advisory-lock class (`EOTP`) for users without a row, which `FOR UPDATE` cannot lock.
+    static let absentUserLockClass = 0x454F_5450
+
+    public func read(user: String) throws -> TokenRecord? {
+        _ = try UserName.encode(user)
+        let rows = try first { try $0.execute("SELECT record FROM emailotp_tokens WHERE user_name = $1", [user]) }
+        return try rows.first.map { try parse($0.first ?? nil, user: user) }
+    }
+
+    public func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        _ = try UserName.encode(user)
+        let db = try first { db -> PostgresConnection in
+            try db.execute("BEGIN")
+            return db
+        }
+        do {
+            let select = "SELECT record FROM emailotp_tokens WHERE user_name = $1 FOR UPDATE"
+            var rows = try db.execute(select, [user])
+            if rows.isEmpty {
+                // Two hosts creating one user's record wait for each other here.
+                try db.execute("SELECT pg_advisory_xact_lock(\(Self.absentUserLockClass), hashtext($1))", [user])
+                rows = try db.execute(select, [user])
+            }
+            let before = try rows.first.map { try parse($0.first ?? nil, user: user) }
+            // Read once the lock is held: a wait for the lock must not age the decisions.
+            let clock = try db.execute("SELECT floor(extract(epoch FROM clock_timestamp()))::bigint")
+            guard let text = clock.first?.first ?? nil, let now = Int64(text) else {
+                throw StoreError.io("PostgreSQL store: the database did not tell its time")
+            }
+            var record = before
+            let result = try body(&record, now)
+            if record != before {
+                if let record = record {
+                    let text = RecordFormat.render(record)
+                    if before == nil {
+                        let made = try db.execute("INSERT INTO emailotp_tokens (user_name, record, updated) VALUES ($1, $2, now()) "
+                                                  + "ON CONFLICT (user_name) DO NOTHING RETURNING 1", [user, text])
+                        guard !made.isEmpty else { throw StoreError.io("PostgreSQL store: the record of \(LogText.printable(user)) appeared meanwhile") }
+                    } else {
+                        try db.execute("UPDATE emailotp_tokens SET record = $2, updated = now() WHERE user_name = $1", [user, text])
+                    }
+                } else {
+                    try db.execute("DELETE FROM emailotp_tokens WHERE user_name = $1", [user])
+                }
+            }
+            try db.execute("COMMIT")
+            return result
+        } catch {
+            if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
+            throw error
+        }
+    }
+
+    public func users() throws -> [String] {
+        try first { try $0.execute("SELECT user_name FROM emailotp_tokens ORDER BY user_name") }.compactMap { $0.first ?? nil }
+    }
+
+    public func codeKey() throws -> [UInt8] {
+        if let key = key { return key }
+        let rows = try first {
+            try $0.execute("SELECT (SELECT value FROM emailotp_meta WHERE name = 'schema_version'), (SELECT key FROM emailotp_key WHERE id = 1)")
+        }
+        let version = rows.first?.first ?? nil
+        guard version == String(PostgresSchema.version) else {
+            throw StoreError.unsafe("the database holds schema version \(version ?? "none"), this module needs \(PostgresSchema.version): run emailotp store-init")
+        }
+        guard let hex = rows.first?.last ?? nil, hex.utf8.count == 64, let found = Hex.decode(hex) else {
+            throw StoreError.unsafe("the database holds no 256-bit code key: run emailotp store-init")
+        }
+        key = found
+        return found
+    }
+
+    /// Runs the first statement of an operation. A connection that died while idle (a
+    /// failover between the PIN and the code prompt) is replaced once: nothing ran yet.
+    func first<T>(_ step: (PostgresConnection) throws -> T) throws -> T {
+        if let db = connection, db.isOpen {
+            do {
+                return try step(db)
+            } catch {
+                guard !db.isOpen else { throw error }
+            }
+        }
+        connection = nil
+        let db = try PostgresConnection(uri: uri, password: password, timeout: timeout)
+        connection = db
+        return try step(db)
+    }
+
+    func parse(_ text: String?, user: String) throws -> TokenRecord {
+        do {
+            return try RecordFormat.parse(text ?? "", expectedUser: user)
+        } catch let error as CorruptRecord {
+            throw StoreError.corrupt(user: user, path: "emailotp_tokens[\(LogText.printable(user))]", error)
+        }
+    }
+
+    /// The connection, opened when needed; for `emailotp store-init` and `migrate`.
+    func session() throws -> PostgresConnection {
+        try first { $0 }
+    }
+}
+
+/// The schema `emailotp store-init` creates or upgrades. The module runs no DDL.
+public enum PostgresSchema {
+    public static let version = 1
+
+    static let tables = [
+        "CREATE TABLE IF NOT EXISTS emailotp_meta (name text PRIMARY KEY, value text NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS emailotp_key (id integer PRIMARY KEY CHECK (id = 1), key text NOT NULL CHECK (key ~ '^[0-9a-f]{64}$'))",
+        "CREATE TABLE IF NOT EXISTS emailotp_tokens (user_name text PRIMARY KEY, record text NOT NULL, updated timestamptz NOT NULL DEFAULT now())",
+    ]
+
+    /// What `store-init` found and did.
+    public struct Outcome {
+        public var previousVersion: Int?
+        public var keyCreated: Bool
+        public var database: String
+        public var schema: String
+    }
+
+    /// Creates the tables and the fleet's code key when missing, in one transaction.
+    public static func initialise(_ store: PostgresStore, random: RandomSource) throws -> Outcome {
+        let db = try store.session()
+        try db.execute("BEGIN")
+        do {
+            // One store-init at a time; a concurrent one waits, then finds everything made.
+            try db.execute("SELECT pg_advisory_xact_lock(\(PostgresStore.absentUserLockClass), 0)")
+            let exists = try db.execute("SELECT to_regclass('emailotp_meta') IS NOT NULL").first?.first ?? nil
+            var previous: Int? = nil
+            if exists == "t" {
+                let found = try db.execute("SELECT value FROM emailotp_meta WHERE name = 'schema_version'").first?.first ?? nil
+                previous = found.flatMap { Int($0) }
+                if let old = previous, old > version {
+                    throw StoreError.unsafe("the database holds schema version \(old), newer than this emailotp (\(version))")
+                }
+            }
+            for statement in tables { try db.execute(statement) }
+            try db.execute("INSERT INTO emailotp_meta (name, value) VALUES ('schema_version', $1) "
+                           + "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value", [String(version)])
+            let made = try db.execute("INSERT INTO emailotp_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING RETURNING 1",
+                                      [Hex.encode(try random.bytes(32))])
+            let names = try db.execute("SELECT current_database(), current_schema()")
+            try db.execute("COMMIT")
+            return Outcome(previousVersion: previous, keyCreated: !made.isEmpty,
+                           database: names.first?.first.flatMap { $0 } ?? "", schema: names.first?.last.flatMap { $0 } ?? "public")
+        } catch {
+            if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
+            throw error
+        }
+    }
+
+    /// The statements that give a role exactly the rights the module needs.
+    public static func grants(role: String, database: String, schema: String) -> [String] {
+        let r = quoted(role), s = quoted(schema)
+        return [
+            "GRANT CONNECT ON DATABASE \(quoted(database)) TO \(r);",
+            "GRANT USAGE ON SCHEMA \(s) TO \(r);",
+            "GRANT SELECT ON \(s).emailotp_meta, \(s).emailotp_key TO \(r);",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON \(s).emailotp_tokens TO \(r);",
+        ]
+    }
+
+    /// An SQL identifier, quoted.
+    static func quoted(_ name: String) -> String {
+        "\"" + name.replacingDoubleQuotes() + "\""
+    }
+}
+
+extension String {
+    fileprivate func replacingDoubleQuotes() -> String {
+        var out = ""
+        for character in self {
+            out.append(character)
+            if character == "\"" { out.append("\"") }
+        }
+        return out
+    }
+}
