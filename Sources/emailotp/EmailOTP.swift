@@ -11,7 +11,7 @@ struct EmailOTP: ParsableCommand {
         subcommands: [
             Enroll.self, List.self, Show.self, SetPIN.self, SetEmail.self, Disable.self, Enable.self,
             Reset.self, Delete.self, Challenges.self, Purge.self, Check.self, SendTest.self,
-            ConfigCheck.self, Demo.self, StoreInit.self, Migrate.self,
+            ConfigCheck.self, Demo.self, StoreInit.self, Migrate.self, RecoveryCodes.self, Forget.self,
         ]
     )
 

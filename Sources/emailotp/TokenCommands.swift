@@ -111,7 +111,7 @@ struct Show: ParsableCommand {
             }
             if json {
                 print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
-                                                   ("challenges", .array(r.challenges.map(\.json)))]).text)
+                                                   ("challenges", .array(r.challenges.map(\.json)))] + r.recoveryJSON).text)
                 return
             }
             print("user:       \(r.user)")
@@ -124,6 +124,7 @@ struct Show: ParsableCommand {
             for c in r.challenges {
                 print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(c.triesLeft) tries left")
             }
+            for line in r.recoveryLines { print(line) }
         }
     }
 }
@@ -256,7 +257,8 @@ extension TokenRecord {
     /// challenges are gone. For display only; nothing is written.
     func current(_ config: Config) -> TokenRecord {
         var record = self
-        record.refresh(now: SystemClock().now(), config: config)
-        return record
+        let now = SystemClock().now()
+        record.refresh(now: now, config: config)
+        return record.withoutExpiredHosts(now)
     }
 }

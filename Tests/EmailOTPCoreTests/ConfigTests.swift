@@ -62,6 +62,8 @@ final class ConfigTests: TempDirTestCase {
             "store_password_file": ("/etc/security/emailotp-db.pw", { $0.storePasswordFile == "/etc/security/emailotp-db.pw" },
                                     ["relative/pw", "/x\u{1}"]),
             "store_timeout": ("12", { $0.storeTimeout == 12 }, ["0", "61", "5s", ""]),
+            "remember": ("3600", { $0.remember == 3600 }, ["-1", "2592001", "1h", ""]),
+            "notify": ("new_host, lockout", { $0.notify == [.newHost, .lockout] }, ["mail", "lockout,,recovery", "LOCKOUT"]),
         ]
     }
 

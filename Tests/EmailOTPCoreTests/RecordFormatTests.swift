@@ -18,7 +18,7 @@ final class RecordFormatTests: XCTestCase {
 
     func testRenderMatchesTheDocumentedFormat() {
         XCTAssertEqual(RecordFormat.render(sample()), """
-        emailotp-token 1
+        emailotp-token 2
         user alice
         email alice@example.com
         pin $y$j9T$abc$def
@@ -63,8 +63,8 @@ final class RecordFormatTests: XCTestCase {
         func replacing(_ a: String, _ b: String) -> String { good.replacing(a, with: b, maxReplacements: 1) }
         let bad: [String: String] = [
             "empty": "",
-            "no header": good.replacing("emailotp-token 1\n", with: "", maxReplacements: 1),
-            "future version": replacing("emailotp-token 1", "emailotp-token 2"),
+            "no header": good.replacing("emailotp-token 2\n", with: "", maxReplacements: 1),
+            "future version": replacing("emailotp-token 2", "emailotp-token 3"),
             "CRLF": good.replacing("\n", with: "\r\n"),
             "another user": replacing("user alice", "user bob"),
             "missing user": replacing("user alice\n", ""),

@@ -206,7 +206,7 @@ final class StoreTests: TempDirTestCase {
         let text = try XCTUnwrap(try SafeFile.readText("\(storeDirectory)/users/alice",
                                                        policy: FilePolicy(owner: geteuid(), forbiddenModeBits: 0, maxSize: 4096)))
         XCTAssertEqual(text, RecordFormat.render(sample()))
-        XCTAssertTrue(text.hasPrefix("emailotp-token 1\n"))
+        XCTAssertTrue(text.hasPrefix("emailotp-token 2\n"))
     }
 
     func testParallelUpdatesLoseNothing() throws {

@@ -29,6 +29,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check((0...100).contains(c.triesLeft) && c.created >= 0 && c.expires >= 0, "challenge numbers")
     }
 
+    // Format 2 lines (issue 12): bounded lists, one-word hashes.
+    check(record.recoveryHashes.count <= 100 && record.remembered.count <= 100 && record.recentHosts.count <= 100,
+          "too many recovery codes or hosts")
+    for hash in record.recoveryHashes {
+        check(hash.hasPrefix("$") && !hash.utf8.contains(0x20) && !hash.unicodeScalars.contains(where: isControl),
+              "accepted recovery hash \(shown(hash))")
+    }
+    check(record.remembered.allSatisfy { $0.id.utf8.count == 64 } && record.recentHosts.allSatisfy { $0.utf8.count == 64 },
+          "host ids")
+
     // For a user the store accepts, every field is one line of the record: nothing in it can
     // start a line of its own.
     if (try? UserName.validate(record.user)) != nil {

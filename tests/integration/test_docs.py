@@ -41,18 +41,18 @@ KNOWN_KEYS = {
     "otp_length", "otp_tries", "concurrent_challenges", "max_open_challenges",
     "resend_interval", "max_mails_per_hour", "mask_address", "sendmail_path",
     "max_fail", "unlock_time", "pin_prompt", "otp_prompt", "store",
-    "store_password_file", "store_timeout",
+    "store_password_file", "store_timeout", "remember", "notify",
 }
 
 # emailotp(8): verbs and their options.
 VERBS = [
     "enroll", "list", "show", "set-pin", "set-email", "disable", "enable",
     "reset", "delete", "challenges", "purge", "check", "send-test",
-    "config-check", "demo", "store-init", "migrate",
+    "config-check", "demo", "store-init", "migrate", "recovery-codes", "forget",
 ]
 CLI_OPTIONS = [
     "--email", "--pin-stdin", "--no-pin", "--verify", "--json",
-    "--transaction-id", "--config", "--store", "--from", "--role", "--password-file",
+    "--transaction-id", "--config", "--store", "--from", "--role", "--password-file", "--count",
 ]
 
 PLACEHOLDERS = [
@@ -310,7 +310,7 @@ def test_placeholders_in_conf_man_page():
 def test_store_format_in_conf_man_page():
     store = rendered_section(PAGES["emailotp.conf.5"], "STORE FILES")
     for word in ["hmac.key", "users/<encoded user>", "locks/<encoded user>",
-                 "emailotp-token 1", "user alice", "email alice@example.com",
+                 "emailotp-token 2", "user alice", "email alice@example.com",
                  "pin $y$", "state enabled", "fail_count 0", "locked_at 0",
                  "mails ", "challenge <txid>", "%XX", "256 bytes", "0700", "0600",
                  "flock", "fsync"]:

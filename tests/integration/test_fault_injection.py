@@ -277,7 +277,7 @@ def check_record(name, text):
     where = "record %s:\n%s" % (name, text)
     assert text.endswith("\n"), "torn %s" % where
     lines = text[:-1].split("\n")
-    assert lines[0] == "emailotp-token 1", "no version line in %s" % where
+    assert lines[0] == "emailotp-token 2", "no version line in %s" % where
     seen = {}
     for line in lines[1:]:
         key, _, value = line.partition(" ")

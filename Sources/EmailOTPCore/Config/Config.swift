@@ -41,6 +41,9 @@ public struct Config {
     public var storeTimeout: Int64 = 5
     /// Loaded from `store_password_file` (empty = none).
     public var storePassword = ""
+    // Remembered hosts and alert mails (emailotp.conf(5), remember and notify).
+    public var remember: Int64 = 0
+    public var notify: Set<NotifyEvent> = [.lockout, .recovery]
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""

@@ -14,6 +14,7 @@ public enum ConfigKeys {
         "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
         "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
         "pin_prompt", "otp_prompt", "store", "store_password_file", "store_timeout",
+        "remember", "notify",
     ]
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
@@ -70,6 +71,8 @@ public enum ConfigKeys {
         case "store": config.store = try StoreLocation.validate(value)
         case "store_password_file": config.storePasswordFile = try path(key, value)
         case "store_timeout": config.storeTimeout = try integer(key, value, 1...60)
+        case "remember": config.remember = try integer(key, value, 0...2_592_000)
+        case "notify": config.notify = try NotifyEvent.list(value)
         default:
             throw ConfigError("unknown setting \"\(LogText.printable(key))\"")
         }

@@ -13,6 +13,8 @@ public enum TriggerOutcome: Equatable {
 public enum VerifyOutcome: Equatable {
     case granted, expired, noChallenge, locked, disabled, noToken, wrongPIN, noPIN
     case wrong(triesLeft: Int)
+    /// Granted by a recovery code (issue 12); `left` codes remain.
+    case recovered(left: Int)
 }
 
 extension TriggerOutcome {
@@ -145,6 +147,10 @@ public struct Authenticator {
             } else {
                 guard r.enabled else { return .disabled }
                 guard !r.isLocked else { return .locked }
+            }
+            // Issue 12: an answer shaped like a recovery code is checked against those instead.
+            if let recovery = RecoveryCode.normalized(code) {
+                return r.answerRecovery(recovery, open: targets.filter { !$0.isExpired(at: now) }, now: now, config: config)
             }
             if targets.isEmpty { return .noChallenge }
             let open = targets.filter { !$0.isExpired(at: now) }

@@ -75,6 +75,7 @@ extension Authenticator {
 
     /// One password of an opened login: the PIN (trigger) or the PIN followed by the code.
     func answer(user: String, password: String, deferMiss: Bool = false, pendingMisses: Int = 0) -> StepReport {
+        if rememberedLogin(user: user, pin: pinMode == .none ? nil : password) { return StepReport(result: .success) }  // issue 12
         if pinMode == .none {
             return password.isEmpty ? firstStep(user: user, pin: nil) : secondStep(user: user, code: password, transactionID: nil, pin: nil)
         }
@@ -93,8 +94,16 @@ extension Authenticator {
     /// The PIN and the code when `password` is the PIN followed by a code. A PIN may itself end
     /// in digits, so the split is taken only when the part before the code is the PIN; that is
     /// checked under the user's lock, with a dummy hash when there is no PIN to check, so an
-    /// unknown user costs the same work as an enrolled one.
+    /// unknown user costs the same work as an enrolled one. A recovery code (issue 12) takes
+    /// the code's place the same way.
     func splitPINAndCode(user: String, password: String) throws -> (pin: String, code: String)? {
+        if let split = digitSplit(password), try isPIN(user: user, split.pin) { return split }
+        if let split = RecoveryCode.split(password), try isPIN(user: user, split.pin) { return split }
+        return nil
+    }
+
+    /// `password` cut before its last `otp_length` bytes when those are ASCII digits.
+    func digitSplit(_ password: String) -> (pin: String, code: String)? {
         let length = config.otpLength
         // Split on bytes, not Characters: a PIN ending in a combining or prepending scalar must
         // not merge with the first digit of the code. ASCII digits end on a UTF-8 boundary.
@@ -102,15 +111,18 @@ extension Authenticator {
         guard bytes.count > length else { return nil }
         let code = String(decoding: bytes.suffix(length), as: UTF8.self)
         guard code.isASCIIDigits else { return nil }
-        let pin = String(decoding: bytes.dropLast(length), as: UTF8.self)
-        let isPIN: Bool = try store.update(user: user) { record in
+        return (String(decoding: bytes.dropLast(length), as: UTF8.self), code)
+    }
+
+    /// Whether `pin` is the user's PIN, checked under the user's lock (a dummy hash without one).
+    func isPIN(user: String, _ pin: String) throws -> Bool {
+        try store.update(user: user) { record in
             guard let hash = record?.pinHash else {
                 PINHash.dummyVerify(pin)
                 return false
             }
             return PINHash.verify(pin, hash: hash)
         }
-        return isPIN ? (pin, code) : nil
     }
 
     /// `emailotp check --transaction-id T`: the code alone, for that challenge only. The
@@ -160,8 +172,9 @@ extension Authenticator {
         } catch {
             return StepReport(storeRefusal(error, user: user))
         }
-        if outcome == .granted {
+        if outcome.isGrant {
             log(.notice, user, "granted")
+            granted(user: user, outcome: outcome)  // issue 12
             return StepReport(result: .success)
         }
         return StepReport(refusal(outcome, user: user, transactionID: transactionID))

@@ -26,6 +26,7 @@ extension Authenticator {
                 // deferred, then counted unless the PIN typed next is right, so the prompt
                 // (shown or not) is no free oracle.
                 if let token = stackPIN {
+                    if rememberedLogin(user: user, pin: token) { return .success }  // issue 12
                     switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true) {
                     case .success(let challenge): return answerCodes(user: user, challenge: challenge, conversation: conversation)
                     case .failure(.stackedPINRefused(let counted)): pendingMisses = counted ? 1 : 0
@@ -44,6 +45,8 @@ extension Authenticator {
             }
         }
 
+        // Issue 12; a remembered login checked the typed PIN, so a deferred miss is not owed.
+        if rememberedLogin(user: user, pin: pin) { return .success }
         switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses) {
         case .success(let challenge): return answerCodes(user: user, challenge: challenge, conversation: conversation)
         case .failure(.refused(let result)): return result
@@ -61,8 +64,9 @@ extension Authenticator {
             } catch {
                 return storeRefusal(error, user: user).result
             }
-            if outcome == .granted {
+            if outcome.isGrant {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
+                granted(user: user, outcome: outcome)  // issue 12
                 return .success
             }
             let result = show(refusal(outcome, user: user, transactionID: challenge.transactionID), conversation)
@@ -81,6 +85,8 @@ extension Authenticator {
         do {
             outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses)
         } catch {
+            // Issue 12: the recovery-code prompt instead of a mail failure; its result ends the login.
+            if let fallback = recoveryFallback(user: user, error: error, conversation: conversation) { return .failure(.refused(fallback)) }
             return .failure(.refused(show(refusal(triggerError: error, user: user), conversation)))
         }
         if deferMiss && outcome.isPINRefusal {

@@ -39,8 +39,9 @@ extension Authenticator {
     /// `transactionID` only names the challenge in the log line.
     func refusal(_ outcome: VerifyOutcome, user: String, transactionID: String? = nil) -> Refusal {
         let about = transactionID.map { " (transaction \($0))" } ?? ""
+        if outcome.mayHaveLocked { alertLockout(user: user) }  // issue 12
         switch outcome {
-        case .granted:
+        case .granted, .recovered:
             return Refusal(result: .success, message: "")
         case .wrong(let left):
             log(.notice, user, "wrong code\(about), \(left) tries left")

@@ -28,6 +28,12 @@ public struct TokenRecord: Equatable {
     public var lockedAt: Int64 = 0
     public var mails: [Int64] = []
     public var challenges: [Challenge] = []
+    // Recovery codes, remembered hosts, alerts: format and rules in RecordExtras.swift.
+    public var recoveryHashes: [String] = []
+    public var remembered: [RememberedHost] = []
+    public var recentHosts: [String] = []
+    public var alerts: [Int64] = []
+    public var alertedLock: Int64 = 0
 
     public init(user: String, email: String, pinHash: String?) {
         self.user = user
@@ -45,7 +51,7 @@ public struct CorruptRecord: Error, CustomStringConvertible, Equatable {
 
 /// The record file format (documented in emailotp.conf(5), FILES).
 public enum RecordFormat {
-    public static let header = "emailotp-token 1"
+    public static let header = "emailotp-token 2"
 
     public static func render(_ record: TokenRecord) -> String {
         var lines = [header,
@@ -59,15 +65,19 @@ public enum RecordFormat {
         for c in record.challenges {
             lines.append("challenge \(c.transactionID) \(c.codeHash) \(c.created) \(c.expires) \(c.triesLeft)")
         }
+        lines += renderExtras(record)
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// Parses a record strictly: every field once, every number in range, nothing unknown.
     public static func parse(_ text: String, expectedUser: String) throws -> TokenRecord {
         let lines = ByteText.lines(text)
-        guard let first = lines.first, ByteText.same(first, header) else { throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 record") }
+        guard let first = lines.first, ByteText.isOne(first, of: readableHeaders) else {
+            throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 or 2 record")
+        }
         var fields = [String: String]()
         var challenges = [Challenge]()
+        var extras = [(key: String, value: String, line: Int)]()
         for (offset, line) in lines.enumerated().dropFirst() {
             let number = offset + 1
             if line.isEmpty {
@@ -79,6 +89,10 @@ public enum RecordFormat {
             let value = parts.count > 1 ? String(parts[1]) : ""
             if ByteText.same(key, "challenge") {
                 challenges.append(try parseChallenge(value, line: number))
+                continue
+            }
+            if ByteText.isOne(key, of: extraKeys) {
+                extras.append((key, value, number))
                 continue
             }
             guard ByteText.isOne(key, of: ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"]) else {
@@ -121,6 +135,7 @@ public enum RecordFormat {
         }
         guard challenges.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many challenges") }
         record.challenges = challenges
+        try applyExtras(extras, to: &record)
         return record
     }
 

@@ -69,3 +69,14 @@ def extract_txid(msg):
 def find_txids(text):
     """All 20-digit runs in a text (e.g. a PAM message)."""
     return re.findall(r"(?<!\d)\d{20}(?!\d)", text or "")
+
+
+def code_mails(smtp):
+    """The captured code mails, in order: alert mails (X-EmailOTP-Alert) left out."""
+    return [m for m in smtp.messages() if m.get("X-EmailOTP-Transaction-Id")]
+
+
+def alert_mails(smtp, kind=None):
+    """The captured alert mails (of `kind`: lockout, recovery, new_host)."""
+    return [m for m in smtp.messages()
+            if m.get("X-EmailOTP-Alert") and (kind is None or m.get("X-EmailOTP-Alert") == kind)]

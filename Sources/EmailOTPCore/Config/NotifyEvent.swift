@@ -1,0 +1,20 @@
+/// The events of `notify` (emailotp.conf(5)) that mail the user an alert.
+public enum NotifyEvent: String, CaseIterable {
+    case lockout
+    case recovery
+    case newHost = "new_host"
+
+    /// A comma list such as `lockout,recovery`; empty (or `none`) turns every alert off.
+    public static func list(_ value: String) throws -> Set<NotifyEvent> {
+        var events = Set<NotifyEvent>()
+        let trimmed = value.trimmedBlanks
+        if trimmed.isEmpty || ByteText.same(trimmed, "none") { return events }
+        for item in ByteText.split(trimmed, at: 0x2C) {
+            guard let event = NotifyEvent(rawValue: String(item).trimmedBlanks) else {
+                throw ConfigError("notify: \"\(LogText.printable(String(item)))\" is not lockout, recovery or new_host")
+            }
+            events.insert(event)
+        }
+        return events
+    }
+}

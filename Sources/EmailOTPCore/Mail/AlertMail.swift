@@ -1,0 +1,97 @@
+/// The alert mails of `notify` (emailotp.conf(5)).
+public enum AlertEvent: Equatable {
+    case lockout
+    case recovery(left: Int)
+    case newHost
+
+    /// The `X-EmailOTP-Alert` header value.
+    public var name: String {
+        switch self {
+        case .lockout: return "lockout"
+        case .recovery: return "recovery"
+        case .newHost: return "new_host"
+        }
+    }
+
+    var sentence: String {
+        switch self {
+        case .lockout:
+            return "Your one-time code token was locked after too many failed logins."
+        case .recovery(let left):
+            return "A recovery code was used to log in. \(left == 1 ? "1 recovery code is" : "\(left) recovery codes are") left."
+        case .newHost:
+            return "A login succeeded from a remote host that is not among your last ten."
+        }
+    }
+}
+
+/// What one alert says.
+public struct AlertMailContext {
+    public var user: String
+    public var address: String
+    public var event: AlertEvent
+    public var service: String
+    public var rhost: String
+    public var host: String
+    public var time: Int64
+
+    public init(user: String, address: String, event: AlertEvent, service: String, rhost: String, host: String, time: Int64) {
+        self.user = user
+        self.address = address
+        self.event = event
+        self.service = service
+        self.rhost = rhost
+        self.host = host
+        self.time = time
+    }
+}
+
+extension MailComposer {
+    /// A short plain-text alert: what happened, where and when, and whom to tell.
+    public func composeAlert(_ context: AlertMailContext) throws -> OutgoingMail {
+        let sender = config.effectiveSender
+        guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
+            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+        }
+        // PAM_RHOST and PAM_SERVICE come from the application: shown, never trusted as text.
+        let service = context.service.isEmpty ? "login" : LogText.printable(context.service)
+        let rhost = context.rhost.isEmpty ? "this host" : LogText.printable(context.rhost)
+        let user = LogText.printable(context.user)
+        let host = LogText.printable(context.host)
+        let subject = "Security alert for \(user) on \(host): \(context.event.name.replacingUnderscores)"
+        let body = """
+        Hello \(user),
+
+        \(context.event.sentence)
+
+          Host:        \(host)
+          Service:     \(service)
+          Remote host: \(rhost)
+          Time:        \(TimeFormat.local(context.time))
+
+        If this was not you, tell your administrator.
+        """
+        let token = Hex.encode(try random.bytes(12))
+        let domain = host.unicodeScalars.allSatisfy({ EmailAddress.isAlphanumeric($0) || $0 == "." || $0 == "-" }) && !host.isEmpty
+            ? host : "localhost"
+        let lines = [
+            "Date: \(TimeFormat.rfc5322(context.time))",
+            "From: \(sender)",
+            "To: \(context.address)",
+            "Subject: \(MIMEEncoding.headerWord(subject).replacingCRLF())",
+            "Message-ID: <\(token).alert@\(domain)>",
+            "MIME-Version: 1.0",
+            "Auto-Submitted: auto-generated",
+            "X-EmailOTP-Alert: \(context.event.name)",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            MIMEEncoding.quotedPrintable(body),
+        ]
+        return OutgoingMail(from: sender, to: context.address, text: lines.joined(separator: "\n") + "\n")
+    }
+}
+
+extension String {
+    var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
+}
