@@ -46,10 +46,11 @@ stale() {
     [ -n "$(find "$@" -newer "$target" -print -quit)" ]
 }
 
-# The C shim as a Clang module (SwiftPM makes this module map itself; swiftc needs it written).
+# The C shim as a Clang module (SwiftPM makes this module map itself, with every header of
+# include/; swiftc needs it written).
 cat > "$out/include/module.modulemap.new" <<MAP
 module CShim {
-    header "$root/CShim/shim/include/cshim.h"
+    umbrella "$root/CShim/shim/include"
     export *
 }
 MAP
@@ -70,8 +71,14 @@ if stale "$out/core/core.o" "${core_sources[@]}" "$out/include/module.modulemap"
         -emit-object -o "$out/core/core.o" "${core_sources[@]}"
 fi
 if stale "$out/core/shim.o" CShim/shim; then
-    clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/shim.c -o "$out/core/shim.o"
-    clang -c -O1 -g -fPIC -I CShim/shim/include CShim/shim/pq.c -o "$out/core/pq.o"
+    # Every C file of the shim, linked into one relocatable object.
+    shim_objects=()
+    for c in CShim/shim/*.c; do
+        o="$out/core/shim-$(basename "$c" .c).o"
+        clang -c -O1 -g -fPIC -I CShim/shim/include "$c" -o "$o"
+        shim_objects+=("$o")
+    done
+    ld.lld -r "${shim_objects[@]}" -o "$out/core/shim.o"
 fi
 
 build_target() {
@@ -79,7 +86,7 @@ build_target() {
     if stale "$out/bin/$name" "fuzz/Targets/$name.swift" fuzz/Support "$out/core/core.o" "$out/core/shim.o"; then
         swiftc -sanitize=fuzzer,address -O -g -parse-as-library -module-name "fuzz_$name" \
             -I "$out/include" -I "$out/core" -use-ld=lld \
-            fuzz/Support/*.swift "fuzz/Targets/$name.swift" "$out/core/core.o" "$out/core/shim.o" "$out/core/pq.o" \
+            fuzz/Support/*.swift "fuzz/Targets/$name.swift" "$out/core/core.o" "$out/core/shim.o" \
             -lpam -lcurl -lcrypto -lcrypt -o "$out/bin/$name"
     fi
 }

@@ -12,6 +12,7 @@ struct EmailOTP: ParsableCommand {
             Enroll.self, List.self, Show.self, SetPIN.self, SetEmail.self, Disable.self, Enable.self,
             Reset.self, Delete.self, Challenges.self, Purge.self, Check.self, SendTest.self,
             ConfigCheck.self, Demo.self, StoreInit.self, Migrate.self, RecoveryCodes.self, Forget.self,
+            Metrics.self,
         ]
     )
 
@@ -96,6 +97,26 @@ enum EmailOTPTool {
         } catch {
             printError("\(error)")
             throw ExitCode(1)
+        }
+    }
+}
+
+extension GlobalOptions {
+    /// Checks that the configured store can be used, without making anything: a file store's
+    /// directory and permissions, a database's reachability, schema and key. Returns a line
+    /// worth printing, if any.
+    func probeStore(_ config: Config) throws -> String? {
+        do {
+            let store = openStore(config)
+            if let files = store as? FileStore, try !files.prepare(create: false) {
+                return "note: the store \(config.store) does not exist yet; it is made on first use"
+            } else if store is PostgresStore {
+                _ = try store.codeKey()
+                return "database store reachable: schema \(PostgresSchema.version), \(try store.users().count) tokens"
+            }
+            return nil
+        } catch {
+            throw CLIError("store: \(error)")
         }
     }
 }

@@ -29,8 +29,10 @@ struct ConfigCheck: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "config-check",
                                                     abstract: "Validate the configuration, its permissions and the store.")
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var stacks: StackCheckOptions
 
     func run() throws {
+        if stacks.json { return try stacks.runJSON(global) }
         try EmailOTPTool.run {
             let path = global.config ?? ConfigLoader.defaultPath
             let config = try global.loadConfig()
@@ -43,18 +45,9 @@ struct ConfigCheck: ParsableCommand {
                 print("warning: mail goes unencrypted to \(config.mailServer):\(config.effectivePort), a port any local user "
                     + "can bind while the relay is down; use a port below 1024 or mail_tls = starttls or tls")
             }
-            do {
-                let store = global.openStore(config)
-                if let files = store as? FileStore, try !files.prepare(create: false) {
-                    print("note: the store \(config.store) does not exist yet; it is made on first use")
-                } else if store is PostgresStore {
-                    _ = try store.codeKey()
-                    print("database store reachable: schema \(PostgresSchema.version), \(try store.users().count) tokens")
-                }
-            } catch {
-                throw CLIError("store: \(error)")
-            }
+            if let note = try global.probeStore(config) { print(note) }
             print("configuration OK: \(path)")
         }
+        try stacks.run(global)
     }
 }

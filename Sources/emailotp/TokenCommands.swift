@@ -6,19 +6,24 @@ struct Enroll: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Enrol a user: mail address and PIN.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The user (PAM_USER) to enrol.") var user: String
-    @Option(help: ArgumentHelp("The address the codes go to.", valueName: "addr")) var email: String
+    @Option(help: ArgumentHelp("The address the codes go to.", valueName: "addr")) var email: String?
+    @Flag(help: "Store no address: address_command names it for each mail.") var addressFromCommand = false
     @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
     @Flag(help: "Enrol without a PIN (for stacks with pin=none).") var noPin = false
     @Flag(help: "Mail a code to the address and enrol only once it is answered.") var verify = false
 
     func validate() throws {
         if pinStdin && noPin { throw ValidationError("--pin-stdin and --no-pin exclude each other") }
+        if (email == nil) == !addressFromCommand {
+            throw ValidationError("give either --email ADDR or --address-from-command")
+        }
+        if addressFromCommand && verify { throw ValidationError("--verify needs --email") }
     }
 
     func run() throws {
         try EmailOTPTool.run {
             let user = try checkedUser(self.user)
-            let address = try checkedAddress(email)
+            let address = try email.map(checkedAddress) ?? ""
             let config = try global.loadConfig()
             let store = global.openStore(config)
             guard try store.read(user: user) == nil else {
@@ -34,7 +39,7 @@ struct Enroll: ParsableCommand {
                 return true
             }
             guard created else { throw CLIError("\(user) was enrolled by someone else meanwhile") }
-            print("enrolled \(user) with \(address)\(noPin ? " (no PIN)" : "")")
+            print("enrolled \(user) with \(address.isEmpty ? "the address from address_command" : address)\(noPin ? " (no PIN)" : "")")
         }
     }
 
@@ -89,7 +94,7 @@ struct List: ParsableCommand {
             var rows = [["USER", "EMAIL", "STATE", "FAILS", "OPEN"]]
             for r in records {
                 let state = !r.enabled ? "disabled" : (r.isLocked ? "locked" : "enabled")
-                rows.append([r.user, r.email, state, String(r.failCount), String(r.challenges.count)])
+                rows.append([r.user, r.shownEmail, state, String(r.failCount), String(r.challenges.count)])
             }
             printTable(rows)
         }
@@ -115,7 +120,7 @@ struct Show: ParsableCommand {
                 return
             }
             print("user:       \(r.user)")
-            print("email:      \(r.email)")
+            print("email:      \(r.shownEmail)")
             print("pin:        \(r.pinHash == nil ? "none" : "set")")
             print("state:      \(r.enabled ? "enabled" : "disabled")")
             print("fail count: \(r.failCount)")
@@ -253,6 +258,9 @@ func printTable(_ rows: [[String]]) {
 }
 
 extension TokenRecord {
+    /// The address for people: a token enrolled with --address-from-command has none stored.
+    var shownEmail: String { email.isEmpty ? "(address_command)" : email }
+
     /// The record as the module would see it now: a lock past `unlock_time` is gone, expired
     /// challenges are gone. For display only; nothing is written.
     func current(_ config: Config) -> TokenRecord {

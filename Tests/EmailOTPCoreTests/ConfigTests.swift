@@ -64,6 +64,9 @@ final class ConfigTests: TempDirTestCase {
             "store_timeout": ("12", { $0.storeTimeout == 12 }, ["0", "61", "5s", ""]),
             "remember": ("3600", { $0.remember == 3600 }, ["-1", "2592001", "1h", ""]),
             "notify": ("new_host, lockout", { $0.notify == [.newHost, .lockout] }, ["mail", "lockout,,recovery", "LOCKOUT"]),
+            "address_command": ("/usr/local/libexec/mail-of", { $0.addressCommand == "/usr/local/libexec/mail-of" }, ["mail-of", "./x"]),
+            "address_command_user": ("ldaplookup", { $0.addressCommandUser == "ldaplookup" }, ["", "a b", "a\u{1}"]),
+            "address_command_timeout": ("10", { $0.addressCommandTimeout == 10 }, ["0", "61", "5s"]),
         ]
     }
 

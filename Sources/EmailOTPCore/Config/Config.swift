@@ -44,6 +44,10 @@ public struct Config {
     // Remembered hosts and alert mails (emailotp.conf(5), remember and notify).
     public var remember: Int64 = 0
     public var notify: Set<NotifyEvent> = [.lockout, .recovery]
+    /// For tokens enrolled without an address (AddressCommand); empty = none.
+    public var addressCommand = ""
+    public var addressCommandUser = "nobody"
+    public var addressCommandTimeout: Int64 = 5
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""

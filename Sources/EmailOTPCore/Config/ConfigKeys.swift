@@ -79,6 +79,14 @@ public enum ConfigKeys {
         ConfigKey("store_timeout") { key, value, config in config.storeTimeout = try integer(key, value, 1...60) },
         ConfigKey("remember") { key, value, config in config.remember = try integer(key, value, 0...2_592_000) },
         ConfigKey("notify") { _, value, config in config.notify = try NotifyEvent.list(value) },
+        ConfigKey("address_command") { key, value, config in config.addressCommand = try optionalPath(key, value) },
+        ConfigKey("address_command_user") { key, value, config in
+            guard (try? UserName.validate(value)) != nil, !ByteText.contains(value, byte: ByteText.space) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a user name")
+            }
+            config.addressCommandUser = value
+        },
+        ConfigKey("address_command_timeout") { key, value, config in config.addressCommandTimeout = try integer(key, value, 1...60) },
     ]
 
     /// The names of `table`, in its order.

@@ -54,8 +54,11 @@ extension Authenticator {
             log(.error, user, "\(event.name) alert not sent: store error: \(error)")
             return
         }
-        guard let to = address else { return }
+        guard let stored = address else { return }
+        var to = stored
         do {
+            // A token enrolled with --address-from-command keeps no address.
+            if to.isEmpty { to = try AddressCommand(config: config).address(for: user) }
             let mail = try MailComposer(config: config, random: random).composeAlert(
                 AlertMailContext(user: user, address: to, event: event, service: context.service,
                                  rhost: context.rhost, host: context.host, time: now))

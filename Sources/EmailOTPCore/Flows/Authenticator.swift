@@ -95,8 +95,10 @@ public struct Authenticator {
             r.mails.append(now)
             return .sent(challenge, email: r.email)
         }
-        guard case .sent(var challenge, let email) = outcome else { return outcome }
+        guard case .sent(var challenge, let stored) = outcome else { return outcome }
+        var email = stored
         do {
+            if email.isEmpty { email = try AddressCommand(config: config).address(for: user) }
             let mail = try MailComposer(config: config, random: random).compose(
                 CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
                                 service: context.service, rhost: context.rhost, host: context.host,

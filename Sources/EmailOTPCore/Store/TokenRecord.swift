@@ -21,6 +21,8 @@ public struct Challenge: Equatable {
 /// A user's token and open challenges, as kept in the store.
 public struct TokenRecord: Equatable {
     public var user: String
+    /// Empty for a token enrolled with `--address-from-command` (`email -` in the file): the
+    /// address is asked from `address_command` for each mail.
     public var email: String
     public var pinHash: String?
     public var enabled = true
@@ -56,7 +58,7 @@ public enum RecordFormat {
     public static func render(_ record: TokenRecord) -> String {
         var lines = [header,
                      "user \(record.user)",
-                     "email \(record.email)",
+                     "email \(record.email.isEmpty ? "-" : record.email)",
                      "pin \(record.pinHash ?? "-")",
                      "state \(record.enabled ? "enabled" : "disabled")",
                      "fail_count \(record.failCount)",
@@ -107,8 +109,12 @@ public enum RecordFormat {
         }
         let user = try field("user")
         guard ByteText.same(user, expectedUser) else { throw CorruptRecord(line: 0, reason: "record of another user") }
-        let email = try field("email")
-        guard EmailAddress.isValid(email) else { throw CorruptRecord(line: 0, reason: "bad email") }
+        var email = try field("email")
+        if ByteText.same(email, "-") {
+            email = ""
+        } else {
+            guard EmailAddress.isValid(email) else { throw CorruptRecord(line: 0, reason: "bad email") }
+        }
         let pin = try field("pin")
         let noPIN = ByteText.same(pin, "-")
         guard noPIN || (ByteText.hasPrefix(pin, "$") && !ByteText.contains(pin, byte: ByteText.space) && !pin.hasControlCharacters) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }

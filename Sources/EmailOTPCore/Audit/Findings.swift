@@ -1,0 +1,110 @@
+import Glibc
+
+/// One result of `emailotp config-check`'s reading of the PAM stacks, sshd_config and sudoers.
+public struct Finding: Equatable {
+    public enum Severity: String {
+        /// The second factor can be skipped or bypassed: exit status 1.
+        case problem
+        /// Worth knowing, changes nothing by itself (exit status unchanged).
+        case note
+    }
+
+    public var rule: String
+    public var severity: Severity
+    public var file: String
+    /// 0 when the finding is about the whole file.
+    public var line: Int
+    public var message: String
+    /// The PAM services the finding applies to (empty for sshd_config and sudoers).
+    public var services: [String]
+
+    public init(_ rule: String, _ severity: Severity, file: String, line: Int, _ message: String, services: [String] = []) {
+        self.rule = rule
+        self.severity = severity
+        self.file = file
+        self.line = line
+        self.message = message
+        self.services = services
+    }
+
+    public var location: String { line > 0 ? "\(file):\(line)" : file }
+}
+
+/// A file or directory the audit was told to read and cannot: exit status 2.
+public struct AuditReadError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// How the audit reads files: the real file system in the command, a dictionary in unit tests.
+public protocol AuditFiles {
+    /// The file's text; nil when it does not exist. Throws when it exists but cannot be read.
+    func read(_ path: String) throws -> String?
+    /// The names in a directory, sorted; nil when it does not exist.
+    func list(_ directory: String) throws -> [String]?
+}
+
+/// Reads configuration files as they are (they need not be root-only to be audited).
+public struct SystemAuditFiles: AuditFiles {
+    public init() {}
+
+    public func read(_ path: String) throws -> String? {
+        // Symbolic links are followed: /etc often links its files elsewhere.
+        let raw = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        if raw < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw AuditReadError("cannot read \(SystemError("open", path))")
+        }
+        let fd = FileDescriptor(raw: raw, path: path)
+        do {
+            let info = try fd.status()
+            // A directory where a file may be (a glob match, a sub-directory of pam.d) is no file.
+            if info.st_mode & S_IFMT == S_IFDIR { return nil }
+            guard info.st_mode & S_IFMT == S_IFREG else { throw AuditReadError("\(path) is not a regular file") }
+            return String(decoding: try fd.readAll(limit: 4 * 1024 * 1024), as: UTF8.self)
+        } catch let error as AuditReadError {
+            throw error
+        } catch {
+            throw AuditReadError("cannot read \(path): \(error)")
+        }
+    }
+
+    public func list(_ directory: String) throws -> [String]? {
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            if errno == ENOENT { return nil }
+            throw AuditReadError("cannot read \(directory): \(SystemError("stat", directory))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw AuditReadError("\(directory) is not a directory") }
+        do {
+            return try SafeFile.list(directory)
+        } catch {
+            throw AuditReadError("cannot read \(directory): \(error)")
+        }
+    }
+}
+
+/// Splits a configuration text into lines, with 1-based numbers; CRLF ends a line too.
+func numberedLines(_ text: String) -> [(number: Int, text: String)] {
+    var out = [(number: Int, text: String)]()
+    var number = 0
+    for raw in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
+        number += 1
+        var bytes = Array(raw)
+        if bytes.last == 0x0D { bytes.removeLast() }
+        out.append((number, String(decoding: bytes, as: UTF8.self)))
+    }
+    return out
+}
+
+/// Splits on blanks (spaces and tabs).
+func blankSeparated(_ text: String) -> [String] {
+    text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+}
+
+/// `dir/name`, or `name` itself when it is absolute.
+func joinedPath(_ directory: String, _ name: String) -> String {
+    if name.hasPrefix("/") { return name }
+    return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+}

@@ -1,0 +1,119 @@
+/// What `emailotp config-check` finds around the module: every PAM service's auth stack, sshd
+/// and sudo, and the local users a stack without `nullok` would lock out.
+public struct AuditReport {
+    /// Problems and notes, one per place: a line shared by several services (an included
+    /// file) is reported once, with every service it applies to.
+    public var findings: [Finding] = []
+    /// Services whose auth stack uses pam_emailotp.
+    public var services: [String] = []
+    /// Of those, the ones with a pam_emailotp line without `nullok`.
+    public var strictServices: [String] = []
+    /// Local login users (a real shell, uid 0 or ≥ 1000) with no token; empty when no stack
+    /// requires a token.
+    public var usersWithoutToken: [String] = []
+
+    public var problemCount: Int { findings.filter { $0.severity == .problem }.count }
+}
+
+public struct StackAudit {
+    public var pamDirectory = "/etc/pam.d"
+    /// nil: not checked. A missing file is an error only when `sshdConfigExplicit`.
+    public var sshdConfig: String? = "/etc/ssh/sshd_config"
+    public var sshdConfigExplicit = false
+    public var sudoers: String? = "/etc/sudoers"
+    public var sudoersExplicit = false
+    public var passwd = "/etc/passwd"
+
+    public init() {}
+
+    /// Throws `AuditReadError` when something it was told to read cannot be read.
+    public func run(files: AuditFiles, hasToken: (String) throws -> Bool) throws -> AuditReport {
+        var report = AuditReport()
+        guard let names = try files.list(pamDirectory) else { throw AuditReadError("\(pamDirectory): no such directory") }
+        var reader = PAMStackReader(directory: pamDirectory, files: files)
+        var raw = [Finding]()
+        for service in names where Self.isServiceName(service) {
+            guard let stack = try reader.stack(service: service) else { continue }
+            guard PAMStackRules.usesModule(stack) else { continue }
+            report.services.append(service)
+            if PAMStackRules.requiresToken(stack) { report.strictServices.append(service) }
+            raw += PAMStackRules.check(service: service, stack: stack)
+        }
+        raw += reader.findings
+        if report.services.isEmpty {
+            raw.append(Finding("no-service", .note, file: pamDirectory, line: 0, "no PAM service uses pam_emailotp"))
+        }
+        raw += try checkService("sshd", path: sshdConfig, explicit: sshdConfigExplicit, report: report, files: files) {
+            try SSHDConfigRules.check(path: $0, files: files)
+        }
+        raw += try checkService("sudo", path: sudoers, explicit: sudoersExplicit, report: report, files: files) {
+            try SudoersRules.check(path: $0, files: files)
+        }
+        report.findings = Self.merged(raw)
+        if !report.strictServices.isEmpty {
+            guard let text = try files.read(passwd) else { throw AuditReadError("\(passwd) does not exist") }
+            report.usersWithoutToken = try LocalUsers.logins(passwd: text).filter { try !hasToken($0) }
+        }
+        return report
+    }
+
+    /// The settings of a program (sshd, sudo) matter when its PAM service uses the module.
+    func checkService(_ service: String, path: String?, explicit: Bool, report: AuditReport, files: AuditFiles,
+                      _ rules: (String) throws -> [Finding]) throws -> [Finding] {
+        guard let path = path else { return [] }
+        let exists = try files.read(path) != nil
+        if !exists {
+            if explicit { throw AuditReadError("\(path) does not exist") }
+            return []
+        }
+        guard report.services.contains(service) else {
+            if try files.read(joinedPath(pamDirectory, service)) != nil && !report.services.isEmpty {
+                return [Finding("\(service)-without-module", .note, file: joinedPath(pamDirectory, service), line: 0,
+                                "the \(service) service does not use pam_emailotp: \(service) asks no code")]
+            }
+            return []
+        }
+        return try rules(path)
+    }
+
+    /// Files libpam would never open as a service: backups and package leftovers.
+    static func isServiceName(_ name: String) -> Bool {
+        !name.hasPrefix(".") && !name.hasSuffix("~") && !name.hasSuffix(".bak") && !name.hasSuffix(".swp")
+            && !name.contains(".dpkg-") && !name.contains(".rpm") && !name.hasSuffix(".orig") && !name.hasSuffix(".ucf-dist")
+    }
+
+    /// One finding per (rule, place, message), with the services merged.
+    static func merged(_ findings: [Finding]) -> [Finding] {
+        var out = [Finding]()
+        for finding in findings {
+            if let index = out.firstIndex(where: {
+                $0.rule == finding.rule && $0.file == finding.file && $0.line == finding.line && $0.message == finding.message
+            }) {
+                for service in finding.services where !out[index].services.contains(service) {
+                    out[index].services.append(service)
+                }
+            } else {
+                out.append(finding)
+            }
+        }
+        return out
+    }
+}
+
+/// The local accounts people log in with.
+public enum LocalUsers {
+    static let nonLoginShells: Set<String> = ["nologin", "false", "sync", "halt", "shutdown"]
+
+    /// Users of a passwd file with a real shell and uid 0 or ≥ 1000 (nobody excluded).
+    public static func logins(passwd: String) -> [String] {
+        numberedLines(passwd).compactMap { entry in
+            let fields = entry.text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 7, !fields[0].isEmpty, !fields[0].hasPrefix("+"), !fields[0].hasPrefix("-"),
+                  let uid = parseInteger(fields[2], in: 0...4_294_967_295) else { return nil }
+            guard uid == 0 || (uid >= 1000 && uid != 65534) else { return nil }
+            let shell = String(fields[6].split(separator: "/").last ?? "")
+            guard !nonLoginShells.contains(shell) else { return nil }
+            return fields[0]
+        }
+    }
+}
