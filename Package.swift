@@ -6,6 +6,16 @@ import PackageDescription
 let moduleLinkerFlags: [String] = [
     "-Xlinker", "--version-script=\(Context.packageDirectory)/CShim/entry/exports.map",
     "-Xlinker", "-z", "-Xlinker", "nodelete",
+    // Every symbol must resolve at link time: a libcurl call that bypassed the loader
+    // (CShim/shim/curl_loader.c) would otherwise only fail when libpam loads the module.
+    "-Xlinker", "-z", "-Xlinker", "defs",
+    // libstdc++ linked in statically (see the script in that directory), and the unwinder
+    // from libgcc_eh.a, so that libgcc_s.so.1 (and its CPUID probe at load) is not needed.
+    "-L\(Context.packageDirectory)/link/static-libstdc++",
+    "-Xlinker", "-lgcc_eh",
+    // The Swift runtime brings ~18,500 relative relocations: packed as DT_RELR (glibc >= 2.36)
+    // they take 3 KB instead of 445 KB of the file that every load reads. gold cannot pack them.
+    "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
 ]
 
 let package = Package(
@@ -22,8 +32,8 @@ let package = Package(
             name: "CShim",
             path: "CShim/shim",
             linkerSettings: [
-                .linkedLibrary("pam"), .linkedLibrary("curl"),
-                .linkedLibrary("crypto"), .linkedLibrary("crypt"),
+                .linkedLibrary("pam"),
+                .linkedLibrary("crypt"),
             ]
         ),
         .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"]),

@@ -80,7 +80,8 @@ install_all() {
     (cd "$here" && "$swift" build -c release -Xswiftc -static-stdlib --disable-local-rpath)
     bin=$(cd "$here" && "$swift" build -c release -Xswiftc -static-stdlib --disable-local-rpath --show-bin-path)
     dir=$(module_dir)
-    install -o root -g root -m 0644 "$bin/libpam_emailotp.so" "$dir/pam_emailotp.so"
+    # Stripped (-s) as distributions ship modules: the symbol table alone is 3.6 MB.
+    install -s -o root -g root -m 0644 "$bin/libpam_emailotp.so" "$dir/pam_emailotp.so"
     install -o root -g root -m 0755 "$bin/emailotp" "$sbin/emailotp"
     install -d -o root -g root -m 0755 "$mandir/man8" "$mandir/man5"
     install -o root -g root -m 0644 "$here/man/pam_emailotp.8" "$here/man/emailotp.8" "$mandir/man8/"

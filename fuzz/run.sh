@@ -87,7 +87,7 @@ build_target() {
         swiftc -sanitize=fuzzer,address -O -g -parse-as-library -module-name "fuzz_$name" \
             -I "$out/include" -I "$out/core" -use-ld=lld \
             fuzz/Support/*.swift "fuzz/Targets/$name.swift" "$out/core/core.o" "$out/core/shim.o" \
-            -lpam -lcurl -lcrypto -lcrypt -o "$out/bin/$name"
+            -lpam -lcrypt -o "$out/bin/$name"
     fi
 }
 

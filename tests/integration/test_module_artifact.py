@@ -71,6 +71,21 @@ def test_no_swift_or_foundation_needed(so):
     assert bad == [], bad
 
 
+# Everything the module makes every sshd, sudo and su process load. libcurl, libcrypto,
+# libstdc++ and libgcc_s are not here on purpose (docs/DESIGN.md, "Lazy loading"): libcurl and
+# libcrypto are dlopen()ed by the paths that need them, the C++ runtime and the unwinder are
+# linked in statically.
+EXPECTED_NEEDED = {"libc.so.6", "libm.so.6", "libpam.so.0", "libcrypt.so.1", "ld-linux-*"}
+
+
+def test_needed_is_exactly_the_small_set(so):
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic(so))
+    # the dynamic loader's name depends on the architecture
+    names = ["ld-linux-*" if n.startswith("ld-linux-") else n for n in needed]
+    assert len(names) == len(set(names)), needed
+    assert set(names) == EXPECTED_NEEDED, needed
+
+
 def test_ldd_resolves_nothing_under_opt_swift(so):
     out = subprocess.run(["ldd", so], capture_output=True, text=True).stdout
     assert "not found" not in out, out

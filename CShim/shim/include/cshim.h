@@ -17,6 +17,9 @@
 #include <openssl/rand.h>
 #include <curl/curl.h>
 #include "cshim_pq.h"
+#include "dynload.h"
+#include "curl_loader.h"
+#include "crypto_loader.h"
 
 /* pam_prompt(pamh, style, response, "%s", text) */
 int cshim_pam_prompt(pam_handle_t *pamh, int style, const char *text, char **response);

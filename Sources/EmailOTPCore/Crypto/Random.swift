@@ -16,8 +16,9 @@ public struct OpenSSLRandom: RandomSource {
 
     public func bytes(_ count: Int) throws -> [UInt8] {
         guard count > 0, count <= Int(Int32.max) else { return [] }
+        guard (try? Digest.loadLibcrypto()) != nil else { throw RandomFailure() }
         var out = [UInt8](repeating: 0, count: count)
-        let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32($0.count)) }
+        let ok = out.withUnsafeMutableBufferPointer { cshim_rand_bytes($0.baseAddress, Int32($0.count)) }
         guard ok == 1 else { throw RandomFailure() }
         return out
     }

@@ -24,13 +24,14 @@ public struct SMTPMailer: Mailer {
     }
 
     public func send(_ mail: OutgoingMail) throws {
-        guard let curl = curl_easy_init() else { throw MailError("curl_easy_init failed") }
-        defer { curl_easy_cleanup(curl) }
+        try Self.loadLibcurl()
+        guard let curl = cshim_curl_easy_init() else { throw MailError("curl_easy_init failed") }
+        defer { cshim_curl_easy_cleanup(curl) }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         defer { errorBuffer.deallocate() }
-        let recipients: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "<\(mail.to)>")
-        defer { curl_slist_free_all(recipients) }
+        let recipients: UnsafeMutablePointer<curl_slist>? = cshim_curl_slist_append(nil, "<\(mail.to)>")
+        defer { cshim_curl_slist_free_all(recipients) }
         guard recipients != nil else { throw MailError("curl_slist_append failed") }
 
         let body = MessageBody(Array(mail.text.bytesWithCRLFLineEnds()))
@@ -69,13 +70,23 @@ public struct SMTPMailer: Mailer {
             steps.append(("PASSWORD", cshim_curl_setopt_string(curl, CURLOPT_PASSWORD, config.mailPassword)))
         }
         for (name, code) in steps where code != CURLE_OK {
-            throw MailError("curl option \(name): \(String(cString: curl_easy_strerror(code)))")
+            throw MailError("curl option \(name): \(String(cString: cshim_curl_easy_strerror(code)))")
         }
-        let result = withExtendedLifetime(body) { SignalGuard.withSIGPIPEBlocked { curl_easy_perform(curl) } }
+        let result = withExtendedLifetime(body) { SignalGuard.withSIGPIPEBlocked { cshim_curl_easy_perform(curl) } }
         guard result == CURLE_OK else {
             let detail = String(cString: errorBuffer)
-            let reason = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
+            let reason = detail.isEmpty ? String(cString: cshim_curl_easy_strerror(result)) : detail
             throw MailError("SMTP to \(config.mailServer):\(config.effectivePort) failed: \(reason)")
+        }
+    }
+}
+
+extension SMTPMailer {
+    /// libcurl is loaded on the first SMTP mail, not with the module (`cshim_curl_load`).
+    static func loadLibcurl() throws {
+        var reason = [CChar](repeating: 0, count: 512)
+        guard cshim_curl_load(&reason, reason.count) == 0 else {
+            throw MailError("mail_transport=smtp needs libcurl (\(CSHIM_CURL_SONAME), package libcurl4): \(String(cString: reason))")
         }
     }
 }

@@ -14,7 +14,8 @@ can talk to it):
         smtp.count()       # number of accepted messages
         smtp.envelopes()   # [{"mail_from", "rcpt_tos", "tls", "auth_user"}] same order
         smtp.auth_log      # [(mechanism, user, ok)] every AUTH attempt, in order
-        smtp.events()      # [dict] connect/ehlo/starttls/auth/data events, in order
+        smtp.events()      # [dict] connect/ehlo/starttls/auth/data/close events, in order, each
+                       # with "t": time.monotonic() of the server process
 
 Every accepted message is written to DIRECTORY/NNNN.eml (temporary file +
 rename) inside handle_DATA, before the 250 reply: when the client returns,
@@ -52,6 +53,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 PYTHON = "/usr/bin/python3"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -287,6 +289,8 @@ def _serve(args):
     implicit = args.tls == "implicit"
 
     def log_event(**kw):
+        # CLOCK_MONOTONIC is one clock for every process: bench.py times the hand-off with it
+        kw["t"] = time.monotonic()
         events.write(json.dumps(kw) + "\n")
         events.flush()
 
@@ -397,6 +401,10 @@ def _serve(args):
             if self.transport is None:
                 log_event(ev="connect")
             super().connection_made(transport)
+
+        def connection_lost(self, error):
+            log_event(ev="close")
+            super().connection_lost(error)
 
     handler = Handler()
     loop = asyncio.new_event_loop()

@@ -1,0 +1,60 @@
+#include "crypto_loader.h"
+#include "dynload.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static int loaded;
+
+static const EVP_MD *(*p_sha256)(void);
+static unsigned char *(*p_hmac)(const EVP_MD *, const void *, int, const unsigned char *, size_t,
+                                unsigned char *, unsigned int *);
+static int (*p_rand_bytes)(unsigned char *, int);
+
+int cshim_crypto_load(char *error, size_t size)
+{
+    const struct cshim_symbol symbols[] = {
+        { "EVP_sha256", (void **)&p_sha256 },
+        { "HMAC", (void **)&p_hmac },
+        { "RAND_bytes", (void **)&p_rand_bytes },
+    };
+    pthread_mutex_lock(&load_lock);
+    /* Never closed: OpenSSL keeps process-wide state, and the module is never unloaded. */
+    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)
+        && cshim_dlopen_symbols(CSHIM_CRYPTO_SONAME, symbols, sizeof symbols / sizeof symbols[0],
+                                error, size) != NULL)
+        __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+    int result = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE) ? 0 : -1;
+    pthread_mutex_unlock(&load_lock);
+    return result;
+}
+
+static int ready(void)
+{
+    return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+}
+
+int cshim_hmac_sha256(const void *key, int key_length, const unsigned char *data, size_t length,
+                      unsigned char *out, unsigned int *out_length)
+{
+    if (!ready())
+        return 0;
+    return p_hmac(p_sha256(), key, key_length, data, length, out, out_length) != NULL;
+}
+
+int cshim_rand_bytes(unsigned char *buffer, int count)
+{
+    return ready() ? p_rand_bytes(buffer, count) : 0;
+}
+
+int cshim_timingsafe_bcmp(const void *a, const void *b, size_t length)
+{
+    /* OpenSSH's timingsafe_bcmp: every byte is read whatever the earlier ones were. */
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char difference = 0;
+    for (size_t i = 0; i < length; i++)
+        difference |= x[i] ^ y[i];
+    return difference != 0;
+}

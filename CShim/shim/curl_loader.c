@@ -1,0 +1,97 @@
+#include "cshim.h"
+#include "curl_loader.h"
+#include "dynload.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static int loaded;
+
+static CURL *(*p_easy_init)(void);
+static void (*p_easy_cleanup)(CURL *);
+static CURLcode (*p_easy_perform)(CURL *);
+static const char *(*p_easy_strerror)(CURLcode);
+static CURLcode (*p_easy_setopt)(CURL *, CURLoption, ...);
+static struct curl_slist *(*p_slist_append)(struct curl_slist *, const char *);
+static void (*p_slist_free_all)(struct curl_slist *);
+
+int cshim_curl_load(char *error, size_t size)
+{
+    const struct cshim_symbol symbols[] = {
+        { "curl_easy_init", (void **)&p_easy_init },
+        { "curl_easy_cleanup", (void **)&p_easy_cleanup },
+        { "curl_easy_perform", (void **)&p_easy_perform },
+        { "curl_easy_strerror", (void **)&p_easy_strerror },
+        { "curl_easy_setopt", (void **)&p_easy_setopt },
+        { "curl_slist_append", (void **)&p_slist_append },
+        { "curl_slist_free_all", (void **)&p_slist_free_all },
+    };
+    pthread_mutex_lock(&load_lock);
+    /* The handle is never closed: the module itself is never unloaded (-z nodelete), and
+     * libcurl/OpenSSL keep process-wide state that does not survive an unload. */
+    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)
+        && cshim_dlopen_symbols(CSHIM_CURL_SONAME, symbols, sizeof symbols / sizeof symbols[0],
+                                error, size) != NULL)
+        __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+    int result = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE) ? 0 : -1;
+    pthread_mutex_unlock(&load_lock);
+    return result;
+}
+
+static int ready(void)
+{
+    return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+}
+
+CURL *cshim_curl_easy_init(void)
+{
+    return ready() ? p_easy_init() : NULL;
+}
+
+void cshim_curl_easy_cleanup(CURL *curl)
+{
+    if (ready())
+        p_easy_cleanup(curl);
+}
+
+CURLcode cshim_curl_easy_perform(CURL *curl)
+{
+    return ready() ? p_easy_perform(curl) : CURLE_FAILED_INIT;
+}
+
+const char *cshim_curl_easy_strerror(CURLcode code)
+{
+    return ready() ? p_easy_strerror(code) : "libcurl is not loaded";
+}
+
+struct curl_slist *cshim_curl_slist_append(struct curl_slist *list, const char *text)
+{
+    return ready() ? p_slist_append(list, text) : NULL;
+}
+
+void cshim_curl_slist_free_all(struct curl_slist *list)
+{
+    if (ready())
+        p_slist_free_all(list);
+}
+
+CURLcode cshim_curl_setopt_long(CURL *curl, CURLoption option, long value)
+{
+    return ready() ? p_easy_setopt(curl, option, value) : CURLE_FAILED_INIT;
+}
+
+CURLcode cshim_curl_setopt_string(CURL *curl, CURLoption option, const char *value)
+{
+    return ready() ? p_easy_setopt(curl, option, value) : CURLE_FAILED_INIT;
+}
+
+CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value)
+{
+    return ready() ? p_easy_setopt(curl, option, value) : CURLE_FAILED_INIT;
+}
+
+CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback)
+{
+    return ready() ? p_easy_setopt(curl, CURLOPT_READFUNCTION, callback) : CURLE_FAILED_INIT;
+}

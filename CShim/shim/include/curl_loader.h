@@ -1,0 +1,26 @@
+/* libcurl, loaded on the first SMTP mail instead of at module load: the module's NEEDED list
+ * stays free of libcurl and the ~30 libraries it pulls in (docs/DESIGN.md, "Lazy loading").
+ * <curl/curl.h> still provides the types and constants; every call goes through these. */
+#ifndef EMAILOTP_CURL_LOADER_H
+#define EMAILOTP_CURL_LOADER_H
+
+#include <stddef.h>
+#include <curl/curl.h>
+
+/* The library cshim_curl_load opens. */
+#define CSHIM_CURL_SONAME "libcurl.so.4"
+
+/* Loads libcurl once per process (thread-safe; a failed load is retried on the next call).
+ * 0 when the functions below are usable, else -1 with the reason in `error`. */
+int cshim_curl_load(char *error, size_t size);
+
+/* The libcurl functions the SMTP mailer uses, through the loaded library. Before a successful
+ * cshim_curl_load they fail: NULL, CURLE_FAILED_INIT, or do nothing. */
+CURL *cshim_curl_easy_init(void);
+void cshim_curl_easy_cleanup(CURL *curl);
+CURLcode cshim_curl_easy_perform(CURL *curl);
+const char *cshim_curl_easy_strerror(CURLcode code);
+struct curl_slist *cshim_curl_slist_append(struct curl_slist *list, const char *text);
+void cshim_curl_slist_free_all(struct curl_slist *list);
+
+#endif
