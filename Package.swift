@@ -31,22 +31,21 @@ let package = Package(
         .target(
             name: "CShim",
             path: "CShim/shim",
-            linkerSettings: [
-                .linkedLibrary("pam"),
-                .linkedLibrary("crypt"),
-            ]
+            linkerSettings: [.linkedLibrary("crypt")]
         ),
+        // libpam only for the module and the command's demo: the core cannot import it.
+        .target(name: "CPAM", path: "CShim/pam", linkerSettings: [.linkedLibrary("pam")]),
         .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"]),
         .target(name: "EmailOTPCore", dependencies: ["CShim"]),
         .target(
             name: "PAMModule",
-            dependencies: ["EmailOTPCore", "CShim", "CPAMEntry"],
+            dependencies: ["EmailOTPCore", "CShim", "CPAM", "CPAMEntry"],
             linkerSettings: [.unsafeFlags(moduleLinkerFlags)]
         ),
         .executableTarget(
             name: "emailotp",
             dependencies: [
-                "EmailOTPCore", "CShim",
+                "EmailOTPCore", "CShim", "CPAM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

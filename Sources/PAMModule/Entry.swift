@@ -1,4 +1,4 @@
-import CShim
+import CPAM
 import EmailOTPCore
 
 /// `pam_sm_authenticate`, called by the C entry point in CShim/entry. Every path ends in a

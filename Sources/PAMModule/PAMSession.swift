@@ -1,4 +1,4 @@
-import CShim
+import CPAM
 import EmailOTPCore
 import Glibc
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CShim
+import CPAM
 import EmailOTPCore
 import Glibc
 
