@@ -1,4 +1,4 @@
-public enum PINMode: String {
+public enum PINMode: String, CaseIterable {
     case token, none
 }
 
