@@ -32,7 +32,7 @@ extension EmailOTP {
                 }
                 let pinHash = noPin ? nil : try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
                 if verify {
-                    try verifyAddress(address, user: user, config: config, fromStdin: pinStdin)
+                    try verifyAddress(address, user: user, config: config, store: store, fromStdin: pinStdin)
                 }
                 let created: Bool = try store.update(user: user) { record in
                     guard record == nil else { return false }
@@ -46,16 +46,16 @@ extension EmailOTP {
 
         /// Mails a code to the new address and asks for it back (the next stdin line with
         /// --pin-stdin, else on the terminal).
-        func verifyAddress(_ address: String, user: String, config: Config, fromStdin: Bool) throws {
+        func verifyAddress(_ address: String, user: String, config: Config, store: TokenStore, fromStdin: Bool) throws {
+            let clock = SystemClock()
             let random = OpenSSLRandom()
-            let code = try random.digits(config.otpLength)
-            let now = SystemClock().now()
-            let mail = try MailComposer(config: config, random: random).compose(
-                CodeMailContext(user: user, address: address, code: code, transactionID: try random.digits(20),
-                                service: "emailotp enroll", rhost: "", host: Host.name(), created: now,
-                                expires: now + config.otpValidity), date: now)
+            let authenticator = Authenticator(
+                config: config, pinMode: .token, store: store, clock: clock, random: random,
+                mailer: makeMailer(config, clock: clock, random: random), logger: StderrLogger(),
+                context: RequestContext(service: "emailotp enroll", rhost: ""))
+            let code: String
             do {
-                try makeMailer(config, clock: SystemClock(), random: random).send(mail)
+                code = try authenticator.mailVerificationCode(user: user, address: address)
             } catch {
                 throw CLIError("the verification mail to \(address) failed: \(error)")
             }

@@ -99,12 +99,9 @@ public struct Authenticator {
         var email = stored
         do {
             if email.isEmpty { email = try AddressCommand(config: config).address(for: user) }
-            let mail = try MailComposer(config: config, random: random).compose(
-                CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
-                                service: context.service, rhost: context.rhost, host: context.host,
-                                created: challenge.created, expires: challenge.expires),
-                date: clock.now())
-            try mailer.send(mail)
+            try sendCodeMail(CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
+                                             service: context.service, rhost: context.rhost, host: context.host,
+                                             created: challenge.created, expires: challenge.expires))
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
             try? store.update(user: user) { record in
