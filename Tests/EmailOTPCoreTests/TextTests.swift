@@ -92,4 +92,12 @@ final class TextTests: XCTestCase {
         XCTAssertEqual("a\r\nb\rc\n".replacingCRLF(), "a\nb\nc\n")
         XCTAssertEqual("a\r\u{301}".replacingCRLF(), "a\n\u{301}")
     }
+
+    func testHex() {
+        XCTAssertEqual(Hex.encode([0, 0x0f, 0xab, 0xff]), "000fabff")
+        XCTAssertEqual(Hex.decode("000fabff"), [0, 0x0f, 0xab, 0xff])
+        XCTAssertEqual(Hex.decode("ABFF"), [0xab, 0xff])
+        XCTAssertNil(Hex.decode("abc"))
+        XCTAssertNil(Hex.decode("zz"))
+    }
 }
