@@ -355,14 +355,35 @@ int openat64(int dirfd, const char *rel, int flags, ...)
     OPEN_BODY(openat64, real_openat64(dirfd, rel, flags, mode));
 }
 
-ssize_t read(int fd, void *buf, size_t n)
-{
-    REAL(read);
-    const struct rule *r = decide_fd(OP_READ, fd);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_read(fd, buf, n);
-}
+/* The interposers that differ only in the call: the rule decides from one path or descriptor
+ * (`decision`); an errno rule fails the call, anything else makes the real one. */
+#define INTERPOSE(ret, name, params, decision, args)                      \
+    ret name params                                                       \
+    {                                                                     \
+        REAL(name);                                                       \
+        const struct rule *r = decision;                                  \
+        if (r && r->action == ACT_ERRNO)                                  \
+            FAIL_ERRNO(r, -1);                                            \
+        return real_##name args;                                          \
+    }
+
+/* The same for the *at forms: a path relative to a directory descriptor is resolved (through
+ * /proc/self/fd) only when rules are armed, into buf and buf2. */
+#define INTERPOSE_AT(ret, name, params, decision, args)                   \
+    ret name params                                                       \
+    {                                                                     \
+        REAL(name);                                                       \
+        char buf[2048], buf2[2048];                                       \
+        (void)buf2;                                                       \
+        const struct rule *r = NULL;                                      \
+        if (nrules && armed && !busy)                                     \
+            r = decision;                                                 \
+        if (r && r->action == ACT_ERRNO)                                  \
+            FAIL_ERRNO(r, -1);                                            \
+        return real_##name args;                                          \
+    }
+
+INTERPOSE(ssize_t, read, (int fd, void *data, size_t n), decide_fd(OP_READ, fd), (fd, data, n))
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
@@ -375,134 +396,25 @@ ssize_t write(int fd, const void *buf, size_t n)
     return real_write(fd, buf, n);
 }
 
-int fsync(int fd)
-{
-    REAL(fsync);
-    const struct rule *r = decide_fd(OP_FSYNC, fd);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_fsync(fd);
-}
-
-int fdatasync(int fd)
-{
-    REAL(fdatasync);
-    const struct rule *r = decide_fd(OP_FSYNC, fd);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_fdatasync(fd);
-}
-
-int flock(int fd, int operation)
-{
-    REAL(flock);
-    const struct rule *r = decide_fd(OP_FLOCK, fd);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_flock(fd, operation);
-}
-
-int rename(const char *from, const char *to)
-{
-    REAL(rename);
-    const struct rule *r = decide(OP_RENAME, from, to);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_rename(from, to);
-}
-
-int renameat(int fromfd, const char *from, int tofd, const char *to)
-{
-    REAL(renameat);
-    char b1[2048], b2[2048];
-    const struct rule *r = NULL;
-    if (nrules && armed && !busy)
-        r = decide(OP_RENAME, at_path(fromfd, from, b1, sizeof b1), at_path(tofd, to, b2, sizeof b2));
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_renameat(fromfd, from, tofd, to);
-}
-
-int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned int flags)
-{
-    REAL(renameat2);
-    char b1[2048], b2[2048];
-    const struct rule *r = NULL;
-    if (nrules && armed && !busy)
-        r = decide(OP_RENAME, at_path(fromfd, from, b1, sizeof b1), at_path(tofd, to, b2, sizeof b2));
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_renameat2(fromfd, from, tofd, to, flags);
-}
-
-int mkdir(const char *path, mode_t mode)
-{
-    REAL(mkdir);
-    const struct rule *r = decide(OP_MKDIR, path, NULL);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_mkdir(path, mode);
-}
-
-int mkdirat(int dirfd, const char *rel, mode_t mode)
-{
-    REAL(mkdirat);
-    char buf[2048];
-    const struct rule *r = NULL;
-    if (nrules && armed && !busy)
-        r = decide(OP_MKDIR, at_path(dirfd, rel, buf, sizeof buf), NULL);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_mkdirat(dirfd, rel, mode);
-}
-
-int unlink(const char *path)
-{
-    REAL(unlink);
-    const struct rule *r = decide(OP_UNLINK, path, NULL);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_unlink(path);
-}
-
-int unlinkat(int dirfd, const char *rel, int flags)
-{
-    REAL(unlinkat);
-    char buf[2048];
-    const struct rule *r = NULL;
-    if (nrules && armed && !busy)
-        r = decide(OP_UNLINK, at_path(dirfd, rel, buf, sizeof buf), NULL);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_unlinkat(dirfd, rel, flags);
-}
-
-int stat(const char *path, struct stat *st)
-{
-    REAL(stat);
-    const struct rule *r = decide(OP_STAT, path, NULL);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_stat(path, st);
-}
-
-int lstat(const char *path, struct stat *st)
-{
-    REAL(lstat);
-    const struct rule *r = decide(OP_STAT, path, NULL);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_lstat(path, st);
-}
-
-int fstat(int fd, struct stat *st)
-{
-    REAL(fstat);
-    const struct rule *r = decide_fd(OP_STAT, fd);
-    if (r && r->action == ACT_ERRNO)
-        FAIL_ERRNO(r, -1);
-    return real_fstat(fd, st);
-}
+INTERPOSE(int, fsync, (int fd), decide_fd(OP_FSYNC, fd), (fd))
+INTERPOSE(int, fdatasync, (int fd), decide_fd(OP_FSYNC, fd), (fd))
+INTERPOSE(int, flock, (int fd, int operation), decide_fd(OP_FLOCK, fd), (fd, operation))
+INTERPOSE(int, rename, (const char *from, const char *to), decide(OP_RENAME, from, to), (from, to))
+INTERPOSE_AT(int, renameat, (int fromfd, const char *from, int tofd, const char *to),
+             decide(OP_RENAME, at_path(fromfd, from, buf, sizeof buf), at_path(tofd, to, buf2, sizeof buf2)),
+             (fromfd, from, tofd, to))
+INTERPOSE_AT(int, renameat2, (int fromfd, const char *from, int tofd, const char *to, unsigned int flags),
+             decide(OP_RENAME, at_path(fromfd, from, buf, sizeof buf), at_path(tofd, to, buf2, sizeof buf2)),
+             (fromfd, from, tofd, to, flags))
+INTERPOSE(int, mkdir, (const char *path, mode_t mode), decide(OP_MKDIR, path, NULL), (path, mode))
+INTERPOSE_AT(int, mkdirat, (int dirfd, const char *rel, mode_t mode),
+             decide(OP_MKDIR, at_path(dirfd, rel, buf, sizeof buf), NULL), (dirfd, rel, mode))
+INTERPOSE(int, unlink, (const char *path), decide(OP_UNLINK, path, NULL), (path))
+INTERPOSE_AT(int, unlinkat, (int dirfd, const char *rel, int flags),
+             decide(OP_UNLINK, at_path(dirfd, rel, buf, sizeof buf), NULL), (dirfd, rel, flags))
+INTERPOSE(int, stat, (const char *path, struct stat *st), decide(OP_STAT, path, NULL), (path, st))
+INTERPOSE(int, lstat, (const char *path, struct stat *st), decide(OP_STAT, path, NULL), (path, st))
+INTERPOSE(int, fstat, (int fd, struct stat *st), decide_fd(OP_STAT, fd), (fd, st))
 
 int fstatat(int dirfd, const char *rel, struct stat *st, int flags)
 {
@@ -594,23 +506,21 @@ void *dlopen(const char *file, int mode)
     return handle;
 }
 
-void *malloc(size_t n)
-{
-    if (malloc_fails(__builtin_return_address(0))) { errno = ENOMEM; return NULL; }
-    return __libc_malloc(n);
-}
+/* An allocator that fails with ENOMEM when a malloc rule acts on its caller (`when`). */
+#define INTERPOSE_ALLOC(name, params, when, call)                         \
+    void *name params                                                     \
+    {                                                                     \
+        if ((when) && malloc_fails(__builtin_return_address(0))) {        \
+            errno = ENOMEM;                                               \
+            return NULL;                                                  \
+        }                                                                 \
+        return call;                                                      \
+    }
 
-void *calloc(size_t a, size_t b)
-{
-    if (malloc_fails(__builtin_return_address(0))) { errno = ENOMEM; return NULL; }
-    return __libc_calloc(a, b);
-}
-
-void *realloc(void *p, size_t n)
-{
-    if (n && malloc_fails(__builtin_return_address(0))) { errno = ENOMEM; return NULL; }
-    return __libc_realloc(p, n);
-}
+INTERPOSE_ALLOC(malloc, (size_t n), 1, __libc_malloc(n))
+INTERPOSE_ALLOC(calloc, (size_t a, size_t b), 1, __libc_calloc(a, b))
+/* realloc(p, 0) frees: that is no allocation to fail. */
+INTERPOSE_ALLOC(realloc, (void *p, size_t n), n != 0, __libc_realloc(p, n))
 
 int posix_memalign(void **out, size_t align, size_t n)
 {
@@ -625,14 +535,5 @@ int posix_memalign(void **out, size_t align, size_t n)
     return 0;
 }
 
-void *aligned_alloc(size_t align, size_t n)
-{
-    if (malloc_fails(__builtin_return_address(0))) { errno = ENOMEM; return NULL; }
-    return __libc_memalign(align, n);
-}
-
-void *memalign(size_t align, size_t n)
-{
-    if (malloc_fails(__builtin_return_address(0))) { errno = ENOMEM; return NULL; }
-    return __libc_memalign(align, n);
-}
+INTERPOSE_ALLOC(aligned_alloc, (size_t align, size_t n), 1, __libc_memalign(align, n))
+INTERPOSE_ALLOC(memalign, (size_t align, size_t n), 1, __libc_memalign(align, n))

@@ -287,6 +287,75 @@ def service_file(lines):
     return text if text.endswith("\n") else text + "\n"
 
 
+def _conversation(answerer, transcript, state, authtok=None):
+    """The driver's one PAM conversation callback (for pam_authenticate through a stack and
+    for a direct pam_sm_* call): every message goes into `transcript`, prompts are answered
+    by `answerer` (None fails the conversation with PAM_CONV_ERR), TEXT_INFO/ERROR_MSG reach
+    it only when it `wants_info`. While state["hide"] > 0, pam_unix's prompt is answered
+    with `authtok` and not recorded. An exception of `answerer` is kept in state["error"]."""
+    def conv(num_msg, msgs, resp_out, appdata):
+        try:
+            if num_msg <= 0 or num_msg > 32:
+                return PAM_CONV_ERR
+            arr = _libc.calloc(num_msg, ctypes.sizeof(_PamResponse))
+            if not arr:
+                return PAM_BUF_ERR
+            responses = ctypes.cast(arr, ctypes.POINTER(_PamResponse))
+            ok = True
+            for i in range(num_msg):
+                m = msgs[i].contents
+                style = m.msg_style
+                raw = m.msg if m.msg is not None else b""
+                mtext = raw.decode("utf-8", "surrogateescape")
+                # pam_unix's prompt while we inject PAM_AUTHTOK
+                if state["hide"]:
+                    if style in (PROMPT_ECHO_OFF, PROMPT_ECHO_ON):
+                        responses[i].resp = _libc.strdup(_b(authtok))
+                        responses[i].resp_retcode = 0
+                        state["hide"] -= 1
+                        continue
+                    continue
+                msg = Message(style, mtext)
+                transcript.append(msg)
+                if style in (PROMPT_ECHO_OFF, PROMPT_ECHO_ON):
+                    a = None
+                    if state["error"] is None:
+                        try:
+                            a = answerer(style, mtext)
+                        except BaseException:
+                            state["error"] = traceback.format_exc()
+                            a = None
+                    if a is None:
+                        ok = False
+                        break
+                    if isinstance(a, bytes):
+                        a = a.decode("utf-8", "surrogateescape")
+                    msg.response = a
+                    p = _libc.strdup(_b(a))
+                    if not p:
+                        ok = False
+                        break
+                    responses[i].resp = p
+                    responses[i].resp_retcode = 0
+                else:
+                    try:
+                        answerer(style, mtext) if getattr(answerer, "wants_info", False) else None
+                    except BaseException:
+                        state["error"] = traceback.format_exc()
+            if not ok:
+                for i in range(num_msg):
+                    if responses[i].resp:
+                        _libc.free(responses[i].resp)
+                _libc.free(arr)
+                return PAM_CONV_ERR
+            resp_out[0] = responses
+            return PAM_SUCCESS
+        except BaseException:
+            state["error"] = traceback.format_exc()
+            return PAM_CONV_ERR
+    return conv
+
+
 def _transaction(user, stack, answerer, *, service, authtok, rhost, tty, ruser,
                  flags, real_delay, acct, confdir):
     transcript = []
@@ -305,68 +374,7 @@ def _transaction(user, stack, answerer, *, service, authtok, rhost, tty, ruser,
             with open(os.path.join(confdir, "other"), "w") as f:   # libpam wants a fallback
                 f.write("auth required pam_deny.so\naccount required pam_deny.so\n")
 
-        def conv(num_msg, msgs, resp_out, appdata):
-            try:
-                if num_msg <= 0 or num_msg > 32:
-                    return PAM_CONV_ERR
-                arr = _libc.calloc(num_msg, ctypes.sizeof(_PamResponse))
-                if not arr:
-                    return PAM_BUF_ERR
-                responses = ctypes.cast(arr, ctypes.POINTER(_PamResponse))
-                ok = True
-                for i in range(num_msg):
-                    m = msgs[i].contents
-                    style = m.msg_style
-                    raw = m.msg if m.msg is not None else b""
-                    mtext = raw.decode("utf-8", "surrogateescape")
-                    # pam_unix's prompt while we inject PAM_AUTHTOK
-                    if state["hide"] and authtok_via == "pam_unix":
-                        if style in (PROMPT_ECHO_OFF, PROMPT_ECHO_ON):
-                            responses[i].resp = _libc.strdup(_b(authtok))
-                            responses[i].resp_retcode = 0
-                            state["hide"] -= 1
-                            continue
-                        continue
-                    msg = Message(style, mtext)
-                    transcript.append(msg)
-                    if style in (PROMPT_ECHO_OFF, PROMPT_ECHO_ON):
-                        a = None
-                        if state["error"] is None:
-                            try:
-                                a = answerer(style, mtext)
-                            except BaseException:
-                                state["error"] = traceback.format_exc()
-                                a = None
-                        if a is None:
-                            ok = False
-                            break
-                        if isinstance(a, bytes):
-                            a = a.decode("utf-8", "surrogateescape")
-                        msg.response = a
-                        p = _libc.strdup(_b(a))
-                        if not p:
-                            ok = False
-                            break
-                        responses[i].resp = p
-                        responses[i].resp_retcode = 0
-                    else:
-                        try:
-                            answerer(style, mtext) if getattr(answerer, "wants_info", False) else None
-                        except BaseException:
-                            state["error"] = traceback.format_exc()
-                if not ok:
-                    for i in range(num_msg):
-                        if responses[i].resp:
-                            _libc.free(responses[i].resp)
-                    _libc.free(arr)
-                    return PAM_CONV_ERR
-                resp_out[0] = responses
-                return PAM_SUCCESS
-            except BaseException:
-                state["error"] = traceback.format_exc()
-                return PAM_CONV_ERR
-
-        conv_cb = _CONV_FUNC(conv)
+        conv_cb = _CONV_FUNC(_conversation(answerer, transcript, state, authtok))
         pamconv = _PamConv(conv_cb, None)
         pamh = ctypes.c_void_p()
         rc = _libpam.pam_start_confdir(_b(service), _b(user), ctypes.byref(pamconv),
@@ -513,39 +521,10 @@ _SM_FUNC_ARGTYPES = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
 def _call_module(module, user, args, answerer, *, fn, service, rhost, flags):
     transcript = []
     delays = []
-    state = {"error": None}
+    state = {"error": None, "hide": 0}
     argv_list = [_b(a) for a in (args.split() if isinstance(args, str) else list(args))]
 
-    def conv(num_msg, msgs, resp_out, appdata):
-        try:
-            arr = _libc.calloc(max(num_msg, 1), ctypes.sizeof(_PamResponse))
-            responses = ctypes.cast(arr, ctypes.POINTER(_PamResponse))
-            for i in range(num_msg):
-                m = msgs[i].contents
-                text = (m.msg or b"").decode("utf-8", "surrogateescape")
-                msg = Message(m.msg_style, text)
-                transcript.append(msg)
-                if msg.is_prompt:
-                    a = None
-                    try:
-                        a = answerer(m.msg_style, text)
-                    except BaseException:
-                        state["error"] = traceback.format_exc()
-                    if a is None:
-                        for j in range(num_msg):
-                            if responses[j].resp:
-                                _libc.free(responses[j].resp)
-                        _libc.free(arr)
-                        return PAM_CONV_ERR
-                    msg.response = a
-                    responses[i].resp = _libc.strdup(_b(a))
-            resp_out[0] = responses
-            return PAM_SUCCESS
-        except BaseException:
-            state["error"] = traceback.format_exc()
-            return PAM_CONV_ERR
-
-    conv_cb = _CONV_FUNC(conv)
+    conv_cb = _CONV_FUNC(_conversation(answerer, transcript, state))
     pamconv = _PamConv(conv_cb, None)
     confdir = tempfile.mkdtemp(prefix="pamconf-")
     try:
