@@ -27,6 +27,10 @@ int cshim_curl_load(char *error, size_t size)
         { "curl_slist_append", (void **)&p_slist_append },
         { "curl_slist_free_all", (void **)&p_slist_free_all },
     };
+    /* libcrypto first: it is initialised without the caller's OPENSSL_CONF before libcurl's
+     * own initialisation could read it (crypto_loader.c). */
+    if (cshim_crypto_load(error, size) != 0)
+        return -1;
     pthread_mutex_lock(&load_lock);
     /* The handle is never closed: the module itself is never unloaded (-z nodelete), and
      * libcurl/OpenSSL keep process-wide state that does not survive an unload. */

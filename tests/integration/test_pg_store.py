@@ -170,9 +170,11 @@ def test_lock_caused_on_a_refuses_on_b(hosts, smtp):
     assert a.read_record(ALICE)["locked_at"] != "0"
     n = smtp.count()
     res = attempt(b, DEFAULT_PIN)
-    assert res.rc == PAM_AUTH_ERR
-    assert any("locked" in e for e in res.errors), res.describe()
+    assert res.rc == PAM_AUTH_ERR, res.describe()
+    # B refuses the right PIN, answering as to a wrong one (a lock is not revealed), mails nothing.
+    assert not any("locked" in e for e in res.errors), res.describe()
     assert smtp.count() == n
+    assert b.read_record(ALICE)["locked_at"] != "0"
 
 
 # -- the database's clock
