@@ -100,4 +100,18 @@ final class TextTests: XCTestCase {
         XCTAssertNil(Hex.decode("abc"))
         XCTAssertNil(Hex.decode("zz"))
     }
+
+    func testWordsSuffixesCaseAndSubstringsAreBytes() {
+        XCTAssertEqual(ByteText.words(" auth \t required  pam_unix.so "), ["auth", "required", "pam_unix.so"])
+        XCTAssertEqual(ByteText.words("a \u{34B}b"), ["a", "\u{34B}b"])
+        XCTAssertTrue(ByteText.hasSuffix("line\\", "\\"))
+        XCTAssertTrue(ByteText.hasSuffix("x\\\u{301}", "\u{301}"))
+        XCTAssertFalse(ByteText.hasSuffix("a", "ba"))
+        XCTAssertEqual(ByteText.asciiLowercased("KbdInteractive\u{212A}"), "kbdinteractive\u{212A}", "only ASCII letters fold")
+        XCTAssertTrue(ByteText.contains("alice ALL=(ALL) NOPASSWD: ALL", "NOPASSWD:"))
+        XCTAssertFalse(ByteText.contains("NOPASSWD", "NOPASSWD:"))
+        XCTAssertEqual(ByteText.droppingASCIIPrefix("-auth"), "auth")
+        XCTAssertEqual(ByteText.droppingASCIISuffix("a\\"), "a")
+        XCTAssertEqual(ByteText.droppingASCIIPrefix("", 3), "")
+    }
 }

@@ -108,8 +108,7 @@ public enum ConfigKeys {
     }
 
     static func boolean(_ key: String, _ value: String) throws -> Bool {
-        // ASCII case folding only: Unicode would fold the Kelvin sign into "k".
-        switch String(decoding: value.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self) {
+        switch ByteText.asciiLowercased(value) {
         case "true", "yes", "on", "1": return true
         case "false", "no", "off", "0": return false
         default: throw ConfigError("\(key): \"\(LogText.printable(value))\" is not true or false")

@@ -96,6 +96,45 @@ public enum ByteText {
         text.utf8.starts(with: prefix.utf8)
     }
 
+    /// True when `text` ends with the bytes of `suffix`.
+    public static func hasSuffix<A: StringProtocol, B: StringProtocol>(_ text: A, _ suffix: B) -> Bool {
+        text.utf8.count >= suffix.utf8.count && text.utf8.reversed().starts(with: suffix.utf8.reversed())
+    }
+
+    /// The blank-separated words of `text` (space and tab bytes; no empty words).
+    public static func words<S: StringProtocol>(_ text: S) -> [Substring] {
+        split(text, at: space).flatMap { split($0, at: tab) }.filter { !$0.isEmpty }
+    }
+
+    /// `text` with ASCII letters in lower case and every other byte as it is (the C locale's
+    /// `tolower`; Unicode case mapping would turn the Kelvin sign into "k").
+    public static func asciiLowercased<S: StringProtocol>(_ text: S) -> String {
+        String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// True when the bytes of `part` stand somewhere in `text`.
+    public static func contains<A: StringProtocol, B: StringProtocol>(_ text: A, _ part: B) -> Bool {
+        let bytes = Array(text.utf8), needle = Array(part.utf8)
+        guard !needle.isEmpty else { return true }
+        guard bytes.count >= needle.count else { return false }
+        return (0...(bytes.count - needle.count)).contains { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
+    }
+
+    /// `text` without its first `count` bytes; the caller knows they end on a scalar boundary
+    /// (ASCII bytes, or a prefix of `text`).
+    public static func droppingASCIIPrefix<S: StringProtocol>(_ text: S, _ count: Int = 1) -> Substring {
+        let whole = Substring(text)
+        let start = whole.utf8.index(whole.utf8.startIndex, offsetBy: count, limitedBy: whole.utf8.endIndex) ?? whole.utf8.endIndex
+        return whole[start...]
+    }
+
+    /// `text` without its last `count` bytes; the caller knows they are ASCII.
+    public static func droppingASCIISuffix<S: StringProtocol>(_ text: S, _ count: Int = 1) -> Substring {
+        let whole = Substring(text)
+        let end = whole.utf8.index(whole.utf8.endIndex, offsetBy: -count, limitedBy: whole.utf8.startIndex) ?? whole.utf8.startIndex
+        return whole[..<end]
+    }
+
     /// True when `text` is one of `choices`, byte for byte.
     public static func isOne<S: StringProtocol>(_ text: S, of choices: [String]) -> Bool {
         choices.contains { same(text, $0) }
