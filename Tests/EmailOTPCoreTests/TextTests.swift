@@ -114,4 +114,21 @@ final class TextTests: XCTestCase {
         XCTAssertEqual(ByteText.droppingASCIISuffix("a\\"), "a")
         XCTAssertEqual(ByteText.droppingASCIIPrefix("", 3), "")
     }
+
+    /// A `"` followed by a combining mark is one Character that is not `"`: quoted by
+    /// Characters, it ended the SQL identifier.
+    func testSQLIdentifierQuotesAreDoubledAsBytes() {
+        XCTAssertEqual(PostgresSchema.quoted("emailotp"), "\"emailotp\"")
+        XCTAssertEqual(PostgresSchema.quoted("a\"\u{301}; DROP"), "\"a\"\"\u{301}; DROP\"")
+    }
+
+    func testOtherByteChecks() {
+        XCTAssertEqual(parseInteger("-\u{301}5", in: -10...10), nil)
+        XCTAssertEqual(parseInteger("-5", in: -10...10), -5)
+        var config = Config()
+        config.mailServer = "127.0.0.1"
+        XCTAssertTrue(config.mailServerIsLoopback)
+        config.mailServer = "LOCALHOST"
+        XCTAssertTrue(config.mailServerIsLoopback)
+    }
 }

@@ -78,9 +78,9 @@ public struct Config {
 
     /// True when the mail server is this host, where a password never crosses a network.
     public var mailServerIsLoopback: Bool {
-        let host = mailServer.lowercased()
+        let host = ByteText.asciiLowercased(mailServer)
         // 127.x.y.z only: a host name such as "127.example.org" is not loopback.
-        let ipv4Loopback = host.hasPrefix("127.") && ByteText.split(host, at: 0x2E).count == 4
+        let ipv4Loopback = ByteText.hasPrefix(host, "127.") && ByteText.split(host, at: 0x2E).count == 4
             && host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }
         return host == "localhost" || host == "::1" || host == "[::1]" || ipv4Loopback
     }

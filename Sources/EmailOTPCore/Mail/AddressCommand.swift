@@ -83,7 +83,7 @@ public struct AddressCommand {
     /// The program and every directory above it must be root's and writable by no one else
     /// (sshd's rule for AuthorizedKeysCommand); symbolic links are resolved first.
     public static func trustedProgram(_ path: String) throws -> String {
-        guard path.hasPrefix("/") else { throw AddressCommandError("\(path) is not an absolute path") }
+        guard ByteText.hasPrefix(path, "/") else { throw AddressCommandError("\(path) is not an absolute path") }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard realpath(path, &buffer) != nil else { throw AddressCommandError(SystemError("realpath", path).description) }
         let resolved = String(cString: buffer)
@@ -93,7 +93,7 @@ public struct AddressCommand {
         guard info.st_mode & 0o111 != 0 else { throw AddressCommandError("\(resolved) is not executable") }
         try checkOwner(resolved, info)
         var directory = resolved
-        while let slash = directory.lastIndex(of: "/") {
+        while let slash = directory.utf8.lastIndex(of: 0x2F) {
             directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
             guard stat(directory, &info) == 0 else { throw AddressCommandError(SystemError("stat", directory).description) }
             try checkOwner(directory, info)

@@ -18,7 +18,7 @@ public struct SMTPMailer: Mailer {
     /// The URL libcurl connects to.
     public var url: String {
         var host = config.mailServer
-        if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
+        if ByteText.contains(host, byte: 0x3A) && !ByteText.hasPrefix(host, "[") { host = "[\(host)]" }
         let scheme = config.mailTLS == .tls ? "smtps" : "smtp"
         return "\(scheme)://\(host):\(config.effectivePort)/\(Host.name().isEmpty ? "localhost" : Host.name())"
     }

@@ -122,7 +122,7 @@ public struct FileStore: TokenStore {
     public func users() throws -> [String] {
         guard try prepare(create: false) else { return [] }
         return try classified {
-            try SafeFile.list(usersDirectory).compactMap { $0.hasPrefix(".") ? nil : UserName.decode($0) }
+            try SafeFile.list(usersDirectory).compactMap { ByteText.hasPrefix($0, ".") ? nil : UserName.decode($0) }
         }
     }
 
@@ -150,7 +150,7 @@ public struct FileStore: TokenStore {
             try SafeFile.readText(path, policy: FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 1024))
         }
         guard let content = text else { return nil }
-        let hex = content.hasSuffix("\n") ? String(content.dropLast()) : content
+        let hex = String(ByteText.droppingSuffix(content, bytes: [ByteText.lineFeed], max: 1))
         guard hex.utf8.count == 64, let key = Hex.decode(hex) else {
             throw StoreError.unsafe("\(path) does not hold a 256-bit key")
         }

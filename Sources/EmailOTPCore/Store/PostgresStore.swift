@@ -185,12 +185,14 @@ public enum PostgresSchema {
 }
 
 extension String {
+    /// Every `"` doubled, found as a byte: `"` followed by a combining mark is one Character
+    /// that is not `"`, and must be doubled all the same or it would end the identifier.
     fileprivate func replacingDoubleQuotes() -> String {
-        var out = ""
-        for character in self {
-            out.append(character)
-            if character == "\"" { out.append("\"") }
+        var out = [UInt8]()
+        for byte in utf8 {
+            out.append(byte)
+            if byte == ByteText.quote { out.append(byte) }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

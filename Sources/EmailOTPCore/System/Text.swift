@@ -46,7 +46,7 @@ extension String {
 
 /// Parses a decimal integer in `range`, without overflow (nil when out of range or not a number).
 public func parseInteger(_ text: String, in range: ClosedRange<Int64>) -> Int64? {
-    guard text.isASCIIDigits || (text.hasPrefix("-") && String(text.dropFirst()).isASCIIDigits) else { return nil }
+    guard text.isASCIIDigits || (ByteText.hasPrefix(text, "-") && String(ByteText.droppingASCIIPrefix(text)).isASCIIDigits) else { return nil }
     guard let value = Int64(text), range.contains(value) else { return nil }
     return value
 }
