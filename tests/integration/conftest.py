@@ -39,6 +39,7 @@ def tmp_path():
 
 @pytest.fixture(scope="session")
 def product():
+    """The one root/installed check of every suite (services/ and clients/ use it too)."""
     if os.geteuid() != 0:
         pytest.fail("the integration tests must run as root")
     ok, why = installed()

@@ -4,7 +4,6 @@ pam.d examples).  Run as root:
     cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider services
 """
 
-import os
 import pathlib
 import sys
 
@@ -14,38 +13,25 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))   # tests/integration: the shared `lib` package
 sys.path.insert(0, str(HERE))          # svc.py
 
-from lib.env import TestSite, installed  # noqa: E402
-from lib.smtp_capture import SMTPCapture  # noqa: E402
+from lib.env import TestSite  # noqa: E402
 
 import svc  # noqa: E402
 
 
 
 
-@pytest.fixture(scope="session")
-def _installed():
-    if os.geteuid() != 0:
-        pytest.skip("the service tests need root (users, mount namespaces, sshd)")
-    ok, why = installed()
-    if not ok:
-        pytest.fail("the module is not installed (run ./install.sh): %s" % why)
-
+# `product` (root, module and command installed), `tmp_path` and `smtp` come from
+# tests/integration/conftest.py, shared by every suite.
 
 @pytest.fixture
-def users(_installed):
+def users(product):
     u = svc.Users()
     yield u
     u.cleanup()
 
 
 @pytest.fixture
-def smtp(tmp_path, _installed):
-    with SMTPCapture(tmp_path / "mail") as s:
-        yield s
-
-
-@pytest.fixture
-def site(tmp_path, smtp):
+def site(product, tmp_path, smtp):
     """A private store + config that mails to the capture server.  The
     services reach it through config=PATH on the module line."""
     s = TestSite(tmp_path, smtp=smtp)
