@@ -16,13 +16,7 @@ public struct ConfigLoader {
     /// error when it is true (the administrator named it).
     public func load(path: String = ConfigLoader.defaultPath, explicit: Bool = false,
                      overrides: [(key: String, value: String)] = []) throws -> Config {
-        let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536)
-        let text: String?
-        do {
-            text = try SafeFile.readText(path, policy: policy)
-        } catch {
-            throw ConfigError("\(path): refused: \(error)")
-        }
+        let text = try read(path, FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536), naming: path)
         var config = Config()
         if let text = text {
             let entries = try Self.parse(text, source: path)
@@ -77,6 +71,15 @@ public struct ConfigLoader {
         return entries
     }
 
+    /// `path` read under `policy` (nil when missing); a refusal is a ConfigError naming `what`.
+    func read(_ path: String, _ policy: FilePolicy, naming what: String) throws -> String? {
+        do {
+            return try SafeFile.readText(path, policy: policy)
+        } catch {
+            throw ConfigError("\(what): refused: \(error)")
+        }
+    }
+
     /// A file holding a password must not be readable by group or others.
     func checkPasswordFileMode(_ path: String) throws {
         let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 65536)
@@ -97,26 +100,14 @@ public struct ConfigLoader {
         let templatePolicy = FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536)
         for (key, path, isHTML) in [("mail_template", config.mailTemplate, false),
                                     ("mail_html_template", config.mailHTMLTemplate, true)] where !path.isEmpty {
-            let text: String?
-            do {
-                text = try SafeFile.readText(path, policy: templatePolicy)
-            } catch {
-                throw ConfigError("\(key): refused: \(error)")
-            }
-            guard let body = text else { throw ConfigError("\(key): \(path) does not exist") }
+            guard let body = try read(path, templatePolicy, naming: key) else { throw ConfigError("\(key): \(path) does not exist") }
             if isHTML { config.htmlTemplate = body } else { config.textTemplate = body }
         }
     }
 
     /// A root-only file holding one password line.
     func readSecret(_ key: String, _ path: String) throws -> String {
-        let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 4096)
-        let password: String?
-        do {
-            password = try SafeFile.readText(path, policy: policy)
-        } catch {
-            throw ConfigError("\(key): refused: \(error)")
-        }
+        let password = try read(path, FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 4096), naming: key)
         guard let content = password else {
             throw ConfigError("\(key): \(path) does not exist")
         }
