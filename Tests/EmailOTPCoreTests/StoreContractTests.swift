@@ -4,7 +4,7 @@ import XCTest
 @testable import EmailOTPCore
 
 /// The `TokenStore` contract every backend honours (the PostgreSQL store is held to it by
-/// tests/integration/test_store_contract.py): one body run per update, under the lock, with
+/// IntegrationTests/test_store_contract.py): one body run per update, under the lock, with
 /// the store's time.
 final class StoreContractTests: TempDirTestCase {
     var storeDirectory: String { "\(root)/store" }

@@ -19,7 +19,7 @@ public struct ConfigKey {
 /// Applies `key = value` settings to a `Config`, validating each value.
 public enum ConfigKeys {
     /// Every key, in the order of emailotp.conf(5): the one list of names. The parser, the
-    /// module arguments and `apply` read it; tests/integration/test_docs.py checks DESIGN.md,
+    /// module arguments and `apply` read it; IntegrationTests/test_docs.py checks DESIGN.md,
     /// emailotp.conf(5) and etc/emailotp.conf against it.
     public static let table: [ConfigKey] = [
         ConfigKey("mail_server") { key, value, config in

@@ -2,19 +2,19 @@
 # Every test: unit tests (swift test), a bounded fuzz run of every parser (fuzz/run.sh, about a
 # minute), then the integration suites against the installed module (real libpam, a loopback
 # SMTP server, sshd, sudo, su). Run as root:
-#   sudo tests/run-all.sh            installs the current tree first (./install.sh)
-#   sudo tests/run-all.sh --no-install
+#   sudo IntegrationTests/run-all.sh            installs the current tree first (./install.sh)
+#   sudo IntegrationTests/run-all.sh --no-install
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "tests/run-all.sh: run as root" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "IntegrationTests/run-all.sh: run as root" >&2; exit 1; }
 export PATH=/opt/swift/usr/bin:$PATH
-# The packages the tests need (tests/packages.txt): a fresh Debian 12 gets them here, so this
+# The packages the tests need (IntegrationTests/packages.txt): a fresh Debian 12 gets them here, so this
 # command works by itself, not only under .ci/run.
 missing=()
 while read -r package; do
     case "$package" in ''|'#'*) continue ;; esac
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done < tests/packages.txt
+done < IntegrationTests/packages.txt
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing test packages: ${missing[*]}"
     apt-get update -qq
@@ -28,5 +28,5 @@ swift test --disable-swift-testing
 echo "== fuzz (fuzz/run.sh, bounded runs)"
 fuzz/run.sh
 echo "== integration tests (pytest, installed module)"
-cd tests/integration
+cd IntegrationTests
 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs

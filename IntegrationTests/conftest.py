@@ -4,7 +4,7 @@ The tests drive the INSTALLED module (<dir of pam_unix.so>/pam_emailotp.so)
 and /usr/local/sbin/emailotp through real libpam (lib/pamdriver.py) and a real
 loopback SMTP server (lib/smtp_capture.py).  Run as root:
 
-    cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider
+    cd IntegrationTests && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 Set EMAILOTP_KEEP_TMP=1 to keep each test's temporary directory.
 """

@@ -19,7 +19,7 @@ import pytest
 from lib.env import TestSite, EMAILOTP
 
 HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parent
 DEBIAN_PAM = HERE / "data" / "debian12-pam.d"   # Debian 12's pam-auth-update output
 COMMON_AUTH = (DEBIAN_PAM / "common-auth").read_text()
 

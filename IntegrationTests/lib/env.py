@@ -3,7 +3,7 @@
 How the services/ tests (sshd, sudo, su) use this library
 --------------------------------------------------------
     import sys, pathlib
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tests/integration
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # IntegrationTests
     from lib.env import TestSite, module_path, EMAILOTP
     from lib.smtp_capture import SMTPCapture
     from lib.mail import extract_code, extract_txid

@@ -32,7 +32,7 @@ AS_POSTGRES = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups
 def pg_bindir():
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
-        raise RuntimeError("PostgreSQL is not installed (tests/packages.txt lists postgresql)")
+        raise RuntimeError("PostgreSQL is not installed (IntegrationTests/packages.txt lists postgresql)")
     return os.path.dirname(found[-1])
 
 

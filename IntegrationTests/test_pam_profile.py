@@ -10,7 +10,7 @@ from lib.env import ALICE, ALICE_EMAIL
 from lib.flows import CodeAnswerer, WRONG
 from lib.pamdriver import PAM_SUCCESS, PAM_AUTH_ERR, PAM_USER_UNKNOWN
 
-PROFILE = pathlib.Path(__file__).resolve().parents[2] / "pam-configs" / "emailotp"
+PROFILE = pathlib.Path(__file__).resolve().parents[1] / "pam-configs" / "emailotp"
 
 
 def profile_stack(site, drop_nullok=False):

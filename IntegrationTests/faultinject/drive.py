@@ -27,7 +27,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # tests/integration
+sys.path.insert(0, os.path.dirname(HERE))  # IntegrationTests
 
 from lib import pamdriver  # noqa: E402
 from lib.env import module_path  # noqa: E402

@@ -1,7 +1,7 @@
 """Documentation checks: man pages, the shipped configuration, the pam-auth-update profile.
 
 Runs without the module being built or installed:
-    /usr/bin/python3 -m pytest tests/integration/test_docs.py
+    /usr/bin/python3 -m pytest IntegrationTests/test_docs.py
 Needs man-db and groff-base (both present on Debian 12 with man-db installed).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DESIGN = ROOT / "docs" / "DESIGN.md"
 MAN = ROOT / "man"
 PAGES = {

@@ -1,5 +1,5 @@
 /* faultinject.so -- an LD_PRELOAD library that makes chosen libc calls fail on demand, so that
- * the fault-injection tests (tests/integration/test_fault_injection.py) can prove that
+ * the fault-injection tests (IntegrationTests/test_fault_injection.py) can prove that
  * pam_emailotp fails closed on every failure path (pam-u2f does the same with its wrappers).
  *
  * The test fixture compiles it into the test's temporary directory:
@@ -45,7 +45,7 @@
  *
  *   EMAILOTP_FAULT_ARMED=1
  *       the rules apply from the start. Otherwise they apply only after the program called
- *       faultinject_arm() (tests/integration/faultinject/drive.py does so right before
+ *       faultinject_arm() (IntegrationTests/faultinject/drive.py does so right before
  *       pam_authenticate, so that Python's own start-up is left alone).
  *
  * Malloc failures: the Swift runtime traps when an allocation fails (swift_slowAlloc), which

@@ -1,7 +1,7 @@
 """Fixtures for the service tests (sshd, sudo, su, pamtester with the repo's
 pam.d examples).  Run as root:
 
-    cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider services
+    cd IntegrationTests && /usr/bin/python3 -m pytest -q -p no:cacheprovider services
 """
 
 import pathlib
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))   # tests/integration: the shared `lib` package
+sys.path.insert(0, str(HERE.parent))   # IntegrationTests: the shared `lib` package
 sys.path.insert(0, str(HERE))          # svc.py
 
 from lib.env import TestSite  # noqa: E402
@@ -21,7 +21,7 @@ import svc  # noqa: E402
 
 
 # `product` (root, module and command installed), `tmp_path` and `smtp` come from
-# tests/integration/conftest.py, shared by every suite.
+# IntegrationTests/conftest.py, shared by every suite.
 
 @pytest.fixture
 def users(product):

@@ -21,7 +21,7 @@ import time
 
 import pexpect
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(REPO, "pam.d-examples")
 EMAILOTP = os.environ.get("EMAILOTP_BIN") or "/usr/local/sbin/emailotp"
 PIN = "s3cret-PIN"           # the token PIN of every test user
