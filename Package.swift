@@ -23,6 +23,7 @@ let package = Package(
     products: [
         .library(name: "pam_emailotp", type: .dynamic, targets: ["PAMModule"]),
         .executable(name: "emailotp", targets: ["emailotp"]),
+        .executable(name: "emailotp-helper", targets: ["emailotp-helper"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +50,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The setuid helper (pam_emailotp(8), Challenge mode): no argument parser, nothing but the core.
+        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim"]),
         .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "CShim"]),
     ]
 )

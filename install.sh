@@ -9,6 +9,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=/usr/local
 sbin=$prefix/sbin
+# The setuid-root helper for PAM applications that do not run as root (pam_emailotp(8), Challenge mode); the module
+# has this path compiled in (HelperProtocol.defaultPath).
+helper=$prefix/libexec/emailotp-helper
 mandir=$prefix/share/man
 config=/etc/security/emailotp.conf
 store=/var/lib/emailotp
@@ -37,7 +40,7 @@ uninstall() {
     if [ -f "$profile" ] && command -v pam-auth-update >/dev/null; then
         pam-auth-update --package --remove emailotp || true
     fi
-    rm -f "$dir/pam_emailotp.so" "$sbin/emailotp" "$profile" \
+    rm -f "$dir/pam_emailotp.so" "$sbin/emailotp" "$helper" "$profile" \
           "$mandir/man8/pam_emailotp.8" "$mandir/man8/emailotp.8" "$mandir/man5/emailotp.conf.5"
     if [ -f "$service" ] && cmp -s "$service" "$here/pam.d-examples/emailotp"; then
         rm -f "$service"
@@ -83,6 +86,9 @@ install_all() {
     # Stripped (-s) as distributions ship modules: the symbol table alone is 3.6 MB.
     install -s -o root -g root -m 0644 "$bin/libpam_emailotp.so" "$dir/pam_emailotp.so"
     install -o root -g root -m 0755 "$bin/emailotp" "$sbin/emailotp"
+    install -d -o root -g root -m 0755 "$(dirname "$helper")"
+    # setuid root like unix_chkpwd; it serves only members of helper_group (empty: nobody).
+    install -o root -g root -m 4755 "$bin/emailotp-helper" "$helper"
     install -d -o root -g root -m 0755 "$mandir/man8" "$mandir/man5"
     install -o root -g root -m 0644 "$here/man/pam_emailotp.8" "$here/man/emailotp.8" "$mandir/man8/"
     install -o root -g root -m 0644 "$here/man/emailotp.conf.5" "$mandir/man5/"
@@ -101,7 +107,7 @@ install_all() {
     fi
     install -d -o root -g root -m 0700 "$store"
     chmod 0700 "$store"
-    say "installed $dir/pam_emailotp.so and $sbin/emailotp"
+    say "installed $dir/pam_emailotp.so, $sbin/emailotp and $helper (setuid root)"
     say "next: sudo emailotp demo   (a PIN -> mail -> code login through PAM, no mail server needed)"
 }
 

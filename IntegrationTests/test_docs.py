@@ -357,7 +357,7 @@ def test_exit_status_in_emailotp_man_page():
 def test_module_argument_in_pam_man_page(arg):
     options = rendered_section(PAGES["pam_emailotp.8"], "OPTIONS")
     name, _, values = arg.partition("=")
-    if name in ("key", "config"):          # placeholders: key=value, config=PATH
+    if name in ("key", "config", "helper"):   # placeholders: key=value, config=PATH, helper=PATH
         assert name + "=" in options
         return
     if values:

@@ -136,7 +136,8 @@ class SMTPCapture:
     host = "127.0.0.1"
 
     def __init__(self, directory, *, tls=None, auth=None, require_starttls=False,
-                 cert_names=("localhost", "127.0.0.1"), reject=None, drop=None, port=0):
+                 cert_names=("localhost", "127.0.0.1"), reject=None, drop=None, port=0,
+                 prefix=()):
         if tls not in (None, "starttls", "implicit"):
             raise ValueError("tls must be None, 'starttls' or 'implicit'")
         self.directory = os.fspath(directory)
@@ -146,6 +147,8 @@ class SMTPCapture:
         self.cert_names = tuple(cert_names)
         self.reject = reject
         self.drop = drop
+        # argv run before the server, e.g. nsenter into a test's private network namespace
+        self.prefix = list(prefix)
         self.port = None
         self._want_port = port
         self.ca_file = None
@@ -160,8 +163,8 @@ class SMTPCapture:
         tlsdir = os.path.join(self.directory, ".tls")
         self.ca_file, self.cert_file, self.key_file = make_certificates(
             tlsdir, self.cert_names)
-        argv = [PYTHON, os.path.join(HERE, "smtp_capture.py"),
-                "--dir", self.directory, "--port", str(self._want_port)]
+        argv = self.prefix + [PYTHON, os.path.join(HERE, "smtp_capture.py"),
+                              "--dir", self.directory, "--port", str(self._want_port)]
         if self.tls:
             argv += ["--tls", self.tls, "--cert", self.cert_file, "--key", self.key_file]
         if self.auth:

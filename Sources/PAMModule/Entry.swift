@@ -29,21 +29,24 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
         return PAM_SERVICE_ERR
     }
     session.debug = options.debug
-    // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
-    _ = pam_fail_delay(session.handle, 2_000_000)
 
     let user: String
     switch session.user() {
     case .failed(let status):
         session.log(.error, "could not get the user name: \(String(cString: pam_strerror(session.handle, status)))")
+        session.delayFailure(seconds: Config().failDelay)
         return userLookupCode(status)
     case .notUTF8:
         // String(cString:) would turn every invalid byte into U+FFFD: two different names
         // would share one token.
         session.log(.notice, "refused: the user name is not valid UTF-8")
+        session.delayFailure(seconds: Config().failDelay)
         return PAM_USER_UNKNOWN
     case .name(let name):
         user = name
+    }
+    if needsHelper(options) {
+        return pamCode(helperChallenge(session: session, options: options, arguments: arguments, user: user))
     }
     let config: Config
     do {
@@ -51,6 +54,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
                                          overrides: options.overrides)
     } catch {
         session.log(.error, "configuration refused: \(error)")
+        session.delayFailure(seconds: Config().failDelay)
         return PAM_SERVICE_ERR
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
@@ -63,14 +67,23 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
                                       random: random, mailer: makeMailer(config, clock: clock, random: random),
                                       logger: session, context: context)
     let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)
+    let result: AuthResult
     switch options.mode {
     case .interactive:
-        return pamCode(authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
-                                                 stackPIN: stackPIN, firstPass: options.firstPass))
+        result = authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
+                                           stackPIN: stackPIN, firstPass: options.firstPass,
+                                           authtok: session.item(PAM_AUTHTOK))
     case .challenge:
-        return pamCode(authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
-                                               stackPIN: stackPIN, firstPass: options.firstPass))
+        result = authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
+                                         stackPIN: stackPIN, firstPass: options.firstPass)
     }
+    // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
+    // The first step of challenge mode is no failure: servers that wait for PAM (OpenVPN
+    // without deferred auth, nginx workers) would stall on it (pam_emailotp(8), fail_delay).
+    if result != .success && result != .ignore && !session.openedChallenge {
+        session.delayFailure(seconds: config.failDelay)
+    }
+    return pamCode(result)
 }
 
 /// A failed `pam_get_user` keeps its own meaning: a conversation that failed or was aborted is

@@ -3,9 +3,11 @@ import EmailOTPCore
 import Glibc
 
 /// One PAM handle seen as the flows' conversation and logger.
-final class PAMSession: Conversation, Logger {
+final class PAMSession: Conversation, Logger, ChallengeAware {
     let handle: OpaquePointer
     var debug = false
+    /// This transaction only opened a challenge (the first step of challenge mode).
+    private(set) var openedChallenge = false
 
     init(handle: OpaquePointer) {
         self.handle = handle
@@ -55,6 +57,16 @@ final class PAMSession: Conversation, Logger {
     /// The module's messages are part of the login dialogue (where the code went, tries left,
     /// the transaction id), so they are shown even under `PAM_SILENT`, which sudo passes by
     /// default: a sudo user would otherwise be asked for a code without being told where it went.
+    func challengeOpened() {
+        openedChallenge = true
+    }
+
+    /// Asks libpam to wait `seconds` after a failed stack; `pam_fail_delay(3)`.
+    func delayFailure(seconds: Int64) {
+        guard seconds > 0 else { return }
+        _ = pam_fail_delay(handle, UInt32(clamping: seconds * 1_000_000))
+    }
+
     func info(_ text: String) {
         _ = cshim_pam_prompt(handle, PAM_TEXT_INFO, text, nil)
     }

@@ -33,7 +33,8 @@ extension EmailOTP {
     }
 
     struct Forget: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Drop every remembered remote host of a user.")
+        static let configuration = CommandConfiguration(
+            abstract: "Drop every remembered remote host and cached grant (auth_cache) of a user.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The user whose remembered hosts and cached grants are dropped.") var user: String
 
@@ -42,11 +43,15 @@ extension EmailOTP {
                 let user = try checkedUser(self.user)
                 let config = try global.loadConfig()
                 var dropped = 0
+                var grants = 0
                 try modify(global.openStore(config), user) {
                     dropped = $0.remembered.count
                     $0.remembered.removeAll()
+                    grants = $0.cachedGrants.count
+                    $0.cachedGrants.removeAll()
                 }
-                print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s")")
+                print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s") "
+                    + "and \(grants) cached grant\(grants == 1 ? "" : "s") (auth_cache)")
             }
         }
     }

@@ -115,9 +115,13 @@ extension EmailOTP {
                 guard let r = try global.openStore(config).read(user: user)?.current(config) else {
                     throw CLIError("\(user) has no token")
                 }
+                // Only when and until when: the entries are keyed hashes of passwords.
+                let now = SystemClock().now()
+                let grants = r.cachedGrants.filter { !$0.isExpired(at: now) }
                 if json {
                     print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
-                                                       ("challenges", .array(r.challenges.map(\.json)))] + r.recoveryJSON).text)
+                                                       ("challenges", .array(r.challenges.map(\.json))),
+                                                       ("auth_cache", .array(grants.map(\.json)))] + r.recoveryJSON).text)
                     return
                 }
                 print("user:       \(r.user)")
@@ -131,6 +135,10 @@ extension EmailOTP {
                     print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(c.triesLeft) tries left")
                 }
                 for line in r.recoveryLines { print(line) }
+                print("auth_cache: \(grants.count) cached grant\(grants.count == 1 ? "" : "s")")
+                for g in grants {
+                    print("  granted \(TimeFormat.local(g.granted))  expires \(TimeFormat.local(g.expires))")
+                }
             }
         }
     }
@@ -148,7 +156,8 @@ extension EmailOTP {
                 let store = global.openStore(config)
                 guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
                 let hash = try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
-                try modify(store, user) { $0.pinHash = hash }
+                // A grant cached under the old PIN must not outlive it.
+                try modify(store, user) { $0.pinHash = hash; $0.cachedGrants = [] }
                 print("PIN of \(user) changed")
             }
         }

@@ -25,4 +25,9 @@ CURLcode cshim_curl_setopt_string(CURL *curl, CURLoption option, const char *val
 CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value);
 CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback);
 
+/* The setuid helper (Sources/emailotp-helper): syslog(priority, "%s", message), and
+ * closefrom(lowfd), which Swift's Glibc module does not export. */
+void cshim_syslog(int priority, const char *message);
+void cshim_closefrom(int lowfd);
+
 #endif

@@ -48,6 +48,12 @@ public struct Config {
     public var addressCommand = ""
     public var addressCommandUser = "nobody"
     public var addressCommandTimeout: Int64 = 5
+    /// Seconds a granted PIN + code keeps granting the same password (0 = off).
+    public var authCache: Int64 = 0
+    /// Seconds libpam waits after a real failure (`pam_fail_delay`); the challenge trigger waits none.
+    public var failDelay: Int64 = 2
+    /// The group whose members may use the setuid helper (empty: nobody but root).
+    public var helperGroup = ""
 
     /// Loaded from the files named by `mail_template` / `mail_html_template` (empty = built in).
     public var textTemplate = ""

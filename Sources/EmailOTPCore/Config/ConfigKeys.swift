@@ -87,6 +87,14 @@ public enum ConfigKeys {
             config.addressCommandUser = value
         },
         ConfigKey("address_command_timeout") { key, value, config in config.addressCommandTimeout = try integer(key, value, 1...60) },
+        ConfigKey("auth_cache") { key, value, config in config.authCache = try integer(key, value, 0...86400) },
+        ConfigKey("fail_delay") { key, value, config in config.failDelay = try integer(key, value, 0...30) },
+        ConfigKey("helper_group") { key, value, config in
+            guard value.isEmpty || UnixName.isValid(value) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a group name")
+            }
+            config.helperGroup = value
+        },
     ]
 
     /// The names of `table`, in its order.

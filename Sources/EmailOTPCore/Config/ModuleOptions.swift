@@ -20,6 +20,11 @@ public struct ModuleOptions {
     public var firstPass = FirstPass.no
     public var mode = FlowMode.interactive
     public var overrides: [(key: String, value: String)] = []
+    /// The setuid helper that serves `mode=challenge` in a process that is not root.
+    /// Where `install.sh` puts the setuid helper of challenge mode for callers that are not
+    /// root; the `helper=` argument (read from root's PAM service file only) names another.
+    public static let defaultHelperPath = "/usr/local/libexec/emailotp-helper"
+    public var helperPath = ModuleOptions.defaultHelperPath
 
     public init() {}
 
@@ -38,6 +43,9 @@ public struct ModuleOptions {
                 guard ByteText.hasPrefix(path, "/") else { throw ConfigError("config=\(LogText.printable(path)): not an absolute path") }
                 configPath = path
                 configExplicit = true
+            case ("helper", let path?):
+                guard ByteText.hasPrefix(path, "/"), !path.hasControlCharacters else { throw ConfigError("helper=\(LogText.printable(path)): not an absolute path") }
+                helperPath = path
             case ("pin", let mode?):
                 guard let parsed = PINMode(rawValue: mode) else { throw ConfigError("pin=\(LogText.printable(mode)): expected pin=token or pin=none") }
                 pinMode = parsed

@@ -62,7 +62,9 @@ public struct Authenticator {
     ///   - deferMiss: a wrong `pin` is not counted here: it is a stacked password tried as the
     ///     PIN, and the caller counts it unless the PIN typed next is right.
     ///   - pendingMisses: earlier deferred misses, counted now unless `pin` is right.
-    public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0) throws -> TriggerOutcome {
+    ///   - finish: how the mail tells the user to finish the login (challenge mode).
+    public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0,
+                        finish: String = "") throws -> TriggerOutcome {
         let hasher = CodeHasher(key: try store.codeKey())
         var now: Int64 = 0
         var code = ""
@@ -99,9 +101,11 @@ public struct Authenticator {
         var email = stored
         do {
             if email.isEmpty { email = try AddressCommand(config: config).address(for: user) }
-            try sendCodeMail(CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
-                                             service: context.service, rhost: context.rhost, host: context.host,
-                                             created: challenge.created, expires: challenge.expires))
+            var content = CodeMailContext(user: user, address: email, code: code, transactionID: challenge.transactionID,
+                                          service: context.service, rhost: context.rhost, host: context.host,
+                                          created: challenge.created, expires: challenge.expires)
+            content.finish = finish
+            try sendCodeMail(content)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
             try? store.update(user: user) { record in

@@ -67,6 +67,7 @@ extension Authenticator {
     }
 
     func show(_ report: StepReport, _ conversation: Conversation) -> AuthResult {
+        if report.isChallenge { (conversation as? ChallengeAware)?.challengeOpened() }
         if !report.message.isEmpty {
             if report.isChallenge { conversation.info(report.message) } else { conversation.error(report.message) }
         }
@@ -86,7 +87,13 @@ extension Authenticator {
             return StepReport(storeRefusal(error, user: user))
         }
         if let split = split {
-            return secondStep(user: user, code: split.code, transactionID: nil, pin: split.pin)
+            // A client re-sending a granted PIN + code (pam_emailotp(8), Challenge mode) is answered before the open
+            // challenges are tried, so it costs none of their tries.
+            if let cached = cachedGrant(user: user, password: password) { return cached }
+            let report = secondStep(user: user, code: split.code, transactionID: nil, pin: split.pin)
+            // A recovery code is for a mail outage, and single-use in every sense: never cached.
+            if report.result == .success && split.code.isASCIIDigits { rememberGrant(user: user, password: password) }
+            return report
         }
         return firstStep(user: user, pin: password, deferMiss: deferMiss, pendingMisses: pendingMisses)
     }
@@ -139,7 +146,8 @@ extension Authenticator {
         let withPIN = pin != nil
         let outcome: TriggerOutcome
         do {
-            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses)
+            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses,
+                                  finish: Messages.mailFinish(withPIN: withPIN))
         } catch {
             return StepReport(refusal(triggerError: error, user: user))
         }

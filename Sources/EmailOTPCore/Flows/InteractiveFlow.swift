@@ -3,8 +3,9 @@ extension Authenticator {
     /// - Parameters:
     ///   - stackPIN: `PAM_AUTHTOK` when `use_first_pass`/`try_first_pass` asked for it.
     ///   - firstPass: how to treat `stackPIN`.
+    ///   - authtok: `PAM_AUTHTOK` whatever `firstPass` says: a code answer equal to it is an echo.
     public func interactive(user given: String, conversation: Conversation, nullok: Bool,
-                            stackPIN: String?, firstPass: FirstPass) -> AuthResult {
+                            stackPIN: String?, firstPass: FirstPass, authtok: String? = nil) -> AuthResult {
         let user: String
         switch openLogin(user: given, nullok: nullok) {
         case .failure(let result): return result
@@ -28,7 +29,9 @@ extension Authenticator {
                 if let token = stackPIN {
                     if rememberedLogin(user: user, pin: token) { return .success }  // issue 12
                     switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true) {
-                    case .success(let challenge): return answerCodes(user: user, challenge: challenge, conversation: conversation)
+                    case .success(let challenge):
+                        return answerCodes(user: user, challenge: challenge, conversation: conversation,
+                                           echoes: [token, authtok].compactMap { $0 })
                     case .failure(.stackedPINRefused(let counted)): pendingMisses = counted ? 1 : 0
                     case .failure(.refused(let result)): return result
                     }
@@ -48,16 +51,28 @@ extension Authenticator {
         // Issue 12; a remembered login checked the typed PIN, so a deferred miss is not owed.
         if rememberedLogin(user: user, pin: pin) { return .success }
         switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses) {
-        case .success(let challenge): return answerCodes(user: user, challenge: challenge, conversation: conversation)
+        case .success(let challenge):
+            return answerCodes(user: user, challenge: challenge, conversation: conversation,
+                               echoes: [pin, authtok].compactMap { $0 })
         case .failure(.refused(let result)): return result
         case .failure(.stackedPINRefused): return .authError
         }
     }
 
-    /// The code prompts of one interactive login, up to `otp_tries`.
-    func answerCodes(user: String, challenge: Challenge, conversation: Conversation) -> AuthResult {
+    /// The code prompts of one interactive login, up to `otp_tries`. An answer byte-equal to one
+    /// of `echoes` (the PIN answer, `PAM_AUTHTOK`) comes from a client that answers every prompt
+    /// with one password (Dovecot, OpenVPN, python-pam): it ends the login without counting a
+    /// failure, since each such login would otherwise burn `otp_tries` failures.
+    func answerCodes(user: String, challenge: Challenge, conversation: Conversation, echoes: [String] = []) -> AuthResult {
         for _ in 0..<config.otpTries {
             guard let answer = conversation.prompt(config.otpPrompt, echo: false) else { return .conversationError }
+            if echoes.contains(where: { !$0.isEmpty && Digest.constantTimeEqual(Array($0.utf8), Array(answer.utf8)) }) {
+                log(.warning, user, "the code prompt was answered with the password again: this client sends one "
+                    + "password to every prompt; no failure counted (transaction \(challenge.transactionID)); "
+                    + "this service needs mode=challenge")
+                conversation.error(Messages.needsChallengeMode)
+                return .authError
+            }
             let outcome: VerifyOutcome
             do {
                 outcome = try verify(user: user, code: answer.trimmedBlanks, transactionID: challenge.transactionID, pin: nil)

@@ -18,10 +18,17 @@ public enum Messages {
             + (withPIN ? "Log in again with your PIN followed by that code." : "Log in again with that code.")
     }
 
+    /// The code mail's {finish} line in challenge mode.
+    public static func mailFinish(withPIN: Bool) -> String {
+        withPIN ? "To finish logging in, log in again with your PIN followed by this code."
+            : "To finish logging in, log in again with this code."
+    }
+
     public static func wrongCode(triesLeft: Int) -> String {
         triesLeft == 1 ? "Wrong code. 1 try left." : "Wrong code. \(triesLeft) tries left."
     }
 
+    public static let needsChallengeMode = "This service cannot ask for the code separately. Ask your administrator to use mode=challenge for it."
     public static let wrongCodeFinal = "Wrong code."
     public static let expired = "The code has expired."
     public static let noChallenge = "No code is waiting for an answer. Log in again to get a new code."

@@ -8,6 +8,12 @@ public protocol Conversation {
     func error(_ text: String)
 }
 
+/// A conversation that is told when a step only opened a challenge: that is no failure, and
+/// the module asks libpam for no fail delay after it.
+public protocol ChallengeAware {
+    func challengeOpened()
+}
+
 public enum LogLevel: Int {
     case error, warning, notice, info, debug
 }

@@ -22,6 +22,9 @@ public struct CodeMailContext {
     public var host: String
     public var created: Int64
     public var expires: Int64
+    /// How to finish the login ({finish}); set in challenge mode, where the service may never
+    /// show the module's message. Empty in interactive mode.
+    public var finish = ""
 
     public init(user: String, address: String, code: String, transactionID: String, service: String,
                 rhost: String, host: String, created: Int64, expires: Int64) {
@@ -60,6 +63,25 @@ public struct MailComposer {
 
     """
 
+    /// The default body in challenge mode: the same, with how to finish the login.
+    public static let defaultChallengeTextTemplate = """
+    Hello {user},
+
+    Your one-time code for {service} on {host} is:
+
+        {otp}
+
+    {finish}
+
+    It is valid for {validity} minutes, until {expires}.
+    Transaction id: {transaction_id}
+    Request from: {rhost}
+
+    If you did not ask for this code, someone else knows your PIN:
+    tell your administrator.
+
+    """
+
     let config: Config
     let random: RandomSource
 
@@ -80,6 +102,7 @@ public struct MailComposer {
             "expires": TimeFormat.local(context.expires),
             "transaction_id": context.transactionID,
             "rhost": context.rhost.isEmpty ? "this host" : context.rhost,
+            "finish": context.finish,
         ]
     }
 
@@ -105,7 +128,8 @@ public struct MailComposer {
         guard !subject.hasControlCharacters else {
             throw MailCompositionError(message: "refusing control characters in the subject")
         }
-        let textTemplate = config.textTemplate.isEmpty ? Self.defaultTextTemplate : config.textTemplate
+        let builtIn = context.finish.isEmpty ? Self.defaultTextTemplate : Self.defaultChallengeTextTemplate
+        let textTemplate = config.textTemplate.isEmpty ? builtIn : config.textTemplate
         let text = textTemplate.expandingPlaceholders(fields)
         var htmlFields = [String: String]()
         for (name, value) in fields { htmlFields[name] = MIMEEncoding.htmlEscaped(value) }

@@ -30,6 +30,7 @@ public struct TokenRecord: Equatable {
     public var lockedAt: Int64 = 0
     public var mails: [Int64] = []
     public var challenges: [Challenge] = []
+    public var cachedGrants: [CachedGrant] = []
     // Recovery codes, remembered hosts, alerts: format and rules in RecordExtras.swift.
     public var recoveryHashes: [String] = []
     public var remembered: [RememberedHost] = []
@@ -67,6 +68,7 @@ public enum RecordFormat {
         for c in record.challenges {
             lines.append("challenge \(c.transactionID) \(c.codeHash) \(c.created) \(c.expires) \(c.triesLeft)")
         }
+        lines += record.cachedGrants.map(\.recordLine)
         lines += renderExtras(record)
         return lines.joined(separator: "\n") + "\n"
     }
@@ -79,6 +81,7 @@ public enum RecordFormat {
         }
         var fields = [String: String]()
         var challenges = [Challenge]()
+        var grants = [CachedGrant]()
         var extras = [(key: String, value: String, line: Int)]()
         for (offset, line) in lines.enumerated().dropFirst() {
             let number = offset + 1
@@ -91,6 +94,10 @@ public enum RecordFormat {
             let value = parts.count > 1 ? String(parts[1]) : ""
             if ByteText.same(key, "challenge") {
                 challenges.append(try parseChallenge(value, line: number))
+                continue
+            }
+            if ByteText.same(key, CachedGrant.keyword) {
+                grants.append(try CachedGrant.parse(value, line: number))
                 continue
             }
             if ByteText.isOne(key, of: extraKeys) {
@@ -141,6 +148,8 @@ public enum RecordFormat {
         }
         guard challenges.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many challenges") }
         record.challenges = challenges
+        guard grants.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many auth_cache entries") }
+        record.cachedGrants = grants
         try applyExtras(extras, to: &record)
         return record
     }

@@ -1,0 +1,88 @@
+/// `auth_cache` (pam_emailotp(8), Challenge mode): after PIN + code was granted in challenge mode, the same password for
+/// the same user, service and remote host keeps being granted until `auth_cache` seconds after
+/// that first grant. IMAP clients open several connections, OpenVPN re-sends the password at
+/// every renegotiation, browsers re-send Basic credentials on every request.
+public struct GrantHasher {
+    let key: [UInt8]
+
+    public init(key: [UInt8]) {
+        self.key = key
+    }
+
+    /// HMAC-SHA-256 under the store's key; NUL separates the fields (none of them can hold one).
+    public func hash(user: String, service: String, rhost: String, password: String) throws -> String {
+        let message = Array("auth_cache\u{0}\(user)\u{0}\(service)\u{0}\(rhost)\u{0}\(password)".utf8)
+        return Hex.encode(try Digest.hmacSHA256(key: key, message: message))
+    }
+}
+
+extension TokenRecord {
+    /// At most this many grants are remembered per user; the oldest go first.
+    public static let maxCachedGrants = 20
+
+    /// Whether an unexpired cached grant has `hash`. Every entry is compared, in constant time.
+    public func hasCachedGrant(_ hash: String, at now: Int64) -> Bool {
+        var found = false
+        for grant in cachedGrants where !grant.isExpired(at: now) {
+            if Digest.constantTimeEqual(Array(grant.hash.utf8), Array(hash.utf8)) { found = true }
+        }
+        return found
+    }
+
+    /// Remembers a grant until `now + lifetime`. A password already remembered keeps its first
+    /// expiry: the cache runs from the first grant, re-use does not stretch it.
+    public mutating func rememberGrant(_ hash: String, at now: Int64, lifetime: Int64) {
+        cachedGrants.removeAll { $0.isExpired(at: now) }
+        guard !hasCachedGrant(hash, at: now) else { return }
+        cachedGrants.sort { $0.granted < $1.granted }
+        while cachedGrants.count >= Self.maxCachedGrants { cachedGrants.removeFirst() }
+        cachedGrants.append(CachedGrant(hash: hash, granted: now, expires: now + lifetime))
+    }
+}
+
+extension Authenticator {
+    func grantHash(user: String, password: String) throws -> String {
+        try GrantHasher(key: try store.codeKey()).hash(user: user, service: context.service,
+                                                       rhost: context.rhost, password: password)
+    }
+
+    /// Grants `password` (PIN + code, the PIN already checked) when it is cached for this user,
+    /// service and remote host; nil when it is not, and the usual second step goes on. A locked
+    /// or disabled token is never granted from the cache.
+    func cachedGrant(user: String, password: String) -> StepReport? {
+        guard config.authCache > 0 else { return nil }
+        do {
+            let hash = try grantHash(user: user, password: password)
+            let granted: Bool = try store.update(user: user) { record, now in
+                guard var r = record else { return false }
+                r.refresh(now: now, config: config)
+                r.cachedGrants.removeAll { $0.isExpired(at: now) }
+                defer { record = r }
+                guard r.enabled, !r.isLocked, r.hasCachedGrant(hash, at: now) else { return false }
+                r.registerSuccess()
+                return true
+            }
+            guard granted else { return nil }
+        } catch {
+            return StepReport(storeRefusal(error, user: user))
+        }
+        log(.notice, user, "granted from auth_cache")
+        return StepReport(result: .success)
+    }
+
+    /// Remembers a granted PIN + code for `auth_cache` seconds. A failure here costs only the
+    /// cache: the grant stands.
+    func rememberGrant(user: String, password: String) {
+        guard config.authCache > 0 else { return }
+        let lifetime = config.authCache
+        do {
+            let hash = try grantHash(user: user, password: password)
+            // The store's time, like every other decision: a fleet's hosts share one clock.
+            try store.update(user: user) { record, now in
+                record?.rememberGrant(hash, at: now, lifetime: lifetime)
+            }
+        } catch {
+            log(.error, user, "auth_cache not written: \(error)")
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Glibc
+
+/// Unix group names and lookups, for `helper_group`.
+public enum UnixName {
+    /// The portable name rule of useradd/groupadd (`[a-z_][a-z0-9_-]*`, at most 32 bytes, an
+    /// optional trailing `$`), so that a configured name cannot smuggle anything into a log line.
+    public static func isValid(_ name: String) -> Bool {
+        var bytes = Array(name.utf8)
+        if bytes.last == UInt8(ascii: "$") { bytes.removeLast() }
+        guard let first = bytes.first, bytes.count <= 32 else { return false }
+        guard (first >= 0x61 && first <= 0x7A) || first == 0x5F else { return false }
+        return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
+    }
+}
+
+public enum UnixGroup {
+    /// The id of group `name`, or nil when there is no such group; `getgrnam_r(3)`.
+    public static func id(of name: String) -> gid_t? {
+        var group = group()
+        var result: UnsafeMutablePointer<group>? = nil
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return group.gr_gid
+    }
+
+    /// The real group and the supplementary groups of this process; `getgroups(2)`.
+    public static func processGroups() -> [gid_t] {
+        var groups = [gid_t](repeating: 0, count: 1024)
+        let count = getgroups(Int32(groups.count), &groups)
+        return [getgid()] + (count > 0 ? Array(groups.prefix(Int(count))) : [])
+    }
+}
