@@ -14,7 +14,6 @@ copy of /etc/pam.d holding the test's service file.
 
 import os
 import pathlib
-import re
 import secrets
 import shutil
 import subprocess
@@ -29,7 +28,6 @@ sys.path.insert(0, str(HERE))
 from lib.env import TestSite, module_path  # noqa: E402
 from sandbox import Namespace  # noqa: E402
 
-PIN = "s3cret-PIN"
 HELPER = os.environ.get("EMAILOTP_HELPER") or "/usr/local/libexec/emailotp-helper"
 
 
@@ -68,29 +66,8 @@ def staged(tmp_path, _root):
             os.unlink(path)
 
 
-def service_line(staged, args="", mode="challenge"):
-    return "auth required %s mode=%s helper=%s %s\naccount required pam_permit.so\n" % (
-        staged["module"], mode, staged["helper"], args)
 
 
-EXAMPLES = HERE.parents[1] / "pam.d-examples"
-MODULE_LINE = re.compile(r"^(\s*auth\s+\S+\s+)pam_emailotp\.so\b(.*)$", re.M)
-
-
-def example_service(name, staged, mode=None):
-    """The repo's pam.d-examples/NAME with the staged module and helper (the
-    only substitution: what is in the example is what is tested)."""
-    text = (EXAMPLES / name).read_text()
-
-    def line(m):
-        args = m.group(2)
-        if mode is not None:
-            assert "mode=challenge" in args
-            args = args.replace("mode=challenge", "mode=" + mode)
-        return "%s%s%s helper=%s" % (m.group(1), staged["module"], args, staged["helper"])
-    text, n = MODULE_LINE.subn(line, text)
-    assert n == 1, "expected one active pam_emailotp.so line in pam.d-examples/%s" % name
-    return text
 
 
 @pytest.fixture
@@ -179,6 +156,3 @@ def accounts(_root):
     a.cleanup()
 
 
-def token_user():
-    """A token name that is no Unix account (challenge mode looks tokens up by name)."""
-    return "eoc-t" + secrets.token_hex(3)

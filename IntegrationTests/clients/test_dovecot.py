@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import PIN, example_service, token_user
+from clientsupport import PIN, example_service, token_user
 from lib.mail import extract_code
 from servers import Dovecot
 

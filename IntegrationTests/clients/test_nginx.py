@@ -5,7 +5,7 @@ setuid helper; www-data is put into helper_group for the test only."""
 
 import pytest
 
-from conftest import PIN, example_service, token_user
+from clientsupport import PIN, example_service, token_user
 from lib.mail import extract_code
 from servers import Nginx, read
 

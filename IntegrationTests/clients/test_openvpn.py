@@ -3,7 +3,7 @@ password once per connection and again at every renegotiation."""
 
 import pytest
 
-from conftest import PIN, example_service, token_user
+from clientsupport import PIN, example_service, token_user
 from lib.mail import extract_code
 from lib.smtp_capture import SMTPCapture
 from servers import OpenVPN, read, wait_file

@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from conftest import PIN, example_service, service_line, token_user
+from clientsupport import PIN, example_service, service_line, token_user
 from lib.mail import extract_code
 
 PYTHON_PAM = "python-pam==2.1.0"
