@@ -77,17 +77,8 @@ final class PAMSession: Conversation, Logger, ChallengeAware {
 
     /// `pam_syslog(3)` at `LOG_AUTHPRIV`; debug lines only with the `debug` argument.
     func log(_ level: LogLevel, _ message: String) {
-        let priority: Int32
-        switch level {
-        case .error: priority = LOG_ERR
-        case .warning: priority = LOG_WARNING
-        case .notice: priority = LOG_NOTICE
-        case .info: priority = LOG_INFO
-        case .debug:
-            guard debug else { return }
-            priority = LOG_DEBUG
-        }
-        cshim_pam_syslog(handle, priority, LogText.escaped(message))
+        guard level != .debug || debug else { return }
+        cshim_pam_syslog(handle, level.syslogPriority, LogText.escaped(message))
     }
 
     func debugLog(_ message: String) {

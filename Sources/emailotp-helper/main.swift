@@ -11,17 +11,8 @@ import Glibc
 struct HelperLogger: EmailOTPCore.Logger {
     var debug = false
     func log(_ level: LogLevel, _ message: String) {
-        let priority: Int32
-        switch level {
-        case .error: priority = LOG_ERR
-        case .warning: priority = LOG_WARNING
-        case .notice: priority = LOG_NOTICE
-        case .info: priority = LOG_INFO
-        case .debug:
-            guard debug else { return }
-            priority = LOG_DEBUG
-        }
-        cshim_syslog(priority, message)
+        guard level != .debug || debug else { return }
+        cshim_syslog(level.syslogPriority, message)
     }
 }
 

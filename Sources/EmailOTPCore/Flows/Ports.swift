@@ -1,3 +1,5 @@
+import Glibc
+
 /// The user at the other end of the PAM conversation (or of `emailotp check`).
 public protocol Conversation {
     /// Asks a question; nil when the conversation failed or the user gave no answer.
@@ -16,6 +18,17 @@ public protocol ChallengeAware {
 
 public enum LogLevel: Int {
     case error, warning, notice, info, debug
+
+    /// The syslog(3) priority of the level, for the module's and the helper's log lines.
+    public var syslogPriority: Int32 {
+        switch self {
+        case .error: return LOG_ERR
+        case .warning: return LOG_WARNING
+        case .notice: return LOG_NOTICE
+        case .info: return LOG_INFO
+        case .debug: return LOG_DEBUG
+        }
+    }
 }
 
 /// Where outcomes are logged: syslog (`LOG_AUTHPRIV`) in the module, stderr in the command.
