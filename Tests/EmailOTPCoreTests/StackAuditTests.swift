@@ -181,6 +181,10 @@ final class SSHDAndSudoRulesTests: XCTestCase {
                                                                "sudoers.d/y.bak": "Defaults timestamp_timeout=-1\n"])
         XCTAssertEqual(included.map(\.location), ["/e/sudoers.d/x:1"])
         XCTAssertEqual(try sudo("Defaults timestamp_timeout=0\nbob ALL=(ALL) NOPASSWD: ALL\n").map(\.rule), ["sudo-no-authentication"])
+        // Found by the sudoers fuzz target: a blank inside the name is no timestamp_timeout setting.
+        let split = try sudo("Defaults env_reset, timestamp_ti\tmeout=0\n")
+        XCTAssertEqual(split.map(\.rule), ["sudo-timestamp"])
+        XCTAssertEqual(split.map(\.line), [0])
     }
 }
 

@@ -60,11 +60,13 @@ public enum SudoersRules {
                 let settings = ByteText.split(ByteText.droppingASCIIPrefix(line, first.utf8.count), at: 0x2C)
                     .filter { !$0.isEmpty }.map { String($0).trimmedBlanks }
                 for setting in settings {
-                    let compact = String(decoding: setting.utf8.filter { $0 != ByteText.space && $0 != ByteText.tab }, as: UTF8.self)
-                    if ByteText.hasPrefix(compact, "timestamp_timeout=") {
-                        timeouts.append((String(compact.dropFirst("timestamp_timeout=".count)), file, number))
+                    // Blanks may stand around "=", not inside the name (sudo refuses "timestamp_ti meout").
+                    let parts = ByteText.split(setting, at: 0x3D, maxSplits: 1)
+                    if parts.count == 2, ByteText.same(ByteText.trimmingBlanks(parts[0]), "timestamp_timeout") {
+                        timeouts.append((String(ByteText.trimmingBlanks(parts[1])), file, number))
                     }
-                    if compact == "!authenticate" {
+                    let compact = String(decoding: setting.utf8.filter { $0 != ByteText.space && $0 != ByteText.tab }, as: UTF8.self)
+                    if ByteText.same(compact, "!authenticate") {
                         findings.append(Finding("sudo-no-authentication", .note, file: file, line: number,
                                                 "\(first) !authenticate: sudo runs no PAM stack there, so asks no code"))
                     }
