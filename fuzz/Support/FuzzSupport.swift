@@ -54,8 +54,13 @@ func checkConfigInvariants(_ config: Config) {
                         ("mail_template", config.mailTemplate), ("mail_html_template", config.mailHTMLTemplate)] {
         check(path.isEmpty || path.utf8.first == 0x2F, "\(key) is not absolute: \(shown(path))")
     }
-    for (key, path) in [("sendmail_path", config.sendmailPath), ("store", config.store)] {
-        check(path.utf8.first == 0x2F, "\(key) is not absolute: \(shown(path))")
+    check(config.sendmailPath.utf8.first == 0x2F, "sendmail_path is not absolute: \(shown(config.sendmailPath))")
+    if StoreLocation.isDatabaseURI(config.store) {
+        // A database store: no password, no blank or control character in the URI.
+        check(!StoreLocation.holdsPassword(config.store) && !config.store.utf8.contains(0x20)
+              && !config.store.unicodeScalars.contains(where: isControl), "store URI \(shown(config.store))")
+    } else {
+        check(config.store.utf8.first == 0x2F, "store is not absolute: \(shown(config.store))")
     }
     if case .maildir(let path) = config.mailTransport {
         check(path.utf8.first == 0x2F && !path.unicodeScalars.contains(where: isControl), "maildir path \(shown(path))")
