@@ -32,26 +32,25 @@ let package = Package(
         .target(
             name: "CShim",
             path: "CShim/shim",
-            linkerSettings: [
-                .linkedLibrary("pam"),
-                .linkedLibrary("crypt"),
-            ]
+            linkerSettings: [.linkedLibrary("crypt")]
         ),
+        // libpam only for the module and the command's demo: the core cannot import it.
+        .target(name: "CPAM", path: "CShim/pam", linkerSettings: [.linkedLibrary("pam")]),
         .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"]),
         .target(name: "EmailOTPCore", dependencies: ["CShim"]),
         .target(
             name: "PAMModule",
-            dependencies: ["EmailOTPCore", "CShim", "CPAMEntry"],
+            dependencies: ["EmailOTPCore", "CShim", "CPAM", "CPAMEntry"],
             linkerSettings: [.unsafeFlags(moduleLinkerFlags)]
         ),
         .executableTarget(
             name: "emailotp",
             dependencies: [
-                "EmailOTPCore", "CShim",
+                "EmailOTPCore", "CShim", "CPAM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The setuid helper of SPEC §12: no argument parser, nothing but the core.
+        // The setuid helper (pam_emailotp(8), Challenge mode): no argument parser, nothing but the core.
         .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim"]),
         .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "CShim"]),
     ]

@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=/usr/local
 sbin=$prefix/sbin
-# The setuid-root helper for PAM applications that do not run as root (SPEC §12); the module
+# The setuid-root helper for PAM applications that do not run as root (pam_emailotp(8), Challenge mode); the module
 # has this path compiled in (HelperProtocol.defaultPath).
 helper=$prefix/libexec/emailotp-helper
 mandir=$prefix/share/man

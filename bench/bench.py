@@ -139,7 +139,7 @@ def main():
     ensure_packages()
     enter_namespace([str(pathlib.Path(__file__).resolve())] + sys.argv[1:])
 
-    sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
+    sys.path.insert(0, str(HERE.parent / "IntegrationTests"))
     global TestSite, module_dir, module_path, extract_code, authenticate, SMTPCapture
     global PAM_AUTH_ERR, PAM_SUCCESS
     from lib.env import TestSite, module_dir, module_path  # noqa: E402

@@ -3,7 +3,7 @@
 
     sudo bench/pg_store.py [--rounds N]
 
-Starts a private PostgreSQL cluster on a loopback port (tests/integration/lib/pgcluster.py),
+Starts a private PostgreSQL cluster on a loopback port (IntegrationTests/lib/pgcluster.py),
 runs store-init, then in one run:
   file/interactive  pam_emailotp interactive login (PIN + code into a Maildir), file store
   pg/interactive    the same login, PostgreSQL store (connect, transactions, row locks)
@@ -23,7 +23,7 @@ import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
+sys.path.insert(0, str(HERE.parent / "IntegrationTests"))
 from lib.env import TestSite  # noqa: E402
 from lib.pamdriver import PAM_AUTH_ERR, PAM_SUCCESS, authenticate  # noqa: E402
 from lib.pgcluster import PGCluster, PGSite  # noqa: E402

@@ -1,4 +1,4 @@
-import CShim
+import CPAM
 import EmailOTPCore
 
 /// `pam_sm_authenticate`, called by the C entry point in CShim/entry. Every path ends in a
@@ -14,39 +14,39 @@ public func emailotp_authenticate(_ pamh: OpaquePointer?, _ flags: Int32, _ argc
             if let argument = argv[index] { arguments.append(String(cString: argument)) }
         }
     }
-    let result = authenticate(session: session, arguments: arguments)
-    let code = pamCode(result)
+    let code = authenticate(session: session, arguments: arguments)
     session.debugLog("done. [\(String(cString: pam_strerror(handle, code)))]")
     return code
 }
 
-func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
+/// The PAM code of one `pam_sm_authenticate` call.
+func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     let options: ModuleOptions
     do {
         options = try ModuleOptions(arguments: arguments)
     } catch {
         session.log(.error, "bad module arguments: \(error)")
-        return .serviceError
+        return PAM_SERVICE_ERR
     }
     session.debug = options.debug
 
     let user: String
     switch session.user() {
-    case .none:
-        session.log(.error, "could not get the user name")
+    case .failed(let status):
+        session.log(.error, "could not get the user name: \(String(cString: pam_strerror(session.handle, status)))")
         session.delayFailure(seconds: Config().failDelay)
-        return .userUnknown
-    case .some(.none):
+        return userLookupCode(status)
+    case .notUTF8:
         // String(cString:) would turn every invalid byte into U+FFFD: two different names
         // would share one token.
         session.log(.notice, "refused: the user name is not valid UTF-8")
         session.delayFailure(seconds: Config().failDelay)
-        return .userUnknown
-    case .some(.some(let name)):
+        return PAM_USER_UNKNOWN
+    case .name(let name):
         user = name
     }
     if needsHelper(options) {
-        return helperChallenge(session: session, options: options, arguments: arguments, user: user)
+        return pamCode(helperChallenge(session: session, options: options, arguments: arguments, user: user))
     }
     let config: Config
     do {
@@ -55,14 +55,16 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
     } catch {
         session.log(.error, "configuration refused: \(error)")
         session.delayFailure(seconds: Config().failDelay)
-        return .serviceError
+        return PAM_SERVICE_ERR
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
+    let clock = SystemClock()
+    let random = OpenSSLRandom()
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: StoreLocation.open(config), clock: SystemClock(),
-                                      random: OpenSSLRandom(), mailer: makeMailer(config),
+                                      store: StoreLocation.open(config, clock: clock, random: random), clock: clock,
+                                      random: random, mailer: makeMailer(config, clock: clock, random: random),
                                       logger: session, context: context)
     let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)
     let result: AuthResult
@@ -77,11 +79,22 @@ func authenticate(session: PAMSession, arguments: [String]) -> AuthResult {
     }
     // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
     // The first step of challenge mode is no failure: servers that wait for PAM (OpenVPN
-    // without deferred auth, nginx workers) would stall on it (SPEC §12).
+    // without deferred auth, nginx workers) would stall on it (pam_emailotp(8), fail_delay).
     if result != .success && result != .ignore && !session.openedChallenge {
         session.delayFailure(seconds: config.failDelay)
     }
-    return result
+    return pamCode(result)
+}
+
+/// A failed `pam_get_user` keeps its own meaning: a conversation that failed or was aborted is
+/// not an unknown user. `PAM_CONV_AGAIN` asks the application to call again (`PAM_INCOMPLETE`,
+/// pam_get_user(3)); `PAM_ABORT`, `PAM_BUF_ERR`, `PAM_CONV_ERR` and `PAM_SYSTEM_ERR` pass through.
+func userLookupCode(_ status: Int32) -> Int32 {
+    switch status {
+    case PAM_CONV_AGAIN: return PAM_INCOMPLETE
+    case PAM_ABORT, PAM_BUF_ERR, PAM_CONV_ERR, PAM_SYSTEM_ERR, PAM_SERVICE_ERR: return status
+    default: return PAM_SERVICE_ERR
+    }
 }
 
 func pamCode(_ result: AuthResult) -> Int32 {

@@ -1,4 +1,4 @@
-import CShim
+import CPAM
 import EmailOTPCore
 import Glibc
 
@@ -29,7 +29,7 @@ func helperChallenge(session: PAMSession, options: ModuleOptions, arguments: [St
 
 /// `mode=challenge` in a process that is not root (a web application, an nginx worker): the
 /// module cannot read root's configuration and store, so the setuid helper does the step
-/// (SPEC §12). Settings then come from /etc/security/emailotp.conf only; the helper refuses
+///. Settings then come from /etc/security/emailotp.conf only; the helper refuses
 /// `config=` and `key=value` arguments, and logs why.
 func challengeThroughHelper(session: PAMSession, options: ModuleOptions, arguments: [String],
                             user: String, password: String) -> AuthResult {

@@ -1,4 +1,4 @@
-import CShim
+import CPAM
 import EmailOTPCore
 import Glibc
 
@@ -13,11 +13,24 @@ final class PAMSession: Conversation, Logger, ChallengeAware {
         self.handle = handle
     }
 
-    /// `pam_get_user(3)`: nil when there is none, `.some(nil)` when it is not valid UTF-8.
-    func user() -> String?? {
+    /// What `pam_get_user(3)` gave.
+    enum UserName {
+        case name(String)
+        /// The name is not valid UTF-8.
+        case notUTF8
+        /// `pam_get_user` failed with this PAM code.
+        case failed(Int32)
+    }
+
+    /// `pam_get_user(3)`.
+    func user() -> UserName {
         var name: UnsafePointer<CChar>? = nil
-        guard pam_get_user(handle, &name, nil) == PAM_SUCCESS, let raw = name else { return nil }
-        return .some(String(validatingCString: raw))
+        let status = pam_get_user(handle, &name, nil)
+        guard status == PAM_SUCCESS else { return .failed(status) }
+        // Success without a name breaks pam_get_user's contract: the stack is broken.
+        guard let raw = name else { return .failed(PAM_SERVICE_ERR) }
+        guard let valid = String(validatingCString: raw) else { return .notUTF8 }
+        return .name(valid)
     }
 
     /// `pam_get_item(3)` for a string item; nil when unset.
@@ -64,17 +77,8 @@ final class PAMSession: Conversation, Logger, ChallengeAware {
 
     /// `pam_syslog(3)` at `LOG_AUTHPRIV`; debug lines only with the `debug` argument.
     func log(_ level: LogLevel, _ message: String) {
-        let priority: Int32
-        switch level {
-        case .error: priority = LOG_ERR
-        case .warning: priority = LOG_WARNING
-        case .notice: priority = LOG_NOTICE
-        case .info: priority = LOG_INFO
-        case .debug:
-            guard debug else { return }
-            priority = LOG_DEBUG
-        }
-        cshim_pam_syslog(handle, priority, LogText.escaped(message))
+        guard level != .debug || debug else { return }
+        cshim_pam_syslog(handle, level.syslogPriority, LogText.escaped(message))
     }
 
     func debugLog(_ message: String) {

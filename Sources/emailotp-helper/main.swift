@@ -2,7 +2,7 @@ import CShim
 import EmailOTPCore
 import Glibc
 
-// emailotp-helper: mode=challenge for PAM applications that do not run as root (SPEC §12), in
+// emailotp-helper: mode=challenge for PAM applications that do not run as root (pam_emailotp(8), Challenge mode), in
 // the manner of pam_unix's unix_chkpwd. Installed setuid root; the module execs it with the
 // request on standard input (HelperProtocol). It reads only /etc/security/emailotp.conf, serves
 // only members of helper_group, and runs the module's own challenge flow on the module's store.
@@ -11,17 +11,8 @@ import Glibc
 struct HelperLogger: EmailOTPCore.Logger {
     var debug = false
     func log(_ level: LogLevel, _ message: String) {
-        let priority: Int32
-        switch level {
-        case .error: priority = LOG_ERR
-        case .warning: priority = LOG_WARNING
-        case .notice: priority = LOG_NOTICE
-        case .info: priority = LOG_INFO
-        case .debug:
-            guard debug else { return }
-            priority = LOG_DEBUG
-        }
-        cshim_syslog(priority, message)
+        guard level != .debug || debug else { return }
+        cshim_syslog(level.syslogPriority, message)
     }
 }
 
@@ -67,7 +58,7 @@ func readRequest() -> [UInt8]? {
 
 func userName(of uid: uid_t) -> String {
     guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "?" }
-    return ConfigKeys.printable(String(cString: name))
+    return LogText.printable(String(cString: name))
 }
 
 func main() -> Never {
@@ -150,9 +141,11 @@ func main() -> Never {
         finish(.serviceError)
     }
     let context = RequestContext(service: request.service, rhost: request.rhost)
+    let clock = SystemClock()
+    let random = OpenSSLRandom()
     let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: StoreLocation.open(config), clock: SystemClock(),
-                                      random: OpenSSLRandom(), mailer: makeMailer(config),
+                                      store: StoreLocation.open(config, clock: clock, random: random), clock: clock,
+                                      random: random, mailer: makeMailer(config, clock: clock, random: random),
                                       logger: ViaHelper(logger: logger, caller: caller), context: context)
     let report = authenticator.challengeStep(user: request.user, password: request.password, nullok: options.nullok)
     // The helper, not the caller, waits after a failure: a caller running it in a loop

@@ -2,114 +2,115 @@ import ArgumentParser
 import EmailOTPCore
 import Glibc
 
-struct Challenges: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List open challenges, of one user or of all.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String?
+extension EmailOTP {
+    struct Challenges: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List open challenges, of one user or of all.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Only this user's challenges (default: every user's).") var user: String?
 
-    func run() throws {
-        try EmailOTPTool.run {
-            let config = try global.loadConfig()
-            let store = global.openStore(config)
-            let users = try user.map { [try checkedUser($0)] } ?? store.users()
-            var rows = [["USER", "TRANSACTION_ID", "CREATED", "EXPIRES", "TRIES_LEFT"]]
-            for name in users {
-                guard let record = try store.read(user: name) else {
-                    if user != nil { throw CLIError("\(name) has no token") }
-                    continue
+        func run() throws {
+            try EmailOTPTool.run {
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                let users = try user.map { [try checkedUser($0)] } ?? store.users()
+                var rows = [["USER", "TRANSACTION_ID", "CREATED", "EXPIRES", "TRIES_LEFT"]]
+                for name in users {
+                    guard let record = try store.read(user: name) else {
+                        if user != nil { throw CLIError("\(name) has no token") }
+                        continue
+                    }
+                    for c in record.challenges {
+                        rows.append([name, c.transactionID, TimeFormat.iso8601(c.created), TimeFormat.iso8601(c.expires), String(c.triesLeft)])
+                    }
                 }
-                for c in record.challenges {
-                    rows.append([name, c.transactionID, TimeFormat.iso8601(c.created), TimeFormat.iso8601(c.expires), String(c.triesLeft)])
-                }
+                printTable(rows)
             }
-            printTable(rows)
         }
     }
-}
 
-struct Purge: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Drop expired challenges and unlock tokens whose unlock_time has passed.")
-    @OptionGroup var global: GlobalOptions
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Drop expired challenges and unlock tokens whose unlock_time has passed.")
+        @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        try EmailOTPTool.run {
-            let config = try global.loadConfig()
-            let store = global.openStore(config)
-            var dropped = 0
-            for user in try store.users() {
-                dropped += try store.update(user: user) { record, now in
-                    guard var r = record else { return 0 }
-                    let before = r.challenges.count
-                    r.refresh(now: now, config: config)
-                    record = r
-                    return before - r.challenges.count
+        func run() throws {
+            try EmailOTPTool.run {
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                var dropped = 0
+                for user in try store.users() {
+                    dropped += try store.update(user: user) { record, now in
+                        guard var r = record else { return 0 }
+                        let before = r.challenges.count
+                        r.refresh(now: now, config: config)
+                        record = r
+                        return before - r.challenges.count
+                    }
                 }
+                print("purged \(dropped) expired challenge\(dropped == 1 ? "" : "s")")
             }
-            print("purged \(dropped) expired challenge\(dropped == 1 ? "" : "s")")
         }
     }
-}
 
-struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "The two-step challenge flow from a script: one password line on standard input.",
-        discussion: """
-        The PIN alone mails a code, prints the transaction id and exits 3. The PIN followed by \
-        the code exits 0 (granted) or 1 (denied). With --transaction-id, the line is the code \
-        alone, accepted for that challenge only. Exit 2: configuration, store or mail error.
-        """)
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    @Option(help: ArgumentHelp("Answer this challenge with the code alone.", valueName: "id")) var transactionId: String?
-    @Option(help: ArgumentHelp("token: the password starts with the PIN; none: the token has no PIN.", valueName: "token|none"))
-    var pin = "token"
-    @Flag(help: "Print the outcome as JSON.") var json = false
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The two-step challenge flow from a script: one password line on standard input.",
+            discussion: """
+            The PIN alone mails a code, prints the transaction id and exits 3. The PIN followed by \
+            the code exits 0 (granted) or 1 (denied). With --transaction-id, the line is the code \
+            alone, accepted for that challenge only. Exit 2: configuration, store or mail error.
+            """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user (PAM_USER) who logs in.") var user: String
+        @Option(help: ArgumentHelp("Answer this challenge with the code alone.", valueName: "id")) var transactionId: String?
+        @Option(help: ArgumentHelp("token: the password starts with the PIN; none: the token has no PIN.", valueName: "token|none"))
+        var pin = PINMode.token
+        @Flag(help: "Print the outcome as JSON.") var json = false
 
-    func run() throws {
-        let report: StepReport
-        do {
-            let user = try checkedUser(self.user)
-            guard let pinMode = PINMode(rawValue: pin) else { throw CLIError("--pin must be token or none") }
-            let config = try global.loadConfig()
-            let authenticator = Authenticator(
-                config: config, pinMode: pinMode, store: global.openStore(config), clock: SystemClock(),
-                random: OpenSSLRandom(), mailer: makeMailer(config), logger: StderrLogger(),
-                context: RequestContext(service: "emailotp-check", rhost: ""))
-            let line = Terminal.readLine() ?? ""
-            if let id = transactionId {
-                report = authenticator.answerTransaction(user: user, transactionID: id, code: line.trimmedBlanks)
-            } else {
-                report = authenticator.challengeStep(user: user, password: line, nullok: false)
+        func run() throws {
+            let report: StepReport
+            do {
+                let user = try checkedUser(self.user)
+                let config = try global.loadConfig()
+                let authenticator = Authenticator(
+                    config: config, pinMode: pin, store: global.openStore(config), clock: SystemClock(),
+                    random: OpenSSLRandom(), mailer: makeMailer(config, clock: SystemClock(), random: OpenSSLRandom()), logger: StderrLogger(),
+                    context: RequestContext(service: "emailotp-check", rhost: ""))
+                let line = Terminal.readLine() ?? ""
+                if let id = transactionId {
+                    report = authenticator.answerTransaction(user: user, transactionID: id, code: line.trimmedBlanks)
+                } else {
+                    report = authenticator.challengeStep(user: user, password: line, nullok: false)
+                }
+            } catch {
+                if json {
+                    print(JSON.object([("status", .string("error")), ("transaction_id", .null),
+                                       ("message", .string("\(error)")), ("valid_until", .null)]).text)
+                } else {
+                    printError("\(error)")
+                }
+                throw ExitCode(2)
             }
-        } catch {
+            let status: String
+            let exit: Int32
+            switch report.result {
+            case .success: (status, exit) = ("granted", 0)
+            case .unavailable, .serviceError: (status, exit) = ("error", 2)
+            default: (status, exit) = report.isChallenge ? ("challenge", 3) : ("denied", 1)
+            }
+            let message = report.message.isEmpty ? (status == "granted" ? "access granted" : "access denied") : report.message
             if json {
-                print(JSON.object([("status", .string("error")), ("transaction_id", .null),
-                                   ("message", .string("\(error)")), ("valid_until", .null)]).text)
+                let challenge = report.isChallenge ? report.challenge : nil
+                print(JSON.object([
+                    ("status", .string(status)),
+                    ("transaction_id", challenge.map { .string($0.transactionID) } ?? .null),
+                    ("message", .string(message)),
+                    ("valid_until", challenge.map { .string(TimeFormat.iso8601($0.expires)) } ?? .null),
+                ]).text)
             } else {
-                printError("\(error)")
+                if let challenge = report.challenge, report.isChallenge { print(challenge.transactionID) }
+                fputs("\(message)\n", stderr)
             }
-            throw ExitCode(2)
+            throw ExitCode(exit)
         }
-        let status: String
-        let exit: Int32
-        switch report.result {
-        case .success: (status, exit) = ("granted", 0)
-        case .unavailable, .serviceError: (status, exit) = ("error", 2)
-        default: (status, exit) = report.isChallenge ? ("challenge", 3) : ("denied", 1)
-        }
-        let message = report.message.isEmpty ? (status == "granted" ? "access granted" : "access denied") : report.message
-        if json {
-            let challenge = report.isChallenge ? report.challenge : nil
-            print(JSON.object([
-                ("status", .string(status)),
-                ("transaction_id", challenge.map { .string($0.transactionID) } ?? .null),
-                ("message", .string(message)),
-                ("valid_until", challenge.map { .string(TimeFormat.iso8601($0.expires)) } ?? .null),
-            ]).text)
-        } else {
-            if let challenge = report.challenge, report.isChallenge { print(challenge.transactionID) }
-            fputs("\(message)\n", stderr)
-        }
-        throw ExitCode(exit)
     }
 }

@@ -1,75 +1,77 @@
 import ArgumentParser
-import CShim
+import CPAM
 import EmailOTPCore
 import Glibc
 
-/// `emailotp demo`: one real PAM transaction through the installed module, with a temporary
-/// store, configuration and Maildir, the prompts answered by this program.
-struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Log in once through the installed pam_emailotp.so, with no mail server, and show the conversation.",
-        discussion: "It uses a temporary store, configuration and Maildir, and touches neither the real store nor /etc/pam.d.")
-    @Option(help: ArgumentHelp("The module to load (default: pam_emailotp.so in the PAM module directory).", valueName: "path"))
-    var module: String?
-    @Flag(help: "Keep the temporary directory and print its path.") var keep = false
+extension EmailOTP {
+    /// `emailotp demo`: one real PAM transaction through the installed module, with a temporary
+    /// store, configuration and Maildir, the prompts answered by this program.
+    struct Demo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Log in once through the installed pam_emailotp.so, with no mail server, and show the conversation.",
+            discussion: "It uses a temporary store, configuration and Maildir, and touches neither the real store nor /etc/pam.d.")
+        @Option(help: ArgumentHelp("The module to load (default: pam_emailotp.so in the PAM module directory).", valueName: "path"))
+        var module: String?
+        @Flag(help: "Keep the temporary directory and print its path.") var keep = false
 
-    static let moduleDirectories = ["/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security",
-                                    "/lib/aarch64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
-                                    "/usr/lib64/security", "/lib64/security", "/usr/lib/security", "/lib/security"]
+        static let moduleDirectories = ["/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security",
+                                        "/lib/aarch64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
+                                        "/usr/lib64/security", "/lib64/security", "/usr/lib/security", "/lib/security"]
 
-    func run() throws {
-        try EmailOTPTool.run {
-            guard geteuid() == 0 else { throw CLIError("emailotp must be run as root") }
-            guard let modulePath = module ?? Self.moduleDirectories.map({ "\($0)/pam_emailotp.so" }).first(where: { access($0, R_OK) == 0 }) else {
-                throw CLIError("pam_emailotp.so is not installed (run ./install.sh) and --module was not given")
+        func run() throws {
+            try EmailOTPTool.run {
+                guard geteuid() == 0 else { throw CLIError("emailotp must be run as root") }
+                guard let modulePath = module ?? Self.moduleDirectories.map({ "\($0)/pam_emailotp.so" }).first(where: { access($0, R_OK) == 0 }) else {
+                    throw CLIError("pam_emailotp.so is not installed (run ./install.sh) and --module was not given")
+                }
+                var template = Array("/tmp/emailotp-demo.XXXXXX".utf8CString)
+                guard let made = mkdtemp(&template) else { throw CLIError("mkdtemp failed") }
+                let root = String(cString: made)
+                defer {
+                    if keep { print("kept \(root)") } else { removeTree(root) }
+                }
+                let succeeded = try runDemo(root: root, modulePath: modulePath)
+                if !succeeded { throw ExitCode(1) }
             }
-            var template = Array("/tmp/emailotp-demo.XXXXXX".utf8CString)
-            guard let made = mkdtemp(&template) else { throw CLIError("mkdtemp failed") }
-            let root = String(cString: made)
-            defer {
-                if keep { print("kept \(root)") } else { removeTree(root) }
+        }
+
+        func runDemo(root: String, modulePath: String) throws -> Bool {
+            let store = "\(root)/store", maildir = "\(root)/mail", confdir = "\(root)/pam.d"
+            let configPath = "\(root)/emailotp.conf"
+            let user = "demo", address = "demo@example.org", pin = "4711-demo"
+            for directory in [store, confdir] where mkdir(directory, 0o700) != 0 {
+                throw CLIError("mkdir \(directory) failed")
             }
-            let succeeded = try runDemo(root: root, modulePath: modulePath)
-            if !succeeded { throw ExitCode(1) }
+            try writeFile(configPath, """
+                # emailotp demo: a temporary store and a Maildir instead of a mail server
+                store = \(store)
+                mail_transport = maildir:\(maildir)
+                mail_sender = emailotp-demo@localhost
+
+                """)
+            try writeFile("\(confdir)/emailotp-demo", "auth required \(modulePath) config=\(configPath)\naccount required pam_permit.so\n")
+            let config = try ConfigLoader().load(path: configPath, explicit: true)
+            let hash = try PINHash.make(pin, random: OpenSSLRandom())
+            try FileStore(directory: config.store, random: OpenSSLRandom(), clock: SystemClock()).update(user: user) { record in
+                record = TokenRecord(user: user, email: address, pinHash: hash)
+            }
+
+            print("emailotp demo: a PAM login through \(modulePath)")
+            print("  user \(user), token PIN \"\(pin)\", code mailed to \(address) (Maildir \(maildir))")
+            print("  service file: auth required \(modulePath) config=\(configPath)")
+            print("")
+            let conversation = DemoConversation(pin: pin, maildir: "\(maildir)/new")
+            let result = conversation.authenticate(service: "emailotp-demo", user: user, confdir: confdir)
+            print("")
+            let success = result == PAM_SUCCESS
+            print("PAM result: \(conversation.resultText) (\(result))\(success ? " — logged in with PIN and emailed code" : "")")
+            return success
         }
-    }
 
-    func runDemo(root: String, modulePath: String) throws -> Bool {
-        let store = "\(root)/store", maildir = "\(root)/mail", confdir = "\(root)/pam.d"
-        let configPath = "\(root)/emailotp.conf"
-        let user = "demo", address = "demo@example.org", pin = "4711-demo"
-        for directory in [store, confdir] where mkdir(directory, 0o700) != 0 {
-            throw CLIError("mkdir \(directory) failed")
+        func writeFile(_ path: String, _ text: String) throws {
+            let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            try fd.writeAll(Array(text.utf8))
         }
-        try writeFile(configPath, """
-            # emailotp demo: a temporary store and a Maildir instead of a mail server
-            store = \(store)
-            mail_transport = maildir:\(maildir)
-            mail_sender = emailotp-demo@localhost
-
-            """)
-        try writeFile("\(confdir)/emailotp-demo", "auth required \(modulePath) config=\(configPath)\naccount required pam_permit.so\n")
-        let config = try ConfigLoader().load(path: configPath, explicit: true)
-        let hash = try PINHash.make(pin, random: OpenSSLRandom())
-        try FileStore(directory: config.store).update(user: user) { record in
-            record = TokenRecord(user: user, email: address, pinHash: hash)
-        }
-
-        print("emailotp demo: a PAM login through \(modulePath)")
-        print("  user \(user), token PIN \"\(pin)\", code mailed to \(address) (Maildir \(maildir))")
-        print("  service file: auth required \(modulePath) config=\(configPath)")
-        print("")
-        let conversation = DemoConversation(pin: pin, maildir: "\(maildir)/new")
-        let result = conversation.authenticate(service: "emailotp-demo", user: user, confdir: confdir)
-        print("")
-        let success = result == PAM_SUCCESS
-        print("PAM result: \(conversation.resultText) (\(result))\(success ? " — logged in with PIN and emailed code" : "")")
-        return success
-    }
-
-    func writeFile(_ path: String, _ text: String) throws {
-        let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-        try fd.writeAll(Array(text.utf8))
     }
 }
 

@@ -16,8 +16,10 @@ struct EmailOTP: ParsableCommand {
         ]
     )
 
-    /// `--config` and `--store` are accepted before the verb too (`emailotp --config C list`):
-    /// they are moved behind it, where every verb declares them.
+    /// `--config` and `--store`: declared here, so that they may stand before the verb
+    /// (`emailotp --config C list`), and in every verb, which shares this value.
+    @OptionGroup var global: GlobalOptions
+
     static func main() {
         // CommandLine.arguments turns invalid bytes into U+FFFD, so `caf\xe8` and `caf\xff`
         // would name one user: every argument must be valid UTF-8 as given.
@@ -27,27 +29,12 @@ struct EmailOTP: ParsableCommand {
                 Glibc.exit(2)
             }
         }
-        Self.main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
-    }
-
-    static func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
-        var leading = [String]()
-        var rest = arguments[...]
-        while let first = rest.first {
-            if first == "--config" || first == "--store", rest.count >= 2 {
-                leading += rest.prefix(2)
-                rest = rest.dropFirst(2)
-            } else if first.hasPrefix("--config=") || first.hasPrefix("--store=") {
-                leading.append(first)
-                rest = rest.dropFirst()
-            } else {
-                break
-            }
-        }
-        guard let verb = rest.first, !leading.isEmpty else { return arguments }
-        return [verb] + leading + Array(rest.dropFirst())
+        Self.main(nil)
     }
 }
+
+/// `check --pin token|none`: a value outside the enum is a usage error (exit 64).
+extension PINMode: ExpressibleByArgument {}
 
 /// `--config` and `--store`, shared by every verb.
 struct GlobalOptions: ParsableArguments {
@@ -59,10 +46,10 @@ struct GlobalOptions: ParsableArguments {
 
     func validate() throws {
         guard geteuid() == 0 else { throw ValidationError("emailotp must be run as root") }
-        if let path = config, !path.hasPrefix("/") {
+        if let path = config, !ByteText.hasPrefix(path, "/") {
             throw ValidationError("--config needs an absolute path")
         }
-        if let path = store, !path.hasPrefix("/"), !StoreLocation.isDatabaseURI(path) {
+        if let path = store, !ByteText.hasPrefix(path, "/"), !StoreLocation.isDatabaseURI(path) {
             throw ValidationError("--store needs an absolute path or a postgresql:// URI")
         }
     }
@@ -76,7 +63,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func openStore(_ config: Config) -> TokenStore {
-        StoreLocation.open(config)
+        StoreLocation.open(config, clock: SystemClock(), random: OpenSSLRandom())
     }
 }
 
@@ -147,7 +134,7 @@ func checkedUser(_ user: String) throws -> String {
 
 func checkedAddress(_ address: String) throws -> String {
     guard EmailAddress.isValid(address) else {
-        throw CLIError("\"\(ConfigKeys.printable(address))\" is not a plain mail address (local@domain)")
+        throw CLIError("\"\(LogText.printable(address))\" is not a plain mail address (local@domain)")
     }
     return address
 }

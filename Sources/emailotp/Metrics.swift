@@ -2,27 +2,29 @@ import ArgumentParser
 import EmailOTPCore
 import Glibc
 
-/// `emailotp metrics`: the store's state in the Prometheus text exposition format (0.0.4),
-/// for node_exporter's textfile collector. Aggregates only: no user names leave the host.
-struct Metrics: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the store's state as Prometheus metrics.")
-    @OptionGroup var global: GlobalOptions
+extension EmailOTP {
+    /// `emailotp metrics`: the store's state in the Prometheus text exposition format (0.0.4),
+    /// for node_exporter's textfile collector. Aggregates only: no user names leave the host.
+    struct Metrics: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the store's state as Prometheus metrics.")
+        @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        try EmailOTPTool.run {
-            let config = try global.loadConfig()
-            let store = global.openStore(config)
-            var counts = MetricCounts()
-            for user in try store.users() {
-                do {
-                    guard let record = try store.read(user: user) else { continue }
-                    counts.add(record.current(config))
-                } catch let error as StoreError {
-                    guard case .corrupt = error else { throw error }
-                    counts.unreadable += 1
+        func run() throws {
+            try EmailOTPTool.run {
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                var counts = MetricCounts()
+                for user in try store.users() {
+                    do {
+                        guard let record = try store.read(user: user) else { continue }
+                        counts.add(record.current(config))
+                    } catch let error as StoreError {
+                        guard case .corrupt = error else { throw error }
+                        counts.unreadable += 1
+                    }
                 }
+                print(counts.exposition, terminator: "")
             }
-            print(counts.exposition, terminator: "")
         }
     }
 }

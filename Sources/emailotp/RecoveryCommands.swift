@@ -1,56 +1,58 @@
 import ArgumentParser
 import EmailOTPCore
 
-struct RecoveryCodes: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "recovery-codes",
-        abstract: "Print fresh single-use recovery codes, one a line, replacing the previous set.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    @Option(help: ArgumentHelp("How many codes (1 to \(RecoveryCode.maxCount)).", valueName: "n")) var count = 10
+extension EmailOTP {
+    struct RecoveryCodes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "recovery-codes",
+            abstract: "Print fresh single-use recovery codes, one a line, replacing the previous set.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose recovery codes are replaced.") var user: String
+        @Option(help: ArgumentHelp("How many codes (1 to \(RecoveryCode.maxCount)).", valueName: "n")) var count = 10
 
-    func validate() throws {
-        guard (1...RecoveryCode.maxCount).contains(count) else {
-            throw ValidationError("--count must be from 1 to \(RecoveryCode.maxCount)")
-        }
-    }
-
-    func run() throws {
-        try EmailOTPTool.run {
-            let user = try checkedUser(self.user)
-            let config = try global.loadConfig()
-            let store = global.openStore(config)
-            guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
-            let random = OpenSSLRandom()
-            let codes = try RecoveryCode.generate(count: count, random: random)
-            // Hashed before the lock is taken: yescrypt is slow, logins must not wait for it.
-            let hashes = try codes.map { try RecoveryCode.hash($0, random: random) }
-            try modify(store, user) { $0.recoveryHashes = hashes }
-            for code in codes { print(code) }
-        }
-    }
-}
-
-struct Forget: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Drop every remembered remote host and cached grant (auth_cache) of a user.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-
-    func run() throws {
-        try EmailOTPTool.run {
-            let user = try checkedUser(self.user)
-            let config = try global.loadConfig()
-            var dropped = 0
-            var grants = 0
-            try modify(global.openStore(config), user) {
-                dropped = $0.remembered.count
-                $0.remembered.removeAll()
-                grants = $0.cachedGrants.count
-                $0.cachedGrants.removeAll()
+        func validate() throws {
+            guard (1...RecoveryCode.maxCount).contains(count) else {
+                throw ValidationError("--count must be from 1 to \(RecoveryCode.maxCount)")
             }
-            print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s") "
-                + "and \(grants) cached grant\(grants == 1 ? "" : "s") (auth_cache)")
+        }
+
+        func run() throws {
+            try EmailOTPTool.run {
+                let user = try checkedUser(self.user)
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
+                let random = OpenSSLRandom()
+                let codes = try RecoveryCode.generate(count: count, random: random)
+                // Hashed before the lock is taken: yescrypt is slow, logins must not wait for it.
+                let hashes = try codes.map { try RecoveryCode.hash($0, random: random) }
+                try modify(store, user) { $0.recoveryHashes = hashes }
+                for code in codes { print(code) }
+            }
+        }
+    }
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drop every remembered remote host and cached grant (auth_cache) of a user.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose remembered hosts and cached grants are dropped.") var user: String
+
+        func run() throws {
+            try EmailOTPTool.run {
+                let user = try checkedUser(self.user)
+                let config = try global.loadConfig()
+                var dropped = 0
+                var grants = 0
+                try modify(global.openStore(config), user) {
+                    dropped = $0.remembered.count
+                    $0.remembered.removeAll()
+                    grants = $0.cachedGrants.count
+                    $0.cachedGrants.removeAll()
+                }
+                print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s") "
+                    + "and \(grants) cached grant\(grants == 1 ? "" : "s") (auth_cache)")
+            }
         }
     }
 }

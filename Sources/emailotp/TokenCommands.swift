@@ -2,183 +2,185 @@ import ArgumentParser
 import EmailOTPCore
 import Glibc
 
-struct Enroll: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Enrol a user: mail address and PIN.")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "The user (PAM_USER) to enrol.") var user: String
-    @Option(help: ArgumentHelp("The address the codes go to.", valueName: "addr")) var email: String?
-    @Flag(help: "Store no address: address_command names it for each mail.") var addressFromCommand = false
-    @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
-    @Flag(help: "Enrol without a PIN (for stacks with pin=none).") var noPin = false
-    @Flag(help: "Mail a code to the address and enrol only once it is answered.") var verify = false
+extension EmailOTP {
+    struct Enroll: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enrol a user: mail address and PIN.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user (PAM_USER) to enrol.") var user: String
+        @Option(help: ArgumentHelp("The address the codes go to.", valueName: "addr")) var email: String?
+        @Flag(help: "Store no address: address_command names it for each mail.") var addressFromCommand = false
+        @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
+        @Flag(help: "Enrol without a PIN (for stacks with pin=none).") var noPin = false
+        @Flag(help: "Mail a code to the address and enrol only once it is answered.") var verify = false
 
-    func validate() throws {
-        if pinStdin && noPin { throw ValidationError("--pin-stdin and --no-pin exclude each other") }
-        if (email == nil) == !addressFromCommand {
-            throw ValidationError("give either --email ADDR or --address-from-command")
+        func validate() throws {
+            if pinStdin && noPin { throw ValidationError("--pin-stdin and --no-pin exclude each other") }
+            if (email == nil) == !addressFromCommand {
+                throw ValidationError("give either --email ADDR or --address-from-command")
+            }
+            if addressFromCommand && verify { throw ValidationError("--verify needs --email") }
         }
-        if addressFromCommand && verify { throw ValidationError("--verify needs --email") }
-    }
 
-    func run() throws {
-        try EmailOTPTool.run {
-            let user = try checkedUser(self.user)
-            let address = try email.map(checkedAddress) ?? ""
-            let config = try global.loadConfig()
-            let store = global.openStore(config)
-            guard try store.read(user: user) == nil else {
-                throw CLIError("\(user) already has a token (use set-email or set-pin, or delete it first)")
+        func run() throws {
+            try EmailOTPTool.run {
+                let user = try checkedUser(self.user)
+                let address = try email.map(checkedAddress) ?? ""
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                guard try store.read(user: user) == nil else {
+                    throw CLIError("\(user) already has a token (use set-email or set-pin, or delete it first)")
+                }
+                let pinHash = noPin ? nil : try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
+                if verify {
+                    try verifyAddress(address, user: user, config: config, store: store, fromStdin: pinStdin)
+                }
+                let created: Bool = try store.update(user: user) { record in
+                    guard record == nil else { return false }
+                    record = TokenRecord(user: user, email: address, pinHash: pinHash)
+                    return true
+                }
+                guard created else { throw CLIError("\(user) was enrolled by someone else meanwhile") }
+                print("enrolled \(user) with \(address.isEmpty ? "the address from address_command" : address)\(noPin ? " (no PIN)" : "")")
             }
-            let pinHash = noPin ? nil : try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
-            if verify {
-                try verifyAddress(address, user: user, config: config, fromStdin: pinStdin)
-            }
-            let created: Bool = try store.update(user: user) { record in
-                guard record == nil else { return false }
-                record = TokenRecord(user: user, email: address, pinHash: pinHash)
-                return true
-            }
-            guard created else { throw CLIError("\(user) was enrolled by someone else meanwhile") }
-            print("enrolled \(user) with \(address.isEmpty ? "the address from address_command" : address)\(noPin ? " (no PIN)" : "")")
         }
-    }
 
-    /// Mails a code to the new address and asks for it back (the next stdin line with
-    /// --pin-stdin, else on the terminal).
-    func verifyAddress(_ address: String, user: String, config: Config, fromStdin: Bool) throws {
-        let random = OpenSSLRandom()
-        let code = try random.digits(config.otpLength)
-        let now = SystemClock().now()
-        let mail = try MailComposer(config: config, random: random).compose(
-            CodeMailContext(user: user, address: address, code: code, transactionID: try random.digits(20),
-                            service: "emailotp enroll", rhost: "", host: Host.name(), created: now,
-                            expires: now + config.otpValidity), date: now)
-        do {
-            try makeMailer(config).send(mail)
-        } catch {
-            throw CLIError("the verification mail to \(address) failed: \(error)")
-        }
-        fputs("A code was sent to \(address).\n", stderr)
-        let answer: String
-        if fromStdin {
-            fputs("Code: ", stderr)
-            guard let line = Terminal.readLine() else { throw CLIError("no code on standard input") }
-            fputs("\n", stderr)
-            answer = line
-        } else {
-            answer = try Terminal.readSecret("Code: ")
-        }
-        guard Digest.constantTimeEqual(Array(answer.trimmedBlanks.utf8), Array(code.utf8)) else {
-            throw CLIError("wrong code: \(user) was not enrolled")
-        }
-    }
-}
-
-struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the enrolled users.")
-    @OptionGroup var global: GlobalOptions
-    @Flag(help: "Print JSON.") var json = false
-
-    func run() throws {
-        try EmailOTPTool.run {
-            let config = try global.loadConfig()
-            let store = global.openStore(config)
-            var records = [TokenRecord]()
-            for user in try store.users() {
-                if let record = try store.read(user: user) { records.append(record.current(config)) }
+        /// Mails a code to the new address and asks for it back (the next stdin line with
+        /// --pin-stdin, else on the terminal).
+        func verifyAddress(_ address: String, user: String, config: Config, store: TokenStore, fromStdin: Bool) throws {
+            let clock = SystemClock()
+            let random = OpenSSLRandom()
+            let authenticator = Authenticator(
+                config: config, pinMode: .token, store: store, clock: clock, random: random,
+                mailer: makeMailer(config, clock: clock, random: random), logger: StderrLogger(),
+                context: RequestContext(service: "emailotp enroll", rhost: ""))
+            let code: String
+            do {
+                code = try authenticator.mailVerificationCode(user: user, address: address)
+            } catch {
+                throw CLIError("the verification mail to \(address) failed: \(error)")
             }
-            if json {
-                print(JSON.array(records.map { .object($0.summaryJSON) }).text)
-                return
+            fputs("A code was sent to \(address).\n", stderr)
+            let answer: String
+            if fromStdin {
+                fputs("Code: ", stderr)
+                guard let line = Terminal.readLine() else { throw CLIError("no code on standard input") }
+                fputs("\n", stderr)
+                answer = line
+            } else {
+                answer = try Terminal.readSecret("Code: ")
             }
-            var rows = [["USER", "EMAIL", "STATE", "FAILS", "OPEN"]]
-            for r in records {
-                let state = !r.enabled ? "disabled" : (r.isLocked ? "locked" : "enabled")
-                rows.append([r.user, r.shownEmail, state, String(r.failCount), String(r.challenges.count)])
-            }
-            printTable(rows)
-        }
-    }
-}
-
-struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show one user's token and open challenges.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    @Flag(help: "Print JSON.") var json = false
-
-    func run() throws {
-        try EmailOTPTool.run {
-            let user = try checkedUser(self.user)
-            let config = try global.loadConfig()
-            guard let r = try global.openStore(config).read(user: user)?.current(config) else {
-                throw CLIError("\(user) has no token")
-            }
-            // Only when and until when: the entries are keyed hashes of passwords.
-            let now = SystemClock().now()
-            let grants = r.cachedGrants.filter { !$0.isExpired(at: now) }
-            if json {
-                print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
-                                                   ("challenges", .array(r.challenges.map(\.json))),
-                                                   ("auth_cache", .array(grants.map(\.json)))] + r.recoveryJSON).text)
-                return
-            }
-            print("user:       \(r.user)")
-            print("email:      \(r.shownEmail)")
-            print("pin:        \(r.pinHash == nil ? "none" : "set")")
-            print("state:      \(r.enabled ? "enabled" : "disabled")")
-            print("fail count: \(r.failCount)")
-            print("locked:     \(r.isLocked ? "yes, since \(TimeFormat.local(r.lockedAt))" : "no")")
-            print("challenges: \(r.challenges.count) open")
-            for c in r.challenges {
-                print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(c.triesLeft) tries left")
-            }
-            for line in r.recoveryLines { print(line) }
-            print("auth_cache: \(grants.count) cached grant\(grants.count == 1 ? "" : "s")")
-            for g in grants {
-                print("  granted \(TimeFormat.local(g.granted))  expires \(TimeFormat.local(g.expires))")
+            guard Digest.constantTimeEqual(Array(answer.trimmedBlanks.utf8), Array(code.utf8)) else {
+                throw CLIError("wrong code: \(user) was not enrolled")
             }
         }
     }
-}
 
-struct SetPIN: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "set-pin", abstract: "Set a new PIN.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the enrolled users.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
-        try EmailOTPTool.run {
-            let user = try checkedUser(self.user)
-            let config = try global.loadConfig()
-            let store = global.openStore(config)
-            guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
-            let hash = try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
-            // A grant cached under the old PIN must not outlive it.
-            try modify(store, user) { $0.pinHash = hash; $0.cachedGrants = [] }
-            print("PIN of \(user) changed")
+        func run() throws {
+            try EmailOTPTool.run {
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                var records = [TokenRecord]()
+                for user in try store.users() {
+                    if let record = try store.read(user: user) { records.append(record.current(config)) }
+                }
+                if json {
+                    print(JSON.array(records.map { .object($0.summaryJSON) }).text)
+                    return
+                }
+                var rows = [["USER", "EMAIL", "STATE", "FAILS", "OPEN"]]
+                for r in records {
+                    let state = !r.enabled ? "disabled" : (r.isLocked ? "locked" : "enabled")
+                    rows.append([r.user, r.shownEmail, state, String(r.failCount), String(r.challenges.count)])
+                }
+                printTable(rows)
+            }
         }
     }
-}
 
-struct SetEmail: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "set-email",
-                                                    abstract: "Change the address; open challenges are voided.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    @Argument var address: String
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one user's token and open challenges.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose token is shown.") var user: String
+        @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
-        try EmailOTPTool.run {
-            let user = try checkedUser(self.user)
-            let address = try checkedAddress(self.address)
-            let config = try global.loadConfig()
-            try modify(global.openStore(config), user) {
-                $0.email = address
-                $0.challenges.removeAll()
+        func run() throws {
+            try EmailOTPTool.run {
+                let user = try checkedUser(self.user)
+                let config = try global.loadConfig()
+                guard let r = try global.openStore(config).read(user: user)?.current(config) else {
+                    throw CLIError("\(user) has no token")
+                }
+                // Only when and until when: the entries are keyed hashes of passwords.
+                let now = SystemClock().now()
+                let grants = r.cachedGrants.filter { !$0.isExpired(at: now) }
+                if json {
+                    print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
+                                                       ("challenges", .array(r.challenges.map(\.json))),
+                                                       ("auth_cache", .array(grants.map(\.json)))] + r.recoveryJSON).text)
+                    return
+                }
+                print("user:       \(r.user)")
+                print("email:      \(r.shownEmail)")
+                print("pin:        \(r.pinHash == nil ? "none" : "set")")
+                print("state:      \(r.enabled ? "enabled" : "disabled")")
+                print("fail count: \(r.failCount)")
+                print("locked:     \(r.isLocked ? "yes, since \(TimeFormat.local(r.lockedAt))" : "no")")
+                print("challenges: \(r.challenges.count) open")
+                for c in r.challenges {
+                    print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(c.triesLeft) tries left")
+                }
+                for line in r.recoveryLines { print(line) }
+                print("auth_cache: \(grants.count) cached grant\(grants.count == 1 ? "" : "s")")
+                for g in grants {
+                    print("  granted \(TimeFormat.local(g.granted))  expires \(TimeFormat.local(g.expires))")
+                }
             }
-            print("address of \(user) is now \(address)")
+        }
+    }
+
+    struct SetPIN: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-pin", abstract: "Set a new PIN.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose PIN is replaced.") var user: String
+        @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
+
+        func run() throws {
+            try EmailOTPTool.run {
+                let user = try checkedUser(self.user)
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
+                let hash = try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
+                // A grant cached under the old PIN must not outlive it.
+                try modify(store, user) { $0.pinHash = hash; $0.cachedGrants = [] }
+                print("PIN of \(user) changed")
+            }
+        }
+    }
+
+    struct SetEmail: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-email",
+                                                        abstract: "Change the address; open challenges are voided.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose address is replaced.") var user: String
+        @Argument(help: "The new address the codes go to.") var address: String
+
+        func run() throws {
+            try EmailOTPTool.run {
+                let user = try checkedUser(self.user)
+                let address = try checkedAddress(self.address)
+                let config = try global.loadConfig()
+                try modify(global.openStore(config), user) {
+                    $0.email = address
+                    $0.challenges.removeAll()
+                }
+                print("address of \(user) is now \(address)")
+            }
         }
     }
 }
@@ -195,47 +197,49 @@ struct StateCommand {
     }
 }
 
-struct Disable: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Disable a token: its logins are refused without mail.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    func run() throws {
-        try StateCommand.run(global, user, done: "disabled") { $0.enabled = false; $0.challenges.removeAll() }
+extension EmailOTP {
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a token: its logins are refused without mail.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose token is disabled.") var user: String
+        func run() throws {
+            try StateCommand.run(global, user, done: "disabled") { $0.enabled = false; $0.challenges.removeAll() }
+        }
     }
-}
 
-struct Enable: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Enable a disabled token.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    func run() throws {
-        try StateCommand.run(global, user, done: "enabled") { $0.enabled = true }
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled token.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose token is enabled again.") var user: String
+        func run() throws {
+            try StateCommand.run(global, user, done: "enabled") { $0.enabled = true }
+        }
     }
-}
 
-struct Reset: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Clear the fail count and the lock.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    func run() throws {
-        try StateCommand.run(global, user, done: "fail count and lock cleared") { $0.registerSuccess() }
+    struct Reset: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clear the fail count and the lock.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose fail count and lock are cleared.") var user: String
+        func run() throws {
+            try StateCommand.run(global, user, done: "fail count and lock cleared") { $0.registerSuccess() }
+        }
     }
-}
 
-struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Delete a token and its challenges.")
-    @OptionGroup var global: GlobalOptions
-    @Argument var user: String
-    func run() throws {
-        try EmailOTPTool.run {
-            let user = try checkedUser(self.user)
-            let config = try global.loadConfig()
-            let deleted: Bool = try global.openStore(config).update(user: user) { record in
-                defer { record = nil }
-                return record != nil
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a token and its challenges.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user whose token is deleted.") var user: String
+        func run() throws {
+            try EmailOTPTool.run {
+                let user = try checkedUser(self.user)
+                let config = try global.loadConfig()
+                let deleted: Bool = try global.openStore(config).update(user: user) { record in
+                    defer { record = nil }
+                    return record != nil
+                }
+                guard deleted else { throw CLIError("\(user) has no token") }
+                print("deleted the token of \(user)")
             }
-            guard deleted else { throw CLIError("\(user) has no token") }
-            print("deleted the token of \(user)")
         }
     }
 }

@@ -1,7 +1,7 @@
 import XCTest
 @testable import EmailOTPCore
 
-/// `auth_cache` (SPEC §12): a granted PIN + code keeps granting for the same user, service and
+/// `auth_cache` (pam_emailotp(8), Challenge mode): a granted PIN + code keeps granting for the same user, service and
 /// remote host until `auth_cache` seconds after the first grant; only a keyed hash is stored.
 final class AuthCacheTests: FlowTestCase {
     func authenticator(service: String = "imap", rhost: String = "192.0.2.7") -> Authenticator {

@@ -1,7 +1,7 @@
 import XCTest
 @testable import EmailOTPCore
 
-/// SPEC §12: clients such as Dovecot, OpenVPN and python-pam answer every prompt with the one
+/// One-password clients (pam_emailotp(8)): clients such as Dovecot, OpenVPN and python-pam answer every prompt with the one
 /// password they have. In interactive mode the code prompt then gets the PIN again: the module
 /// ends the attempt without counting a failure or mailing again, and logs the fix.
 final class EchoDetectionTests: FlowTestCase {

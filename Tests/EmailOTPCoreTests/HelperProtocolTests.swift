@@ -1,7 +1,7 @@
 import XCTest
 @testable import EmailOTPCore
 
-/// What the module hands the setuid helper, and what the helper accepts (SPEC §12).
+/// What the module hands the setuid helper, and what the helper accepts.
 final class HelperProtocolTests: XCTestCase {
     func testARequestRoundTrips() throws {
         let request = HelperProtocol.Request(user: "alice", service: "nginx", rhost: "192.0.2.7", password: "pïn 123456")

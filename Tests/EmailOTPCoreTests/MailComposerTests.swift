@@ -246,16 +246,6 @@ final class MailComposerTests: XCTestCase {
         XCTAssertThrowsError(try MailComposer(config: config, random: SeededRandom())
             .composeTest(to: "admin@example.com\r\nBcc: x@y.z", host: "h", date: date))
     }
-
-    func testAddressValidation() {
-        for good in ["alice@example.com", "a.b+c@mail.example.org", "x@localhost", "o'neil@example.ie"] {
-            XCTAssertTrue(EmailAddress.isValid(good), good)
-        }
-        for bad in ["", "alice", "@example.com", "alice@", "a@b@c", "a b@example.com", ".a@example.com", "a..b@example.com",
-                    "a@-example.com", "a@example..com", "alice@example.com\n", "jürgen@example.com", "<a@example.com>"] {
-            XCTAssertFalse(EmailAddress.isValid(bad), bad)
-        }
-    }
 }
 
 extension String {

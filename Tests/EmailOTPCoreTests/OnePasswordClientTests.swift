@@ -1,7 +1,7 @@
 import XCTest
 @testable import EmailOTPCore
 
-/// SPEC §12 beyond auth_cache: the challenge-mode mail says how to finish, and the first step
+/// One-password clients beyond auth_cache (pam_emailotp(8)): the challenge-mode mail says how to finish, and the first step
 /// is reported as such, so that the module asks libpam for no fail delay after it.
 final class OnePasswordClientTests: FlowTestCase {
     final class WatchingConversation: Conversation, ChallengeAware {

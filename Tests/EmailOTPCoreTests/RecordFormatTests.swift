@@ -103,15 +103,35 @@ final class RecordFormatTests: XCTestCase {
     }
 
     /// Found by fuzz/Targets/record.swift: "\r\n" is one Character, so a pin hash ending in "\r"
-    /// swallowed the next line ("mails" here) and the record was accepted.
+    /// swallowed the next line ("mails" here) and the record was accepted. Split by bytes, the
+    /// line ends at the LF and the second "mails" line is refused.
     func testPinHashWithControlCharactersIsRefused() {
         let good = RecordFormat.render(sample())
-        for pin in ["$y$j9T$abc$def\r\nmails", "$y$j9T$ab\u{1}c$def", "$y$j9T$abc$def\u{0}", "$y$j9T$abc$def\r"] {
+        let swallowing = good.replacing("pin $y$j9T$abc$def", with: "pin $y$j9T$abc$def\r\nmails", maxReplacements: 1)
+        XCTAssertThrowsError(try RecordFormat.parse(swallowing, expectedUser: "alice")) { error in
+            XCTAssertTrue(error is CorruptRecord)
+        }
+        for pin in ["$y$j9T$ab\u{1}c$def", "$y$j9T$abc$def\u{0}", "$y$j9T$abc$def\r"] {
             let text = good.replacing("pin $y$j9T$abc$def", with: "pin \(pin)", maxReplacements: 1)
             XCTAssertThrowsError(try RecordFormat.parse(text, expectedUser: "alice"), pin.debugDescription) { error in
                 XCTAssertEqual(error as? CorruptRecord, CorruptRecord(line: 0, reason: "bad pin hash"))
             }
         }
+    }
+
+    /// Found by a random-seed fuzz campaign: a space followed by U+034B is one Character that
+    /// is not " ", so a pin hash holding it passed the "no space" check and did not survive a
+    /// round trip. The input, byte for byte.
+    func testPinHashWithSpaceBeforeCombiningMarkIsRefused() {
+        let base64 = "ZW1haWxvdHAtdG9rZW4gMQp1c2VyIGGUlpxCCmVtYWlsIGFsaWNlQGV4YW1wbGUuY29tCnBpbiAkeSRq8fR1LiDNi3h5ekFCQ0RFCnN0YXRlIGVuYWJsZWQKZmFpbF9jb3VudCA1CmxvY2tlZF9hdCAwCm1haWxzIDE3NiAgMwo="
+        guard let bytes = decodeBase64(base64) else { return XCTFail("bad base64") }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let user = String(decoding: [0x61, 0x94, 0x96, 0x9C, 0x42], as: UTF8.self)
+        XCTAssertThrowsError(try RecordFormat.parse(text, expectedUser: user)) { error in
+            XCTAssertEqual(error as? CorruptRecord, CorruptRecord(line: 0, reason: "bad pin hash"))
+        }
+        let plain = RecordFormat.render(sample()).replacing("pin $y$j9T$abc$def", with: "pin $y$j9T$abc \u{34B}def", maxReplacements: 1)
+        XCTAssertThrowsError(try RecordFormat.parse(plain, expectedUser: "alice"))
     }
 
     func testTooManyEntriesAreRefused() {

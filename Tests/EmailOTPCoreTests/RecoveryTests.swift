@@ -1,7 +1,7 @@
 import XCTest
 @testable import EmailOTPCore
 
-/// Recovery codes (SPEC §13): generation, shape, hashing, single use, the flows, the fallback.
+/// Recovery codes (emailotp(8), emailotp.conf(5)): generation, shape, hashing, single use, the flows, the fallback.
 final class RecoveryTests: FlowTestCase {
     static let codes = ["abcde-12345", "zyxwv-98765", "k7m2p-q9r4s"]
     /// yescrypt is slow by design: the test codes are hashed once for the whole run.

@@ -1,7 +1,7 @@
 import XCTest
 @testable import EmailOTPCore
 
-/// Remembered hosts and alert mails (SPEC §13).
+/// Remembered hosts and alert mails (emailotp(8), emailotp.conf(5)).
 final class RememberAlertTests: FlowTestCase {
     var rhost = "192.0.2.7"
     var service = "sshd"

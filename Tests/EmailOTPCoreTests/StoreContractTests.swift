@@ -4,13 +4,13 @@ import XCTest
 @testable import EmailOTPCore
 
 /// The `TokenStore` contract every backend honours (the PostgreSQL store is held to it by
-/// tests/integration/test_store_contract.py): one body run per update, under the lock, with
+/// IntegrationTests/test_store_contract.py): one body run per update, under the lock, with
 /// the store's time.
 final class StoreContractTests: TempDirTestCase {
     var storeDirectory: String { "\(root)/store" }
 
     func testTheBodyRunsOnceForAUserWithoutARecord() throws {
-        let store = FileStore(directory: storeDirectory, owner: geteuid())
+        let store = FileStore(directory: storeDirectory, owner: geteuid(), random: SeededRandom(), clock: TestClock())
         var runs = 0
         try store.update(user: "nobody-here") { _ in runs += 1 }
         XCTAssertEqual(runs, 1)
@@ -30,7 +30,7 @@ final class StoreContractTests: TempDirTestCase {
         let created = UnsafeMutablePointer<Int>.allocate(capacity: 8)
         defer { created.deallocate() }
         DispatchQueue.concurrentPerform(iterations: 8) { index in
-            let store = FileStore(directory: directory, owner: owner)
+            let store = FileStore(directory: directory, owner: owner, random: SeededRandom(), clock: TestClock())
             created[index] = (try? store.update(user: "dave") { record -> Int in
                 guard record == nil else { return 0 }
                 record = TokenRecord(user: "dave", email: "dave@example.com", pinHash: nil)
@@ -42,7 +42,7 @@ final class StoreContractTests: TempDirTestCase {
 
     func testTheBodyGetsTheStoresTimeReadUnderTheLock() throws {
         let clock = TestClock(1_800_000_000)
-        let store = FileStore(directory: storeDirectory, owner: geteuid(), clock: clock)
+        let store = FileStore(directory: storeDirectory, owner: geteuid(), random: SeededRandom(), clock: clock)
         let seen: Int64 = try store.update(user: "erin") { _, now in now }
         XCTAssertEqual(seen, 1_800_000_000)
     }

@@ -6,7 +6,7 @@ import XCTest
 /// The file store: layout, modes, hostile names, atomic writes, refusal of unsafe files.
 final class StoreTests: TempDirTestCase {
     var storeDirectory: String { "\(root)/store" }
-    var store: FileStore { FileStore(directory: storeDirectory, owner: geteuid(), random: SeededRandom()) }
+    var store: FileStore { FileStore(directory: storeDirectory, owner: geteuid(), random: SeededRandom(), clock: TestClock()) }
 
     func sample(_ user: String = "alice") -> TokenRecord {
         var record = TokenRecord(user: user, email: "alice@example.com", pinHash: "$y$j9T$salt$hash")
@@ -214,7 +214,7 @@ final class StoreTests: TempDirTestCase {
         let directory = storeDirectory
         let owner = geteuid()
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
-            let store = FileStore(directory: directory, owner: owner)
+            let store = FileStore(directory: directory, owner: owner, random: SeededRandom(), clock: TestClock())
             for _ in 0..<20 {
                 try? store.update(user: "alice") { $0?.failCount += 1 }
             }
@@ -329,7 +329,7 @@ final class StoreTests: TempDirTestCase {
         let key = try store.codeKey()
         XCTAssertEqual(key.count, 32)
         XCTAssertEqual(try store.codeKey(), key)
-        XCTAssertEqual(try FileStore(directory: storeDirectory, owner: geteuid()).codeKey(), key)
+        XCTAssertEqual(try FileStore(directory: storeDirectory, owner: geteuid(), random: SeededRandom(), clock: TestClock()).codeKey(), key)
         let text = try SafeFile.readText("\(storeDirectory)/hmac.key", policy: FilePolicy(owner: geteuid(), forbiddenModeBits: 0o077, maxSize: 100))
         XCTAssertEqual(text, Hex.encode(key) + "\n")
     }

@@ -104,21 +104,4 @@ final class TokenRulesTests: XCTestCase {
         record.open(challenge(6, created: t0 + 6), config: config)
         XCTAssertEqual(record.challenges.map(\.created), [t0 + 6])
     }
-
-    func testMessages() {
-        XCTAssertEqual(Messages.sent("a***@e******.com", validity: 300), "A code was sent to a***@e******.com. It is valid for 5 minutes.")
-        XCTAssertEqual(Messages.wrongCode(triesLeft: 2), "Wrong code. 2 tries left.")
-        XCTAssertEqual(Messages.wrongCode(triesLeft: 1), "Wrong code. 1 try left.")
-        XCTAssertEqual(Messages.expired, "The code has expired.")
-        XCTAssertEqual(TimeFormat.duration(60), "1 minute")
-        XCTAssertEqual(TimeFormat.duration(90), "90 seconds")
-        XCTAssertEqual(TimeFormat.duration(1), "1 second")
-    }
-
-    func testMaskedAddresses() {
-        XCTAssertEqual(EmailAddress.masked("alice@example.com"), "a***@e******.com")
-        XCTAssertEqual(EmailAddress.masked("b@mail.example.org"), "b***@m***********.org")
-        XCTAssertEqual(EmailAddress.masked("root@localhost"), "r***@l********")
-        XCTAssertEqual(EmailAddress.masked("broken"), "***")
-    }
 }

@@ -52,18 +52,18 @@ func checkConfigInvariants(_ config: Config) {
     check(config.mailSender.isEmpty || EmailAddress.isValid(config.mailSender), "mail_sender \(shown(config.mailSender))")
     for (key, path) in [("mail_password_file", config.mailPasswordFile), ("mail_ca_file", config.mailCAFile),
                         ("mail_template", config.mailTemplate), ("mail_html_template", config.mailHTMLTemplate)] {
-        check(path.isEmpty || path.hasPrefix("/"), "\(key) is not absolute: \(shown(path))")
+        check(path.isEmpty || path.utf8.first == 0x2F, "\(key) is not absolute: \(shown(path))")
     }
-    check(config.sendmailPath.hasPrefix("/"), "sendmail_path is not absolute: \(shown(config.sendmailPath))")
+    check(config.sendmailPath.utf8.first == 0x2F, "sendmail_path is not absolute: \(shown(config.sendmailPath))")
     if StoreLocation.isDatabaseURI(config.store) {
         // A database store: no password, no blank or control character in the URI.
-        check(!StoreLocation.holdsPassword(config.store) && !config.store.contains(" ")
+        check(!StoreLocation.holdsPassword(config.store) && !config.store.utf8.contains(0x20)
               && !config.store.unicodeScalars.contains(where: isControl), "store URI \(shown(config.store))")
     } else {
-        check(config.store.hasPrefix("/"), "store is not absolute: \(shown(config.store))")
+        check(config.store.utf8.first == 0x2F, "store is not absolute: \(shown(config.store))")
     }
     if case .maildir(let path) = config.mailTransport {
-        check(path.hasPrefix("/") && !path.unicodeScalars.contains(where: isControl), "maildir path \(shown(path))")
+        check(path.utf8.first == 0x2F && !path.unicodeScalars.contains(where: isControl), "maildir path \(shown(path))")
     }
     check((1...65535).contains(config.effectivePort), "mail_port \(config.effectivePort)")
     check((1...120).contains(config.mailTimeout), "mail_timeout \(config.mailTimeout)")

@@ -24,8 +24,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let value = String(decoding: argument.utf8[argument.utf8.index(after: equals)...], as: UTF8.self)
         switch name {
         case "config":
-            check(value.hasPrefix("/"), "accepted config=\(shown(value))")
+            check(value.utf8.first == 0x2F, "accepted config=\(shown(value))")
             configPath = value
+        case "helper":
+            check(value.utf8.first == 0x2F && !value.unicodeScalars.contains(where: isControl), "accepted helper=\(shown(value))")
         case "pin": check(value == "token" || value == "none", "accepted pin=\(shown(value))")
         case "mode": check(value == "interactive" || value == "challenge", "accepted mode=\(shown(value))")
         default:

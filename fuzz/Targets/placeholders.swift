@@ -2,23 +2,24 @@
 // name, value, name, value... (0xFF separated). A value is never expanded again.
 @testable import EmailOTPCore
 
-/// The reference: scan Characters; `{name}` with a known name becomes its value, any other
-/// `{` stays and scanning goes on right after it.
+/// The reference, over bytes: `{name}` (name up to the next `}` byte) whose name is a key byte
+/// for byte becomes its value; any other `{` stays and scanning goes on right after it.
 func reference(_ template: String, _ values: [String: String]) -> String {
-    let chars = Array(template)
-    var out = ""
+    let bytes = Array(template.utf8)
+    let table = values.map { (Array($0.key.utf8), Array($0.value.utf8)) }
+    var out = [UInt8]()
     var index = 0
-    while index < chars.count {
-        if chars[index] == "{", let close = chars[(index + 1)...].firstIndex(of: "}"),
-           let value = values[String(chars[(index + 1)..<close])] {
+    while index < bytes.count {
+        if bytes[index] == 0x7B, let close = bytes[(index + 1)...].firstIndex(of: 0x7D),
+           let value = table.first(where: { $0.0 == Array(bytes[(index + 1)..<close]) })?.1 {
             out += value
             index = close + 1
         } else {
-            out.append(chars[index])
+            out.append(bytes[index])
             index += 1
         }
     }
-    return out
+    return String(decoding: out, as: UTF8.self)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

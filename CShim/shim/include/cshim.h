@@ -1,5 +1,6 @@
 /* Typed wrappers for the C APIs that Swift cannot call (variadic functions), and the
- * headers the Swift core imports. No logic lives here. */
+ * headers the Swift core imports. No logic lives here. PAM is not here: it is in
+ * CShim/pam (target CPAM), which the core cannot import. */
 #ifndef EMAILOTP_CSHIM_H
 #define EMAILOTP_CSHIM_H
 
@@ -8,9 +9,6 @@
 #include <sys/file.h>
 #include <syslog.h>
 #include <crypt.h>
-#include <security/pam_appl.h>
-#include <security/pam_modules.h>
-#include <security/pam_ext.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -20,12 +18,6 @@
 #include "dynload.h"
 #include "curl_loader.h"
 #include "crypto_loader.h"
-
-/* pam_prompt(pamh, style, response, "%s", text) */
-int cshim_pam_prompt(pam_handle_t *pamh, int style, const char *text, char **response);
-
-/* pam_syslog(pamh, priority, "%s", message) */
-void cshim_pam_syslog(const pam_handle_t *pamh, int priority, const char *message);
 
 /* curl_easy_setopt with one fixed argument type each. */
 CURLcode cshim_curl_setopt_long(CURL *curl, CURLoption option, long value);

@@ -87,24 +87,16 @@ public struct SystemAuditFiles: AuditFiles {
 
 /// Splits a configuration text into lines, with 1-based numbers; CRLF ends a line too.
 func numberedLines(_ text: String) -> [(number: Int, text: String)] {
-    var out = [(number: Int, text: String)]()
-    var number = 0
-    for raw in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
-        number += 1
-        var bytes = Array(raw)
-        if bytes.last == 0x0D { bytes.removeLast() }
-        out.append((number, String(decoding: bytes, as: UTF8.self)))
-    }
-    return out
+    ByteText.lines(text, droppingCR: true).enumerated().map { (number: $0.offset + 1, text: String($0.element)) }
 }
 
 /// Splits on blanks (spaces and tabs).
 func blankSeparated(_ text: String) -> [String] {
-    text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+    ByteText.words(text).map(String.init)
 }
 
 /// `dir/name`, or `name` itself when it is absolute.
 func joinedPath(_ directory: String, _ name: String) -> String {
-    if name.hasPrefix("/") { return name }
-    return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    if ByteText.hasPrefix(name, "/") { return name }
+    return ByteText.hasSuffix(directory, "/") ? directory + name : directory + "/" + name
 }

@@ -54,7 +54,7 @@ public struct PAMRule: Equatable {
 
     /// The module's file name without directories: `pam_unix.so`.
     public var moduleName: String {
-        String(module.split(separator: "/").last ?? Substring(module))
+        String(ByteText.split(module, at: 0x2F).last(where: { !$0.isEmpty }) ?? Substring(module))
     }
 
     public var isEmailOTP: Bool { moduleName == "pam_emailotp.so" }
@@ -91,17 +91,17 @@ public struct PAMStackReader {
         for (number, line) in Self.logicalLines(text) {
             let words = Self.words(line)
             guard let first = words.first else { continue }
-            if first == "@include" {
+            if ByteText.same(first, "@include") {
                 guard words.count >= 2 else { continue }
                 out += try included(words[1], from: file, line: number, chain: chain)
                 continue
             }
-            let type = first.hasPrefix("-") ? String(first.dropFirst()) : first
-            guard type == "auth", words.count >= 3 else { continue }
+            let type = ByteText.hasPrefix(first, "-") ? String(ByteText.droppingASCIIPrefix(first)) : first
+            guard ByteText.same(type, "auth"), words.count >= 3 else { continue }
             let controlText = words[1]
-            if controlText == "include" || controlText == "substack" {
+            if ByteText.isOne(controlText, of: ["include", "substack"]) {
                 let nested = try included(words[2], from: file, line: number, chain: chain)
-                if controlText == "include" {
+                if ByteText.same(controlText, "include") {
                     out += nested
                 } else {
                     let rule = PAMRule(file: file, line: number, control: .required, controlText: controlText,
@@ -112,7 +112,7 @@ public struct PAMStackReader {
             }
             guard let control = Self.control(controlText) else {
                 findings.append(Finding("bad-control", .problem, file: file, line: number,
-                                        "the control \"\(ConfigKeys.printable(controlText))\" is not understood; libpam refuses the line"))
+                                        "the control \"\(LogText.printable(controlText))\" is not understood; libpam refuses the line"))
                 continue
             }
             out.append(.rule(PAMRule(file: file, line: number, control: control, controlText: controlText,
@@ -144,10 +144,10 @@ public struct PAMStackReader {
         var start = 0
         for (number, raw) in numberedLines(text) {
             var line = raw
-            if let hash = line.firstIndex(of: "#") { line = String(line[..<hash]) }
+            if let hash = ByteText.firstIndex(of: 0x23, in: line) { line = String(line[..<hash]) }
             if pending.isEmpty { start = number }
-            if line.hasSuffix("\\") {
-                pending += String(line.dropLast()) + " "
+            if ByteText.hasSuffix(line, "\\") {
+                pending += String(ByteText.droppingASCIISuffix(line)) + " "
                 continue
             }
             pending += line
@@ -161,33 +161,31 @@ public struct PAMStackReader {
     /// Blank-separated words; a `[...]` word may hold blanks (controls and module arguments).
     static func words(_ line: String) -> [String] {
         var out = [String]()
-        var current = ""
+        var current = [UInt8]()
         var depth = 0
-        for character in line {
-            if (character == " " || character == "\t") && depth == 0 {
-                if !current.isEmpty { out.append(current) }
-                current = ""
+        for byte in line.utf8 {
+            if (byte == ByteText.space || byte == ByteText.tab) && depth == 0 {
+                if !current.isEmpty { out.append(String(decoding: current, as: UTF8.self)) }
+                current = []
                 continue
             }
-            if character == "[" { depth += 1 }
-            if character == "]" && depth > 0 { depth -= 1 }
-            current.append(character)
+            if byte == 0x5B { depth += 1 }
+            if byte == 0x5D && depth > 0 { depth -= 1 }
+            current.append(byte)
         }
-        if !current.isEmpty { out.append(current) }
+        if !current.isEmpty { out.append(String(decoding: current, as: UTF8.self)) }
         return out
     }
 
     static func control(_ text: String) -> PAMControl? {
-        switch text {
-        case "required": return .required
-        case "requisite": return .requisite
-        case "sufficient": return .sufficient
-        case "optional": return .optional
-        default:
-            guard text.hasPrefix("["), text.hasSuffix("]") else { return nil }
+        let simple: [(String, PAMControl)] = [("required", .required), ("requisite", .requisite),
+                                              ("sufficient", .sufficient), ("optional", .optional)]
+        if let (_, control) = simple.first(where: { ByteText.same($0.0, text) }) { return control }
+        do {
+            guard ByteText.hasPrefix(text, "["), ByteText.hasSuffix(text, "]") else { return nil }
             var map = [String: PAMAction]()
-            for pair in blankSeparated(String(text.dropFirst().dropLast())) {
-                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            for pair in blankSeparated(String(ByteText.droppingASCIISuffix(ByteText.droppingASCIIPrefix(text)))) {
+                let parts = ByteText.split(pair, at: 0x3D, maxSplits: 1).filter { !$0.isEmpty }.map(String.init)
                 guard parts.count == 2, let action = PAMAction(parts[1]) else { return nil }
                 map[parts[0]] = action
             }

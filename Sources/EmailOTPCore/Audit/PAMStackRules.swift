@@ -22,7 +22,7 @@ public enum PAMStackRules {
     /// True when a pam_emailotp line without `nullok` is in the stack: users without a token
     /// cannot pass it.
     public static func requiresToken(_ stack: [PAMStackItem]) -> Bool {
-        occurrences(stack, frames: []).contains { !$0.rule.arguments.contains("nullok") }
+        occurrences(stack, frames: []).contains { !ByteText.isOne("nullok", of: $0.rule.arguments) }
     }
 
     public static func check(service: String, stack: [PAMStackItem]) -> [Finding] {

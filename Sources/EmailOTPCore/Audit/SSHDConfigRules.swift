@@ -28,7 +28,7 @@ public struct SSHDConfigRules {
 
     /// The findings for the file at `path` (problems and notes).
     public static func check(path: String, files: AuditFiles) throws -> [Finding] {
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let directory = ByteText.split(path, at: 0x2F).dropLast().joined(separator: "/")
         var reader = SSHDConfigRules(files: files, baseDirectory: directory.isEmpty ? "/" : directory)
         guard let text = try files.read(path) else { throw AuditReadError("\(path) does not exist") }
         try reader.read(text, file: path, match: nil, chain: [path])
@@ -40,11 +40,11 @@ public struct SSHDConfigRules {
         var match = inherited
         for (number, raw) in numberedLines(text) {
             let line = raw.trimmedBlanks
-            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.isEmpty || ByteText.hasPrefix(line, "#") { continue }
             let (keyword, value) = Self.split(line)
             switch keyword {
             case "match":
-                match = value.lowercased() == "all" ? nil : "Match \(value) (\(file):\(number))"
+                match = ByteText.asciiLowercased(value) == "all" ? nil : "Match \(value) (\(file):\(number))"
             case "include":
                 for pattern in blankSeparated(value) {
                     for path in files.expand(joinedPath(baseDirectory, pattern)) where !chain.contains(path) && budget > 0 {
@@ -63,16 +63,12 @@ public struct SSHDConfigRules {
 
     /// `Keyword value` or `Keyword=value`; keywords are case-insensitive.
     static func split(_ line: String) -> (String, String) {
-        var keyword = ""
-        var rest = Substring(line)
-        while let first = rest.first, first != " " && first != "\t" && first != "=" {
-            keyword.append(first)
-            rest = rest.dropFirst()
-        }
-        var value = String(rest).trimmedBlanks
-        if value.hasPrefix("=") { value = String(value.dropFirst()).trimmedBlanks }
-        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-        return (keyword.lowercased(), value)
+        let end = line.utf8.firstIndex { $0 == ByteText.space || $0 == ByteText.tab || $0 == 0x3D } ?? line.utf8.endIndex
+        let keyword = line[line.startIndex..<end]
+        var value = String(line[end...]).trimmedBlanks
+        if ByteText.hasPrefix(value, "=") { value = String(ByteText.droppingASCIIPrefix(value)).trimmedBlanks }
+        value = String(ByteText.unquoted(value))
+        return (ByteText.asciiLowercased(keyword), value)
     }
 
     /// The value sshd uses globally (the first one wins) and the first one in each Match block.
@@ -93,7 +89,7 @@ public struct SSHDConfigRules {
         var out = [Finding]()
         let usePAM = effective(["usepam"]).global
         if let setting = usePAM {
-            if setting.value.lowercased() != "yes" {
+            if ByteText.asciiLowercased(setting.value) != "yes" {
                 out.append(Finding("sshd-usepam", .problem, file: setting.file, line: setting.line,
                                    "UsePAM \(setting.value): sshd never runs the PAM stack, so never asks for the code"))
             }
@@ -102,23 +98,23 @@ public struct SSHDConfigRules {
                                "UsePAM is not set (default no): sshd never runs the PAM stack, so never asks for the code"))
         }
         let kbd = effective(["kbdinteractiveauthentication", "challengeresponseauthentication"])
-        for setting in [kbd.global].compactMap({ $0 }) + kbd.matches where setting.value.lowercased() == "no" {
+        for setting in [kbd.global].compactMap({ $0 }) + kbd.matches where ByteText.asciiLowercased(setting.value) == "no" {
             out.append(Finding("sshd-kbdinteractive", .problem, file: setting.file, line: setting.line,
                                "keyboard-interactive is off\(Self.scope(setting)): the code prompt is never shown"))
         }
         let methods = effective(["authenticationmethods"])
-        let pubkey = effective(["pubkeyauthentication"]).global?.value.lowercased() ?? "yes"
-        if let setting = methods.global, setting.value.lowercased() != "any" {
+        let pubkey = effective(["pubkeyauthentication"]).global.map { ByteText.asciiLowercased($0.value) } ?? "yes"
+        if let setting = methods.global, ByteText.asciiLowercased(setting.value) != "any" {
             out += Self.methodFindings(setting)
         } else if pubkey != "no" {
             let place = methods.global
             out.append(Finding("sshd-authmethods", .problem, file: place?.file ?? mainFile, line: place?.line ?? 0,
                                "AuthenticationMethods is not set (any): a public key alone logs in without keyboard-interactive; set e.g. AuthenticationMethods publickey,keyboard-interactive"))
         }
-        for setting in methods.matches where setting.value.lowercased() != "any" {
+        for setting in methods.matches where ByteText.asciiLowercased(setting.value) != "any" {
             out += Self.methodFindings(setting)
         }
-        for setting in methods.matches where setting.value.lowercased() == "any" {
+        for setting in methods.matches where ByteText.asciiLowercased(setting.value) == "any" {
             out.append(Finding("sshd-authmethods", .problem, file: setting.file, line: setting.line,
                                "AuthenticationMethods any\(Self.scope(setting)): any single method logs in without keyboard-interactive"))
         }
@@ -128,8 +124,8 @@ public struct SSHDConfigRules {
     /// Each alternative list must contain keyboard-interactive, or it logs in without the code.
     static func methodFindings(_ setting: Setting) -> [Finding] {
         blankSeparated(setting.value).compactMap { list in
-            let methods = list.split(separator: ",").map { $0.lowercased() }
-            if methods.contains(where: { $0 == "keyboard-interactive" || $0.hasPrefix("keyboard-interactive:") }) { return nil }
+            let methods = ByteText.split(list, at: 0x2C).filter { !$0.isEmpty }.map { ByteText.asciiLowercased($0) }
+            if methods.contains(where: { $0 == "keyboard-interactive" || ByteText.hasPrefix($0, "keyboard-interactive:") }) { return nil }
             return Finding("sshd-authmethods", .problem, file: setting.file, line: setting.line,
                            "AuthenticationMethods \(list)\(scope(setting)) never reaches keyboard-interactive: those logins skip the code")
         }
@@ -144,8 +140,8 @@ extension AuditFiles {
     /// The files a glob pattern names, sorted (sshd's and sudo's `Include` take patterns).
     func expand(_ pattern: String) -> [String] {
         if !pattern.contains(where: { "*?[".contains($0) }) { return [pattern] }
-        let directory = pattern.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let namePattern = String(pattern.split(separator: "/").last ?? "")
+        let directory = ByteText.split(pattern, at: 0x2F).dropLast().joined(separator: "/")
+        let namePattern = String(ByteText.split(pattern, at: 0x2F).last(where: { !$0.isEmpty }) ?? "")
         guard let names = try? list(directory.isEmpty ? "/" : directory) else { return [] }
         return names.filter { fnmatch(namePattern, $0, 0) == 0 }.map { joinedPath(directory, $0) }
     }

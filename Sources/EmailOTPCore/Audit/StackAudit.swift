@@ -78,8 +78,8 @@ public struct StackAudit {
 
     /// Files libpam would never open as a service: backups and package leftovers.
     static func isServiceName(_ name: String) -> Bool {
-        !name.hasPrefix(".") && !name.hasSuffix("~") && !name.hasSuffix(".bak") && !name.hasSuffix(".swp")
-            && !name.contains(".dpkg-") && !name.contains(".rpm") && !name.hasSuffix(".orig") && !name.hasSuffix(".ucf-dist")
+        !ByteText.hasPrefix(name, ".") && !ByteText.hasSuffix(name, "~") && !ByteText.hasSuffix(name, ".bak") && !ByteText.hasSuffix(name, ".swp")
+            && !ByteText.contains(name, ".dpkg-") && !ByteText.contains(name, ".rpm") && !ByteText.hasSuffix(name, ".orig") && !ByteText.hasSuffix(name, ".ucf-dist")
     }
 
     /// One finding per (rule, place, message), with the services merged.
@@ -107,11 +107,11 @@ public enum LocalUsers {
     /// Users of a passwd file with a real shell and uid 0 or ≥ 1000 (nobody excluded).
     public static func logins(passwd: String) -> [String] {
         numberedLines(passwd).compactMap { entry in
-            let fields = entry.text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 7, !fields[0].isEmpty, !fields[0].hasPrefix("+"), !fields[0].hasPrefix("-"),
+            let fields = ByteText.split(entry.text, at: 0x3A).map(String.init)
+            guard fields.count == 7, !fields[0].isEmpty, !ByteText.hasPrefix(fields[0], "+"), !ByteText.hasPrefix(fields[0], "-"),
                   let uid = parseInteger(fields[2], in: 0...4_294_967_295) else { return nil }
             guard uid == 0 || (uid >= 1000 && uid != 65534) else { return nil }
-            let shell = String(fields[6].split(separator: "/").last ?? "")
+            let shell = String(ByteText.split(fields[6], at: 0x2F).last(where: { !$0.isEmpty }) ?? "")
             guard !nonLoginShells.contains(shell) else { return nil }
             return fields[0]
         }

@@ -16,7 +16,7 @@ public enum SudoersRules {
                                "timestamp_timeout is not set (default \(defaultTimeout) minutes): for that long after an authenticated sudo, sudo runs no PAM stack and asks no code; Defaults timestamp_timeout=0 asks every time"))
         }
         for timeout in timeouts {
-            if timeout.value.hasPrefix("-") {
+            if ByteText.hasPrefix(timeout.value, "-") {
                 out.append(Finding("sudo-timestamp", .problem, file: timeout.file, line: timeout.line,
                                    "timestamp_timeout=\(timeout.value): the timestamp never expires, so after one sudo the code is never asked again"))
             } else if timeout.value.contains(where: { $0 != "0" && $0 != "." }) {
@@ -31,15 +31,15 @@ public enum SudoersRules {
     /// sudo refuses it); `budget`: files left to read, so includes cannot multiply without end.
     static func read(_ text: String, file: String, files: AuditFiles, chain: [String], budget: inout Int,
                      timeouts: inout [(value: String, file: String, line: Int)], findings: inout [Finding]) throws {
-        let directory = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let directory = ByteText.split(file, at: 0x2F).dropLast().joined(separator: "/")
         for (number, line) in PAMStackReader.logicalSudoLines(text) {
             let words = blankSeparated(line)
             guard let first = words.first else { continue }
-            if ["@include", "#include", "@includedir", "#includedir"].contains(first), words.count >= 2 {
+            if ByteText.isOne(first, of: ["@include", "#include", "@includedir", "#includedir"]), words.count >= 2 {
                 let target = joinedPath(directory, words[1])
-                if first.hasSuffix("dir") {
+                if ByteText.hasSuffix(first, "dir") {
                     // sudo skips names with a dot or ending in ~ (editor and package leftovers).
-                    for name in try files.list(target) ?? [] where !name.contains(".") && !name.hasSuffix("~") {
+                    for name in try files.list(target) ?? [] where !ByteText.contains(name, byte: 0x2E) && !ByteText.hasSuffix(name, "~") {
                         let path = joinedPath(target, name)
                         guard !chain.contains(path), budget > 0 else { continue }
                         budget -= 1
@@ -55,24 +55,25 @@ public enum SudoersRules {
                 }
                 continue
             }
-            if first.hasPrefix("#") { continue }
-            if first.hasPrefix("Defaults") {
-                let settings = line.dropFirst(first.count).split(separator: ",").map { String($0).trimmedBlanks }
+            if ByteText.hasPrefix(first, "#") { continue }
+            if ByteText.hasPrefix(first, "Defaults") {
+                let settings = ByteText.split(ByteText.droppingASCIIPrefix(line, first.utf8.count), at: 0x2C)
+                    .filter { !$0.isEmpty }.map { String($0).trimmedBlanks }
                 for setting in settings {
                     // Blanks may stand around "=", not inside the name (sudo refuses "timestamp_ti meout").
-                    let parts = setting.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    if parts.count == 2, String(parts[0]).trimmedBlanks == "timestamp_timeout" {
-                        timeouts.append((String(parts[1]).trimmedBlanks, file, number))
+                    let parts = ByteText.split(setting, at: 0x3D, maxSplits: 1)
+                    if parts.count == 2, ByteText.same(ByteText.trimmingBlanks(parts[0]), "timestamp_timeout") {
+                        timeouts.append((String(ByteText.trimmingBlanks(parts[1])), file, number))
                     }
-                    let compact = setting.filter { $0 != " " && $0 != "\t" }
-                    if compact == "!authenticate" {
+                    let compact = String(decoding: setting.utf8.filter { $0 != ByteText.space && $0 != ByteText.tab }, as: UTF8.self)
+                    if ByteText.same(compact, "!authenticate") {
                         findings.append(Finding("sudo-no-authentication", .note, file: file, line: number,
                                                 "\(first) !authenticate: sudo runs no PAM stack there, so asks no code"))
                     }
                 }
                 continue
             }
-            if line.contains("NOPASSWD:") {
+            if ByteText.contains(line, "NOPASSWD:") {
                 findings.append(Finding("sudo-no-authentication", .note, file: file, line: number,
                                         "NOPASSWD: these commands run without authentication, so without a code"))
             }
@@ -88,10 +89,10 @@ extension PAMStackReader {
         var start = 0
         for (number, raw) in numberedLines(text) {
             var line = raw.trimmedBlanks
-            if !line.hasPrefix("#include"), let hash = line.firstIndex(of: "#") { line = String(line[..<hash]) }
+            if !ByteText.hasPrefix(line, "#include"), let hash = ByteText.firstIndex(of: 0x23, in: line) { line = String(line[..<hash]) }
             if pending.isEmpty { start = number }
-            if line.hasSuffix("\\") {
-                pending += String(line.dropLast()) + " "
+            if ByteText.hasSuffix(line, "\\") {
+                pending += String(ByteText.droppingASCIISuffix(line)) + " "
                 continue
             }
             pending += line

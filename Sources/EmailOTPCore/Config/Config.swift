@@ -1,5 +1,3 @@
-import Glibc
-
 public enum TLSMode: String, CaseIterable {
     case none, starttls, tls
 }
@@ -10,7 +8,7 @@ public enum MailTransport: Equatable {
     case maildir(String)
 }
 
-/// Every setting of `emailotp.conf` (SPEC §3), with its default.
+/// Every setting of `emailotp.conf` (emailotp.conf(5); the keys are `ConfigKeys.table`), with its default.
 public struct Config {
     public var mailServer = "localhost"
     public var mailPort: Int? = nil
@@ -43,14 +41,14 @@ public struct Config {
     public var storeTimeout: Int64 = 5
     /// Loaded from `store_password_file` (empty = none).
     public var storePassword = ""
-    // Issue 12 (SPEC §13): remembered hosts and alert mails.
+    // Remembered hosts and alert mails (emailotp.conf(5), remember and notify).
     public var remember: Int64 = 0
     public var notify: Set<NotifyEvent> = [.lockout, .recovery]
     /// For tokens enrolled without an address (AddressCommand); empty = none.
     public var addressCommand = ""
     public var addressCommandUser = "nobody"
     public var addressCommandTimeout: Int64 = 5
-    /// SPEC §12: seconds a granted PIN + code keeps granting the same password (0 = off).
+    /// Seconds a granted PIN + code keeps granting the same password (0 = off).
     public var authCache: Int64 = 0
     /// Seconds libpam waits after a real failure (`pam_fail_delay`); the challenge trigger waits none.
     public var failDelay: Int64 = 2
@@ -86,9 +84,9 @@ public struct Config {
 
     /// True when the mail server is this host, where a password never crosses a network.
     public var mailServerIsLoopback: Bool {
-        let host = mailServer.lowercased()
+        let host = ByteText.asciiLowercased(mailServer)
         // 127.x.y.z only: a host name such as "127.example.org" is not loopback.
-        let ipv4Loopback = host.hasPrefix("127.") && host.split(separator: ".", omittingEmptySubsequences: false).count == 4
+        let ipv4Loopback = ByteText.hasPrefix(host, "127.") && ByteText.split(host, at: 0x2E).count == 4
             && host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }
         return host == "localhost" || host == "::1" || host == "[::1]" || ipv4Loopback
     }
@@ -99,15 +97,5 @@ extension Config {
     /// bind: nobody else can stand in for the relay and read the password or the code.
     public var plaintextGoesToPrivilegedLoopback: Bool {
         mailServerIsLoopback && effectivePort < 1024
-    }
-}
-
-public enum Host {
-    /// `gethostname(2)`, or `localhost` when it fails.
-    public static func name() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(cString: buffer)
-        return name.isEmpty || name.hasControlCharacters ? "localhost" : name
     }
 }

@@ -5,107 +5,121 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
+/// One key of `emailotp.conf`: its name and how a value is checked and stored.
+public struct ConfigKey {
+    public let name: String
+    let set: (_ key: String, _ value: String, _ config: inout Config) throws -> Void
+
+    init(_ name: String, _ set: @escaping (_ key: String, _ value: String, _ config: inout Config) throws -> Void) {
+        self.name = name
+        self.set = set
+    }
+}
+
 /// Applies `key = value` settings to a `Config`, validating each value.
 public enum ConfigKeys {
-    public static let all = [
-        "mail_server", "mail_port", "mail_user", "mail_password", "mail_password_file",
-        "mail_sender", "mail_tls", "mail_ca_file", "mail_timeout", "mail_transport",
-        "mail_subject", "mail_template", "mail_html_template", "otp_validity", "otp_length",
-        "otp_tries", "concurrent_challenges", "max_open_challenges", "resend_interval",
-        "max_mails_per_hour", "mask_address", "sendmail_path", "max_fail", "unlock_time",
-        "pin_prompt", "otp_prompt", "store", "store_password_file", "store_timeout",
-        "remember", "notify",
-        "address_command", "address_command_user", "address_command_timeout",
-        "auth_cache", "fail_delay", "helper_group",
+    /// Every key, in the order of emailotp.conf(5): the one list of names. The parser, the
+    /// module arguments and `apply` read it; IntegrationTests/test_docs.py checks DESIGN.md,
+    /// emailotp.conf(5) and etc/emailotp.conf against it.
+    public static let table: [ConfigKey] = [
+        ConfigKey("mail_server") { key, value, config in
+            guard !value.isEmpty, value.utf8.count <= 253,
+                  value.unicodeScalars.allSatisfy({ isHostCharacter($0) }) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a host name or IP address")
+            }
+            config.mailServer = value
+        },
+        ConfigKey("mail_port") { key, value, config in config.mailPort = Int(try integer(key, value, 1...65535)) },
+        ConfigKey("mail_user") { key, value, config in config.mailUser = try text(key, value, maxBytes: 256) },
+        ConfigKey("mail_password") { key, value, config in config.mailPassword = try text(key, value, maxBytes: 1024) },
+        ConfigKey("mail_password_file") { key, value, config in config.mailPasswordFile = try optionalPath(key, value) },
+        ConfigKey("mail_sender") { key, value, config in
+            guard value.isEmpty || EmailAddress.isValid(value) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a mail address")
+            }
+            config.mailSender = value
+        },
+        ConfigKey("mail_tls") { key, value, config in
+            guard let mode = TLSMode.allCases.first(where: { ByteText.same($0.rawValue, value) }) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not none, starttls or tls")
+            }
+            config.mailTLS = mode
+        },
+        ConfigKey("mail_ca_file") { key, value, config in config.mailCAFile = try optionalPath(key, value) },
+        ConfigKey("mail_timeout") { key, value, config in config.mailTimeout = try integer(key, value, 1...120) },
+        ConfigKey("mail_transport") { key, value, config in
+            if ByteText.same(value, "smtp") {
+                config.mailTransport = .smtp
+            } else if ByteText.same(value, "sendmail") {
+                config.mailTransport = .sendmail
+            } else if ByteText.hasPrefix(value, "maildir:") {
+                config.mailTransport = .maildir(try path(key, String(ByteText.split(value, at: 0x3A, maxSplits: 1).last ?? "")))
+            } else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not smtp, sendmail or maildir:/path")
+            }
+        },
+        ConfigKey("mail_subject") { key, value, config in config.mailSubject = try text(key, value, maxBytes: 200) },
+        ConfigKey("mail_template") { key, value, config in config.mailTemplate = try optionalPath(key, value) },
+        ConfigKey("mail_html_template") { key, value, config in config.mailHTMLTemplate = try optionalPath(key, value) },
+        ConfigKey("otp_validity") { key, value, config in config.otpValidity = try integer(key, value, 30...86400) },
+        ConfigKey("otp_length") { key, value, config in config.otpLength = Int(try integer(key, value, 6...10)) },
+        ConfigKey("otp_tries") { key, value, config in config.otpTries = Int(try integer(key, value, 1...10)) },
+        ConfigKey("concurrent_challenges") { key, value, config in config.concurrentChallenges = try boolean(key, value) },
+        ConfigKey("max_open_challenges") { key, value, config in config.maxOpenChallenges = Int(try integer(key, value, 1...100)) },
+        ConfigKey("resend_interval") { key, value, config in config.resendInterval = try integer(key, value, 0...3600) },
+        ConfigKey("max_mails_per_hour") { key, value, config in config.maxMailsPerHour = Int(try integer(key, value, 1...1000)) },
+        ConfigKey("mask_address") { key, value, config in config.maskAddress = try boolean(key, value) },
+        ConfigKey("sendmail_path") { key, value, config in config.sendmailPath = try path(key, value) },
+        ConfigKey("max_fail") { key, value, config in config.maxFail = Int(try integer(key, value, 1...1000)) },
+        ConfigKey("unlock_time") { key, value, config in config.unlockTime = try integer(key, value, 0...31_536_000) },
+        ConfigKey("pin_prompt") { key, value, config in config.pinPrompt = try text(key, value, maxBytes: 200) },
+        ConfigKey("otp_prompt") { key, value, config in config.otpPrompt = try text(key, value, maxBytes: 200) },
+        ConfigKey("store") { _, value, config in config.store = try StoreLocation.validate(value) },
+        ConfigKey("store_password_file") { key, value, config in config.storePasswordFile = try optionalPath(key, value) },
+        ConfigKey("store_timeout") { key, value, config in config.storeTimeout = try integer(key, value, 1...60) },
+        ConfigKey("remember") { key, value, config in config.remember = try integer(key, value, 0...2_592_000) },
+        ConfigKey("notify") { _, value, config in config.notify = try NotifyEvent.list(value) },
+        ConfigKey("address_command") { key, value, config in config.addressCommand = try optionalPath(key, value) },
+        ConfigKey("address_command_user") { key, value, config in
+            guard (try? UserName.validate(value)) != nil, !ByteText.contains(value, byte: ByteText.space) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a user name")
+            }
+            config.addressCommandUser = value
+        },
+        ConfigKey("address_command_timeout") { key, value, config in config.addressCommandTimeout = try integer(key, value, 1...60) },
+        ConfigKey("auth_cache") { key, value, config in config.authCache = try integer(key, value, 0...86400) },
+        ConfigKey("fail_delay") { key, value, config in config.failDelay = try integer(key, value, 0...30) },
+        ConfigKey("helper_group") { key, value, config in
+            guard value.isEmpty || UnixName.isValid(value) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a group name")
+            }
+            config.helperGroup = value
+        },
     ]
+
+    /// The names of `table`, in its order.
+    public static let all = table.map(\.name)
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
     public static func apply(_ key: String, _ value: String, to config: inout Config) throws {
-        switch key {
-        case "mail_server":
-            guard !value.isEmpty, value.utf8.count <= 253,
-                  value.unicodeScalars.allSatisfy({ isHostCharacter($0) }) else {
-                throw ConfigError("mail_server: \"\(printable(value))\" is not a host name or IP address")
-            }
-            config.mailServer = value
-        case "mail_port": config.mailPort = Int(try integer(key, value, 1...65535))
-        case "mail_user": config.mailUser = try text(key, value, maxBytes: 256)
-        case "mail_password": config.mailPassword = try text(key, value, maxBytes: 1024)
-        case "mail_password_file": config.mailPasswordFile = try path(key, value)
-        case "mail_sender":
-            guard value.isEmpty || EmailAddress.isValid(value) else {
-                throw ConfigError("mail_sender: \"\(printable(value))\" is not a mail address")
-            }
-            config.mailSender = value
-        case "mail_tls":
-            guard let mode = TLSMode(rawValue: value) else {
-                throw ConfigError("mail_tls: \"\(printable(value))\" is not none, starttls or tls")
-            }
-            config.mailTLS = mode
-        case "mail_ca_file": config.mailCAFile = try path(key, value)
-        case "mail_timeout": config.mailTimeout = try integer(key, value, 1...120)
-        case "mail_transport":
-            if value == "smtp" {
-                config.mailTransport = .smtp
-            } else if value == "sendmail" {
-                config.mailTransport = .sendmail
-            } else if value.hasPrefix("maildir:") {
-                config.mailTransport = .maildir(try path(key, String(value.dropFirst(8))))
-            } else {
-                throw ConfigError("mail_transport: \"\(printable(value))\" is not smtp, sendmail or maildir:/path")
-            }
-        case "mail_subject": config.mailSubject = try text(key, value, maxBytes: 200)
-        case "mail_template": config.mailTemplate = try path(key, value)
-        case "mail_html_template": config.mailHTMLTemplate = try path(key, value)
-        case "otp_validity": config.otpValidity = try integer(key, value, 30...86400)
-        case "otp_length": config.otpLength = Int(try integer(key, value, 6...10))
-        case "otp_tries": config.otpTries = Int(try integer(key, value, 1...10))
-        case "concurrent_challenges": config.concurrentChallenges = try boolean(key, value)
-        case "max_open_challenges": config.maxOpenChallenges = Int(try integer(key, value, 1...100))
-        case "resend_interval": config.resendInterval = try integer(key, value, 0...3600)
-        case "max_mails_per_hour": config.maxMailsPerHour = Int(try integer(key, value, 1...1000))
-        case "mask_address": config.maskAddress = try boolean(key, value)
-        case "sendmail_path": config.sendmailPath = try path(key, value)
-        case "max_fail": config.maxFail = Int(try integer(key, value, 1...1000))
-        case "unlock_time": config.unlockTime = try integer(key, value, 0...31_536_000)
-        case "pin_prompt": config.pinPrompt = try text(key, value, maxBytes: 200)
-        case "otp_prompt": config.otpPrompt = try text(key, value, maxBytes: 200)
-        case "store": config.store = try StoreLocation.validate(value)
-        case "store_password_file": config.storePasswordFile = try path(key, value)
-        case "store_timeout": config.storeTimeout = try integer(key, value, 1...60)
-        case "remember": config.remember = try integer(key, value, 0...2_592_000)
-        case "notify": config.notify = try NotifyEvent.list(value)
-        case "address_command": config.addressCommand = try path(key, value)
-        case "address_command_user":
-            guard (try? UserName.validate(value)) != nil, !value.contains(" ") else {
-                throw ConfigError("address_command_user: \"\(printable(value))\" is not a user name")
-            }
-            config.addressCommandUser = value
-        case "address_command_timeout": config.addressCommandTimeout = try integer(key, value, 1...60)
-        case "auth_cache": config.authCache = try integer(key, value, 0...86400)
-        case "fail_delay": config.failDelay = try integer(key, value, 0...30)
-        case "helper_group":
-            guard value.isEmpty || UnixName.isValid(value) else {
-                throw ConfigError("helper_group: \"\(printable(value))\" is not a group name")
-            }
-            config.helperGroup = value
-        default:
-            throw ConfigError("unknown setting \"\(printable(key))\"")
+        guard let entry = table.first(where: { ByteText.same($0.name, key) }) else {
+            throw ConfigError("unknown setting \"\(LogText.printable(key))\"")
         }
+        try entry.set(entry.name, value, &config)
     }
 
     static func integer(_ key: String, _ value: String, _ range: ClosedRange<Int64>) throws -> Int64 {
         guard let number = parseInteger(value, in: range) else {
-            throw ConfigError("\(key): \"\(printable(value))\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw ConfigError("\(key): \"\(LogText.printable(value))\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return number
     }
 
     static func boolean(_ key: String, _ value: String) throws -> Bool {
-        switch value.lowercased() {
+        switch ByteText.asciiLowercased(value) {
         case "true", "yes", "on", "1": return true
         case "false", "no", "off", "0": return false
-        default: throw ConfigError("\(key): \"\(printable(value))\" is not true or false")
+        default: throw ConfigError("\(key): \"\(LogText.printable(value))\" is not true or false")
         }
     }
 
@@ -115,14 +129,14 @@ public enum ConfigKeys {
         return value
     }
 
+    /// A file that may be left unset: empty means "none" (the default).
+    static func optionalPath(_ key: String, _ value: String) throws -> String {
+        value.isEmpty ? "" : try path(key, value)
+    }
+
     static func path(_ key: String, _ value: String) throws -> String {
-        // An empty value means "not set" for the optional files (their default is empty).
-        if value.isEmpty && ["mail_password_file", "mail_ca_file", "mail_template", "mail_html_template", "store_password_file",
-                             "address_command"].contains(key) {
-            return ""
-        }
-        guard value.hasPrefix("/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {
-            throw ConfigError("\(key): \"\(printable(value))\" is not an absolute path")
+        guard ByteText.hasPrefix(value, "/"), !value.hasControlCharacters, value.utf8.count <= 4096 else {
+            throw ConfigError("\(key): \"\(LogText.printable(value))\" is not an absolute path")
         }
         return value
     }
@@ -132,14 +146,5 @@ public enum ConfigKeys {
         case "a"..."z", "A"..."Z", "0"..."9", ".", "-", ":", "[", "]": return true
         default: return false
         }
-    }
-
-    /// A value made safe to quote in a log line or an error message.
-    public static func printable(_ value: String) -> String {
-        var out = ""
-        for scalar in value.unicodeScalars.prefix(80) {
-            if scalar.value < 0x20 || scalar.value == 0x7F { out += "?" } else { out.unicodeScalars.append(scalar) }
-        }
-        return out
     }
 }

@@ -16,13 +16,7 @@ public struct ConfigLoader {
     /// error when it is true (the administrator named it).
     public func load(path: String = ConfigLoader.defaultPath, explicit: Bool = false,
                      overrides: [(key: String, value: String)] = []) throws -> Config {
-        let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536)
-        let text: String?
-        do {
-            text = try SafeFile.readText(path, policy: policy)
-        } catch {
-            throw ConfigError("\(path): refused: \(error)")
-        }
+        let text = try read(path, FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536), naming: path)
         var config = Config()
         if let text = text {
             let entries = try Self.parse(text, source: path)
@@ -55,26 +49,18 @@ public struct ConfigLoader {
         var entries = [(key: String, value: String, line: Int)]()
         var seen = Set<String>()
         var number = 0
-        // "\r\n" is one Character in Swift: split on it too, or a CRLF file is one long line.
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+        for line in ByteText.lines(text, droppingCR: true) {
             number += 1
-            var line = String(rawLine)
-            if line.hasSuffix("\r") { line.removeLast() }
-            let trimmed = line.trimmedBlanks
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            guard let equals = trimmed.firstIndex(of: "=") else {
+            let trimmed = ByteText.trimmingBlanks(line)
+            if trimmed.isEmpty || ByteText.hasPrefix(trimmed, "#") { continue }
+            let parts = ByteText.split(trimmed, at: 0x3D, maxSplits: 1)
+            guard parts.count == 2 else {
                 throw ConfigError("\(source):\(number): expected \"key = value\"")
             }
-            let key = String(trimmed[trimmed.startIndex..<equals]).trimmedBlanks
-            var value = String(trimmed[trimmed.index(after: equals)...]).trimmedBlanks
-            // By scalar: a value starting with a combining mark would merge with the quote into
-            // one Character, and the quotes would stay part of the value.
-            let scalars = value.unicodeScalars
-            if scalars.count >= 2 && scalars.first == "\"" && scalars.last == "\"" {
-                value = String(scalars.dropFirst().dropLast())
-            }
-            guard ConfigKeys.all.contains(key) else {
-                throw ConfigError("\(source):\(number): unknown setting \"\(ConfigKeys.printable(key))\"")
+            let key = String(ByteText.trimmingBlanks(parts[0]))
+            let value = String(ByteText.unquoted(ByteText.trimmingBlanks(parts[1])))
+            guard ByteText.isOne(key, of: ConfigKeys.all) else {
+                throw ConfigError("\(source):\(number): unknown setting \"\(LogText.printable(key))\"")
             }
             guard !seen.contains(key) else {
                 throw ConfigError("\(source):\(number): \(key) is set twice")
@@ -83,6 +69,15 @@ public struct ConfigLoader {
             entries.append((key, value, number))
         }
         return entries
+    }
+
+    /// `path` read under `policy` (nil when missing); a refusal is a ConfigError naming `what`.
+    func read(_ path: String, _ policy: FilePolicy, naming what: String) throws -> String? {
+        do {
+            return try SafeFile.readText(path, policy: policy)
+        } catch {
+            throw ConfigError("\(what): refused: \(error)")
+        }
     }
 
     /// A file holding a password must not be readable by group or others.
@@ -105,33 +100,18 @@ public struct ConfigLoader {
         let templatePolicy = FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536)
         for (key, path, isHTML) in [("mail_template", config.mailTemplate, false),
                                     ("mail_html_template", config.mailHTMLTemplate, true)] where !path.isEmpty {
-            let text: String?
-            do {
-                text = try SafeFile.readText(path, policy: templatePolicy)
-            } catch {
-                throw ConfigError("\(key): refused: \(error)")
-            }
-            guard let body = text else { throw ConfigError("\(key): \(path) does not exist") }
+            guard let body = try read(path, templatePolicy, naming: key) else { throw ConfigError("\(key): \(path) does not exist") }
             if isHTML { config.htmlTemplate = body } else { config.textTemplate = body }
         }
     }
 
     /// A root-only file holding one password line.
     func readSecret(_ key: String, _ path: String) throws -> String {
-        let policy = FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 4096)
-        let password: String?
-        do {
-            password = try SafeFile.readText(path, policy: policy)
-        } catch {
-            throw ConfigError("\(key): refused: \(error)")
-        }
-        guard var secret = password else {
+        let password = try read(path, FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 4096), naming: key)
+        guard let content = password else {
             throw ConfigError("\(key): \(path) does not exist")
         }
-        // Scalars, not Characters: "\r\n" is one Character, so hasSuffix("\n") misses it.
-        var scalars = secret.unicodeScalars
-        while let last = scalars.last, last == "\n" || last == "\r" { scalars.removeLast() }
-        secret = String(scalars)
+        let secret = String(ByteText.droppingSuffix(content, bytes: [ByteText.lineFeed, ByteText.carriageReturn]))
         guard !secret.isEmpty, !secret.hasControlCharacters else {
             throw ConfigError("\(key): \(path) must hold the password on one line")
         }

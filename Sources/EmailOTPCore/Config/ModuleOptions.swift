@@ -1,4 +1,4 @@
-public enum PINMode: String {
+public enum PINMode: String, CaseIterable {
     case token, none
 }
 
@@ -10,7 +10,7 @@ public enum FirstPass {
     case no, use, `try`
 }
 
-/// The module arguments of a PAM service line (SPEC §4).
+/// The module arguments of a PAM service line (pam_emailotp(8), OPTIONS).
 public struct ModuleOptions {
     public var configPath = ConfigLoader.defaultPath
     public var configExplicit = false
@@ -21,14 +21,17 @@ public struct ModuleOptions {
     public var mode = FlowMode.interactive
     public var overrides: [(key: String, value: String)] = []
     /// The setuid helper that serves `mode=challenge` in a process that is not root.
-    public var helperPath = HelperProtocol.defaultPath
+    /// Where `install.sh` puts the setuid helper of challenge mode for callers that are not
+    /// root; the `helper=` argument (read from root's PAM service file only) names another.
+    public static let defaultHelperPath = "/usr/local/libexec/emailotp-helper"
+    public var helperPath = ModuleOptions.defaultHelperPath
 
     public init() {}
 
     /// Parses the arguments; an unknown one is an error (fail closed rather than guess).
     public init(arguments: [String]) throws {
         for argument in arguments {
-            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let parts = ByteText.split(argument, at: 0x3D, maxSplits: 1)
             let name = String(parts[0])
             let value = parts.count > 1 ? String(parts[1]) : nil
             switch (name, value) {
@@ -37,22 +40,22 @@ public struct ModuleOptions {
             case ("use_first_pass", nil): firstPass = .use
             case ("try_first_pass", nil): firstPass = .try
             case ("config", let path?):
-                guard path.hasPrefix("/") else { throw ConfigError("config=\(ConfigKeys.printable(path)): not an absolute path") }
+                guard ByteText.hasPrefix(path, "/") else { throw ConfigError("config=\(LogText.printable(path)): not an absolute path") }
                 configPath = path
                 configExplicit = true
             case ("helper", let path?):
-                guard path.hasPrefix("/"), !path.hasControlCharacters else { throw ConfigError("helper=\(ConfigKeys.printable(path)): not an absolute path") }
+                guard ByteText.hasPrefix(path, "/"), !path.hasControlCharacters else { throw ConfigError("helper=\(LogText.printable(path)): not an absolute path") }
                 helperPath = path
             case ("pin", let mode?):
-                guard let parsed = PINMode(rawValue: mode) else { throw ConfigError("pin=\(ConfigKeys.printable(mode)): expected pin=token or pin=none") }
+                guard let parsed = PINMode(rawValue: mode) else { throw ConfigError("pin=\(LogText.printable(mode)): expected pin=token or pin=none") }
                 pinMode = parsed
             case ("mode", let mode?):
-                guard let parsed = FlowMode(rawValue: mode) else { throw ConfigError("mode=\(ConfigKeys.printable(mode)): expected mode=interactive or mode=challenge") }
+                guard let parsed = FlowMode(rawValue: mode) else { throw ConfigError("mode=\(LogText.printable(mode)): expected mode=interactive or mode=challenge") }
                 self.mode = parsed
-            case (let key, let setting?) where ConfigKeys.all.contains(key):
+            case (let key, let setting?) where ByteText.isOne(key, of: ConfigKeys.all):
                 overrides.append((key, setting))
             default:
-                throw ConfigError("unknown module argument \"\(ConfigKeys.printable(argument))\"")
+                throw ConfigError("unknown module argument \"\(LogText.printable(argument))\"")
             }
         }
     }

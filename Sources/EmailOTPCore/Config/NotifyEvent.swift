@@ -1,4 +1,4 @@
-/// The events of `notify` (SPEC §13) that mail the user an alert.
+/// The events of `notify` (emailotp.conf(5)) that mail the user an alert.
 public enum NotifyEvent: String, CaseIterable {
     case lockout
     case recovery
@@ -8,10 +8,10 @@ public enum NotifyEvent: String, CaseIterable {
     public static func list(_ value: String) throws -> Set<NotifyEvent> {
         var events = Set<NotifyEvent>()
         let trimmed = value.trimmedBlanks
-        if trimmed.isEmpty || trimmed == "none" { return events }
-        for item in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+        if trimmed.isEmpty || ByteText.same(trimmed, "none") { return events }
+        for item in ByteText.split(trimmed, at: 0x2C) {
             guard let event = NotifyEvent(rawValue: String(item).trimmedBlanks) else {
-                throw ConfigError("notify: \"\(ConfigKeys.printable(String(item)))\" is not lockout, recovery or new_host")
+                throw ConfigError("notify: \"\(LogText.printable(String(item)))\" is not lockout, recovery or new_host")
             }
             events.insert(event)
         }

@@ -22,7 +22,7 @@ public enum PINHash {
         }
         guard made != nil else { throw CryptoFailure(what: "crypt_gensalt") }
         let hash = try crypt(pin, setting: String(cString: setting))
-        guard hash.hasPrefix("$y$") else { throw CryptoFailure(what: "crypt") }
+        guard ByteText.hasPrefix(hash, "$y$") else { throw CryptoFailure(what: "crypt") }
         return hash
     }
 
@@ -35,7 +35,7 @@ public enum PINHash {
         verifications &+= 1
         // No enrolled PIN is longer than 128 bytes; a huge answer is not worth hashing.
         guard pin.utf8.count <= 1024 else { return false }
-        guard let computed = try? crypt(pin, setting: hash), !computed.hasPrefix("*") else { return false }
+        guard let computed = try? crypt(pin, setting: hash), !ByteText.hasPrefix(computed, "*") else { return false }
         return Digest.constantTimeEqual(Array(computed.utf8), Array(hash.utf8))
     }
 

@@ -1,4 +1,4 @@
-/// Recovery codes (SPEC §13): 10 characters of Crockford's base32 alphabet, shown as
+/// Recovery codes (emailotp(8), recovery-codes): 10 characters of Crockford's base32 alphabet, shown as
 /// `xxxxx-xxxxx`, at least one of them a letter.
 ///
 /// Why that is enough: 32^10 = 2^50 codes, of which a user holds at most 20. Every wrong
@@ -79,7 +79,7 @@ public enum RecoveryCode {
         let bytes = Array(password.utf8)
         for tail in [length + 1, length] where bytes.count > tail {
             let code = String(decoding: bytes.suffix(tail), as: UTF8.self)
-            guard normalized(code) != nil, !code.contains(" ") else { continue }
+            guard normalized(code) != nil, !ByteText.contains(code, byte: ByteText.space) else { continue }
             if tail == length + 1 && bytes[bytes.count - 6] != 0x2D { continue }
             return (String(decoding: bytes.dropLast(tail), as: UTF8.self), code)
         }

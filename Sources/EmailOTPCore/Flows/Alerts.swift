@@ -1,4 +1,4 @@
-/// Alert mails (SPEC §13 `notify`). They are sent after the login's result is decided and
+/// Alert mails (`notify`, emailotp.conf(5)). They are sent after the login's result is decided and
 /// never change it: a failing alert is logged only. They have their own hourly quota
 /// (`max_mails_per_hour`, counted in the record's `alerts`), so alerts cannot use up the
 /// user's codes, nor codes the alerts.

@@ -1,4 +1,4 @@
-/// `auth_cache` (SPEC §12): after PIN + code was granted in challenge mode, the same password for
+/// `auth_cache` (pam_emailotp(8), Challenge mode): after PIN + code was granted in challenge mode, the same password for
 /// the same user, service and remote host keeps being granted until `auth_cache` seconds after
 /// that first grant. IMAP clients open several connections, OpenVPN re-sends the password at
 /// every renegotiation, browsers re-send Basic credentials on every request.

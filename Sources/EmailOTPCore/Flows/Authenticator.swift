@@ -105,8 +105,7 @@ public struct Authenticator {
                                           service: context.service, rhost: context.rhost, host: context.host,
                                           created: challenge.created, expires: challenge.expires)
             content.finish = finish
-            let mail = try MailComposer(config: config, random: random).compose(content, date: clock.now())
-            try mailer.send(mail)
+            try sendCodeMail(content)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
             try? store.update(user: user) { record in
@@ -161,7 +160,7 @@ public struct Authenticator {
             if open.isEmpty { return .expired }
             let wellFormed = code.utf8.count == config.otpLength && code.isASCIIDigits
             var match: Challenge? = nil
-            for candidate in open where hasher.matches(code: code, challenge: candidate, user: user) && wellFormed {
+            for candidate in open where hasher.matches(code: code, transactionID: candidate.transactionID, user: user, storedHash: candidate.codeHash) && wellFormed {
                 if match == nil { match = candidate }
             }
             if let granted = match {

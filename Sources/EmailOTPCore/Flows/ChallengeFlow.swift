@@ -1,7 +1,7 @@
 /// What one step of the two-step flow ended with.
 public struct StepReport: Equatable {
     public var result: AuthResult
-    /// The challenge that was opened (or re-used) by this step: the first step of the seed's flow.
+    /// The challenge that was opened (or re-used) by this step, when it was the first step.
     public var challenge: Challenge?
     /// What the user is told ("" = nothing).
     public var message: String
@@ -20,7 +20,8 @@ public struct StepReport: Equatable {
     var owesMiss = false
 }
 
-/// `mode=challenge` and `emailotp check`: the seed's two-step flow, one password per attempt.
+/// `mode=challenge` and `emailotp check`: the two-step flow for clients that send one password
+/// per attempt (pam_emailotp(8), OPTIONS, mode=challenge).
 /// The password is the PIN (the mail is sent, access denied) or the PIN followed by the code
 /// (granted). With `pin=none`, an empty password triggers and the code alone answers.
 extension Authenticator {
@@ -86,7 +87,7 @@ extension Authenticator {
             return StepReport(storeRefusal(error, user: user))
         }
         if let split = split {
-            // A client re-sending a granted PIN + code (SPEC §12) is answered before the open
+            // A client re-sending a granted PIN + code (pam_emailotp(8), Challenge mode) is answered before the open
             // challenges are tried, so it costs none of their tries.
             if let cached = cachedGrant(user: user, password: password) { return cached }
             let report = secondStep(user: user, code: split.code, transactionID: nil, pin: split.pin)

@@ -62,7 +62,7 @@ extension Authenticator {
     /// The code prompts of one interactive login, up to `otp_tries`. An answer byte-equal to one
     /// of `echoes` (the PIN answer, `PAM_AUTHTOK`) comes from a client that answers every prompt
     /// with one password (Dovecot, OpenVPN, python-pam): it ends the login without counting a
-    /// failure, since each such login would otherwise burn `otp_tries` failures (SPEC §12).
+    /// failure, since each such login would otherwise burn `otp_tries` failures.
     func answerCodes(user: String, challenge: Challenge, conversation: Conversation, echoes: [String] = []) -> AuthResult {
         for _ in 0..<config.otpTries {
             guard let answer = conversation.prompt(config.otpPrompt, echo: false) else { return .conversationError }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The user at the other end of the PAM conversation (or of `emailotp check`).
 public protocol Conversation {
     /// Asks a question; nil when the conversation failed or the user gave no answer.
@@ -9,13 +11,24 @@ public protocol Conversation {
 }
 
 /// A conversation that is told when a step only opened a challenge: that is no failure, and
-/// the module asks libpam for no fail delay after it (SPEC §12).
+/// the module asks libpam for no fail delay after it.
 public protocol ChallengeAware {
     func challengeOpened()
 }
 
 public enum LogLevel: Int {
     case error, warning, notice, info, debug
+
+    /// The syslog(3) priority of the level, for the module's and the helper's log lines.
+    public var syslogPriority: Int32 {
+        switch self {
+        case .error: return LOG_ERR
+        case .warning: return LOG_WARNING
+        case .notice: return LOG_NOTICE
+        case .info: return LOG_INFO
+        case .debug: return LOG_DEBUG
+        }
+    }
 }
 
 /// Where outcomes are logged: syslog (`LOG_AUTHPRIV`) in the module, stderr in the command.

@@ -1,4 +1,4 @@
-/// Recovery codes in the flows (SPEC §13): accepted wherever a mailed code is, and offered
+/// Recovery codes in the flows (pam_emailotp(8)): accepted wherever a mailed code is, and offered
 /// instead of the mail when the mail cannot be sent.
 extension TokenRecord {
     /// Answers with a recovery code (`canonical`, see `RecoveryCode.normalized`) under the

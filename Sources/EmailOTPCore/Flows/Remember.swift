@@ -1,4 +1,4 @@
-/// Remembered hosts (SPEC §13 `remember`) and the user's recent remote hosts (`new_host`).
+/// Remembered hosts (`remember`, emailotp.conf(5)) and the user's recent remote hosts (`new_host`).
 ///
 /// Both are kept as keyed hashes (HMAC-SHA-256 under the store's code key) of the user, the
 /// service and the remote host: the store never says where a user logs in from, and a hash

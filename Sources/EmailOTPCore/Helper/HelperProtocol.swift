@@ -1,5 +1,5 @@
 /// What the module and the setuid helper (`emailotp-helper`) say to each other when the module
-/// runs in a process that is not root (SPEC §12). The helper trusts nothing of it beyond the
+/// runs in a process that is not root. The helper trusts nothing of it beyond the
 /// request's four fields; it reads its settings from the system configuration only.
 ///
 ///     argv    emailotp-helper challenge [the module's arguments]
@@ -7,9 +7,6 @@
 ///     stdout  at most one line: "info TEXT" or "error TEXT" (a message for the user)
 ///     status  HelperProtocol.status(of:)
 public enum HelperProtocol {
-    /// Where `install.sh` puts the helper; the `helper=` module argument (read from root's PAM
-    /// service file only) names another.
-    public static let defaultPath = "/usr/local/libexec/emailotp-helper"
     public static let verb = "challenge"
     static let maxFieldBytes = 4096
 

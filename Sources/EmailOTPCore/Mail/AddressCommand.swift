@@ -75,7 +75,7 @@ public struct AddressCommand {
             throw AddressCommandError("\(program) printed bytes that are not UTF-8")
         }
         guard EmailAddress.isValid(text) else {
-            throw AddressCommandError("\(program) printed \"\(ConfigKeys.printable(text))\", which is not a plain mail address")
+            throw AddressCommandError("\(program) printed \"\(LogText.printable(text))\", which is not a plain mail address")
         }
         return text
     }
@@ -83,7 +83,7 @@ public struct AddressCommand {
     /// The program and every directory above it must be root's and writable by no one else
     /// (sshd's rule for AuthorizedKeysCommand); symbolic links are resolved first.
     public static func trustedProgram(_ path: String) throws -> String {
-        guard path.hasPrefix("/") else { throw AddressCommandError("\(path) is not an absolute path") }
+        guard ByteText.hasPrefix(path, "/") else { throw AddressCommandError("\(path) is not an absolute path") }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard realpath(path, &buffer) != nil else { throw AddressCommandError(SystemError("realpath", path).description) }
         let resolved = String(cString: buffer)
@@ -93,7 +93,7 @@ public struct AddressCommand {
         guard info.st_mode & 0o111 != 0 else { throw AddressCommandError("\(resolved) is not executable") }
         try checkOwner(resolved, info)
         var directory = resolved
-        while let slash = directory.lastIndex(of: "/") {
+        while let slash = directory.utf8.lastIndex(of: 0x2F) {
             directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
             guard stat(directory, &info) == 0 else { throw AddressCommandError(SystemError("stat", directory).description) }
             try checkOwner(directory, info)
@@ -119,14 +119,14 @@ public struct AddressCommand {
         var buffer = [CChar](repeating: 0, count: 16384)
         let status = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
         guard status == 0, result != nil else {
-            throw AddressCommandError("address_command_user \(ConfigKeys.printable(name)) does not exist")
+            throw AddressCommandError("address_command_user \(LogText.printable(name)) does not exist")
         }
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, entry.pw_gid, &groups, &count) < 0 {
             groups = [gid_t](repeating: 0, count: Int(max(count, 1)))
             guard getgrouplist(name, entry.pw_gid, &groups, &count) >= 0 else {
-                throw AddressCommandError("cannot list the groups of \(ConfigKeys.printable(name))")
+                throw AddressCommandError("cannot list the groups of \(LogText.printable(name))")
             }
         }
         return Account(uid: entry.pw_uid, gid: entry.pw_gid, groups: Array(groups.prefix(Int(count))))

@@ -1,4 +1,4 @@
-/// The alert mails of `notify` (SPEC §13).
+/// The alert mails of `notify` (emailotp.conf(5)).
 public enum AlertEvent: Equatable {
     case lockout
     case recovery(left: Int)
@@ -54,10 +54,10 @@ extension MailComposer {
             throw MailCompositionError(message: "refusing a mail address that is not a plain address")
         }
         // PAM_RHOST and PAM_SERVICE come from the application: shown, never trusted as text.
-        let service = context.service.isEmpty ? "login" : ConfigKeys.printable(context.service)
-        let rhost = context.rhost.isEmpty ? "this host" : ConfigKeys.printable(context.rhost)
-        let user = ConfigKeys.printable(context.user)
-        let host = ConfigKeys.printable(context.host)
+        let service = context.service.isEmpty ? "login" : LogText.printable(context.service)
+        let rhost = context.rhost.isEmpty ? "this host" : LogText.printable(context.rhost)
+        let user = LogText.printable(context.user)
+        let host = LogText.printable(context.host)
         let subject = "Security alert for \(user) on \(host): \(context.event.name.replacingUnderscores)"
         let body = """
         Hello \(user),

@@ -25,17 +25,21 @@ enum MIMEEncoding {
         if text.utf8.count <= 900 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
         var words = [String]()
         var chunk = [UInt8]()
-        // Split between scalars, not Characters: one Character (a letter with many combining
-        // marks) can exceed 39 bytes, and RFC 2047 only asks for whole code points per word.
-        for scalar in text.unicodeScalars {
-            let bytes = Array(String(scalar).utf8)
+        // Cut only before a byte that starts a scalar: RFC 2047 asks for whole code points per
+        // word, and one Character (a letter with many combining marks) can exceed 39 bytes.
+        let bytes = Array(text.utf8)
+        var start = 0
+        while start < bytes.count {
+            var end = start + 1
+            while end < bytes.count && !ByteText.startsScalar(bytes[end]) { end += 1 }
             // 39 bytes → 52 base64 characters: "Subject: " plus one encoded word stays within
             // RFC 2047's 76-character line.
-            if chunk.count + bytes.count > 39 {
+            if chunk.count + (end - start) > 39 {
                 words.append("=?UTF-8?B?\(base64(chunk))?=")
                 chunk = []
             }
-            chunk += bytes
+            chunk += bytes[start..<end]
+            start = end
         }
         if !chunk.isEmpty { words.append("=?UTF-8?B?\(base64(chunk))?=") }
         return words.joined(separator: "\r\n ")
@@ -45,7 +49,7 @@ enum MIMEEncoding {
     static func quotedPrintable(_ text: String) -> String {
         var out = ""
         let hex = Array("0123456789ABCDEF".utf8)
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in ByteText.lines(text) {
             var encoded = [UInt8]()
             var width = 0
             let bytes = Array(line.utf8)
@@ -69,18 +73,20 @@ enum MIMEEncoding {
         return out
     }
 
+    /// `& < > " '` as entities, found as bytes: a `<` followed by a combining mark is one
+    /// Character that is not `"<"`, and must be escaped all the same.
     static func htmlEscaped(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
+        var out = [UInt8]()
+        for byte in text.utf8 {
+            switch byte {
+            case 0x26: out += Array("&amp;".utf8)
+            case 0x3C: out += Array("&lt;".utf8)
+            case 0x3E: out += Array("&gt;".utf8)
+            case 0x22: out += Array("&quot;".utf8)
+            case 0x27: out += Array("&#39;".utf8)
+            default: out.append(byte)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

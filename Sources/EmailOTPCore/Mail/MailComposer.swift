@@ -23,7 +23,7 @@ public struct CodeMailContext {
     public var created: Int64
     public var expires: Int64
     /// How to finish the login ({finish}); set in challenge mode, where the service may never
-    /// show the module's message (SPEC §12). Empty in interactive mode.
+    /// show the module's message. Empty in interactive mode.
     public var finish = ""
 
     public init(user: String, address: String, code: String, transactionID: String, service: String,
@@ -90,7 +90,7 @@ public struct MailComposer {
         self.random = random
     }
 
-    /// The placeholder values of SPEC §3.
+    /// The placeholder values (emailotp.conf(5), mail_subject and mail_template).
     func values(_ context: CodeMailContext) -> [String: String] {
         let validity = context.expires - context.created
         return [
@@ -167,20 +167,24 @@ public struct MailComposer {
     }
 
     func normalized(_ body: String) -> String {
-        var text = body.replacingCRLF()
-        while text.hasSuffix("\n") { text.removeLast() }
-        return text
+        String(ByteText.droppingSuffix(body.replacingCRLF(), bytes: [ByteText.lineFeed]))
     }
 }
 
 extension String {
-    /// `\r\n` → `\n`, lone `\r` → `\n` (Swift treats "\r\n" as one Character).
+    /// `\r\n` → `\n`, lone `\r` → `\n`, by bytes.
     func replacingCRLF() -> String {
-        var out = ""
-        for character in self {
-            if character == "\r\n" || character == "\r" { out.append("\n") } else { out.append(character) }
+        var out = [UInt8]()
+        var afterCR = false
+        for byte in utf8 {
+            if byte == ByteText.lineFeed && afterCR {
+                afterCR = false
+                continue
+            }
+            afterCR = byte == ByteText.carriageReturn
+            out.append(afterCR ? ByteText.lineFeed : byte)
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -4,9 +4,14 @@ import Glibc
 /// users read mail locally.
 public struct MaildirMailer: Mailer {
     let directory: String
+    let clock: Clock
+    let random: RandomSource
 
-    public init(directory: String) {
+    /// `clock` and `random` make the unique file name (Maildir's `time.pid_random.host`).
+    public init(directory: String, clock: Clock, random: RandomSource) {
         self.directory = directory
+        self.clock = clock
+        self.random = random
     }
 
     public func send(_ mail: OutgoingMail) throws {
@@ -15,7 +20,7 @@ public struct MaildirMailer: Mailer {
                 let path = directory + sub
                 if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path) }
             }
-            let unique = "\(time(nil)).\(getpid())_\(Hex.encode(try OpenSSLRandom().bytes(8))).\(Host.name().replacingSlashes())"
+            let unique = "\(clock.now()).\(getpid())_\(Hex.encode(try random.bytes(8))).\(Host.name().replacingSlashesAndColons())"
             let temporary = "\(directory)/tmp/\(unique)"
             let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
             try fd.writeAll(Array(mail.text.utf8))
@@ -31,7 +36,9 @@ public struct MaildirMailer: Mailer {
 }
 
 extension String {
-    func replacingSlashes() -> String {
-        String(map { $0 == "/" || $0 == ":" ? "_" : $0 })
+    /// `/` and `:` as `_`: a host name part of a Maildir file name may hold neither (`:`
+    /// starts the flags of a delivered message).
+    func replacingSlashesAndColons() -> String {
+        String(decoding: utf8.map { $0 == 0x2F || $0 == 0x3A ? 0x5F : $0 }, as: UTF8.self)
     }
 }

@@ -10,12 +10,12 @@ public protocol Mailer {
     func send(_ mail: OutgoingMail) throws
 }
 
-/// The transport that `mail_transport` names.
-public func makeMailer(_ config: Config) -> Mailer {
+/// The transport that `mail_transport` names; `clock` and `random` name Maildir files.
+public func makeMailer(_ config: Config, clock: Clock, random: RandomSource) -> Mailer {
     switch config.mailTransport {
     case .smtp: return SMTPMailer(config: config)
     case .sendmail: return SendmailMailer(path: config.sendmailPath, timeout: config.mailTimeout)
-    case .maildir(let path): return MaildirMailer(directory: path)
+    case .maildir(let path): return MaildirMailer(directory: path, clock: clock, random: random)
     }
 }
 

@@ -18,7 +18,7 @@ public struct SMTPMailer: Mailer {
     /// The URL libcurl connects to.
     public var url: String {
         var host = config.mailServer
-        if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
+        if ByteText.contains(host, byte: 0x3A) && !ByteText.hasPrefix(host, "[") { host = "[\(host)]" }
         let scheme = config.mailTLS == .tls ? "smtps" : "smtp"
         return "\(scheme)://\(host):\(config.effectivePort)/\(Host.name().isEmpty ? "localhost" : Host.name())"
     }
@@ -34,7 +34,7 @@ public struct SMTPMailer: Mailer {
         defer { cshim_curl_slist_free_all(recipients) }
         guard recipients != nil else { throw MailError("curl_slist_append failed") }
 
-        let body = MessageBody(Array(mail.text.replacingOccurrencesOfLF()))
+        let body = MessageBody(Array(mail.text.bytesWithCRLFLineEnds()))
         let bodyPointer = Unmanaged.passUnretained(body).toOpaque()
 
         var steps: [(String, CURLcode)] = [
@@ -55,7 +55,7 @@ public struct SMTPMailer: Mailer {
             ("SSL_VERIFYHOST", cshim_curl_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 2)),
             ("PROTOCOLS", cshim_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps")),
             // The environment belongs to the person logging in (su keeps it): libcurl must not
-            // take a proxy or a CA store from it (SPEC §10).
+            // take a proxy or a CA store from it (docs/DESIGN.md, Environment).
             ("PROXY", cshim_curl_setopt_string(curl, CURLOPT_PROXY, "")),
             ("NOPROXY", cshim_curl_setopt_string(curl, CURLOPT_NOPROXY, "*")),
             ("CAINFO", cshim_curl_setopt_string(curl, CURLOPT_CAINFO,
@@ -117,8 +117,9 @@ private let readCallback: curl_read_callback = { buffer, size, count, userdata i
 }
 
 extension String {
-    /// `\n` line ends → `\r\n`, as SMTP wants; a leading `.` stays (libcurl dot-stuffs).
-    func replacingOccurrencesOfLF() -> [UInt8] {
+    /// The UTF-8 bytes with every `\n` line end written as `\r\n`, as SMTP wants; a leading
+    /// `.` stays (libcurl dot-stuffs).
+    func bytesWithCRLFLineEnds() -> [UInt8] {
         var out = [UInt8]()
         for byte in utf8 {
             if byte == 0x0A { out.append(0x0D) }

@@ -50,6 +50,7 @@ public struct SendmailMailer: Mailer {
         case .exited(let code): throw MailError("\(path) exited with status \(code)")
         case .signaled(let signal): throw MailError("\(path) was killed by signal \(signal)")
         case .timedOut: throw MailError("\(path) did not finish within \(timeout) seconds")
+        case .notWaitable(let code): throw MailError("cannot wait for \(path): \(String(cString: strerror(code)))")
         }
     }
 
@@ -75,6 +76,8 @@ public struct SendmailMailer: Mailer {
 
     enum Outcome: Equatable {
         case exited(Int32), signaled(Int32), timedOut
+        /// `waitpid` failed (ECHILD when the caller reaps children itself): the outcome is unknown.
+        case notWaitable(Int32)
     }
 
     /// Waits for the child without blocking past `deadline`; kills it then.
@@ -86,7 +89,7 @@ public struct SendmailMailer: Mailer {
                 if status & 0x7F == 0 { return .exited((status >> 8) & 0xFF) }
                 return .signaled(status & 0x7F)
             }
-            if result < 0 && errno != EINTR { return .signaled(0) }
+            if result < 0 && errno != EINTR { return .notWaitable(errno) }
             if Int64(time(nil)) >= deadline {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)

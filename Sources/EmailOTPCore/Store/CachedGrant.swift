@@ -1,4 +1,4 @@
-/// One grant remembered by `auth_cache` (SPEC §12): a keyed hash of user, service, remote host
+/// One grant remembered by `auth_cache` (pam_emailotp(8), Challenge mode): a keyed hash of user, service, remote host
 /// and the password that was granted, never the password itself. Record line:
 /// `auth_cache <hmac-sha256 hex> <granted> <expires>`.
 public struct CachedGrant: Equatable {
@@ -20,7 +20,7 @@ public struct CachedGrant: Equatable {
     var recordLine: String { "\(Self.keyword) \(hash) \(granted) \(expires)" }
 
     static func parse(_ value: String, line: Int) throws -> CachedGrant {
-        let parts = value.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        let parts = ByteText.split(value, at: ByteText.space).map(String.init)
         guard parts.count == 3, parts[0].utf8.count == 64, Hex.decode(parts[0]) != nil,
               let granted = parseInteger(parts[1], in: 0...Int64(Int32.max) * 4),
               let expires = parseInteger(parts[2], in: 0...Int64(Int32.max) * 4) else {

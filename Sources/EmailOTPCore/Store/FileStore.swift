@@ -9,7 +9,8 @@ public struct FileStore: TokenStore {
     /// The time handed to `update` bodies: the host's clock, or a test's.
     let clock: Clock
 
-    public init(directory: String, owner: uid_t = 0, random: RandomSource = OpenSSLRandom(), clock: Clock = SystemClock()) {
+    /// `random` makes the code key on first use; `clock` is the time handed to `update` bodies.
+    public init(directory: String, owner: uid_t = 0, random: RandomSource, clock: Clock) {
         self.directory = directory
         self.owner = owner
         self.random = random
@@ -121,7 +122,7 @@ public struct FileStore: TokenStore {
     public func users() throws -> [String] {
         guard try prepare(create: false) else { return [] }
         return try classified {
-            try SafeFile.list(usersDirectory).compactMap { $0.hasPrefix(".") ? nil : UserName.decode($0) }
+            try SafeFile.list(usersDirectory).compactMap { ByteText.hasPrefix($0, ".") ? nil : UserName.decode($0) }
         }
     }
 
@@ -149,7 +150,7 @@ public struct FileStore: TokenStore {
             try SafeFile.readText(path, policy: FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 1024))
         }
         guard let content = text else { return nil }
-        let hex = content.hasSuffix("\n") ? String(content.dropLast()) : content
+        let hex = String(ByteText.droppingSuffix(content, bytes: [ByteText.lineFeed], max: 1))
         guard hex.utf8.count == 64, let key = Hex.decode(hex) else {
             throw StoreError.unsafe("\(path) does not hold a 256-bit key")
         }

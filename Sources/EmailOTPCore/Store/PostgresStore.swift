@@ -1,4 +1,4 @@
-/// The fleet store: one PostgreSQL database shared by many hosts (SPEC §11). A user's record
+/// The fleet store: one PostgreSQL database shared by many hosts (emailotp.conf(5), store). A user's record
 /// is one row holding the same versioned text as a file-store record (`RecordFormat`), so
 /// fields added to the record need no schema change. Schema: `PostgresSchema`, docs/DESIGN.md.
 public final class PostgresStore: TokenStore {
@@ -52,7 +52,7 @@ public final class PostgresStore: TokenStore {
                     if before == nil {
                         let made = try db.execute("INSERT INTO emailotp_tokens (user_name, record, updated) VALUES ($1, $2, now()) "
                                                   + "ON CONFLICT (user_name) DO NOTHING RETURNING 1", [user, text])
-                        guard !made.isEmpty else { throw StoreError.io("PostgreSQL store: the record of \(ConfigKeys.printable(user)) appeared meanwhile") }
+                        guard !made.isEmpty else { throw StoreError.io("PostgreSQL store: the record of \(LogText.printable(user)) appeared meanwhile") }
                     } else {
                         try db.execute("UPDATE emailotp_tokens SET record = $2, updated = now() WHERE user_name = $1", [user, text])
                     }
@@ -108,7 +108,7 @@ public final class PostgresStore: TokenStore {
         do {
             return try RecordFormat.parse(text ?? "", expectedUser: user)
         } catch let error as CorruptRecord {
-            throw StoreError.corrupt(user: user, path: "emailotp_tokens[\(ConfigKeys.printable(user))]", error)
+            throw StoreError.corrupt(user: user, path: "emailotp_tokens[\(LogText.printable(user))]", error)
         }
     }
 
@@ -185,12 +185,14 @@ public enum PostgresSchema {
 }
 
 extension String {
+    /// Every `"` doubled, found as a byte: `"` followed by a combining mark is one Character
+    /// that is not `"`, and must be doubled all the same or it would end the identifier.
     fileprivate func replacingDoubleQuotes() -> String {
-        var out = ""
-        for character in self {
-            out.append(character)
-            if character == "\"" { out.append("\"") }
+        var out = [UInt8]()
+        for byte in utf8 {
+            out.append(byte)
+            if byte == ByteText.quote { out.append(byte) }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

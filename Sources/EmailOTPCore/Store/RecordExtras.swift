@@ -1,4 +1,4 @@
-/// One remembered (service, remote host) of a user (SPEC §13 `remember`): a keyed hash of the
+/// One remembered (service, remote host) of a user (`remember`, emailotp.conf(5)): a keyed hash of the
 /// pair, never the host itself, and the time the trust ends.
 public struct RememberedHost: Equatable {
     public var id: String
@@ -37,11 +37,11 @@ extension RecordFormat {
     static func applyExtras(_ entries: [(key: String, value: String, line: Int)], to record: inout TokenRecord) throws {
         var seen = Set<String>()
         for (key, value, line) in entries {
-            if key != "remember" {
+            if !ByteText.same(key, "remember") {
                 guard !seen.contains(key) else { throw CorruptRecord(line: line, reason: "\(key) twice") }
                 seen.insert(key)
             }
-            let items = value.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            let items = ByteText.split(value, at: ByteText.space).map(String.init)
             switch key {
             case "recovery":
                 guard items.count <= maxExtraEntries, items.allSatisfy(isCryptHash) else {
@@ -76,7 +76,8 @@ extension RecordFormat {
     }
 
     static func isCryptHash(_ value: String) -> Bool {
-        value.hasPrefix("$") && value.utf8.count <= 512 && !value.contains(" ") && !value.hasControlCharacters
+        ByteText.hasPrefix(value, "$") && value.utf8.count <= 512 && !ByteText.contains(value, byte: ByteText.space)
+            && !value.hasControlCharacters
     }
 
     static func isKeyedHash(_ value: String) -> Bool {

@@ -31,7 +31,7 @@ public struct TokenRecord: Equatable {
     public var mails: [Int64] = []
     public var challenges: [Challenge] = []
     public var cachedGrants: [CachedGrant] = []
-    // Issue 12 (SPEC §13); format and rules in RecordExtras.swift.
+    // Recovery codes, remembered hosts, alerts: format and rules in RecordExtras.swift.
     public var recoveryHashes: [String] = []
     public var remembered: [RememberedHost] = []
     public var recentHosts: [String] = []
@@ -75,8 +75,8 @@ public enum RecordFormat {
 
     /// Parses a record strictly: every field once, every number in range, nothing unknown.
     public static func parse(_ text: String, expectedUser: String) throws -> TokenRecord {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let first = lines.first, readableHeaders.contains(first) else {
+        let lines = ByteText.lines(text)
+        guard let first = lines.first, ByteText.isOne(first, of: readableHeaders) else {
             throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 or 2 record")
         }
         var fields = [String: String]()
@@ -89,26 +89,23 @@ public enum RecordFormat {
                 guard offset == lines.count - 1 else { throw CorruptRecord(line: number, reason: "empty line") }
                 continue
             }
-            // Split on the byte: a user name starting with a combining mark would merge with the
-            // space into one Character, and the record could not be read back.
-            let parts = line.utf8.split(separator: 0x20, maxSplits: 1, omittingEmptySubsequences: false)
-                .map { String(decoding: $0, as: UTF8.self) }
-            let key = parts[0]
-            let value = parts.count > 1 ? parts[1] : ""
-            if key == "challenge" {
+            let parts = ByteText.split(line, at: ByteText.space, maxSplits: 1)
+            let key = String(parts[0])
+            let value = parts.count > 1 ? String(parts[1]) : ""
+            if ByteText.same(key, "challenge") {
                 challenges.append(try parseChallenge(value, line: number))
                 continue
             }
-            if key == CachedGrant.keyword {
+            if ByteText.same(key, CachedGrant.keyword) {
                 grants.append(try CachedGrant.parse(value, line: number))
                 continue
             }
-            if extraKeys.contains(key) {
+            if ByteText.isOne(key, of: extraKeys) {
                 extras.append((key, value, number))
                 continue
             }
-            guard ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"].contains(key) else {
-                throw CorruptRecord(line: number, reason: "unknown field \(ConfigKeys.printable(key))")
+            guard ByteText.isOne(key, of: ["user", "email", "pin", "state", "fail_count", "locked_at", "mails"]) else {
+                throw CorruptRecord(line: number, reason: "unknown field \(LogText.printable(key))")
             }
             guard fields[key] == nil else { throw CorruptRecord(line: number, reason: "\(key) twice") }
             fields[key] = value
@@ -118,20 +115,24 @@ public enum RecordFormat {
             return value
         }
         let user = try field("user")
-        guard user == expectedUser else { throw CorruptRecord(line: 0, reason: "record of another user") }
+        guard ByteText.same(user, expectedUser) else { throw CorruptRecord(line: 0, reason: "record of another user") }
         var email = try field("email")
-        if email == "-" {
+        if ByteText.same(email, "-") {
             email = ""
         } else {
             guard EmailAddress.isValid(email) else { throw CorruptRecord(line: 0, reason: "bad email") }
         }
         let pin = try field("pin")
-        guard pin == "-" || (pin.hasPrefix("$") && !pin.contains(" ") && !pin.hasControlCharacters) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }
-        var record = TokenRecord(user: user, email: email, pinHash: pin == "-" ? nil : pin)
-        switch try field("state") {
-        case "enabled": record.enabled = true
-        case "disabled": record.enabled = false
-        default: throw CorruptRecord(line: 0, reason: "bad state")
+        let noPIN = ByteText.same(pin, "-")
+        guard noPIN || (ByteText.hasPrefix(pin, "$") && !ByteText.contains(pin, byte: ByteText.space) && !pin.hasControlCharacters) else { throw CorruptRecord(line: 0, reason: "bad pin hash") }
+        var record = TokenRecord(user: user, email: email, pinHash: noPIN ? nil : pin)
+        let state = try field("state")
+        if ByteText.same(state, "enabled") {
+            record.enabled = true
+        } else if ByteText.same(state, "disabled") {
+            record.enabled = false
+        } else {
+            throw CorruptRecord(line: 0, reason: "bad state")
         }
         guard let fails = parseInteger(try field("fail_count"), in: 0...1_000_000),
               let locked = parseInteger(try field("locked_at"), in: 0...Int64(Int32.max) * 4) else {
@@ -139,7 +140,7 @@ public enum RecordFormat {
         }
         record.failCount = Int(fails)
         record.lockedAt = locked
-        let mailTimes = try field("mails").split(separator: " ").map(String.init)
+        let mailTimes = ByteText.split(try field("mails"), at: ByteText.space).filter { !$0.isEmpty }.map(String.init)
         guard mailTimes.count <= 1000 else { throw CorruptRecord(line: 0, reason: "too many mail times") }
         for time in mailTimes {
             guard let value = parseInteger(time, in: 0...Int64(Int32.max) * 4) else { throw CorruptRecord(line: 0, reason: "bad mail time") }
@@ -154,8 +155,8 @@ public enum RecordFormat {
     }
 
     static func parseChallenge(_ value: String, line: Int) throws -> Challenge {
-        let parts = value.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 5, parts[0].count == 20, parts[0].isASCIIDigits,
+        let parts = ByteText.split(value, at: ByteText.space).map(String.init)
+        guard parts.count == 5, parts[0].utf8.count == 20, parts[0].isASCIIDigits,
               parts[1].utf8.count == 64, Hex.decode(parts[1]) != nil,
               let created = parseInteger(parts[2], in: 0...Int64(Int32.max) * 4),
               let expires = parseInteger(parts[3], in: 0...Int64(Int32.max) * 4),

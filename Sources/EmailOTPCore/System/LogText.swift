@@ -60,4 +60,13 @@ public enum LogText {
         }
         return "\\u{" + hex + "}"
     }
+
+    /// A value made safe to quote in an error message: its first 80 scalars, C0 and DEL as `?`.
+    public static func printable(_ value: String) -> String {
+        var out = ""
+        for scalar in value.unicodeScalars.prefix(80) {
+            if scalar.value < 0x20 || scalar.value == 0x7F { out += "?" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
 }

@@ -1,16 +1,14 @@
-/// Small string helpers: the core does not import Foundation.
+/// Small string helpers: the core does not import Foundation. All of them work on bytes
+/// (ByteText), never on Characters.
 extension String {
     /// The string without leading and trailing spaces and tabs.
     public var trimmedBlanks: String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first == " " || first == "\t" { scalars.removeFirst() }
-        while let last = scalars.last, last == " " || last == "\t" { scalars.removeLast() }
-        return String(scalars)
+        String(ByteText.trimmingBlanks(self))
     }
 
     /// True when the string holds a control character (C0, DEL, C1), CR and LF included.
     public var hasControlCharacters: Bool {
-        unicodeScalars.contains { $0.value < 0x20 || ($0.value >= 0x7F && $0.value < 0xA0) }
+        ByteText.hasControl(self)
     }
 
     /// True when the string is non-empty and made of ASCII digits only.
@@ -19,28 +17,36 @@ extension String {
     }
 
     /// Replaces every `{name}` whose name is a key of `values`; other braces stay as they are.
+    /// The braces are found as bytes: a `}` followed by a combining mark still closes the name.
     public func expandingPlaceholders(_ values: [String: String]) -> String {
         var out = ""
         var rest = Substring(self)
-        while let open = rest.firstIndex(of: "{") {
+        while let open = ByteText.firstIndex(of: 0x7B, in: rest) {
             out += rest[rest.startIndex..<open]
-            let afterOpen = rest.index(after: open)
-            if let close = rest[afterOpen...].firstIndex(of: "}"),
-               let value = values[String(rest[afterOpen..<close])] {
+            let afterOpen = rest.utf8.index(after: open)
+            let tail = rest[afterOpen...]
+            if let close = ByteText.firstIndex(of: 0x7D, in: tail),
+               let value = Self.placeholder(String(tail[tail.startIndex..<close]), in: values) {
                 out += value
-                rest = rest[rest.index(after: close)...]
+                rest = tail[tail.utf8.index(after: close)...]
             } else {
                 out += "{"
-                rest = rest[afterOpen...]
+                rest = tail
             }
         }
         return out + rest
+    }
+
+    /// The value of the key that is `name` byte for byte.
+    static func placeholder(_ name: String, in values: [String: String]) -> String? {
+        guard let value = values[name], values.keys.contains(where: { ByteText.same($0, name) }) else { return nil }
+        return value
     }
 }
 
 /// Parses a decimal integer in `range`, without overflow (nil when out of range or not a number).
 public func parseInteger(_ text: String, in range: ClosedRange<Int64>) -> Int64? {
-    guard text.isASCIIDigits || (text.hasPrefix("-") && String(text.dropFirst()).isASCIIDigits) else { return nil }
+    guard text.isASCIIDigits || (ByteText.hasPrefix(text, "-") && String(ByteText.droppingASCIIPrefix(text)).isASCIIDigits) else { return nil }
     guard let value = Int64(text), range.contains(value) else { return nil }
     return value
 }

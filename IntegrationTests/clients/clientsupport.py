@@ -1,0 +1,39 @@
+"""What the real-client tests import (a module of its own: `from conftest import` would find
+services/conftest.py when the whole suite runs)."""
+
+import pathlib
+import re
+import secrets
+
+HERE = pathlib.Path(__file__).resolve().parent
+PIN = "s3cret-PIN"
+
+
+def service_line(staged, args="", mode="challenge"):
+    return "auth required %s mode=%s helper=%s %s\naccount required pam_permit.so\n" % (
+        staged["module"], mode, staged["helper"], args)
+
+
+EXAMPLES = HERE.parents[1] / "pam.d-examples"
+MODULE_LINE = re.compile(r"^(\s*auth\s+\S+\s+)pam_emailotp\.so\b(.*)$", re.M)
+
+
+def example_service(name, staged, mode=None):
+    """The repo's pam.d-examples/NAME with the staged module and helper (the
+    only substitution: what is in the example is what is tested)."""
+    text = (EXAMPLES / name).read_text()
+
+    def line(m):
+        args = m.group(2)
+        if mode is not None:
+            assert "mode=challenge" in args
+            args = args.replace("mode=challenge", "mode=" + mode)
+        return "%s%s%s helper=%s" % (m.group(1), staged["module"], args, staged["helper"])
+    text, n = MODULE_LINE.subn(line, text)
+    assert n == 1, "expected one active pam_emailotp.so line in pam.d-examples/%s" % name
+    return text
+
+
+def token_user():
+    """A token name that is no Unix account (challenge mode looks tokens up by name)."""
+    return "eoc-t" + secrets.token_hex(3)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test: unit tests (swift test), a bounded fuzz run of every parser (fuzz/run.sh, about a
+# minute), then the integration suites against the installed module (real libpam, a loopback
+# SMTP server, sshd, sudo, su). Run as root:
+#   sudo IntegrationTests/run-all.sh            installs the current tree first (./install.sh)
+#   sudo IntegrationTests/run-all.sh --no-install
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "IntegrationTests/run-all.sh: run as root" >&2; exit 1; }
+export PATH=/opt/swift/usr/bin:$PATH
+# The packages the tests need (IntegrationTests/packages.txt): a fresh Debian 12 gets them here, so this
+# command works by itself, not only under .ci/run.
+missing=()
+while read -r package; do
+    case "$package" in ''|'#'*) continue ;; esac
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done < IntegrationTests/packages.txt
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing test packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"
+fi
+if [ "${1:-}" != "--no-install" ]; then
+    ./install.sh
+fi
+echo "== unit tests (swift test)"
+swift test --disable-swift-testing
+echo "== fuzz (fuzz/run.sh, bounded runs)"
+fuzz/run.sh
+echo "== integration tests (pytest, installed module)"
+cd IntegrationTests
+/usr/bin/python3 -m pytest -q -p no:cacheprovider -rs

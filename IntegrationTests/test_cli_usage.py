@@ -1,0 +1,96 @@
+"""emailotp in swift-argument-parser's idiom: every verb is a subcommand with help on every
+argument and option, enum options refuse other values as usage errors (exit 64), and
+--config/--store stand before or after the verb without rewriting argv."""
+
+import re
+import subprocess
+
+import pytest
+
+from lib.env import ALICE, EMAILOTP
+
+VERBS = {
+    "enroll": ["<user>", "--email", "--address-from-command", "--pin-stdin", "--no-pin", "--verify"],
+    "list": ["--json"],
+    "show": ["<user>", "--json"],
+    "set-pin": ["<user>", "--pin-stdin"],
+    "set-email": ["<user>", "<address>"],
+    "disable": ["<user>"],
+    "enable": ["<user>"],
+    "reset": ["<user>"],
+    "delete": ["<user>"],
+    "challenges": ["<user>"],
+    "purge": [],
+    "check": ["<user>", "--transaction-id", "--pin", "--json"],
+    "send-test": ["<address>"],
+    "config-check": ["--json"],
+    "demo": ["--module", "--keep"],
+    "store-init": [],
+    "migrate": [],
+    "recovery-codes": ["<user>", "--count"],
+    "forget": ["<user>"],
+    "metrics": [],
+}
+
+
+def run(*args, input=""):
+    return subprocess.run([EMAILOTP, *map(str, args)], input=input, capture_output=True, text=True, timeout=60)
+
+
+def help_entries(text):
+    """Argument or option name -> its help text, from the ARGUMENTS and OPTIONS sections."""
+    entries = {}
+    name = None
+    for line in text.splitlines():
+        m = re.match(r"^  (\S.*?)(?:\s{2,}(\S.*))?$", line)
+        if m and (m.group(1).startswith("-") or m.group(1).startswith("<")):
+            name = m.group(1).split()[0].rstrip(",")
+            if name == "-h":
+                name = "--help"
+            entries[name] = m.group(2) or ""
+        elif name and line.startswith("    ") and line.strip():
+            entries[name] = (entries[name] + " " + line.strip()).strip()
+    return entries
+
+
+def test_root_help_lists_every_verb_with_its_abstract():
+    p = run("--help")
+    assert p.returncode == 0, p.stderr
+    assert "USAGE: emailotp [--config <path>] [--store <dir|uri>] <subcommand>" in p.stdout
+    listed = dict(re.findall(r"^  ([a-z-]+)\s{2,}(\S.*)$", p.stdout.split("SUBCOMMANDS:")[1], re.M))
+    assert set(listed) == set(VERBS), set(listed) ^ set(VERBS)
+    assert all(listed.values()), listed
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_every_argument_and_option_of_a_verb_has_help(verb):
+    p = run(verb, "--help")
+    assert p.returncode == 0, p.stderr
+    entries = help_entries(p.stdout)
+    # demo builds its own configuration and store in a temporary directory.
+    shared = ["--help"] if verb == "demo" else ["--config", "--store", "--help"]
+    for name in shared + VERBS[verb]:
+        assert name in entries, f"emailotp {verb} --help does not list {name}:\n{p.stdout}"
+    for name, text in entries.items():
+        assert text, f"emailotp {verb} --help: {name} has no help text:\n{p.stdout}"
+
+
+def test_pin_mode_outside_the_enum_is_a_usage_error(site):
+    p = site.cli("check", ALICE, "--pin", "foo", input="")
+    assert p.returncode == 64, (p.returncode, p.stderr)
+    assert "'foo' is invalid for '--pin <token|none>'" in p.stderr
+    assert "token" in p.stderr and "none" in p.stderr
+
+
+@pytest.mark.parametrize("form", ["before", "after", "equals", "split"])
+def test_config_and_store_before_or_after_the_verb(site, smtp, alice, form):
+    config, store = str(site.config), str(site.store)
+    argv = {
+        "before": ["--config", config, "--store", store, "list"],
+        "after": ["list", "--config", config, "--store", store],
+        "equals": ["--config=" + config, "list", "--store=" + store],
+        "split": ["--store", store, "list", "--config", config],
+    }[form]
+    p = run(*argv)
+    assert p.returncode == 0, (argv, p.stderr)
+    assert ALICE in p.stdout

@@ -1,0 +1,469 @@
+"""The fleet store on PostgreSQL (emailotp.conf(5), store): two hosts (two configurations) share one
+database in a private cluster started by the test (lib/pgcluster.py)."""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from lib.env import DEFAULT_PIN, ALICE, ALICE_EMAIL, TestSite, EMAILOTP
+from lib.flows import CodeAnswerer, RIGHT, WRONG, wrong_code
+from lib.mail import extract_code, extract_txid
+from lib.pamdriver import PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN
+from lib.pgcluster import PGCluster, PGSite, MODULE_PASSWORD, free_port, authenticate_with_env
+from lib.smtp_capture import SMTPCapture
+
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+# A refusal must come within store_timeout + 1 s; this cap only catches a hang.
+HANG_CAP = 30
+
+
+@pytest.fixture
+def hosts(pg, pg_schema, tmp_path, smtp):
+    """Host A and host B: two configurations, one database, one mail capture."""
+    if not pg.running:
+        pg.start()
+    pg.sql("DELETE FROM emailotp_tokens")
+    keys = {"resend_interval": 0, "max_mails_per_hour": 1000}
+    a = PGSite(tmp_path, pg, smtp=smtp, keys=keys, name="hostA")
+    b = PGSite(tmp_path, pg, smtp=smtp, keys=keys, name="hostB")
+    yield a, b
+    if not pg.running:
+        pg.start()
+
+
+def attempt(site, password, user=ALICE, args="", **kw):
+    a = "mode=challenge" + (" " + args if args else "")
+    return site.authenticate(user, lambda style, text: password, args=a, **kw)
+
+
+def trigger(site, smtp, user=ALICE, pin=DEFAULT_PIN):
+    n = smtp.count()
+    res = attempt(site, pin, user=user)
+    assert res.rc == PAM_AUTH_ERR, res.describe()
+    assert smtp.count() == n + 1, res.describe()
+    return extract_code(smtp.last()), extract_txid(smtp.last())
+
+
+# -- schema and commands
+
+def test_store_init_is_idempotent_and_prints_least_privilege_grants(pg, pg_schema, tmp_path):
+    first, grants = pg_schema
+    assert "created the emailotp schema version 1" in first.stdout
+    assert "created the fleet's code key" in first.stdout
+    assert any("SELECT, INSERT, UPDATE, DELETE ON" in g and "emailotp_tokens" in g for g in grants)
+    assert not any("emailotp_key" in g and "INSERT" in g for g in grants)
+    key = pg.sql("SELECT key FROM emailotp_key")
+    again, _ = PGSite(tmp_path, pg, name="again").store_init()
+    assert "the emailotp schema is up to date (version 1)" in again.stdout
+    assert "kept the fleet's code key" in again.stdout
+    assert pg.sql("SELECT key FROM emailotp_key") == key
+    # The module's role can use its rows, and nothing more.
+    pg.sql("DELETE FROM emailotp_tokens")
+    site = PGSite(tmp_path, pg, name="probe")
+    site.enroll(ALICE, ALICE_EMAIL)
+    psql = ["env", "PGPASSWORD=" + MODULE_PASSWORD, pg.bin + "/psql", "-X", "-At",
+            pg.uri(), "-c"]
+    p = subprocess.run(psql + ["CREATE TABLE x (a int)"], capture_output=True, text=True)
+    assert p.returncode != 0 and "permission denied" in p.stderr
+    p = subprocess.run(psql + ["UPDATE emailotp_key SET key = key"], capture_output=True, text=True)
+    assert p.returncode != 0 and "permission denied" in p.stderr
+
+
+def test_every_verb_works_against_the_database(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    a.enroll("bob", "bob@example.com", pin=None)
+    assert a.cli("enroll", ALICE, "--email", ALICE_EMAIL, "--no-pin").returncode == 1
+    listed = json.loads(b.cli("list", "--json", check=True).stdout)
+    assert sorted(u["user"] for u in listed) == [ALICE, "bob"]
+    _, txid = trigger(a, smtp)
+    shown = json.loads(b.cli("show", ALICE, "--json", check=True).stdout)
+    assert [c["transaction_id"] for c in shown["challenges"]] == [txid]
+    assert txid in b.cli("challenges", check=True).stdout
+    a.expire_challenges(ALICE)
+    assert "purged 1 expired challenge" in b.cli("purge", check=True).stdout
+    b.cli("disable", ALICE, check=True)
+    assert json.loads(a.cli("show", ALICE, "--json", check=True).stdout)["state"] == "disabled"
+    b.cli("enable", ALICE, check=True)
+    b.cli("set-email", ALICE, "alice2@example.com", check=True)
+    assert a.read_record(ALICE)["email"] == "alice2@example.com"
+    b.cli("set-pin", ALICE, "--pin-stdin", input="new-PIN-1\n", check=True)
+    trigger(a, smtp, pin="new-PIN-1")
+    b.cli("delete", "bob", check=True)
+    assert a.read_record("bob") is None
+    out = a.cli("config-check", check=True).stdout
+    assert "database store reachable" in out
+
+
+def test_migrate_copies_a_file_store_once(hosts, tmp_path, smtp):
+    a, _ = hosts
+    files = TestSite(tmp_path, smtp=smtp, name="oldhost")
+    files.enroll(ALICE, ALICE_EMAIL)
+    files.enroll("carol", "carol@example.com")
+    a.enroll("carol", "carol-db@example.com")
+    # an open challenge of the old store cannot be answered with the fleet's key
+    res = files.authenticate(ALICE, lambda s, t: DEFAULT_PIN, args="mode=challenge")
+    assert res.rc == PAM_AUTH_ERR
+    before = files.snapshot()
+    p = a.cli("migrate", "--from", str(files.store), check=True)
+    assert "copied alice" in p.stdout and "skipped carol (already in the store)" in p.stdout
+    assert "1 copied, 1 skipped, 0 failed" in p.stdout
+    assert a.read_record("carol")["email"] == "carol-db@example.com"
+    assert a.read_record(ALICE)["challenges"] == []
+    assert files.snapshot() == before
+    again = a.cli("migrate", "--from", str(files.store), check=True)
+    assert "0 copied, 2 skipped, 0 failed" in again.stdout
+
+
+def test_uri_with_a_password_and_a_readable_password_file_are_refused(hosts):
+    a, _ = hosts
+    a.write_config(store=a.pg.uri().replace("emailotp_module@", "emailotp_module:pw@"))
+    p = a.cli("list")
+    assert p.returncode == 1 and "store_password_file" in p.stderr
+    a.write_config(store=a.pg.uri())
+    os.chmod(a.password_file, 0o644)
+    p = a.cli("list")
+    assert p.returncode == 1 and "store_password_file: refused" in p.stderr
+
+
+# -- two hosts
+
+def test_enrol_on_a_interactive_login_on_b(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    res = b.authenticate(ALICE, CodeAnswerer(smtp, codes=[WRONG, RIGHT]))
+    assert res.rc == PAM_SUCCESS, res.describe()
+    assert a.read_record(ALICE)["fail_count"] == "0"
+    assert a.read_record(ALICE)["challenges"] == []
+
+
+def test_challenge_triggered_on_a_answered_on_b(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    code, _ = trigger(a, smtp)
+    assert attempt(b, DEFAULT_PIN + code).rc == PAM_SUCCESS
+    assert attempt(a, DEFAULT_PIN + code).rc != PAM_SUCCESS      # good once, fleet-wide
+
+
+def test_check_transaction_id_on_b_for_a_challenge_from_a(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    code, txid = trigger(a, smtp)
+    p = b.cli("check", ALICE, "--transaction-id", txid, input=code + "\n")
+    assert p.returncode == 0, p.stderr
+    p = a.cli("check", ALICE, "--transaction-id", txid, input=code + "\n")
+    assert p.returncode == 1
+
+
+def test_lock_caused_on_a_refuses_on_b(hosts, smtp):
+    a, b = hosts
+    for site in hosts:
+        site.write_config(max_fail=3)
+    a.enroll(ALICE, ALICE_EMAIL)
+    for _ in range(3):
+        assert attempt(a, "wrong-pin").rc == PAM_AUTH_ERR
+    assert a.read_record(ALICE)["locked_at"] != "0"
+    n = smtp.count()
+    res = attempt(b, DEFAULT_PIN)
+    assert res.rc == PAM_AUTH_ERR, res.describe()
+    # B refuses the right PIN, answering as to a wrong one (a lock is not revealed), mails nothing.
+    assert not any("locked" in e for e in res.errors), res.describe()
+    assert smtp.count() == n
+    assert b.read_record(ALICE)["locked_at"] != "0"
+
+
+# -- the database's clock
+
+def test_time_decisions_use_the_database_clock(hosts, smtp):
+    """Host B's clock runs an hour behind: by its clock a code mailed ten minutes ago (by the
+    database's clock) would still be valid; host A's clock runs an hour ahead: the challenge
+    it opens carries the database's time, not its own."""
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    ahead = {"LD_PRELOAD": FAKETIME, "FAKETIME": "+1h"}
+    rc, texts = authenticate_with_env(a, ALICE, DEFAULT_PIN, ahead)
+    assert rc == PAM_AUTH_ERR, texts
+    code = extract_code(smtp.last())
+    created = a.read_record(ALICE)["challenges"][0]["created"]
+    assert abs(created - pg_now(a)) < 120, "the challenge carries the host's clock, not the database's"
+    a.expire_challenges(ALICE, ago=60)
+    behind = {"LD_PRELOAD": FAKETIME, "FAKETIME": "-1h"}
+    rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN + code, behind)
+    assert rc == PAM_AUTH_ERR, texts
+    assert "The code has expired." in texts
+
+
+def test_the_faked_host_clock_reaches_a_file_store(tmp_path, smtp, product):
+    """The control of the test above: the same faked clock does move a file store's times."""
+    files = TestSite(tmp_path, smtp=smtp, name="filehost", keys={"resend_interval": 0})
+    files.enroll(ALICE, ALICE_EMAIL)
+    rc, texts = authenticate_with_env(files, ALICE, DEFAULT_PIN, {"LD_PRELOAD": FAKETIME, "FAKETIME": "+1h"})
+    assert rc == PAM_AUTH_ERR, texts
+    assert files.read_record(ALICE)["challenges"][0]["created"] - time.time() > 3000
+
+
+def pg_now(site):
+    return site.pg.db_now()
+
+
+# -- concurrency
+
+def run_parallel(jobs):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def check_line(site, user, line, txid=None):
+    args = ["check", user] + (["--transaction-id", txid] if txid else [])
+    return lambda: site.cli(*args, input=line + "\n", timeout=120).returncode
+
+
+@pytest.mark.parametrize("users", [1, 20])
+def test_100_concurrent_wrong_and_first_step_answers_count_every_failure(hosts, smtp, users):
+    """100 concurrent two-step attempts split across both hosts: half wrong PINs, half right
+    PINs (first step: challenge re-used, no grant, so no failure is wiped). Every wrong one
+    is counted, on whichever host it ran."""
+    a, b = hosts
+    for site in hosts:
+        site.write_config(max_fail=1000, resend_interval=300, store_timeout=60)
+    names = [ALICE] if users == 1 else ["user%02d" % i for i in range(users)]
+    for name in names:
+        a.enroll(name, name + "@example.com")
+    jobs, wrong = [], {n: 0 for n in names}
+    for i in range(100):
+        name = names[i % len(names)]
+        site = a if i % 2 == 0 else b
+        if (i // 2) % 2 == 0:
+            wrong[name] += 1
+            jobs.append(check_line(site, name, "wrong-pin-%d" % i))
+        else:
+            jobs.append(check_line(site, name, DEFAULT_PIN))
+    codes = run_parallel(jobs)
+    assert codes.count(1) == sum(wrong.values()), codes
+    assert codes.count(3) == 100 - sum(wrong.values()), codes
+    for name in names:
+        assert a.read_record(name)["fail_count"] == str(wrong[name]), name
+
+
+@pytest.mark.parametrize("users", [1, 20])
+def test_100_concurrent_answers_use_every_code_once(hosts, smtp, users):
+    """Codes opened beforehand; each right code is sent on host A and host B at once, mixed
+    with wrong codes: each code is granted exactly once, never twice."""
+    a, b = hosts
+    for site in hosts:
+        site.write_config(max_fail=1000, concurrent_challenges="true", max_open_challenges=100,
+                          otp_tries=10, store_timeout=60)
+    names = [ALICE] if users == 1 else ["user%02d" % i for i in range(users)]
+    for name in names:
+        a.enroll(name, name + "@example.com")
+    per_user = 25 // len(names) if len(names) == 1 else 1
+    opened = []
+    for name in names:
+        for _ in range(per_user if len(names) == 1 else 2):
+            opened.append((name,) + trigger(a, smtp, user=name))
+    jobs, expected_grants = [], 0
+    for name, code, txid in opened[:50]:
+        jobs.append(check_line(a, name, code, txid))
+        jobs.append(check_line(b, name, code, txid))
+        expected_grants += 1
+    while len(jobs) < 100:
+        name, code, txid = opened[len(jobs) % len(opened)]
+        jobs.append(check_line(a if len(jobs) % 2 else b, name, wrong_code(code), txid))
+    codes = run_parallel(jobs)
+    grants = codes[:2 * expected_grants]
+    for i in range(0, len(grants), 2):
+        assert sorted(grants[i:i + 2]) == [0, 1], (opened[i // 2], grants[i:i + 2])
+    assert codes.count(0) == expected_grants
+    assert all(c == 1 for c in codes[2 * expected_grants:])
+    for name in names:
+        assert a.read_record(name)["challenges"] == []
+
+
+# -- faults
+
+def bounded(fn):
+    """Runs fn in a thread; a hang past HANG_CAP fails the test instead of stalling it."""
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=fn()), daemon=True)
+    t.start()
+    t.join(HANG_CAP)
+    assert not t.is_alive(), "no answer within %d s" % HANG_CAP
+    return result["r"]
+
+
+def refuses_unavailable(site, answer, user=ALICE, args=""):
+    return bounded(lambda: site.authenticate(user, answer, args=args)), None
+
+
+def test_database_stopped_before_login_refuses(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    before = a.pg.record_text(ALICE)
+    a.pg.stop("immediate")
+    res, _ = refuses_unavailable(b, CodeAnswerer(smtp))
+    assert res.rc == PAM_AUTHINFO_UNAVAIL, res.describe()
+    assert smtp.count() == 0
+    a.pg.start()
+    assert a.pg.record_text(ALICE) == before
+    # nullok is no fallback for an outage
+    a.pg.stop("immediate")
+    res, _ = refuses_unavailable(b, CodeAnswerer(smtp), args="nullok")
+    assert res.rc == PAM_AUTHINFO_UNAVAIL, res.describe()
+    a.pg.start()
+
+
+def test_database_stopped_during_login_refuses_and_loses_nothing(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    state = {}
+
+    def stop_db():
+        state["record"] = a.pg.record_text(ALICE)
+        a.pg.stop("immediate")
+
+    res, _ = refuses_unavailable(b, CodeAnswerer(smtp, before_code=stop_db))
+    assert res.rc == PAM_AUTHINFO_UNAVAIL, res.describe()
+    a.pg.start()
+    record = a.read_record(ALICE)
+    assert len(record["challenges"]) == 1 and record["fail_count"] == "0"
+    # the code mailed before the outage still works afterwards
+    assert attempt(a, DEFAULT_PIN + extract_code(smtp.last())).rc == PAM_SUCCESS
+
+
+@pytest.fixture
+def module_log(tmp_path):
+    """(socket path or None, capture): the module's syslog lines, through the machine's
+    /dev/log when nothing owns it, else through a private namespace (authenticate_with_env)."""
+    from lib.syslog_capture import SyslogCapture
+    if not os.path.lexists("/dev/log"):
+        with SyslogCapture() as cap:
+            yield None, cap
+        return
+    path = str(tmp_path / "log")
+    with SyslogCapture(path) as cap:
+        yield path, cap
+
+
+def test_an_outage_is_one_log_line_and_no_hang(hosts, smtp, module_log):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    a.pg.stop("immediate")
+    try:
+        socket_path, cap = module_log
+        rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN, {}, timeout=HANG_CAP, log_socket=socket_path)
+    finally:
+        a.pg.start()
+    assert rc == PAM_AUTHINFO_UNAVAIL, texts
+    # /dev/log may be the machine's: other PAM transactions can log meanwhile; ours name our port
+    lines = [t for _, _, t in cap.lines() if "port %d " % a.pg.port in t]
+    assert len(lines) == 1, cap.lines()
+    assert "store error: PostgreSQL store: cannot connect" in lines[0]
+    assert smtp.count() == 0
+
+
+def test_wrong_database_password_refuses(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    b.write_file(b.password_file, "not-the-password\n", 0o600)
+    res, _ = refuses_unavailable(b, CodeAnswerer(smtp))
+    assert res.rc == PAM_AUTHINFO_UNAVAIL, res.describe()
+    assert smtp.count() == 0
+    p = b.cli("list")
+    assert p.returncode == 1 and "password authentication failed" in p.stderr
+
+
+def test_row_lock_held_past_store_timeout_refuses_and_loses_nothing(hosts, smtp):
+    a, b = hosts
+    for site in hosts:
+        site.write_config(store_timeout=2)
+    a.enroll(ALICE, ALICE_EMAIL)
+    holder = a.pg.session()
+    try:
+        holder.run("BEGIN;")
+        holder.run("SELECT 1 FROM emailotp_tokens WHERE user_name = 'alice' FOR UPDATE;")
+        before = a.pg.record_text(ALICE)
+        res, _ = refuses_unavailable(b, CodeAnswerer(smtp))
+        assert res.rc == PAM_AUTHINFO_UNAVAIL, res.describe()
+        p = a.cli("check", ALICE, input=DEFAULT_PIN + "\n", timeout=HANG_CAP)
+        assert p.returncode == 2 and "locked longer than store_timeout" in p.stderr
+        holder.run("ROLLBACK;")
+    finally:
+        holder.close()
+    assert a.pg.record_text(ALICE) == before
+    assert smtp.count() == 0
+
+
+def test_connection_lost_in_a_transaction_leaves_the_row(hosts, smtp):
+    """The module waits for the row lock; the server dies under it: nothing is written."""
+    a, b = hosts
+    for site in hosts:
+        site.write_config(store_timeout=20)
+    a.enroll(ALICE, ALICE_EMAIL)
+    before = a.pg.record_text(ALICE)
+    holder = a.pg.session()
+    try:
+        holder.run("BEGIN;")
+        holder.run("SELECT 1 FROM emailotp_tokens WHERE user_name = 'alice' FOR UPDATE;")
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=attempt(b, DEFAULT_PIN)))
+        t.start()
+        deadline = time.monotonic() + HANG_CAP
+        while not a.pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+            assert time.monotonic() < deadline, "the module never waited for the row lock"
+            time.sleep(0.05)
+        a.pg.stop("immediate")
+        t.join(HANG_CAP)
+        assert not t.is_alive()
+        assert result["r"].rc == PAM_AUTHINFO_UNAVAIL, result["r"].describe()
+    finally:
+        holder.close()
+    a.pg.start()
+    assert a.pg.record_text(ALICE) == before
+    assert smtp.count() == 0
+
+
+def test_failover_multi_host_uri_reaches_the_second_host(hosts, smtp):
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    dead = free_port()
+    uri = "postgresql://emailotp_module@127.0.0.1:%d,127.0.0.1:%d/emailotp?sslmode=disable" \
+          "&target_session_attrs=read-write" % (dead, a.pg.port)
+    b.write_config(store=uri)
+    res = bounded(lambda: b.authenticate(ALICE, CodeAnswerer(smtp)))
+    assert res.rc == PAM_SUCCESS, res.describe()
+
+
+def test_environment_cannot_redirect_the_connection(hosts, smtp):
+    """sudo and su run the module in the caller's environment: PG* variables are ignored."""
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    hostile = {"PGHOSTADDR": "127.0.0.2", "PGOPTIONS": "-c default_transaction_read_only=on",
+               "PGSSLMODE": "require", "PGCONNECT_TIMEOUT": "1", "PGSERVICE": "nowhere"}
+    rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN, hostile)
+    assert rc == PAM_AUTH_ERR and smtp.count() == 1, texts
+    rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN + extract_code(smtp.last()), hostile)
+    assert rc == PAM_SUCCESS, texts
+
+
+def test_libpq_is_loaded_only_for_a_database_store(hosts, smtp, tmp_path):
+    a, _ = hosts
+    needed = subprocess.run(["readelf", "-d", a.module], capture_output=True, text=True).stdout
+    assert "libpq" not in needed
+    a.enroll(ALICE, ALICE_EMAIL)
+    files = TestSite(tmp_path, smtp=smtp, name="filehost")
+    files.enroll(ALICE, ALICE_EMAIL)
+    marker = tmp_path / "maps"
+
+    def record_maps():
+        with open("/proc/self/maps") as f:
+            marker.write_text(str("libpq.so" in f.read()))
+
+    assert files.authenticate(ALICE, CodeAnswerer(smtp, before_code=record_maps)).rc == PAM_SUCCESS
+    assert marker.read_text() == "False"
+    assert a.authenticate(ALICE, CodeAnswerer(smtp, before_code=record_maps)).rc == PAM_SUCCESS
+    assert marker.read_text() == "True"

@@ -1,0 +1,10 @@
+extension StoreLocation {
+    /// The store that `config` names; a database is connected to on first use. `clock` and
+    /// `random` are the file store's (the database store takes its time from the server).
+    public static func open(_ config: Config, clock: Clock, random: RandomSource) -> TokenStore {
+        if config.storeIsDatabase {
+            return PostgresStore(uri: config.store, password: config.storePassword, timeout: config.storeTimeout)
+        }
+        return FileStore(directory: config.store, random: random, clock: clock)
+    }
+}
