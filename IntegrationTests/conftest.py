@@ -103,3 +103,16 @@ def pg_schema(pg):
         return PGSite(d, pg, name="init").store_init()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def syslog():
+    """The module's syslog lines, captured on /dev/log (skipped where a syslog daemon owns it)."""
+    from lib.syslog_capture import SyslogCapture, SyslogUnavailable
+    try:
+        cap = SyslogCapture()
+        cap.__enter__()
+    except SyslogUnavailable as e:
+        pytest.skip(str(e))
+    yield cap
+    cap.__exit__(None, None, None)

@@ -624,18 +624,6 @@ def test_maildir_transport_delivers_into_new(site, smtp, alice, tmp_path):
 
 # ---------------------------------------------------------------- logging
 
-@pytest.fixture
-def syslog():
-    from lib.syslog_capture import SyslogCapture, SyslogUnavailable
-    try:
-        cap = SyslogCapture()
-        cap.__enter__()
-    except SyslogUnavailable as e:
-        pytest.skip(str(e))
-    yield cap
-    cap.__exit__(None, None, None)
-
-
 def test_log_lines_never_hold_pin_or_code(site, smtp, alice, syslog):
     res = login(site, args="debug", codes=[WRONG, RIGHT])
     assert_rc(res, PAM_SUCCESS)

@@ -231,18 +231,6 @@ def test_locked_token_answers_like_a_wrong_pin(site, smtp, alice):
 
 # ---------------------------------------------------------------- 4. log forging
 
-@pytest.fixture
-def syslog():
-    from lib.syslog_capture import SyslogCapture, SyslogUnavailable
-    try:
-        cap = SyslogCapture()
-        cap.__enter__()
-    except SyslogUnavailable as e:
-        pytest.skip(str(e))
-    yield cap
-    cap.__exit__(None, None, None)
-
-
 def test_rhost_and_user_cannot_forge_log_lines(site, smtp, alice, syslog):
     forged_rhost = "10.0.0.7\nNov 27 20:55:00 vm sshd[999]: Accepted password for root"
     site.authenticate(ALICE, CodeAnswerer(smtp, pin="wrong-pin"), rhost=forged_rhost)
