@@ -38,6 +38,21 @@ def read(path):
         return f.read()
 
 
+
+def _listening(proc, port, seconds=30):
+    """Waits until a server accepts connections on the loopback port: True, or False when it
+    exited or did not listen within `seconds` (polling: a daemon started with -F says nothing)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+    return False
+
 class Dovecot:
     """dovecot -F with its own config: IMAP on a free loopback port, passdb pam
     with SERVICE, a static userdb (token users need no Unix account)."""
@@ -90,15 +105,8 @@ class Dovecot:
         self.proc = ns.popen(["/usr/sbin/dovecot", "-F", "-c", self.config],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(self.dir, "stderr"), "wb"))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
+        if _listening(self.proc, self.port):
+            return self
         raise RuntimeError("dovecot did not start:\n%s\n%s" % (
             read(os.path.join(self.dir, "stderr")), read(self.log)))
 
@@ -244,15 +252,8 @@ class Nginx:
                               "-c", self.config],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(self.dir, "stderr"), "wb"))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
+        if _listening(self.proc, self.port):
+            return self
         raise RuntimeError("nginx did not start:\n%s\n%s" % (
             read(os.path.join(self.dir, "stderr")), read(self.error_log)))
 
