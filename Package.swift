@@ -50,8 +50,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The setuid helper (pam_emailotp(8), Challenge mode): no argument parser, nothing but the core.
-        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim"]),
+        // The helper (pam_emailotp(8), PROCESS MODEL): no argument parser, nothing but the core.
+        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim", "CHelperStart"]),
+        // The helper's first code (a constructor): never linked into the module.
+        .target(name: "CHelperStart", dependencies: ["CShim"], path: "CShim/helper"),
         .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "CShim"]),
     ]
 )
