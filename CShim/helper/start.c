@@ -8,12 +8,17 @@
 #include "cshim_spawn.h"
 
 static int started_secure;
+/* clearenv() would leave environ NULL, which the Swift runtime walks without a check; a new
+ * array would move environ away from argv, where the runtime finds the arguments. The
+ * caller's array is emptied where it is. */
+extern char **environ;
 
 __attribute__((constructor(101))) static void helper_start(void)
 {
     if (getauxval(AT_SECURE) == 0)
         return;
-    clearenv();
+    if (environ != NULL)
+        environ[0] = NULL;
     cshim_reset_signals();
     cshim_reset_limits();
     started_secure = 1;

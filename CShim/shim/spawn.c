@@ -55,6 +55,35 @@ void cshim_reset_limits(void)
     umask(077);
 }
 
+struct limit_minimum {
+    int resource;
+    const char *name;
+    rlim_t minimum;
+};
+
+/* What a login needs at least: a record, a mail file or a key written whole, descriptors for
+ * the store, the mail and a child, memory for yescrypt and OpenSSL, time for a slow server. */
+static const struct limit_minimum limit_minimums[] = {
+    { RLIMIT_FSIZE, "RLIMIT_FSIZE", 64 * 1024 * 1024 },
+    { RLIMIT_NOFILE, "RLIMIT_NOFILE", 256 },
+    { RLIMIT_AS, "RLIMIT_AS", (rlim_t)1 << 30 },
+    { RLIMIT_DATA, "RLIMIT_DATA", (rlim_t)1 << 30 },
+    { RLIMIT_STACK, "RLIMIT_STACK", 4 * 1024 * 1024 },
+    { RLIMIT_CPU, "RLIMIT_CPU", 300 },
+};
+
+const char *cshim_insufficient_limit(void)
+{
+    for (size_t i = 0; i < sizeof limit_minimums / sizeof limit_minimums[0]; i++) {
+        struct rlimit current;
+        if (getrlimit(limit_minimums[i].resource, &current) != 0)
+            return limit_minimums[i].name;
+        if (current.rlim_cur != RLIM_INFINITY && current.rlim_cur < limit_minimums[i].minimum)
+            return limit_minimums[i].name;
+    }
+    return NULL;
+}
+
 void cshim_reset_signals(void)
 {
     struct sigaction dfl = { .sa_handler = SIG_DFL };

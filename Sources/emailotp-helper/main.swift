@@ -111,6 +111,13 @@ func main() -> Never {
     }
     // Started with real uid 0: by the module's clean child (or root itself), never by the caller.
     let trusted = caller == 0
+    // A limit the caller lowered and that could not be raised again would let it end the
+    // helper in the middle of the flow: nothing is evaluated then.
+    if let limit = cshim_insufficient_limit() {
+        logger.log(.error, "\(who): refused: \(String(cString: limit)) is below what a login needs and cannot be raised "
+            + "(a hard limit lowered by the caller, and no CAP_SYS_RESOURCE)")
+        finish(.serviceError)
+    }
 
     let arguments = Array(CommandLine.arguments.dropFirst())
     guard arguments.first == HelperProtocol.verb else {

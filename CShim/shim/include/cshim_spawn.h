@@ -39,6 +39,10 @@ pid_t cshim_spawn(const struct cshim_spawn_request *request);
 void cshim_reset_limits(void);
 void cshim_reset_signals(void);
 
+/* The name of the first resource limit still below what a login needs (a hard limit the
+ * caller lowered cannot be raised without CAP_SYS_RESOURCE), or NULL. */
+const char *cshim_insufficient_limit(void);
+
 /* pipe2(fds, O_CLOEXEC) and socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC): glibc declares
  * pipe2 only under _GNU_SOURCE, and Swift does not see the SOCK_* flags as Int32. */
 int cshim_pipe_cloexec(int fds[2]);
