@@ -75,33 +75,6 @@ def pamrun():
     shutil.rmtree(d, ignore_errors=True)
 
 
-class _Tee:
-    def __init__(self):
-        self.parts = []
-
-    def write(self, s):
-        self.parts.append(s)
-        sys.stdout.write(s)
-
-    def flush(self):
-        sys.stdout.flush()
-
-    def text(self):
-        return "".join(self.parts)
-
-
 @pytest.fixture
 def spawn():
-    children = []
-
-    def _spawn(argv, timeout=60):
-        tee = _Tee()
-        child = svc.spawn(argv, tee, timeout=timeout)
-        child.seen = tee.text
-        children.append(child)
-        return child
-
-    yield _spawn
-    for c in children:
-        if c.isalive():
-            c.close(force=True)
+    yield from svc.spawner()

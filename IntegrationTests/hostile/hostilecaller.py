@@ -130,10 +130,12 @@ class Drive:
         self.charged = None
         self.granted = False
         self.second_prompt = False
+        # the module's grant, seen in the store: the wrong code's failure is cleared again
+        self.module_granted = False
 
     def run(self):
         c = self.c
-        if c.expect(["PIN: ", "exit-status-", pexpect.EOF], timeout=60) != 0:
+        if c.expect(["PIN: ", "exit-status-", pexpect.EOF, pexpect.TIMEOUT], timeout=30) != 0:
             return self
         c.sendline(PIN)
         if c.expect(["Email code: ", "exit-status-", pexpect.EOF], timeout=60) != 0:
@@ -148,6 +150,7 @@ class Drive:
             self.second_prompt = True
             c.sendline(code)
             c.expect(["exit-status-", pexpect.EOF], timeout=60)
+            self.module_granted = fail_count(self.site, self.user.name) == 0
         try:
             c.expect(pexpect.EOF, timeout=30)
         except pexpect.TIMEOUT:

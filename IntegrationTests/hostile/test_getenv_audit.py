@@ -66,29 +66,27 @@ def audited_login(tmp_path, site, smtp, user, pamrun, audit_library, caller_env)
     return rc, reads, "".join(seen)
 
 
-def test_no_getenv_in_the_callers_process_smtp_starttls(tmp_path, site, tls_smtp, users, pamrun, audit_library):
+@pytest.fixture(params=["file-store", "postgresql"])
+def audit_site(request, tmp_path, tls_smtp):
+    """The test site (file store) or a host of the PostgreSQL fleet, mailing over STARTTLS."""
+    if request.param == "file-store":
+        return request.getfixturevalue("site")
+    from lib.pgcluster import PGSite
+    request.getfixturevalue("pg_schema")
+    return PGSite(tmp_path, request.getfixturevalue("pg"), smtp=tls_smtp, keys={
+        "resend_interval": 0, "max_mails_per_hour": 1000, "mail_tls": "starttls", "mail_ca_file": tls_smtp.ca_file})
+
+
+def test_no_getenv_in_the_callers_process(tmp_path, audit_site, tls_smtp, users, pamrun, audit_library):
     user = users.create()
-    site.enroll(user.name, user.email, pin=svc.PIN)
+    audit_site.enroll(user.name, user.email, pin=svc.PIN)
     caller = Caller(tmp_path, user)
     try:
-        rc, reads, seen = audited_login(tmp_path, site, tls_smtp, user.name, pamrun, audit_library, caller.environment)
+        rc, reads, seen = audited_login(tmp_path, audit_site, tls_smtp, user.name, pamrun, audit_library,
+                                        caller.environment)
         assert rc == 0, seen
+        assert len(svc.mails_to(tls_smtp, user.email)) == 1
         assert {name for name, _ in reads} <= ALLOWED, sorted(reads)
         caller.check_untouched()
-    finally:
-        caller.close()
-
-
-def test_no_getenv_in_the_callers_process_postgresql(tmp_path, tls_smtp, users, pamrun, audit_library, pg, pg_schema):
-    from lib.pgcluster import PGSite
-    site = PGSite(tmp_path, pg, smtp=tls_smtp, keys={
-        "resend_interval": 0, "max_mails_per_hour": 1000, "mail_tls": "starttls", "mail_ca_file": tls_smtp.ca_file})
-    user = users.create()
-    site.enroll(user.name, user.email, pin=svc.PIN)
-    caller = Caller(tmp_path, user)
-    try:
-        rc, reads, seen = audited_login(tmp_path, site, tls_smtp, user.name, pamrun, audit_library, caller.environment)
-        assert rc == 0, seen
-        assert {name for name, _ in reads} <= ALLOWED, sorted(reads)
     finally:
         caller.close()
