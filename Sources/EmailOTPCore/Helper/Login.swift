@@ -39,8 +39,7 @@ public enum Login {
     /// database store is never opened there). Any doubt (a store error) is false: the full
     /// flow then decides, in the clean process.
     public static func isUnenrolledUnderNullok(_ authenticator: Authenticator, user: String) -> Bool {
-        if case .failure(.ignore) = authenticator.openLogin(user: user, nullok: true) { return true }
-        return false
+        authenticator.isUnenrolledUnderNullok(user: user)
     }
 }
 
