@@ -34,13 +34,13 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     switch session.user() {
     case .failed(let status):
         session.log(.error, "could not get the user name: \(String(cString: pam_strerror(session.handle, status)))")
-        session.delayFailure(seconds: Config().failDelay)
+        delayEarlyFailure(session)
         return userLookupCode(status)
     case .notUTF8:
         // String(cString:) would turn every invalid byte into U+FFFD: two different names
         // would share one token.
         session.log(.notice, "refused: the user name is not valid UTF-8")
-        session.delayFailure(seconds: Config().failDelay)
+        delayEarlyFailure(session)
         return PAM_USER_UNKNOWN
     case .name(let name):
         user = name
@@ -61,7 +61,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
                                          overrides: options.overrides)
     } catch {
         session.log(.error, "configuration refused: \(error)")
-        session.delayFailure(seconds: Config().failDelay)
+        delayEarlyFailure(session)
         return PAM_SERVICE_ERR
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
@@ -71,6 +71,11 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     let result = Login.run(authenticator, options: options, user: user, conversation: session, authtok: session.item(PAM_AUTHTOK))
     session.delayFailure(seconds: Login.failDelay(after: result, openedChallenge: session.openedChallenge, config: config))
     return pamCode(result)
+}
+
+/// A failure before the configuration is read waits the default delay.
+func delayEarlyFailure(_ session: PAMSession) {
+    session.delayFailure(seconds: Login.failDelay(after: .serviceError, openedChallenge: false, config: Config()))
 }
 
 /// The helper's result, with the fail delay it asks for.

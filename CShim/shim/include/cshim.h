@@ -1,6 +1,5 @@
-/* Typed wrappers for the C APIs that Swift cannot call (variadic functions), and the
- * headers the Swift core imports. No logic lives here. PAM is not here: it is in
- * CShim/pam (target CPAM), which the core cannot import. */
+/* The headers the Swift core imports (the umbrella of CShim). No logic lives here. PAM is not
+ * here: it is in CShim/pam (target CPAM), which the core cannot import. */
 #ifndef EMAILOTP_CSHIM_H
 #define EMAILOTP_CSHIM_H
 
@@ -18,12 +17,7 @@
 #include "dynload.h"
 #include "curl_loader.h"
 #include "crypto_loader.h"
-
-/* curl_easy_setopt with one fixed argument type each. */
-CURLcode cshim_curl_setopt_long(CURL *curl, CURLoption option, long value);
-CURLcode cshim_curl_setopt_string(CURL *curl, CURLoption option, const char *value);
-CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value);
-CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback);
+#include "cshim_spawn.h"
 
 /* The setuid helper (Sources/emailotp-helper): syslog(priority, "%s", message), and
  * closefrom(lowfd), which Swift's Glibc module does not export. */
