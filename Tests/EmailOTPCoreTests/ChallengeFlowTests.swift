@@ -1,5 +1,13 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// `mode=challenge` and `emailotp check`: PIN alone triggers, PIN + code grants, or the
 /// transaction id with the code alone.

@@ -1,6 +1,14 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// `emailotp.conf`: every key, defaults, syntax, overrides, the password and permission rules.
 final class ConfigTests: TempDirTestCase {

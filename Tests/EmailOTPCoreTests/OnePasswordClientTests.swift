@@ -1,5 +1,13 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// One-password clients beyond auth_cache (pam_emailotp(8)): the challenge-mode mail says how to finish, and the first step
 /// is reported as such, so that the module asks libpam for no fail delay after it.

@@ -1,5 +1,13 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// Recovery codes (emailotp(8), emailotp.conf(5)): generation, shape, hashing, single use, the flows, the fallback.
 final class RecoveryTests: FlowTestCase {

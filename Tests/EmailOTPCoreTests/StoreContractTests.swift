@@ -1,7 +1,15 @@
 import Dispatch
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// The `TokenStore` contract every backend honours (the PostgreSQL store is held to it by
 /// IntegrationTests/test_store_contract.py): one body run per update, under the lock, with

@@ -1,7 +1,15 @@
 import Dispatch
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// The file store: layout, modes, hostile names, atomic writes, refusal of unsafe files.
 final class StoreTests: TempDirTestCase {

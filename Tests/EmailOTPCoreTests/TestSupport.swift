@@ -1,6 +1,14 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 // Injected parts for the flows: a clock the test moves, deterministic randomness, a mailer that
 // records (or fails), a scripted conversation and a logger that collects.

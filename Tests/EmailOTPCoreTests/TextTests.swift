@@ -1,5 +1,13 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// ByteText and the String helpers on it: every split is at a byte, never at a Character.
 final class TextTests: XCTestCase {

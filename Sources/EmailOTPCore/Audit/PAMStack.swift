@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// What a PAM control does with one return value of its module (pam.conf(5)).
 public enum PAMAction: Equatable {
     case ok, done, bad, die, ignore, reset

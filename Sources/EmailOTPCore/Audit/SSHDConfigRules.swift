@@ -1,3 +1,9 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
 import Glibc
 
 /// Reads sshd_config (following `Include`, noting `Match` blocks) for the settings that keep

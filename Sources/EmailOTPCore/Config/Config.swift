@@ -1,3 +1,6 @@
+import EmailOTPCrypto
+import EmailOTPSystem
+
 public enum TLSMode: String, CaseIterable {
     case none, starttls, tls
 }

@@ -1,3 +1,5 @@
+import EmailOTPCrypto
+import EmailOTPSystem
 import Glibc
 
 /// Reads `emailotp.conf`, applies overrides (module arguments or command options) and resolves

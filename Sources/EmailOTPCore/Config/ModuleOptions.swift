@@ -1,3 +1,6 @@
+import EmailOTPCrypto
+import EmailOTPSystem
+
 public enum PINMode: String, CaseIterable {
     case token, none
 }

@@ -1,4 +1,5 @@
 import CShim
+import EmailOTPSystem
 
 public struct CryptoFailure: Error, CustomStringConvertible {
     public let what: String

@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// `auth_cache` (pam_emailotp(8), Challenge mode): after PIN + code was granted in challenge mode, the same password for
 /// the same user, service and remote host keeps being granted until `auth_cache` seconds after
 /// that first grant. IMAP clients open several connections, OpenVPN re-sends the password at

@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// The mail could not be sent; the challenge has been dropped again.
 public struct DeliveryFailure: Error, CustomStringConvertible {
     public let reason: String
@@ -19,12 +26,24 @@ public enum VerifyOutcome: Equatable {
 
 extension TriggerOutcome {
     /// A PIN refusal of `TokenRecord.checkPIN`.
-    init(_ refused: VerifyOutcome) {
+    init(_ refused: PINRefusal) {
         switch refused {
         case .locked: self = .locked
         case .disabled: self = .disabled
         case .noPIN: self = .noPIN
-        default: self = .wrongPIN
+        case .wrongPIN: self = .wrongPIN
+        }
+    }
+}
+
+extension VerifyOutcome {
+    /// A PIN refusal of `TokenRecord.checkPIN`.
+    init(_ refused: PINRefusal) {
+        switch refused {
+        case .locked: self = .locked
+        case .disabled: self = .disabled
+        case .noPIN: self = .noPIN
+        case .wrongPIN: self = .wrongPIN
         }
     }
 }
@@ -146,7 +165,7 @@ public struct Authenticator {
             targets.removeAll { $0.triesLeft <= 0 }
             r.refresh(now: now, config: config)
             if let pin = pin {
-                if let refused = r.checkPIN(pin, now: now, config: config, misses: 1) { return refused }
+                if let refused = r.checkPIN(pin, now: now, config: config, misses: 1) { return VerifyOutcome(refused) }
             } else {
                 guard r.enabled else { return .disabled }
                 guard !r.isLocked else { return .locked }

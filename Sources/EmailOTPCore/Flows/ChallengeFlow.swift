@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// What one step of the two-step flow ended with.
 public struct StepReport: Equatable {
     public var result: AuthResult

@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 extension Authenticator {
     /// Composes the code mail of `content` and hands it to the transport: the one path every
     /// code takes, in a login and in `emailotp enroll --verify`.

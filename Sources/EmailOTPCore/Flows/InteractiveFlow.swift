@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// `mode=interactive`: PIN prompt, mail, code prompt (up to `otp_tries`), in one transaction.
 extension Authenticator {
     /// - Parameters:

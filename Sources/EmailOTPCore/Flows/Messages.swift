@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// The texts a user sees (docs/DESIGN.md lists them).
 public enum Messages {
     public static func sent(_ address: String, validity: Int64) -> String {

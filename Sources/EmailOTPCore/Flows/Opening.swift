@@ -1,3 +1,9 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
 import Glibc
 
 /// The system's account database, asked for the canonical spelling of a login name.

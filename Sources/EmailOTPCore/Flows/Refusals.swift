@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// What a flow returns when it does not grant, and what the user is told ("" = nothing).
 struct Refusal: Equatable {
     var result: AuthResult

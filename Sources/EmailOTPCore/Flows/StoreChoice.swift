@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 extension StoreLocation {
     /// The store that `config` names; a database is connected to on first use. `clock` and
     /// `random` are the file store's (the database store takes its time from the server).

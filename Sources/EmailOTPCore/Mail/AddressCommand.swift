@@ -1,4 +1,8 @@
 import CShim
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
 import Glibc
 
 /// Why `address_command` gave no address; the mail is not sent.

@@ -1,3 +1,8 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
+
 /// A message ready for a transport: envelope and RFC 5322 text with `\n` line ends.
 public struct OutgoingMail: Equatable {
     public var from: String
@@ -43,6 +48,8 @@ public struct CodeMailContext {
 public struct MailCompositionError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
+
+    package init(message: String) { self.message = message }
 }
 
 /// Builds the MIME message of a code mail from the configured templates.
@@ -82,8 +89,8 @@ public struct MailComposer {
 
     """
 
-    let config: Config
-    let random: RandomSource
+    package let config: Config
+    package let random: RandomSource
 
     public init(config: Config, random: RandomSource) {
         self.config = config
@@ -185,30 +192,5 @@ extension String {
             out.append(afterCR ? ByteText.lineFeed : byte)
         }
         return String(decoding: out, as: UTF8.self)
-    }
-}
-
-extension MailComposer {
-    /// The message of `emailotp send-test`: same headers and transport, no code.
-    public func composeTest(to address: String, host: String, date: Int64) throws -> OutgoingMail {
-        let sender = config.effectiveSender
-        guard EmailAddress.isValid(address), EmailAddress.isValid(sender) else {
-            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
-        }
-        let token = Hex.encode(try random.bytes(12))
-        let lines = [
-            "Date: \(TimeFormat.rfc5322(date))",
-            "From: \(sender)",
-            "To: \(address)",
-            "Subject: pam_emailotp test message from \(host)",
-            "Message-ID: <\(token)@\(host.isEmpty || host.hasControlCharacters ? "localhost" : host)>",
-            "MIME-Version: 1.0",
-            "Auto-Submitted: auto-generated",
-            "Content-Type: text/plain; charset=utf-8",
-            "Content-Transfer-Encoding: quoted-printable",
-            "",
-            MIMEEncoding.quotedPrintable("This is a test message from emailotp send-test on \(host).\nThe mail settings of pam_emailotp work."),
-        ]
-        return OutgoingMail(from: sender, to: address, text: lines.joined(separator: "\n"))
     }
 }

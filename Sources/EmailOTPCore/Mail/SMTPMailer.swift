@@ -1,4 +1,8 @@
 import CShim
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
 import Glibc
 
 /// SMTP through libcurl: `mail_tls` none / starttls (required) / tls, certificate and host name

@@ -1,3 +1,12 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+
+/// Why `TokenRecord.checkPIN` refused a PIN.
+package enum PINRefusal: Equatable {
+    case disabled, locked, noPIN, wrongPIN
+}
+
 /// The rules of one token, as pure functions of a record and the time; the flows apply them
 /// under the store's per-user lock.
 extension TokenRecord {
@@ -28,7 +37,7 @@ extension TokenRecord {
     /// token, or one without a PIN, costs a dummy hash and then refuses, so that its answer
     /// tells nothing the wrong PIN would not. nil when the PIN is right and the token usable;
     /// a wrong PIN counts `misses` failures.
-    mutating func checkPIN(_ pin: String, now: Int64, config: Config, misses: Int) -> VerifyOutcome? {
+    package mutating func checkPIN(_ pin: String, now: Int64, config: Config, misses: Int) -> PINRefusal? {
         let right: Bool
         if let hash = pinHash {
             right = PINHash.verify(pin, hash: hash)
