@@ -1,4 +1,4 @@
-"""Issue 7 (security round) through real libpam: the caller's environment cannot steer the
+"""The security properties through real libpam: the caller's environment cannot steer the
 mail, try_first_pass is no PIN oracle, locked tokens answer like a wrong PIN, log fields are
 quoted and escaped, non-UTF-8 and over-long user names are refused up front."""
 

@@ -303,7 +303,7 @@ class FlowTestCase: TempDirTestCase {
         config = Config()
         config.mailSender = "otp@example.org"
         config.store = storeDirectory
-        // The flow tests count code mails; the alert tests (issue 12) turn alerts on themselves.
+        // The flow tests count code mails; the alert tests turn alerts on themselves.
         config.notify = []
     }
 

@@ -38,7 +38,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check((0...100).contains(c.triesLeft) && c.created >= 0 && c.expires >= 0, "challenge numbers")
     }
 
-    // Format 2 lines (issue 12): bounded lists, one-word hashes.
+    // Format 2 lines (recovery codes, remembered hosts, alerts): bounded lists, one-word hashes.
     check(record.recoveryHashes.count <= 100 && record.remembered.count <= 100 && record.recentHosts.count <= 100,
           "too many recovery codes or hosts")
     for hash in record.recoveryHashes {
