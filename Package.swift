@@ -87,12 +87,19 @@ let package = Package(
             path: "Sources/EmailOTPCore/Core",
             swiftSettings: coreSettings
         ),
-        // Code only `emailotp` runs (config-check's audit of PAM stacks, sudoers and sshd_config;
-        // store-init's DDL; send-test's message): never linked into the module or the helper.
+        // Code only `emailotp` runs, never linked into the module or the helper: config-check's
+        // reading of PAM stacks, sshd_config and sudoers (Audit/), and the admin verbs' rules,
+        // store-init's DDL and send-test's message (Admin/).
+        .target(
+            name: "EmailOTPAudit",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig"],
+            path: "Sources/EmailOTPCore/Audit",
+            swiftSettings: coreSettings
+        ),
         .target(
             name: "EmailOTPAdmin",
             dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail"],
-            path: "Sources/EmailOTPCore/Audit",
+            path: "Sources/EmailOTPCore/Admin",
             swiftSettings: coreSettings
         ),
         .target(
@@ -103,12 +110,12 @@ let package = Package(
         .executableTarget(
             name: "emailotp",
             dependencies: [
-                "EmailOTPCore", "EmailOTPAdmin", "CShim", "CPAM",
+                "EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim", "CPAM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The setuid helper (pam_emailotp(8), Challenge mode): no argument parser, nothing but the core.
         .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim"]),
-        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAdmin", "CShim"]),
+        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim"]),
     ]
 )

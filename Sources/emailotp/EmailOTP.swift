@@ -66,6 +66,13 @@ struct GlobalOptions: ParsableArguments {
     func openStore(_ config: Config) -> TokenStore {
         StoreLocation.open(config, clock: SystemClock(), random: OpenSSLRandom())
     }
+
+    /// The shared start of every verb that changes tokens: the configuration, the store it
+    /// names, and the rules of the verbs over that store.
+    func tokenAdmin() throws -> TokenAdmin {
+        let config = try loadConfig()
+        return TokenAdmin(store: openStore(config), config: config)
+    }
 }
 
 /// A failure the user can act on: printed as one line, exit status 1.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import EmailOTPAdmin
+import EmailOTPAudit
 import EmailOTPCore
 import Glibc
 

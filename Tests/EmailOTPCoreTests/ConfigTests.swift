@@ -1,6 +1,7 @@
 import Glibc
 import XCTest
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import XCTest
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

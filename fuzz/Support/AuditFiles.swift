@@ -1,4 +1,5 @@
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -2,6 +2,7 @@
 // sees, independent decoders for the encodings it produces, and the invariants of a Config.
 // Harness code, not module code: a broken property traps with a message that says which.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -1,6 +1,7 @@
 // AddressCommand.address(fromOutput:): what it accepts is a valid address equal to the output
 // minus at most one final LF, with no CR or LF inside.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

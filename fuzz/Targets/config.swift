@@ -1,6 +1,7 @@
 // ConfigLoader.parse + ConfigKeys.apply over a whole emailotp.conf: what is accepted is well
 // formed, renders back to the same entries, and yields a Config with no control characters.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

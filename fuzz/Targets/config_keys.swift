@@ -2,6 +2,7 @@
 // an accepted value keeps every Config invariant, and numbers and booleans are exactly the
 // documented forms.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

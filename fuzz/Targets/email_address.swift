@@ -1,6 +1,7 @@
 // EmailAddress.isValid / masked: a valid address goes into headers and SMTP commands as it is,
 // so it can hold nothing that splits or reshapes a header or a command.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -2,6 +2,7 @@
 // encoded words joined by "\r\n " folding only, each short enough for "Subject: " plus the word
 // to fit a 76-character line, each holding whole characters, together decoding to the input.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -4,6 +4,7 @@
 // (folded only inside Subject), with no CR or other control byte; bodies are quoted-printable
 // that cannot contain the boundary and decode to the expanded templates.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -2,6 +2,7 @@
 // argv strings end at NUL). What it accepts is exactly the documented forms, and the overrides
 // it passes on keep every Config invariant once applied.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -2,6 +2,7 @@
 // 0xFF): no trap, whatever the controls, jumps, includes and loops; every finding points at a
 // line of a file that was read; each rule's module line is a pam_emailotp line.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

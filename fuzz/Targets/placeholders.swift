@@ -1,6 +1,7 @@
 // String.expandingPlaceholders against a plain reference: fields are the template, then
 // name, value, name, value... (0xFF separated). A value is never expanded again.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

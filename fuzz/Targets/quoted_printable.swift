@@ -2,6 +2,7 @@
 // "=_" (the MIME boundary starts with it, so a body can never contain the boundary), and it
 // decodes back to the input.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

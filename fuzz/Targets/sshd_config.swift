@@ -1,6 +1,7 @@
 // SSHDConfigRules: an sshd_config and one included file (fields split on 0xFF): no trap;
 // every finding points at a line of a file that was read; UsePAM is always judged.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

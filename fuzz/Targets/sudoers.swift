@@ -2,6 +2,7 @@
 // points at a line of a file that was read; without a timestamp_timeout setting there is
 // exactly one note about the default.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -1,6 +1,7 @@
 // UserName.encode / decode: the user-name → file-name mapping must be reversible and must never
 // yield a name that leaves the store directory or hides as a dot file.
 @testable import EmailOTPAdmin
+@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows

@@ -1,9 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// One result of `emailotp config-check`'s reading of the PAM stacks, sshd_config and sudoers.

@@ -1,9 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 
 /// What a PAM control does with one return value of its module (pam.conf(5)).
 public enum PAMAction: Equatable {

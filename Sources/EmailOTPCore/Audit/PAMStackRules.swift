@@ -1,9 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 
 /// The rules `emailotp config-check` applies to each `auth` stack that uses pam_emailotp: the
 /// ways a stack lets the second factor be skipped or bypassed. Rule names are listed in

@@ -1,9 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// Reads sshd_config (following `Include`, noting `Match` blocks) for the settings that keep

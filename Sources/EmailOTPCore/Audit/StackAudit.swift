@@ -1,9 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 
 /// What `emailotp config-check` finds around the module: every PAM service's auth stack, sshd
 /// and sudo, and the local users a stack without `nullok` would lock out.

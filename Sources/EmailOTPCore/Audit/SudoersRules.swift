@@ -1,9 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 
 /// Reads sudoers (following `@include`/`@includedir` and their `#` spellings) for what lets
 /// sudo skip the PAM stack: the timestamp (no authentication for `timestamp_timeout` minutes
