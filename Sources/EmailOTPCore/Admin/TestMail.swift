@@ -8,20 +8,12 @@ extension MailComposer {
         guard EmailAddress.isValid(address), EmailAddress.isValid(sender) else {
             throw MailCompositionError(message: "refusing a mail address that is not a plain address")
         }
-        let token = Hex.encode(try random.bytes(12))
-        let lines = [
-            "Date: \(TimeFormat.rfc5322(date))",
-            "From: \(sender)",
-            "To: \(address)",
-            "Subject: pam_emailotp test message from \(host)",
-            "Message-ID: <\(token)@\(host.isEmpty || host.hasControlCharacters ? "localhost" : host)>",
-            "MIME-Version: 1.0",
-            "Auto-Submitted: auto-generated",
-            "Content-Type: text/plain; charset=utf-8",
-            "Content-Transfer-Encoding: quoted-printable",
-            "",
-            MIMEEncoding.quotedPrintable("This is a test message from emailotp send-test on \(host).\nThe mail settings of pam_emailotp work."),
-        ]
+        let shownHost = LogText.printable(host)
+        let lines = headerLines(from: sender, to: address, subject: "pam_emailotp test message from \(shownHost)", date: date,
+                                token: Hex.encode(try random.bytes(12)), tag: "test", host: host,
+                                extra: ["Content-Type: text/plain; charset=utf-8",
+                                        "Content-Transfer-Encoding: quoted-printable"])
+            + ["", MIMEEncoding.quotedPrintable("This is a test message from emailotp send-test on \(shownHost).\nThe mail settings of pam_emailotp work.")]
         return OutgoingMail(from: sender, to: address, text: lines.joined(separator: "\n"))
     }
 }

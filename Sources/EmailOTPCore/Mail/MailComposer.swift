@@ -143,23 +143,12 @@ public struct MailComposer {
         let html = config.htmlTemplate.isEmpty ? nil : config.htmlTemplate.expandingPlaceholders(htmlFields)
 
         let token = Hex.encode(try random.bytes(12))
-        let domain = context.host.unicodeScalars.allSatisfy({ EmailAddress.isAlphanumeric($0) || $0 == "." || $0 == "-" })
-            ? context.host : "localhost"
         let boundary = "=_emailotp_\(token)"
-        var lines = [
-            "Date: \(TimeFormat.rfc5322(date))",
-            "From: \(sender)",
-            "To: \(context.address)",
-            "Subject: \(MIMEEncoding.headerWord(subject).replacingCRLF())",
-            "Message-ID: <\(token).\(context.transactionID)@\(domain)>",
-            "MIME-Version: 1.0",
-            "Auto-Submitted: auto-generated",
-            "X-EmailOTP-Transaction-Id: \(context.transactionID)",
-            "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",
-            "",
-            "This is a multi-part message in MIME format.",
-            "",
-        ]
+        var lines = headerLines(from: sender, to: context.address, subject: subject, date: date, token: token,
+                                tag: context.transactionID, host: context.host,
+                                extra: ["X-EmailOTP-Transaction-Id: \(context.transactionID)",
+                                        "Content-Type: multipart/alternative; boundary=\"\(boundary)\""])
+        lines += ["", "This is a multi-part message in MIME format.", ""]
         func part(_ type: String, _ body: String) {
             lines += ["--\(boundary)",
                       "Content-Type: \(type); charset=utf-8",
@@ -171,6 +160,26 @@ public struct MailComposer {
         if let html = html { part("text/html", html) }
         lines.append("--\(boundary)--")
         return OutgoingMail(from: sender, to: context.address, text: lines.joined(separator: "\n") + "\n")
+    }
+
+    /// The header lines every mail of the module starts with (code, alert and test mails):
+    /// Date, From, To, Subject (an encoded word when not plain ASCII), Message-ID
+    /// `<token.tag@host>` (`localhost` unless `host` is a plain DNS name), MIME-Version,
+    /// Auto-Submitted, then `extra` (the mail's own X- and Content- lines). `token` is random
+    /// hex, `tag` digits or a word of this module: no header injection through either.
+    package func headerLines(from sender: String, to address: String, subject: String, date: Int64,
+                             token: String, tag: String, host: String, extra: [String]) -> [String] {
+        let plainHost = !host.isEmpty
+            && host.unicodeScalars.allSatisfy { EmailAddress.isAlphanumeric($0) || $0 == "." || $0 == "-" }
+        return [
+            "Date: \(TimeFormat.rfc5322(date))",
+            "From: \(sender)",
+            "To: \(address)",
+            "Subject: \(MIMEEncoding.headerWord(subject).replacingCRLF())",
+            "Message-ID: <\(token).\(tag)@\(plainHost ? host : "localhost")>",
+            "MIME-Version: 1.0",
+            "Auto-Submitted: auto-generated",
+        ] + extra
     }
 
     func normalized(_ body: String) -> String {
