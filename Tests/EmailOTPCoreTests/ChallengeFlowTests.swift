@@ -1,14 +1,8 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// `mode=challenge` and `emailotp check`: PIN alone triggers, PIN + code grants, or the
 /// transaction id with the code alone.

@@ -1,13 +1,5 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
 @testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
 @testable import EmailOTPToken
 
 /// Crypto/CodeHasher.swift: the stored form of a code.

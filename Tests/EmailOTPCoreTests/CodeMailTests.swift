@@ -1,14 +1,5 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// The one code-mail path: a login's trigger and `emailotp enroll --verify` compose and send
 /// through `Authenticator.sendCodeMail`.

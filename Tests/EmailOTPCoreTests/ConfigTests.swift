@@ -1,15 +1,7 @@
 import Glibc
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// `emailotp.conf`: every key, defaults, syntax, overrides, the password and permission rules.
 final class ConfigTests: TempDirTestCase {

@@ -1,14 +1,6 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
-@testable import EmailOTPCrypto
 @testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// One-password clients (pam_emailotp(8)): clients such as Dovecot, OpenVPN and python-pam answer every prompt with the one
 /// password they have. In interactive mode the code prompt then gets the PIN again: the module

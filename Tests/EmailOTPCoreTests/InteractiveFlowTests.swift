@@ -1,14 +1,7 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
-@testable import EmailOTPCrypto
 @testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// `mode=interactive`: PIN prompt, mail, code prompt(s), one transaction.
 final class InteractiveFlowTests: FlowTestCase {

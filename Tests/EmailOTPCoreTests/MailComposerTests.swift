@@ -1,14 +1,8 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// The code mail: RFC 5322 headers, MIME parts, no header injection, the code only in the body.
 final class MailComposerTests: XCTestCase {

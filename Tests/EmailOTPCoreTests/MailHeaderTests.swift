@@ -1,8 +1,6 @@
 import XCTest
-@testable import EmailOTPAdmin
 @testable import EmailOTPConfig
 @testable import EmailOTPMail
-@testable import EmailOTPSystem
 
 /// The code, alert and send-test mails start with the same headers, built in one place
 /// (MailComposer.headerLines), with one Message-ID rule.

@@ -1,15 +1,7 @@
 import Glibc
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// The transports' own helpers and failure reports (SMTP itself runs against a real server in
 /// the integration tests).

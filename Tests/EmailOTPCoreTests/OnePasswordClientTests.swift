@@ -1,14 +1,6 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
-@testable import EmailOTPCrypto
 @testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// One-password clients beyond auth_cache (pam_emailotp(8)): the challenge-mode mail says how to finish, and the first step
 /// is reported as such, so that the module asks libpam for no fail delay after it.

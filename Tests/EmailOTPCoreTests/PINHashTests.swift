@@ -1,14 +1,5 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
 @testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// PIN hashes: crypt(3) yescrypt, salted, verified in constant time.
 final class PINHashTests: XCTestCase {

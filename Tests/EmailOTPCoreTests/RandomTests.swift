@@ -1,14 +1,5 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
 @testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// Crypto/Random.swift: code digits (uniform, rejection sampling) and OpenSSL's bytes.
 final class RandomTests: XCTestCase {

@@ -1,13 +1,4 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
 @testable import EmailOTPToken
 
 /// The text format of a user's record (docs/DESIGN.md, emailotp.conf(5)).

@@ -1,13 +1,8 @@
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
 @testable import EmailOTPToken
 
 /// Remembered hosts and alert mails (emailotp(8), emailotp.conf(5)).

@@ -1,15 +1,7 @@
 import Dispatch
 import Glibc
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
 @testable import EmailOTPStore
-@testable import EmailOTPSystem
 @testable import EmailOTPToken
 
 /// The `TokenStore` contract every backend honours (the PostgreSQL store is held to it by

@@ -1,11 +1,8 @@
 import Glibc
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
 @testable import EmailOTPStore
 @testable import EmailOTPSystem

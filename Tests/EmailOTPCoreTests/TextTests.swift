@@ -1,14 +1,8 @@
 import XCTest
 @testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// ByteText and the String helpers on it: every split is at a byte, never at a Character.
 final class TextTests: XCTestCase {

@@ -1,15 +1,6 @@
 import Glibc
 import XCTest
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// TimeFormat without Foundation or the process locale; the zone is set for each test.
 final class TimeFormatTests: XCTestCase {

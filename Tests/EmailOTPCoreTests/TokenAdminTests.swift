@@ -1,10 +1,8 @@
 import Glibc
 import XCTest
 @testable import EmailOTPAdmin
-@testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPStore
-@testable import EmailOTPSystem
 @testable import EmailOTPToken
 
 /// The rules of the `emailotp` verbs (EmailOTPAdmin's TokenAdmin), over a file store in a

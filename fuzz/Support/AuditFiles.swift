@@ -1,13 +1,4 @@
-@testable import EmailOTPAdmin
 @testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 /// Files in memory for the audit targets: path → text.
 struct FuzzFiles: AuditFiles {

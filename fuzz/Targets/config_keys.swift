@@ -1,16 +1,7 @@
 // ConfigKeys.apply, one key at a time (the first byte picks the key, the rest is the value):
 // an accepted value keeps every Config invariant, and numbers and booleans are exactly the
 // documented forms.
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 let ranges: [String: ClosedRange<Int64>] = [
     "mail_port": 1...65535, "mail_timeout": 1...120, "otp_validity": 30...86400, "otp_length": 6...10,

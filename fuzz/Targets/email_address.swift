@@ -1,15 +1,6 @@
 // EmailAddress.isValid / masked: a valid address goes into headers and SMTP commands as it is,
 // so it can hold nothing that splits or reshapes a header or a command.
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -3,16 +3,9 @@
 // Whatever goes in, an accepted message has a header block of known headers, one per line
 // (folded only inside Subject), with no CR or other control byte; bodies are quoted-printable
 // that cannot contain the boundary and decode to the expanded templates.
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
 @testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 let headerOrder = ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Auto-Submitted",
                    "X-EmailOTP-Transaction-Id", "Content-Type"]

@@ -1,16 +1,7 @@
 // MIMEEncoding.quotedPrintable: 7-bit lines of at most 76 characters, no trailing blanks, no
 // "=_" (the MIME boundary starts with it, so a body can never contain the boundary), and it
 // decodes back to the input.
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
 @testable import EmailOTPMail
-@testable import EmailOTPStore
-@testable import EmailOTPSystem
-@testable import EmailOTPToken
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,13 +1,5 @@
 // RecordFormat.parse: whatever it accepts renders back to a record that parses to the same
 // value, and an accepted record holds only what the format allows.
-@testable import EmailOTPAdmin
-@testable import EmailOTPAudit
-@testable import EmailOTPConfig
-@testable import EmailOTPCrypto
-@testable import EmailOTPFlows
-@testable import EmailOTPHelper
-@testable import EmailOTPMail
-@testable import EmailOTPStore
 @testable import EmailOTPSystem
 @testable import EmailOTPToken
 

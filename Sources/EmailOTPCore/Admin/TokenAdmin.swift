@@ -1,7 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPStore
-import EmailOTPSystem
 import EmailOTPToken
 
 /// Why an admin verb changed nothing.

@@ -1,5 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 import Glibc
 

@@ -1,5 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// What a PAM control does with one return value of its module (pam.conf(5)).

@@ -1,5 +1,4 @@
 import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// The rules `emailotp config-check` applies to each `auth` stack that uses pam_emailotp: the

@@ -1,5 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// What `emailotp config-check` finds around the module: every PAM service's auth stack, sshd

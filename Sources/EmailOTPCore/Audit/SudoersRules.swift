@@ -1,5 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// Reads sudoers (following `@include`/`@includedir` and their `#` spellings) for what lets

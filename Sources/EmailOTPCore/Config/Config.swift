@@ -1,4 +1,3 @@
-import EmailOTPCrypto
 import EmailOTPSystem
 
 public enum TLSMode: String, CaseIterable {

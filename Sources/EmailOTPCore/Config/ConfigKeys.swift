@@ -1,4 +1,3 @@
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// One bad setting: where it came from and why it is refused.

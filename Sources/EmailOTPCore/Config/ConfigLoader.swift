@@ -1,4 +1,3 @@
-import EmailOTPCrypto
 import EmailOTPSystem
 import Glibc
 

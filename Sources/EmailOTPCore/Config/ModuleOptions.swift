@@ -1,4 +1,3 @@
-import EmailOTPCrypto
 import EmailOTPSystem
 
 public enum PINMode: String, CaseIterable {

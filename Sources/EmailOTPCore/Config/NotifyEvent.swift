@@ -1,4 +1,3 @@
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// The events of `notify` (emailotp.conf(5)) that mail the user an alert.

@@ -1,4 +1,3 @@
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// The `store` setting: a directory (file store) or a libpq connection URI (PostgreSQL store).

@@ -1,5 +1,4 @@
 import CShim
-import EmailOTPSystem
 
 public struct CryptoFailure: Error, CustomStringConvertible {
     public let what: String

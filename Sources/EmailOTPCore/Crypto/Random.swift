@@ -1,5 +1,4 @@
 import CShim
-import EmailOTPSystem
 
 /// The randomness of codes, transaction ids, salts and keys; tests inject a fixed source.
 public protocol RandomSource {

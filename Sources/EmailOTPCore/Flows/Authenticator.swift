@@ -26,24 +26,12 @@ public enum VerifyOutcome: Equatable {
 
 extension TriggerOutcome {
     /// A PIN refusal of `TokenRecord.checkPIN`.
-    init(_ refused: PINRefusal) {
+    init(_ refused: VerifyOutcome) {
         switch refused {
         case .locked: self = .locked
         case .disabled: self = .disabled
         case .noPIN: self = .noPIN
-        case .wrongPIN: self = .wrongPIN
-        }
-    }
-}
-
-extension VerifyOutcome {
-    /// A PIN refusal of `TokenRecord.checkPIN`.
-    init(_ refused: PINRefusal) {
-        switch refused {
-        case .locked: self = .locked
-        case .disabled: self = .disabled
-        case .noPIN: self = .noPIN
-        case .wrongPIN: self = .wrongPIN
+        default: self = .wrongPIN
         }
     }
 }
@@ -165,7 +153,7 @@ public struct Authenticator {
             targets.removeAll { $0.triesLeft <= 0 }
             r.refresh(now: now, config: config)
             if let pin = pin {
-                if let refused = r.checkPIN(pin, now: now, config: config, misses: 1) { return VerifyOutcome(refused) }
+                if let refused = r.checkPIN(pin, now: now, config: config, misses: 1) { return refused }
             } else {
                 guard r.enabled else { return .disabled }
                 guard !r.isLocked else { return .locked }

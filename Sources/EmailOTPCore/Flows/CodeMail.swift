@@ -1,9 +1,4 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPMail
-import EmailOTPStore
-import EmailOTPSystem
-import EmailOTPToken
 
 extension Authenticator {
     /// Composes the code mail of `content` and hands it to the transport: the one path every

@@ -1,9 +1,4 @@
-import EmailOTPConfig
-import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 
 /// The texts a user sees (docs/DESIGN.md lists them).
 public enum Messages {

@@ -1,7 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
 import EmailOTPToken
 import Glibc

@@ -1,9 +1,4 @@
-import EmailOTPConfig
-import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// The user at the other end of the PAM conversation (or of `emailotp check`).

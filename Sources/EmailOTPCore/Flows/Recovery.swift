@@ -1,8 +1,5 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
-import EmailOTPSystem
 import EmailOTPToken
 
 /// Recovery codes in the flows (pam_emailotp(8)): accepted wherever a mailed code is, and offered

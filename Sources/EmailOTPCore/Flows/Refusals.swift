@@ -1,9 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
-import EmailOTPSystem
-import EmailOTPToken
 
 /// What a flow returns when it does not grant, and what the user is told ("" = nothing).
 struct Refusal: Equatable {

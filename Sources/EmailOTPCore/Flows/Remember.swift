@@ -1,7 +1,4 @@
-import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
 import EmailOTPSystem
 import EmailOTPToken
 

@@ -1,9 +1,7 @@
 import EmailOTPConfig
 import EmailOTPCrypto
-import EmailOTPMail
 import EmailOTPStore
 import EmailOTPSystem
-import EmailOTPToken
 
 extension StoreLocation {
     /// The store that `config` names; a database is connected to on first use. `clock` and

@@ -1,10 +1,4 @@
-import EmailOTPConfig
 import EmailOTPFlows
-import EmailOTPCrypto
-import EmailOTPMail
-import EmailOTPStore
-import EmailOTPSystem
-import EmailOTPToken
 
 /// What the module and the setuid helper (`emailotp-helper`) say to each other when the module
 /// runs in a process that is not root. The helper trusts nothing of it beyond the

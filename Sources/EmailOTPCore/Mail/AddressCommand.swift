@@ -1,8 +1,6 @@
 import CShim
 import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// Why `address_command` gave no address; the mail is not sent.

@@ -1,7 +1,4 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 
 /// The alert mails of `notify` (emailotp.conf(5)).
 public enum AlertEvent: Equatable {

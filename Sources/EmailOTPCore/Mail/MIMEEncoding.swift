@@ -1,7 +1,4 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 
 /// The encodings a MIME message needs, without Foundation.
 package enum MIMEEncoding {

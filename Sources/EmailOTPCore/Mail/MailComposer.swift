@@ -1,7 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 
 /// A message ready for a transport: envelope and RFC 5322 text with `\n` line ends.
 public struct OutgoingMail: Equatable {

@@ -1,7 +1,5 @@
-import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// Delivers into a Maildir (`tmp/` then rename into `new/`): for tests, demos and hosts whose

@@ -1,7 +1,6 @@
 import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 
 /// A mail that could not be delivered, and why (for the log; the user sees a generic message).
 public struct MailError: Error, CustomStringConvertible, Equatable {

@@ -1,8 +1,6 @@
 import CShim
 import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// SMTP through libcurl: `mail_tls` none / starttls (required) / tls, certificate and host name

@@ -1,7 +1,4 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// Runs `sendmail -t -oi -f SENDER` without a shell, feeding the message on standard input.

@@ -1,4 +1,3 @@
-import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPSystem
 import EmailOTPToken

@@ -1,8 +1,5 @@
 import CShim
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
-import EmailOTPToken
 import Glibc
 
 /// One libpq connection whose every wait is bounded: `connect_timeout` while connecting, then

@@ -1,6 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
-import EmailOTPSystem
 import EmailOTPToken
 
 /// Where tokens and challenges live. The flows see only this protocol, so another backend

@@ -1,5 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// One grant remembered by `auth_cache` (pam_emailotp(8), Challenge mode): a keyed hash of user, service, remote host

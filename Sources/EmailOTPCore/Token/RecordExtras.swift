@@ -1,5 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// One remembered (service, remote host) of a user (`remember`, emailotp.conf(5)): a keyed hash of the

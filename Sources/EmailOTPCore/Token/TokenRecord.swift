@@ -1,5 +1,3 @@
-import EmailOTPConfig
-import EmailOTPCrypto
 import EmailOTPSystem
 
 /// One open challenge: a mailed code, kept only as a keyed hash.
