@@ -1,5 +1,8 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPSystem
 
 /// What the module hands the setuid helper, and what the helper accepts.
 final class HelperProtocolTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
 
 /// System/Process: the one spawn of the project, its deadline wait and status decoding.
 final class ProcessTests: XCTestCase {

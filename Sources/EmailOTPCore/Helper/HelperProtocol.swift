@@ -1,3 +1,5 @@
+import EmailOTPFlows
+import EmailOTPSystem
 import Glibc
 
 /// What the module and the helper (`emailotp-helper`) say to each other over one stream socket

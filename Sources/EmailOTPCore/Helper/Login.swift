@@ -1,3 +1,9 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPFlows
+import EmailOTPMail
+import EmailOTPSystem
+
 /// The one composition of a login: the module (in-process), the helper (in its clean process),
 /// `emailotp check` and `emailotp enroll --verify` all build their `Authenticator` here and
 /// run the PAM flows through `run`, and the fail delay is decided by `failDelay` alone.
