@@ -20,14 +20,14 @@ public final class PostgresStore: TokenStore {
 
     public func read(user: String) throws -> TokenRecord? {
         _ = try UserName.encode(user)
-        let rows = try first { try $0.execute("SELECT record FROM emailotp_tokens WHERE user_name = $1", [user]) }
+        let rows = try transaction { try $0.execute("SELECT record FROM emailotp_tokens WHERE user_name = $1", [user]) }
         return try rows.first.map { try parse($0.first ?? nil, user: user) }
     }
 
     public func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
         _ = try UserName.encode(user)
         let db = try first { db -> PostgresConnection in
-            try db.execute("BEGIN")
+            try db.begin()
             return db
         }
         do {
@@ -60,7 +60,7 @@ public final class PostgresStore: TokenStore {
                     try db.execute("DELETE FROM emailotp_tokens WHERE user_name = $1", [user])
                 }
             }
-            try db.execute("COMMIT")
+            try db.commit()
             return result
         } catch {
             if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
@@ -69,12 +69,12 @@ public final class PostgresStore: TokenStore {
     }
 
     public func users() throws -> [String] {
-        try first { try $0.execute("SELECT user_name FROM emailotp_tokens ORDER BY user_name") }.compactMap { $0.first ?? nil }
+        try transaction { try $0.execute("SELECT user_name FROM emailotp_tokens ORDER BY user_name") }.compactMap { $0.first ?? nil }
     }
 
     public func codeKey() throws -> [UInt8] {
         if let key = key { return key }
-        let rows = try first {
+        let rows = try transaction {
             try $0.execute("SELECT (SELECT value FROM emailotp_meta WHERE name = 'schema_version'), (SELECT key FROM emailotp_key WHERE id = 1)")
         }
         let version = rows.first?.first ?? nil
@@ -102,6 +102,23 @@ public final class PostgresStore: TokenStore {
         let db = try PostgresConnection(uri: uri, password: password, timeout: timeout)
         connection = db
         return try step(db)
+    }
+
+    /// One read-only statement in its own transaction, so that the timeouts `begin` sets
+    /// bound it too.
+    func transaction<T>(_ step: (PostgresConnection) throws -> T) throws -> T {
+        let db = try first { db -> PostgresConnection in
+            try db.begin()
+            return db
+        }
+        do {
+            let result = try step(db)
+            try db.commit()
+            return result
+        } catch {
+            if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
+            throw error
+        }
     }
 
     func parse(_ text: String?, user: String) throws -> TokenRecord {
@@ -139,7 +156,7 @@ public enum PostgresSchema {
     /// Creates the tables and the fleet's code key when missing, in one transaction.
     public static func initialise(_ store: PostgresStore, random: RandomSource) throws -> Outcome {
         let db = try store.session()
-        try db.execute("BEGIN")
+        try db.begin()
         do {
             // One store-init at a time; a concurrent one waits, then finds everything made.
             try db.execute("SELECT pg_advisory_xact_lock(\(PostgresStore.absentUserLockClass), 0)")
@@ -158,7 +175,7 @@ public enum PostgresSchema {
             let made = try db.execute("INSERT INTO emailotp_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING RETURNING 1",
                                       [Hex.encode(try random.bytes(32))])
             let names = try db.execute("SELECT current_database(), current_schema()")
-            try db.execute("COMMIT")
+            try db.commit()
             return Outcome(previousVersion: previous, keyCreated: !made.isEmpty,
                            database: names.first?.first.flatMap { $0 } ?? "", schema: names.first?.last.flatMap { $0 } ?? "public")
         } catch {
