@@ -88,6 +88,41 @@ public final class PostgresStore: TokenStore {
         return found
     }
 
+    /// What the server says of its replication, for `emailotp config-check`: one line each,
+    /// a note where a failover could lose answers (docs/fleet.md, replication).
+    public func replicationReport() throws -> [String] {
+        let rows = try transaction {
+            try $0.execute("SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), "
+                           + "current_setting('synchronous_commit'), (SELECT count(*) FROM pg_stat_replication)")
+        }
+        guard let row = rows.first, row.count == 4 else { return [] }
+        let standby = row[0] == "t", names = row[1] ?? "", commit = row[2] ?? "", streaming = Int(row[3] ?? "") ?? 0
+        if standby {
+            return ["warning: the store's server is a standby (read-only): every login fails until it is promoted; "
+                    + "list the primary's address too and add target_session_attrs=read-write to the store URI"]
+        }
+        if names.isEmpty {
+            if streaming == 0 {
+                return ["note: no standby replicates the store's server: losing it loses the store (docs/fleet.md)"]
+            }
+            return ["note: asynchronous replication: \(streaming) standby(s) stream from the store's server but "
+                    + "synchronous_standby_names is empty; a failover can lose the last answers: a code already "
+                    + "accepted is accepted again and recent failures are forgotten (docs/fleet.md)"]
+        }
+        switch commit {
+        case "off", "local":
+            return ["note: synchronous_commit = \(commit): commits do not wait for the synchronous standby "
+                    + "(\(names)); a failover can lose the last answers (docs/fleet.md)"]
+        default:
+            var lines = ["database replication: synchronous (synchronous_standby_names = '\(names)', "
+                         + "synchronous_commit = \(commit)): an accepted code and a counted failure survive a failover to that standby"]
+            if streaming == 0 {
+                lines.append("warning: no standby is connected: every write waits for one, so logins fail closed (store_timeout)")
+            }
+            return lines
+        }
+    }
+
     /// Runs the first statement of an operation. A connection that died while idle (a
     /// failover between the PIN and the code prompt) is replaced once: nothing ran yet.
     func first<T>(_ step: (PostgresConnection) throws -> T) throws -> T {
