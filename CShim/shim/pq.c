@@ -2,7 +2,6 @@
 #include "crypto_loader.h"
 #include "dynload.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +17,7 @@ struct cshim_pqoption {
     int dispsize;
 };
 
-static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
-static int loaded;
+static struct cshim_loader loader = CSHIM_LOADER(CSHIM_PQ_SONAME);
 
 static cshim_pgconn *(*p_connectdb_params)(const char *const *, const char *const *, int);
 static struct cshim_pqoption *(*p_conninfo_parse)(const char *, char **);
@@ -77,21 +75,13 @@ int cshim_pq_load(char *error, size_t size)
      * libpq's TLS setup could read it. */
     if (cshim_crypto_load(error, size) != 0)
         return -1;
-    pthread_mutex_lock(&load_lock);
-    /* Never closed: libpq registers OpenSSL and thread state that must outlive the store, and
-     * the module is never unloaded. A failed load leaves every slot unset and is retried on
-     * the next call (libpq5 installed meanwhile). */
-    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)
-        && cshim_dlopen_symbols(CSHIM_PQ_SONAME, symbols, sizeof symbols / sizeof symbols[0], error, size) != NULL)
-        __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
-    int result = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE) ? 0 : -1;
-    pthread_mutex_unlock(&load_lock);
-    return result;
+    /* libpq registers OpenSSL and thread state that must outlive the store. */
+    return cshim_load_once(&loader, symbols, sizeof symbols / sizeof symbols[0], NULL, error, size);
 }
 
 static int ready(void)
 {
-    return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+    return cshim_loaded(&loader);
 }
 
 /* A growing text buffer; `failed` once an allocation failed. */

@@ -255,26 +255,34 @@ def test_sync_failover_while_logins_run_accepts_no_code_twice_and_keeps_every_co
     assert any(r[2] == REFUSED for r in results if r[4] and r[1] == "wrong")
 
 
+def answers_to_a_lagging_standby(net, database, right, wrong_user, report):
+    """config-check says `report`; a code is opened and replicated, then the standby is cut
+    off (it lags from here on). The code."""
+    out = net.hosts[0].cli("config-check", check=True).stdout
+    assert report in out, out
+    net.hosts[0].enroll(right, PIN)
+    net.hosts[0].enroll(wrong_user, PIN)
+    code = open_challenges(net, [right])[right]
+    database.caught_up()
+    database.cut_replication()
+    return code
+
+
 @pytest.mark.replication("async")
 def test_async_failover_loses_the_answers_the_standby_lacked(net, database):
     """What asynchronous replication loses: a standby that lags (here: cut off) when the
     primary dies is promoted without the last answers, so a code already accepted is accepted
     again, and the failures counted meanwhile are forgotten (docs/fleet.md)."""
-    out = net.hosts[0].cli("config-check", check=True).stdout
-    assert "note: asynchronous replication: 1 standby(s) stream" in out, out
-    database.net.hosts[0].enroll("aright", PIN)
-    database.net.hosts[0].enroll("awrong", PIN)
-    codes = open_challenges(net, ["aright"])
-    database.caught_up()
-    database.cut_replication()
-    assert host(net, 0).login("aright", PIN + codes["aright"]).rc == SUCCESS
+    code = answers_to_a_lagging_standby(net, database, "aright", "awrong",
+                                        "note: asynchronous replication: 1 standby(s) stream")
+    assert host(net, 0).login("aright", PIN + code).rc == SUCCESS
     for i in range(3):
         assert host(net, i).login("awrong", "wrong-PIN-%d" % i).rc == REFUSED
     assert database.fail_count("awrong") == 3
     database.fail_over()
     # the promoted standby never saw the answer: the same code is accepted a second time
-    assert host(net, 1).login("aright", PIN + codes["aright"]).rc == SUCCESS
-    assert host(net, 2).login("aright", PIN + codes["aright"]).rc == REFUSED
+    assert host(net, 1).login("aright", PIN + code).rc == SUCCESS
+    assert host(net, 2).login("aright", PIN + code).rc == REFUSED
     assert database.fail_count("awrong", database.standby) == 0
 
 
@@ -283,21 +291,17 @@ def test_sync_with_the_standby_cut_off_grants_nothing_it_could_lose(net, databas
     """The same lagging standby under synchronous replication: a COMMIT waits for the standby,
     so the answer fails closed within store_timeout (nothing granted, nothing counted as
     refused); after the failover the code is accepted exactly once."""
-    out = net.hosts[0].cli("config-check", check=True).stdout
-    assert "database replication: synchronous (synchronous_standby_names = 'standby1', synchronous_commit = on)" in out, out
-    database.net.hosts[0].enroll("sright", PIN)
-    database.net.hosts[0].enroll("swrong", PIN)
-    codes = open_challenges(net, ["sright"])
-    database.caught_up()
-    database.cut_replication()
+    code = answers_to_a_lagging_standby(
+        net, database, "sright", "swrong",
+        "database replication: synchronous (synchronous_standby_names = 'standby1', synchronous_commit = on)")
     assert "warning: no standby is connected" in net.hosts[0].cli("config-check", check=True).stdout
-    r = host(net, 0).login("sright", PIN + codes["sright"])
+    r = host(net, 0).login("sright", PIN + code)
     assert r.rc == UNAVAILABLE and r.seconds < HANG_CAP, r
     r = host(net, 1).login("swrong", "wrong-PIN")
     assert r.rc == UNAVAILABLE and r.seconds < HANG_CAP, r
     database.fail_over()
-    assert host(net, 1).login("sright", PIN + codes["sright"]).rc == SUCCESS
-    assert host(net, 2).login("sright", PIN + codes["sright"]).rc == REFUSED
+    assert host(net, 1).login("sright", PIN + code).rc == SUCCESS
+    assert host(net, 2).login("sright", PIN + code).rc == REFUSED
     assert database.fail_count("swrong", database.standby) == 0
 
 

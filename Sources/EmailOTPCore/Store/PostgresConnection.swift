@@ -80,8 +80,6 @@ final class PostgresConnection {
         raw = nil
     }
 
-    /// Runs one statement with text parameters; the rows of its result, NULL as nil.
-    @discardableResult
     /// Commits the transaction `begin` opened. The server's statement timeout is lifted first:
     /// with synchronous replication, a COMMIT waiting for the standby that is cancelled (as a
     /// statement timeout cancels it) returns success with a mere warning although the standby
@@ -92,7 +90,9 @@ final class PostgresConnection {
         try execute("SET LOCAL statement_timeout = 0; COMMIT", simple: true)
     }
 
+    /// Runs one statement with text parameters; the rows of its result, NULL as nil.
     /// `simple`: the simple query protocol, which runs several statements and takes no parameters.
+    @discardableResult
     func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false) throws -> [[String?]] {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
         let deadline = Self.monotonicMilliseconds() + timeout * 1000 + 500
