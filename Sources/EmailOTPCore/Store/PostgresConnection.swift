@@ -1,13 +1,14 @@
 import CShim
+import EmailOTPSystem
 import Glibc
 
 /// One libpq connection whose every wait is bounded: `connect_timeout` while connecting, then
 /// the server's `statement_timeout` / `lock_timeout` in each transaction (`begin`) and a
 /// client-side deadline on each statement, so that a dead or hanging database never holds sshd. After a client-side
 /// timeout the connection is closed: the server rolls back whatever was open.
-final class PostgresConnection {
+package final class PostgresConnection {
     private var raw: OpaquePointer?
-    let timeout: Int64
+    package let timeout: Int64
 
     /// `uri` is expanded by libpq; `password` (from `store_password_file`) is passed apart.
     init(uri: String, password: String, timeout: Int64) throws {
@@ -65,7 +66,7 @@ final class PostgresConnection {
     /// client nor leave the next one alone. The lock wait ends first, so that a held row is
     /// reported as such; a host that vanishes inside a transaction must not hold a user's row
     /// for long. One round trip: the simple protocol runs the statements together.
-    func begin() throws {
+    package func begin() throws {
         let lock = timeout * 1000, statement = timeout * 1000 + 250, idle = timeout * 2000
         try execute("BEGIN; SET LOCAL lock_timeout = \(lock); SET LOCAL statement_timeout = \(statement); "
                     + "SET LOCAL idle_in_transaction_session_timeout = \(idle)", simple: true)
@@ -73,9 +74,9 @@ final class PostgresConnection {
 
     deinit { close() }
 
-    var isOpen: Bool { raw.map { cshim_pq_status($0) == Int32(CSHIM_CONNECTION_OK) } ?? false }
+    package var isOpen: Bool { raw.map { cshim_pq_status($0) == Int32(CSHIM_CONNECTION_OK) } ?? false }
 
-    func close() {
+    package func close() {
         if let connection = raw { cshim_pq_finish(connection) }
         raw = nil
     }
@@ -86,14 +87,14 @@ final class PostgresConnection {
     /// never got the transaction, and a code granted on that answer could be granted again
     /// after a failover. The client-side deadline still bounds the wait: past it the connection
     /// is closed, the answer counts as an outage and nothing is granted.
-    func commit() throws {
+    package func commit() throws {
         try execute("SET LOCAL statement_timeout = 0; COMMIT", simple: true)
     }
 
     /// Runs one statement with text parameters; the rows of its result, NULL as nil.
     /// `simple`: the simple query protocol, which runs several statements and takes no parameters.
     @discardableResult
-    func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false) throws -> [[String?]] {
+    package func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false) throws -> [[String?]] {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
         let deadline = Self.monotonicMilliseconds() + timeout * 1000 + 500
         let copies = parameters.map { strdup($0) }
@@ -191,7 +192,7 @@ final class PostgresConnection {
         return text.isEmpty ? "unknown error" : text
     }
 
-    static func monotonicMilliseconds() -> Int64 {
+    package static func monotonicMilliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
