@@ -18,6 +18,7 @@
 #include "dynload.h"
 #include "curl_loader.h"
 #include "crypto_loader.h"
+#include "build_paths.h"
 
 /* curl_easy_setopt with one fixed argument type each. */
 CURLcode cshim_curl_setopt_long(CURL *curl, CURLoption option, long value);
