@@ -29,24 +29,29 @@ extension EmailOTP {
     }
 
     struct Purge: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Drop expired challenges and unlock tokens whose unlock_time has passed.")
+        static let configuration = CommandConfiguration(
+            abstract: "Drop expired challenges and remembered hosts, and unlock tokens whose unlock_time has passed.")
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             try EmailOTPTool.run {
                 let config = try global.loadConfig()
                 let store = global.openStore(config)
-                var dropped = 0
+                var dropped = 0, forgotten = 0
                 for user in try store.users() {
-                    dropped += try store.update(user: user) { record, now in
-                        guard var r = record else { return 0 }
-                        let before = r.challenges.count
+                    let counts = try store.update(user: user) { record, now -> (Int, Int) in
+                        guard var r = record else { return (0, 0) }
+                        let challenges = r.challenges.count, hosts = r.remembered.count
                         r.refresh(now: now, config: config)
+                        r.remembered.removeAll { $0.isExpired(at: now) }
                         record = r
-                        return before - r.challenges.count
+                        return (challenges - r.challenges.count, hosts - r.remembered.count)
                     }
+                    dropped += counts.0
+                    forgotten += counts.1
                 }
-                print("purged \(dropped) expired challenge\(dropped == 1 ? "" : "s")")
+                print("purged \(dropped) expired challenge\(dropped == 1 ? "" : "s"), "
+                      + "\(forgotten) expired remembered host\(forgotten == 1 ? "" : "s")")
             }
         }
     }
