@@ -44,7 +44,7 @@ extension Authenticator {
         case .granted, .recovered:
             return Refusal(result: .success, message: "")
         case .wrong(let left):
-            log(.notice, user, "wrong code\(about), \(left) tries left")
+            log(.notice, user, "wrong code\(about), \(Messages.triesLeft(left))")
             return Refusal(result: .authError, message: left > 0 ? Messages.wrongCode(triesLeft: left) : Messages.wrongCodeFinal)
         case .expired:
             log(.notice, user, "expired code\(about)")
