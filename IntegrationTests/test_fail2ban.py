@@ -77,6 +77,10 @@ def test_filter_matches_failures_by_host_and_nothing_else(site, smtp, syslog, tm
     login(ALICE, CodeAnswerer(smtp, pin="wrong-PIN"), WRONG_PIN_HOST)
     granted = login(ALICE, CodeAnswerer(smtp), GRANTED_HOST)
     assert granted.rc == PAM_SUCCESS, granted.describe()
+    site.write_config(otp_tries=2)          # "wrong code, 1 try left"
+    login(ALICE, CodeAnswerer(smtp, codes=(WRONG,)), WRONG_CODE_HOST)
+    login(ALICE, CodeAnswerer(smtp), GRANTED_HOST)
+    site.write_config(otp_tries=3)          # "wrong code, 2 tries left"
     login(ALICE, CodeAnswerer(smtp, codes=(WRONG,)), WRONG_CODE_HOST)
     # bob: two wrong PINs lock the token; the right PIN is then refused as locked.
     login("bob", CodeAnswerer(smtp, pin="wrong-PIN"), LOCKED_HOST)
@@ -97,7 +101,8 @@ def test_filter_matches_failures_by_host_and_nothing_else(site, smtp, syslog, tm
         return [re.sub(r'^.*? rhost="(?:[^"\\]|\\.)*": ', "", msg) for h, msg in found if h == host]
 
     assert messages(WRONG_PIN_HOST) == ["wrong PIN"], found
-    assert len(messages(WRONG_CODE_HOST)) == 1 and messages(WRONG_CODE_HOST)[0].startswith("wrong code"), found
+    assert [m.rsplit(", ", 1)[1] for m in messages(WRONG_CODE_HOST)] == ["1 try left", "2 tries left"], found
+    assert all(m.startswith("wrong code") for m in messages(WRONG_CODE_HOST)), found
     locked = messages(LOCKED_HOST)
     assert locked[:2] == ["wrong PIN", "wrong PIN"] and len(locked) == 3, found
     assert locked[2].startswith("refused: token locked"), found

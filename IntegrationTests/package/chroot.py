@@ -23,6 +23,10 @@ PROBE = "http://deb.debian.org/debian/dists/bookworm/Release"
 _NS = r'''
 set -e
 root=$1; n=$2; shift 2
+# The root a mount point of its own, as / is on a real system (unshare --propagation inside
+# needs one: the services tests run sshd and su in mount namespaces).
+mount --bind "$root" "$root"
+mount --make-rprivate "$root"
 mount -t proc proc "$root/proc"
 mount -t tmpfs -o mode=755 dev "$root/dev"
 for node in null zero random urandom tty full; do
