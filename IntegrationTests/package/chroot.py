@@ -10,6 +10,7 @@ plus the read-only bind mounts given; nothing else of the host is visible. The n
 caller's (apt inside fetches from the same sources as the host, /etc/apt/sources.list.d).
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -65,7 +66,8 @@ def base_tarball(cache_dir, include=(), name="base"):
     """A tarball of `mmdebstrap --variant=apt bookworm` (with `include`), made once per cache
     directory and day."""
     os.makedirs(cache_dir, exist_ok=True)
-    tar = os.path.join(cache_dir, "%s-%s-%s.tar" % (SUITE, name, time.strftime("%Y%m%d")))
+    tag = hashlib.sha256(" ".join(sorted(include)).encode()).hexdigest()[:8]
+    tar = os.path.join(cache_dir, "%s-%s-%s-%s.tar" % (SUITE, name, tag, time.strftime("%Y%m%d")))
     if os.path.exists(tar):
         return tar
     mirror = HOST_SOURCES if os.path.exists(HOST_SOURCES) else "http://deb.debian.org/debian"

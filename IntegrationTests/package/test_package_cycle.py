@@ -23,7 +23,7 @@ from conftest import REPO, deb_version
 from lib.mail import extract_code, extract_txid
 
 TOOLS = ("pamtester", "python3", "python3-pytest", "python3-pexpect", "python3-aiosmtpd",
-         "openssl", "openssh-server", "openssh-client", "sudo", "passwd", "util-linux", "procps")
+         "openssl", "openssh-server", "openssh-client", "sudo", "passwd", "util-linux", "mount", "procps")
 MODULE = "/lib/x86_64-linux-gnu/security/pam_emailotp.so"
 USER, PASSWORD, PIN = "carol", "unix-Pass-1", "4711-carol"
 MAILDIR = "/var/tmp/mail"
