@@ -54,7 +54,11 @@ def test_layout_modes_and_version(deb):
     conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], capture_output=True, text=True).stdout.split()
     assert "/etc/security/emailotp.conf" in conffiles and "/etc/fail2ban/filter.d/pam-emailotp.conf" in conffiles
     assert "/etc/pam.d/emailotp" not in conffiles   # the maintainer scripts manage it (removed on remove)
-    assert re.match(r"^\d+\.\d+\.\d+", deb_version(deb))
+    # debian/changelog's version is the product's (emailotp --version, System/Version.swift).
+    import pathlib
+    version_swift = pathlib.Path(__file__).resolve().parents[2] / "Sources/EmailOTPCore/System/Version.swift"
+    current = re.search(r'current = "([^"]+)"', version_swift.read_text()).group(1)
+    assert deb_version(deb).split("~")[0] == current, (deb_version(deb), current)
 
 
 def test_compiled_in_paths_follow_the_layout(deb, tmp_path):

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAdmin
 import EmailOTPCore
 import Glibc
 
@@ -35,23 +36,9 @@ extension EmailOTP {
 
         func run() throws {
             try EmailOTPTool.run {
-                let config = try global.loadConfig()
-                let store = global.openStore(config)
-                var dropped = 0, forgotten = 0
-                for user in try store.users() {
-                    let counts = try store.update(user: user) { record, now -> (Int, Int) in
-                        guard var r = record else { return (0, 0) }
-                        let challenges = r.challenges.count, hosts = r.remembered.count
-                        r.refresh(now: now, config: config)
-                        r.remembered.removeAll { $0.isExpired(at: now) }
-                        record = r
-                        return (challenges - r.challenges.count, hosts - r.remembered.count)
-                    }
-                    dropped += counts.0
-                    forgotten += counts.1
-                }
-                print("purged \(dropped) expired challenge\(dropped == 1 ? "" : "s"), "
-                      + "\(forgotten) expired remembered host\(forgotten == 1 ? "" : "s")")
+                let dropped = try global.tokenAdmin().purge()
+                print("purged \(dropped.challenges) expired challenge\(dropped.challenges == 1 ? "" : "s"), "
+                      + "\(dropped.hosts) expired remembered host\(dropped.hosts == 1 ? "" : "s")")
             }
         }
     }
