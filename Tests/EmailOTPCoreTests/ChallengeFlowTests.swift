@@ -419,7 +419,10 @@ final class ChallengeFlowTests: FlowTestCase {
     }
 
     func testUnknownUser() throws {
-        XCTAssertEqual(step(Self.pin, user: "mallory").result, .userUnknown)
+        // Without nullok a name without a token answers exactly like a wrong PIN.
+        XCTAssertEqual(step(Self.pin, user: "mallory").result, .authError)
+        XCTAssertEqual(step(Self.pin + "123456", user: "mallory").result, .authError)
+        XCTAssertEqual(HelperProtocol.status(of: step(Self.pin, user: "mallory").result), 1)
         XCTAssertEqual(step(Self.pin, user: "mallory", nullok: true).result, .ignore)
         XCTAssertEqual(step("", user: "mallory", nullok: true, pinMode: .none).result, .ignore)
         XCTAssertEqual(mailer.sent.count, 0)

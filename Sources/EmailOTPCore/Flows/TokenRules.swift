@@ -15,35 +15,14 @@ extension TokenRecord {
     public var isLocked: Bool { lockedAt != 0 }
 
     /// Counts a wrong PIN or code; `max_fail` consecutive ones lock the token. Locking voids
-    /// the open challenges: a code mailed before the lock must not work after a reset.
-    public mutating func registerFailure(now: Int64, config: Config) {
+    /// the open challenges: a code mailed before the lock must not work after a reset. With
+    /// `lock` false the failure is counted and the lock left to `lockIfDue`.
+    public mutating func registerFailure(now: Int64, config: Config, lock: Bool = true) {
         if failCount < 1_000_000 { failCount += 1 }
-        if failCount >= config.maxFail && lockedAt == 0 {
+        if lock && failCount >= config.maxFail && lockedAt == 0 {
             lockedAt = max(now, 1)
             challenges.removeAll()
         }
-    }
-
-    /// Checks `pin` with the same work whatever the state of the token: a disabled or locked
-    /// token, or one without a PIN, costs a dummy hash and then refuses, so that its answer
-    /// tells nothing the wrong PIN would not. nil when the PIN is right and the token usable;
-    /// a wrong PIN counts `misses` failures.
-    mutating func checkPIN(_ pin: String, now: Int64, config: Config, misses: Int) -> VerifyOutcome? {
-        let right: Bool
-        if let hash = pinHash {
-            right = PINHash.verify(pin, hash: hash)
-        } else {
-            PINHash.dummyVerify(pin)
-            right = false
-        }
-        guard enabled else { return .disabled }
-        guard !isLocked else { return .locked }
-        guard pinHash != nil else { return .noPIN }
-        guard right else {
-            for _ in 0..<max(misses, 0) { registerFailure(now: now, config: config) }
-            return .wrongPIN
-        }
-        return nil
     }
 
     /// A granted login clears the failures.

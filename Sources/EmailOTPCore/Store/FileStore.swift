@@ -55,6 +55,25 @@ public struct FileStore: TokenStore {
     }
 
     public func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        try transaction(user: user) { record, now, _ in try body(&record, now) }
+    }
+
+    /// Both steps under one hold of the user's lock: the charge is renamed into place and
+    /// synced before `settle` compares anything.
+    public func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
+                           settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        try transaction(user: user) { record, now, checkpoint in
+            try charge(&record, now)
+            try checkpoint(record)
+            let charged = record
+            return try settle(&record, charged, now)
+        }
+    }
+
+    /// The user's lock held around `body`; `checkpoint` writes the record as it is then (the
+    /// lock still held), and what `body` leaves is written unless it equals the last write.
+    func transaction<T>(user: String,
+                        _ body: (inout TokenRecord?, _ now: Int64, _ checkpoint: (TokenRecord?) throws -> Void) throws -> T) throws -> T {
         let name = try UserName.encode(user)
         try prepare(create: true)
         let lockPath = "\(locksDirectory)/\(name)"
@@ -71,29 +90,43 @@ public struct FileStore: TokenStore {
             }
             defer { withExtendedLifetime(directoryLock) {} }
             if try !exists(lockPath), try load(user: user, file: name) == nil {
+                var lock: FileDescriptor? = nil
+                var written: TokenRecord? = nil
+                let save = { (record: TokenRecord?) throws in
+                    guard record != written else { return }
+                    if lock == nil { lock = try lockUser(lockPath) }
+                    try store(record, over: written, name: name)
+                    written = record
+                }
                 var record: TokenRecord? = nil
-                let result = try body(&record, clock.now())
-                guard let made = record else { return result }
-                let lock = try lockUser(lockPath)
-                try write(made, name: name)
+                let result = try body(&record, clock.now(), save)
+                try save(record)
                 withExtendedLifetime(lock) {}
                 return result
             }
             userLock = try lockUser(lockPath)
         }
         let lock = try userLock ?? lockUser(lockPath)
-        let before = try load(user: user, file: name)
-        var record = before
-        let result = try body(&record, clock.now())
-        if record != before {
-            if let record = record {
-                try write(record, name: name)
-            } else {
-                try classified { try SafeFile.remove(directory: usersDirectory, name: name) }
-            }
+        var written = try load(user: user, file: name)
+        let save = { (record: TokenRecord?) throws in
+            try store(record, over: written, name: name)
+            written = record
         }
+        var record = written
+        let result = try body(&record, clock.now(), save)
+        try save(record)
         withExtendedLifetime(lock) {}
         return result
+    }
+
+    /// Writes `record` (nil: removes the file) unless it equals `before`.
+    func store(_ record: TokenRecord?, over before: TokenRecord?, name: String) throws {
+        guard record != before else { return }
+        if let record = record {
+            try write(record, name: name)
+        } else {
+            try classified { try SafeFile.remove(directory: usersDirectory, name: name) }
+        }
     }
 
     /// Opens (making it) and locks the user's lock file, which is never renamed or removed.
