@@ -26,7 +26,7 @@ extension EmailOTP {
                 let codes = try RecoveryCode.generate(count: count, random: random)
                 // Hashed before the lock is taken: yescrypt is slow, logins must not wait for it.
                 let hashes = try codes.map { try RecoveryCode.hash($0, random: random) }
-                try modify(store, user) { $0.recoveryHashes = hashes }
+                try modify(store, user) { $0.replaceRecoveryCodes(hashes) }
                 for code in codes { print(code) }
             }
         }
@@ -44,12 +44,7 @@ extension EmailOTP {
                 let config = try global.loadConfig()
                 var dropped = 0
                 var grants = 0
-                try modify(global.openStore(config), user) {
-                    dropped = $0.remembered.count
-                    $0.remembered.removeAll()
-                    grants = $0.cachedGrants.count
-                    $0.cachedGrants.removeAll()
-                }
+                try modify(global.openStore(config), user) { (dropped, grants) = $0.forgetTrust() }
                 print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s") "
                     + "and \(grants) cached grant\(grants == 1 ? "" : "s") (auth_cache)")
             }

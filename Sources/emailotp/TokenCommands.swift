@@ -165,7 +165,7 @@ extension EmailOTP {
 
     struct SetEmail: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-email",
-                                                        abstract: "Change the address; open challenges are voided.")
+                                                        abstract: "Change the address; open challenges, remembered hosts and cached grants are dropped.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The user whose address is replaced.") var user: String
         @Argument(help: "The new address the codes go to.") var address: String
@@ -175,10 +175,7 @@ extension EmailOTP {
                 let user = try checkedUser(self.user)
                 let address = try checkedAddress(self.address)
                 let config = try global.loadConfig()
-                try modify(global.openStore(config), user) {
-                    $0.email = address
-                    $0.challenges.removeAll()
-                }
+                try modify(global.openStore(config), user) { $0.replaceEmail(address) }
                 print("address of \(user) is now \(address)")
             }
         }

@@ -8,6 +8,12 @@ extension VerifyOutcome {
         default: return false
         }
     }
+
+    /// Granted by a recovery code.
+    var isRecovery: Bool {
+        if case .recovered = self { return true }
+        return false
+    }
 }
 
 extension Authenticator {

@@ -76,7 +76,7 @@ extension Authenticator {
     }
 
     /// After a login with a code (mailed or recovery): the recovery notice and alert, the
-    /// remembered host, the recent hosts and the `new_host` alert. Never changes the result:
+    /// remembered host (not after a recovery code), the recent hosts and the `new_host` alert. Never changes the result:
     /// failures are logged only.
     func granted(user: String, outcome: VerifyOutcome) {
         if case .recovered(let left) = outcome {
@@ -84,7 +84,8 @@ extension Authenticator {
             if config.notify.contains(.recovery) { alert(.recovery(left: left), user: user) }
         }
         guard !context.rhost.isEmpty else { return }
-        let remember = config.remember > 0
+        // A recovery code is for a lost mailbox: the host it logs in from is not remembered.
+        let remember = config.remember > 0 && !outcome.isRecovery
         let watch = config.notify.contains(.newHost)
         guard remember || watch else { return }
         do {

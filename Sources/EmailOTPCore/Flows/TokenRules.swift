@@ -47,4 +47,29 @@ extension TokenRecord {
         }
         challenges.append(challenge)
     }
+
+    /// Drops every remembered host and cached grant (`emailotp forget`); returns how many.
+    @discardableResult
+    public mutating func forgetTrust() -> (hosts: Int, grants: Int) {
+        let dropped = (remembered.count, cachedGrants.count)
+        remembered.removeAll()
+        cachedGrants.removeAll()
+        return dropped
+    }
+
+    /// A new address (`emailotp set-email`): the open challenges were mailed to the old one and
+    /// are void, and the remembered hosts and cached grants go with them: they were earned
+    /// through the old mailbox, perhaps by whoever made the address change necessary.
+    public mutating func replaceEmail(_ address: String) {
+        email = address
+        challenges.removeAll()
+        forgetTrust()
+    }
+
+    /// A new set of recovery codes (`emailotp recovery-codes`), replacing the old set: as after
+    /// a lost device, every remembered host and cached grant goes too.
+    public mutating func replaceRecoveryCodes(_ hashes: [String]) {
+        recoveryHashes = hashes
+        forgetTrust()
+    }
 }

@@ -8,26 +8,33 @@ public struct FileStore: TokenStore {
     let random: RandomSource
     /// The time handed to `update` bodies: the host's clock, or a test's.
     let clock: Clock
+    /// Seconds to wait for a lock (`store_timeout`): behind a holder that does not let go (a
+    /// stopped su) the login fails closed instead of hanging.
+    public let lockTimeout: Int64
 
     /// `random` makes the code key on first use; `clock` is the time handed to `update` bodies.
-    public init(directory: String, owner: uid_t = 0, random: RandomSource, clock: Clock) {
+    public init(directory: String, owner: uid_t = 0, random: RandomSource, clock: Clock, lockTimeout: Int64 = 5) {
         self.directory = directory
         self.owner = owner
         self.random = random
         self.clock = clock
+        self.lockTimeout = lockTimeout
     }
 
     var usersDirectory: String { "\(directory)/users" }
     var locksDirectory: String { "\(directory)/locks" }
+    /// Every file and directory the store makes is root:root (the owner's group in unit tests),
+    /// whatever the effective group of the process (under su it is the caller's).
+    var fileOwner: FileOwner { FileOwner(uid: owner, gid: owner == 0 ? 0 : getegid()) }
     var recordPolicy: FilePolicy { FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 256 * 1024) }
 
     /// Checks (and with `create`, makes) the store directories. False when the store does not exist.
     @discardableResult
     public func prepare(create: Bool) throws -> Bool {
         try classified {
-            guard try SafeFile.ensureDirectory(directory, owner: owner, create: create) else { return false }
-            try SafeFile.ensureDirectory(usersDirectory, owner: owner, create: true)
-            try SafeFile.ensureDirectory(locksDirectory, owner: owner, create: true)
+            guard try SafeFile.ensureDirectory(directory, owner: owner, group: fileOwner.gid, create: create) else { return false }
+            try SafeFile.ensureDirectory(usersDirectory, owner: owner, group: fileOwner.gid, create: true)
+            try SafeFile.ensureDirectory(locksDirectory, owner: owner, group: fileOwner.gid, create: true)
             return true
         }
     }
@@ -41,6 +48,8 @@ public struct FileStore: TokenStore {
             throw error
         } catch let error as FileTrustError {
             throw StoreError.unsafe(error.description)
+        } catch let error as LockTimeout {
+            throw StoreError.busy(error.description)
         } catch let error as SystemError where error.code == ELOOP {
             throw StoreError.unsafe("\(error.path) is a symbolic link")
         } catch {
@@ -85,7 +94,7 @@ public struct FileStore: TokenStore {
         if try !exists(lockPath) {
             let directoryLock: FileDescriptor = try classified {
                 let fd = try FileDescriptor.open(locksDirectory, flags: O_RDONLY | O_DIRECTORY)
-                try fd.lockExclusive()
+                try fd.lockExclusive(within: lockTimeout)
                 return fd
             }
             defer { withExtendedLifetime(directoryLock) {} }
@@ -133,15 +142,16 @@ public struct FileStore: TokenStore {
     func lockUser(_ path: String) throws -> FileDescriptor {
         try classified {
             let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_NONBLOCK)
-            _ = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
-            try fd.lockExclusive()
+            let info = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
+            if info.st_gid != fileOwner.gid { try fd.own(fileOwner) }
+            try fd.lockExclusive(within: lockTimeout)
             return fd
         }
     }
 
     func write(_ record: TokenRecord, name: String) throws {
         try classified {
-            try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8))
+            try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8), owner: fileOwner)
         }
     }
 
@@ -165,14 +175,14 @@ public struct FileStore: TokenStore {
         // Two processes may make the key at once: the store directory's lock decides.
         let lock: FileDescriptor = try classified {
             let fd = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
-            try fd.lockExclusive()
+            try fd.lockExclusive(within: lockTimeout)
             return fd
         }
         defer { withExtendedLifetime(lock) {} }
         if let key = try readKey() { return key }
         let key = try random.bytes(32)
         try classified {
-            try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8))
+            try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8), owner: fileOwner)
         }
         return key
     }

@@ -52,12 +52,15 @@ public enum StoreError: Error, CustomStringConvertible {
     case corrupt(user: String, path: String, CorruptRecord)
     case unsafe(String)
     case io(String)
+    /// A lock another process held past `store_timeout`.
+    case busy(String)
 
     public var description: String {
         switch self {
         case .corrupt(_, let path, let detail): return "\(path): corrupt record (\(detail))"
         case .unsafe(let detail): return "unsafe store: \(detail)"
         case .io(let detail): return detail
+        case .busy(let detail): return "store busy: \(detail)"
         }
     }
 }
