@@ -214,8 +214,9 @@ def test_rule_include_missing_and_loop(box):
     box.service("deep300", "auth required pam_unix.so\n")
     box.service("svc", "auth include deep0\nauth required pam_emailotp.so\n")
     code, found, report = box.rules()
-    assert problems(found) == ["include-depth"], report
-    assert "include-loop" not in report
+    assert "include-depth" in problems(found) and "include-loop" not in problems(found), report
+    for level in range(301):
+        os.remove(os.path.join(str(box.pam), "deep%d" % level))
     box.service("svc", "@include common-auth\nauth required pam_emailotp.so\n")
     assert box.rules()[0] == 0
 
@@ -337,6 +338,6 @@ def test_address_command_user(box):
     box.site.write_config(address_command="/bin/true", address_command_user="no-such-account")
     code, found, report = box.rules()
     assert code == 1 and problems(found) == ["address-command-user"], report
-    box.site.write_config(address_command="/bin/true")          # the default, emailotp-lookup
+    box.site.write_config(address_command="/bin/true", address_command_user=None)   # the default, emailotp-lookup
     code, found, report = box.rules()
     assert code == 0 and "address-command-user" not in [r for r, _ in found], report
