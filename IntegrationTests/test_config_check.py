@@ -341,3 +341,21 @@ def test_address_command_user(box):
     box.site.write_config(address_command="/bin/true", address_command_user=None)   # the default, emailotp-lookup
     code, found, report = box.rules()
     assert code == 0 and "address-command-user" not in [r for r, _ in found], report
+
+
+# ---------------------------------------------------------------- client time limits
+
+def test_short_login_and_cockpit_time_limits_are_noted_when_their_services_use_the_module(box):
+    module = "auth required pam_emailotp.so\n"
+    box.service("login", "@include common-auth\n" + module)
+    box.service("cockpit", module)
+    defs = box.write("login.defs", "LOGIN_TIMEOUT\t\t60\n")
+    conf = box.write("cockpit.conf", "[basic]\nresponse-timeout = 60\n")
+    code, findings, report = box.rules("--login-defs", str(defs), "--cockpit-conf", str(conf))
+    assert ("login-timeout", "note") in findings and ("cockpit-response-timeout", "note") in findings, findings
+    text = box.run("--login-defs", str(defs), "--cockpit-conf", str(conf), json_out=False).stdout
+    assert "LOGIN_TIMEOUT 60: login gives up before a slow mail arrives" in text, text
+    box.write("login.defs", "LOGIN_TIMEOUT 300\n")
+    box.write("cockpit.conf", "[basic]\nresponse-timeout = 300\n")
+    code, findings, report = box.rules("--login-defs", str(defs), "--cockpit-conf", str(conf))
+    assert not [r for r, s in findings if r in ("login-timeout", "cockpit-response-timeout")], findings

@@ -1,6 +1,7 @@
 """What the real-client tests import (a module of its own: `from conftest import` would find
 services/conftest.py when the whole suite runs)."""
 
+import os
 import pathlib
 import re
 import secrets
@@ -37,3 +38,18 @@ def example_service(name, staged, mode=None):
 def token_user():
     """A token name that is no Unix account (challenge mode looks tokens up by name)."""
     return "eoc-t" + secrets.token_hex(3)
+
+
+def with_system_security_files(site):
+    """Copies /etc/security's other files (limits.conf, pam_env.conf, ...) into the site's
+    directory, which replaces /etc/security in the namespaces: the full stacks of login
+    services (Cockpit, vsftpd, login) read them."""
+    import shutil
+    for name in os.listdir("/etc/security"):
+        source, target = os.path.join("/etc/security", name), os.path.join(str(site.dir), name)
+        if name == "emailotp.conf" or os.path.lexists(target):
+            continue
+        if os.path.isdir(source):
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target)

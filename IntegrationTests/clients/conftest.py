@@ -108,7 +108,7 @@ class Accounts:
     memberships added to existing users (www-data) are taken back."""
 
     def __init__(self):
-        self.users, self.groups, self.memberships = [], [], []
+        self.users, self.groups, self.memberships, self.homes = [], [], [], []
 
     def group(self):
         name = "eoc-g" + secrets.token_hex(3)
@@ -116,10 +116,18 @@ class Accounts:
         self.groups.append(name)
         return name
 
-    def user(self, groups=()):
+    def user(self, groups=(), password=None):
+        """A user without a shell or home; with `password`, one who can log in (bash, a
+        home, that Unix password), as Cockpit, vsftpd and sudo need."""
         name = "eoc-u" + secrets.token_hex(3)
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        "--user-group", name], check=True)
+        if password is None:
+            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            "--user-group", name], check=True)
+        else:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group", name],
+                           check=True)
+            self.homes.append(name)
+            subprocess.run(["chpasswd"], input="%s:%s\n" % (name, password), text=True, check=True)
         self.users.append(name)
         for g in groups:
             subprocess.run(["gpasswd", "-a", name, g], check=True, capture_output=True)
@@ -133,7 +141,7 @@ class Accounts:
         for user, group in self.memberships:
             _retry(["gpasswd", "-d", user, group])
         for name in self.users:
-            _retry(["userdel", "--force", name])
+            _retry(["userdel", "--force"] + (["--remove"] if name in self.homes else []) + [name])
         for name in self.groups:
             _retry(["groupdel", name])
 

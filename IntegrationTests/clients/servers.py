@@ -268,3 +268,105 @@ class Nginx:
         body = response.read().decode(errors="replace")
         conn.close()
         return response.status, body
+
+
+class Vsftpd:
+    """vsftpd 3.0 in the foreground (listen=YES, background=NO) on a loopback port, local
+    users only, PAM service SERVICE."""
+
+    def __init__(self, directory, service):
+        self.dir = str(directory)
+        os.makedirs(self.dir, mode=0o755, exist_ok=True)
+        empty = os.path.join(self.dir, "empty")
+        os.makedirs(empty, mode=0o555, exist_ok=True)
+        self.port = free_port()
+        self.log = os.path.join(self.dir, "vsftpd.log")
+        self.config = os.path.join(self.dir, "vsftpd.conf")
+        with open(self.config, "w") as f:
+            f.write("\n".join([
+                "listen=YES", "listen_ipv6=NO", "background=NO",
+                "listen_address=127.0.0.1", "listen_port=%d" % self.port,
+                "anonymous_enable=NO", "local_enable=YES", "write_enable=NO",
+                "pam_service_name=%s" % service,
+                "secure_chroot_dir=%s" % empty,
+                "pasv_enable=YES", "pasv_address=127.0.0.1",
+                "xferlog_enable=NO", "vsftpd_log_file=%s" % self.log, "dual_log_enable=YES",
+                "log_ftp_protocol=YES", "seccomp_sandbox=NO", ""]))
+        os.chmod(self.config, 0o600)
+        self.proc = None
+
+    def start(self, ns):
+        self.proc = ns.popen(["/usr/sbin/vsftpd", self.config], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(self.dir, "stderr"), "wb"))
+        if _listening(self.proc, self.port):
+            return self
+        raise RuntimeError("vsftpd did not start:\n%s" % read(os.path.join(self.dir, "stderr")))
+
+    def login(self, user, password):
+        """One FTP connection (ftplib): (True, "230 ...") or (False, "530 ...")."""
+        import ftplib
+        conn = ftplib.FTP()
+        conn.connect("127.0.0.1", self.port, timeout=60)
+        try:
+            reply = conn.login(user, password)
+            conn.quit()
+            return True, reply
+        except ftplib.error_perm as e:
+            return False, str(e)
+        finally:
+            conn.close()
+
+
+class FreeRADIUS:
+    """radiusd -X (FreeRADIUS 3.2) with a copy of Debian's /etc/freeradius/3.0: one virtual
+    server on a loopback UDP port whose authenticate section is rlm_pam with SERVICE, every
+    user `Auth-Type := PAM`. It runs as freerad, so the module goes through the setuid helper."""
+
+    SOURCE = "/etc/freeradius/3.0"
+    SECRET = "testing123"
+
+    def __init__(self, directory, service):
+        import shutil
+        self.dir = str(directory)
+        os.makedirs(self.dir, mode=0o755, exist_ok=True)
+        self.raddb = os.path.join(self.dir, "raddb")
+        shutil.copytree(self.SOURCE, self.raddb, symlinks=True)
+        for name in os.listdir(os.path.join(self.raddb, "sites-enabled")):
+            os.unlink(os.path.join(self.raddb, "sites-enabled", name))
+        for name in ("eap",):
+            if os.path.lexists(os.path.join(self.raddb, "mods-enabled", name)):
+                os.unlink(os.path.join(self.raddb, "mods-enabled", name))
+        self.port = free_port(socket.SOCK_DGRAM)
+        with open(os.path.join(self.raddb, "mods-enabled", "pam"), "w") as f:
+            f.write("pam {\n\tpam_auth = %s\n}\n" % service)
+        with open(os.path.join(self.raddb, "sites-enabled", "eoc"), "w") as f:
+            f.write("\n".join([
+                "server eoc {",
+                "  listen {", "    type = auth", "    ipaddr = 127.0.0.1", "    port = %d" % self.port, "  }",
+                "  authorize {", "    files", "  }",
+                "  authenticate {", "    Auth-Type PAM {", "      pam", "    }", "  }",
+                "}", ""]))
+        authorize = os.path.join(self.raddb, "mods-config", "files", "authorize")
+        with open(authorize, "w") as f:
+            f.write("DEFAULT Auth-Type := PAM\n")
+        subprocess.run(["chown", "-R", "freerad:freerad", self.raddb], check=True)
+        self.log = os.path.join(self.dir, "radiusd.log")
+        self.proc = None
+
+    def start(self, ns):
+        self.proc = ns.popen(["/usr/sbin/freeradius", "-X", "-f", "-d", self.raddb],
+                             stdin=subprocess.DEVNULL, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        if wait_file(self.log, "Ready to process requests", 60, self.proc):
+            return self
+        raise RuntimeError("radiusd did not start:\n" + read(self.log))
+
+    def radtest(self, user, password):
+        """radtest through the loopback port: (accepted, its output)."""
+        p = subprocess.run(["radtest", "-t", "pap", user, password, "127.0.0.1:%d" % self.port, "0", self.SECRET],
+                           capture_output=True, text=True, timeout=60)
+        out = p.stdout + p.stderr
+        if "Received Access-Accept" in out:
+            return True, out
+        assert "Received Access-Reject" in out, "radtest got no answer:\n" + out
+        return False, out

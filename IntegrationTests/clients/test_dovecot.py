@@ -68,7 +68,8 @@ def test_show_lists_the_cached_grants_expiry_and_forget_drops_them(dovecot, site
     shown = site.cli("show", user, check=True).stdout
     assert "auth_cache: 1 cached grant" in shown and "expires" in shown, shown
     as_json = json.loads(site.cli("show", user, "--json", check=True).stdout)
-    assert len(as_json["auth_cache"]) == 1 and set(as_json["auth_cache"][0]) == {"granted", "expires"}
+    assert len(as_json["auth_cache"]) == 1 and as_json["auth_cache"][0]["without_remote_host"] is False
+    assert set(as_json["auth_cache"][0]) == {"granted", "expires", "without_remote_host"}
     grant_hash = site.read_record(user)["auth_cache"].split(" ")[0]
     assert grant_hash not in shown and password not in shown
 

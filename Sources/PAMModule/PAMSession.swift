@@ -67,12 +67,21 @@ final class PAMSession: Conversation, Logger, ChallengeAware {
         _ = pam_fail_delay(handle, UInt32(clamping: seconds * 1_000_000))
     }
 
+    /// A message the application refuses is logged at debug level only: the outcome was
+    /// logged already, and FreeRADIUS refuses every error message.
     func info(_ text: String) {
-        _ = cshim_pam_prompt(handle, PAM_TEXT_INFO, text, nil)
+        message(PAM_TEXT_INFO, text)
     }
 
     func error(_ text: String) {
-        _ = cshim_pam_prompt(handle, PAM_ERROR_MSG, text, nil)
+        message(PAM_ERROR_MSG, text)
+    }
+
+    private func message(_ style: Int32, _ text: String) {
+        let status = cshim_pam_message(handle, style, text)
+        if status != PAM_SUCCESS {
+            debugLog("the application refused a message: \(String(cString: pam_strerror(handle, status)))")
+        }
     }
 
     /// `pam_syslog(3)` at `LOG_AUTHPRIV`; debug lines only with the `debug` argument.

@@ -17,6 +17,12 @@ struct StackCheckOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The passwd file whose login users are counted.", valueName: "path"))
     var passwd = "/etc/passwd"
 
+    @Option(name: .long, help: ArgumentHelp("login's settings, for LOGIN_TIMEOUT when the login service uses the module.", valueName: "path"))
+    var loginDefs = "/etc/login.defs"
+
+    @Option(name: .long, help: ArgumentHelp("Cockpit's settings, for response-timeout when the cockpit service uses the module.", valueName: "path"))
+    var cockpitConf = "/etc/cockpit/cockpit.conf"
+
     @Flag(help: "Print one JSON object.") var json = false
 
     var audit: StackAudit {
@@ -27,6 +33,8 @@ struct StackCheckOptions: ParsableArguments {
         audit.sudoers = sudoers ?? "/etc/sudoers"
         audit.sudoersExplicit = sudoers != nil
         audit.passwd = passwd
+        audit.loginDefs = loginDefs
+        audit.cockpitConf = cockpitConf
         return audit
     }
 

@@ -132,12 +132,13 @@ extension EmailOTP {
                 print("locked:     \(r.isLocked ? "yes, since \(TimeFormat.local(r.lockedAt))" : "no")")
                 print("challenges: \(r.challenges.count) open")
                 for c in r.challenges {
-                    print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(c.triesLeft) tries left")
+                    print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(Messages.triesLeft(c.triesLeft))")
                 }
                 for line in r.recoveryLines { print(line) }
                 print("auth_cache: \(grants.count) cached grant\(grants.count == 1 ? "" : "s")")
                 for g in grants {
-                    print("  granted \(TimeFormat.local(g.granted))  expires \(TimeFormat.local(g.expires))")
+                    print("  granted \(TimeFormat.local(g.granted))  expires \(TimeFormat.local(g.expires))"
+                        + (g.withoutRemoteHost ? "  (no remote host: good from every client of the service)" : ""))
                 }
             }
         }

@@ -49,6 +49,44 @@ final class AuthCacheTests: FlowTestCase {
         XCTAssertEqual(try record()?.cachedGrants.count, 0, "the expired entry is dropped")
     }
 
+    func testALowerSettingShortensTheGrantsAlreadyMadeAtOnce() throws {
+        config.authCache = 600
+        let password = try grantedPassword()
+        clock.advance(64)
+        config.authCache = 5
+        XCTAssertEqual(step(password), .authError, "granted 64 s ago, auth_cache is 5 s now")
+        XCTAssertEqual(try record()?.cachedGrants, [], "the grant is dropped, not kept for a higher setting")
+    }
+
+    func testAHigherSettingDoesNotStretchAGrant() throws {
+        config.authCache = 100
+        let password = try grantedPassword()
+        config.authCache = 600
+        clock.advance(100)
+        XCTAssertEqual(step(password), .authError)
+    }
+
+    func testAGrantWithoutARemoteHostIsMarked() throws {
+        config.authCache = 600
+        _ = try grantedPassword(rhost: "")
+        let grant = try XCTUnwrap(record()?.cachedGrants.first)
+        XCTAssertTrue(grant.withoutRemoteHost)
+        XCTAssertTrue(RecordFormat.render(try XCTUnwrap(record())).contains(" norhost\n"))
+        try store.update(user: "alice") { $0?.cachedGrants = [] }
+        XCTAssertEqual(step(Self.pin), .authError)
+        XCTAssertEqual(step(Self.pin + (try XCTUnwrap(lastCode)), rhost: "192.0.2.7"), .success)
+        XCTAssertEqual(try record()?.cachedGrants.first?.withoutRemoteHost, false)
+    }
+
+    func testAnAuthCacheLineReadsWithAndWithoutTheNoRemoteHostMark() throws {
+        let hash = String(repeating: "ab", count: 32)
+        XCTAssertEqual(try CachedGrant.parse("\(hash) 10 20", line: 1), CachedGrant(hash: hash, granted: 10, expires: 20))
+        XCTAssertEqual(try CachedGrant.parse("\(hash) 10 20 norhost", line: 1),
+                       CachedGrant(hash: hash, granted: 10, expires: 20, withoutRemoteHost: true))
+        XCTAssertThrowsError(try CachedGrant.parse("\(hash) 10 20 other", line: 1))
+        XCTAssertThrowsError(try CachedGrant.parse("\(hash) 10 20 norhost x", line: 1))
+    }
+
     func testOffByDefault() throws {
         XCTAssertEqual(config.authCache, 0)
         let password = try grantedPassword()

@@ -20,8 +20,8 @@ final class EchoDetectionTests: FlowTestCase {
         XCTAssertEqual(conversation.prompts, ["PIN: ", "Email code: "], "no second code prompt")
         XCTAssertEqual(try record()?.failCount, 0)
         XCTAssertEqual(mailer.sent.count, 1)
-        XCTAssertEqual(conversation.errors, [Messages.needsChallengeMode])
-        XCTAssertTrue(logger.text.contains("this service needs mode=challenge"), logger.text)
+        XCTAssertEqual(conversation.errors, [Messages.passwordAgain])
+        XCTAssertTrue(logger.text.contains("needs mode=challenge"), logger.text)
         XCTAssertFalse(logger.text.contains(Self.pin))
     }
 

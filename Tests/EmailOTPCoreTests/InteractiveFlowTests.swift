@@ -63,6 +63,8 @@ final class InteractiveFlowTests: FlowTestCase {
         XCTAssertEqual(result, .success)
         XCTAssertEqual(conversation.prompts, ["PIN: ", "Email code: ", "Email code: ", "Email code: "])
         XCTAssertEqual(conversation.errors, ["Wrong code. 2 tries left.", "Wrong code. 1 try left."])
+        XCTAssertTrue(logger.text.contains("), 1 try left"), logger.text)
+        XCTAssertFalse(logger.text.contains("1 tries"), logger.text)
         XCTAssertEqual(mailer.sent.count, 1, "retries use the same mail")
         XCTAssertEqual(try record()?.failCount, 0)
     }

@@ -243,3 +243,58 @@ final class LocalUsersTests: XCTestCase {
         XCTAssertThrowsError(try audit.run(files: MemoryFiles(files: [:])) { _ in false }) { XCTAssertTrue($0 is AuditReadError) }
     }
 }
+
+/// Clients that end a login while the user waits for the mail (ClientTimeouts).
+final class ClientTimeoutTests: XCTestCase {
+    func notes(_ files: [String: String]) throws -> [Finding] {
+        var audit = StackAudit()
+        audit.pamDirectory = "/p"
+        audit.sshdConfig = nil
+        audit.sudoers = nil
+        audit.loginDefs = "/e/login.defs"
+        audit.cockpitConf = "/e/cockpit.conf"
+        var all = files
+        all["/etc/passwd"] = "root:x:0:0::/root:/bin/bash\n"
+        return try audit.run(files: MemoryFiles(files: all)) { _ in true }.findings
+            .filter { $0.rule == "login-timeout" || $0.rule == "cockpit-response-timeout" }
+    }
+
+    let module = "auth required pam_emailotp.so\n"
+
+    func testLoginTimeoutBelowTwoMinutesIsNotedWhenLoginUsesTheModule() throws {
+        let found = try notes(["/p/login": module, "/e/login.defs": "# x\nLOGIN_TIMEOUT\t\t60\n"])
+        XCTAssertEqual(found.map(\.location), ["/e/login.defs:2"])
+        XCTAssertEqual(found.first?.severity, .note)
+        XCTAssertTrue(found.first?.message.hasPrefix("LOGIN_TIMEOUT 60: login gives up") == true, "\(found)")
+        XCTAssertEqual(try notes(["/p/login": module, "/e/login.defs": "LOGIN_TIMEOUT 300\n"]), [])
+        XCTAssertEqual(try notes(["/p/login": module, "/e/login.defs": "LOGIN_TIMEOUT 0\n"]), [], "0: no limit")
+        XCTAssertEqual(try notes(["/p/login": module, "/e/login.defs": "# LOGIN_TIMEOUT 300\n"]).count, 1, "unset: 60")
+        XCTAssertEqual(try notes(["/p/login": "auth required pam_unix.so\n", "/p/sudo": module,
+                                  "/e/login.defs": "LOGIN_TIMEOUT 60\n"]), [], "login does not use the module")
+    }
+
+    func testCockpitResponseTimeoutBelowTwoMinutesIsNoted() throws {
+        XCTAssertEqual(try notes(["/p/cockpit": module]).map(\.location), ["/e/cockpit.conf"], "no file: 60 s")
+        XCTAssertEqual(try notes(["/p/cockpit": module, "/e/cockpit.conf": "[WebService]\nresponse-timeout = 300\n"]).count, 1,
+                       "only [basic] counts")
+        XCTAssertEqual(try notes(["/p/cockpit": module, "/e/cockpit.conf": "[Basic]\n response-timeout=300\n"]), [])
+        let found = try notes(["/p/cockpit": module, "/e/cockpit.conf": "[basic]\nresponse-timeout = 90\n"])
+        XCTAssertEqual(found.map(\.location), ["/e/cockpit.conf:2"])
+        XCTAssertTrue(found.first?.message.contains("set response-timeout = 300 under [basic]") == true)
+    }
+
+    func testSSHDLoginGraceTime() throws {
+        func notes(_ text: String) throws -> [String] {
+            try SSHDConfigRules.check(path: "/s/c", files: MemoryFiles(files: ["/s/c": text]))
+                .filter { $0.rule == "sshd-logingracetime" }.map(\.location)
+        }
+        let good = "UsePAM yes\nAuthenticationMethods publickey,keyboard-interactive\n"
+        XCTAssertEqual(try notes(good), [], "the default is 120 s")
+        XCTAssertEqual(try notes(good + "LoginGraceTime 1m\n"), ["/s/c:3"])
+        XCTAssertEqual(try notes(good + "LoginGraceTime 90\n"), ["/s/c:3"])
+        XCTAssertEqual(try notes(good + "LoginGraceTime 2m\n"), [])
+        XCTAssertEqual(try notes(good + "LoginGraceTime 0\n"), [], "0: no limit")
+        XCTAssertEqual(ClientTimeouts.sshdSeconds("1h30m"), 5400)
+        XCTAssertNil(ClientTimeouts.sshdSeconds("1x"))
+    }
+}

@@ -12,6 +12,11 @@
 /* pam_prompt(pamh, style, response, "%s", text) */
 int cshim_pam_prompt(pam_handle_t *pamh, int style, const char *text, char **response);
 
+/* One PAM_TEXT_INFO or PAM_ERROR_MSG through the application's conversation function, like
+ * pam_prompt without its err-level "conversation failed" line: an application may refuse a
+ * message (FreeRADIUS refuses error messages), which is no fault of the login. */
+int cshim_pam_message(pam_handle_t *pamh, int style, const char *text);
+
 /* pam_syslog(pamh, priority, "%s", message) */
 void cshim_pam_syslog(const pam_handle_t *pamh, int priority, const char *message);
 

@@ -118,6 +118,11 @@ public struct SSHDConfigRules {
             out.append(Finding("sshd-authmethods", .problem, file: setting.file, line: setting.line,
                                "AuthenticationMethods any\(Self.scope(setting)): any single method logs in without keyboard-interactive"))
         }
+        if let grace = effective(["logingracetime"]).global, let seconds = ClientTimeouts.sshdSeconds(grace.value),
+           seconds > 0 && seconds < ClientTimeouts.minimum {
+            out.append(Finding("sshd-logingracetime", .note, file: grace.file, line: grace.line,
+                               "LoginGraceTime \(grace.value): sshd drops the connection before a slow mail arrives; set LoginGraceTime \(ClientTimeouts.minimum) or more"))
+        }
         return out
     }
 

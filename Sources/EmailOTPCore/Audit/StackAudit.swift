@@ -23,6 +23,9 @@ public struct StackAudit {
     public var sudoers: String? = "/etc/sudoers"
     public var sudoersExplicit = false
     public var passwd = "/etc/passwd"
+    /// login's and Cockpit's time limits, read when their services use the module.
+    public var loginDefs = "/etc/login.defs"
+    public var cockpitConf = "/etc/cockpit/cockpit.conf"
 
     public init() {}
 
@@ -48,6 +51,12 @@ public struct StackAudit {
         }
         raw += try checkService("sudo", path: sudoers, explicit: sudoersExplicit, report: report, files: files) {
             try SudoersRules.check(path: $0, files: files)
+        }
+        if report.services.contains("login") {
+            raw += ClientTimeouts.login(defs: loginDefs, text: try files.read(loginDefs))
+        }
+        if report.services.contains("cockpit") {
+            raw += ClientTimeouts.cockpit(conf: cockpitConf, text: try files.read(cockpitConf))
         }
         report.findings = Self.merged(raw)
         if !report.strictServices.isEmpty {

@@ -140,8 +140,6 @@ extension Authenticator {
             targets = self.targets(in: r, transactionID: transactionID)
             r.refresh(now: now, config: config)
             r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds)
-            // Expired cached grants go whatever is typed (a time decision, not a compare).
-            if grantID != nil { r.cachedGrants.removeAll { $0.isExpired(at: now) } }
             pre = r
             let open = targets.filter { !$0.isExpired(at: now) }
             let usable = r.enabled && !r.isLocked && (pins.isEmpty || r.pinHash != nil)

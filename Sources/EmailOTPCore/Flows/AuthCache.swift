@@ -1,6 +1,6 @@
 /// `auth_cache` (pam_emailotp(8), Challenge mode): after PIN + code was granted in challenge mode, the same password for
 /// the same user, service and remote host keeps being granted until `auth_cache` seconds after
-/// that first grant. IMAP clients open several connections, OpenVPN re-sends the password at
+/// that first grant, `auth_cache` as it is set at each use (a lower value ends grants at once). IMAP clients open several connections, OpenVPN re-sends the password at
 /// every renegotiation, browsers re-send Basic credentials on every request.
 public struct GrantHasher {
     let key: [UInt8]
@@ -31,12 +31,13 @@ extension TokenRecord {
 
     /// Remembers a grant until `now + lifetime`. A password already remembered keeps its first
     /// expiry: the cache runs from the first grant, re-use does not stretch it.
-    public mutating func rememberGrant(_ hash: String, at now: Int64, lifetime: Int64) {
-        cachedGrants.removeAll { $0.isExpired(at: now) }
+    public mutating func rememberGrant(_ hash: String, at now: Int64, lifetime: Int64, withoutRemoteHost: Bool = false) {
+        cachedGrants = cachedGrants.map { $0.limited(to: lifetime) }.filter { !$0.isExpired(at: now) }
         guard !hasCachedGrant(hash, at: now) else { return }
         cachedGrants.sort { $0.granted < $1.granted }
         while cachedGrants.count >= Self.maxCachedGrants { cachedGrants.removeFirst() }
-        cachedGrants.append(CachedGrant(hash: hash, granted: now, expires: now + lifetime))
+        cachedGrants.append(CachedGrant(hash: hash, granted: now, expires: now + lifetime,
+                                        withoutRemoteHost: withoutRemoteHost))
     }
 }
 
@@ -53,9 +54,10 @@ extension Authenticator {
         let lifetime = config.authCache
         do {
             let hash = try grantHash(user: user, password: password)
+            let anyHost = context.rhost.isEmpty
             // The store's time, like every other decision: a fleet's hosts share one clock.
             try store.update(user: user) { record, now in
-                record?.rememberGrant(hash, at: now, lifetime: lifetime)
+                record?.rememberGrant(hash, at: now, lifetime: lifetime, withoutRemoteHost: anyHost)
             }
         } catch {
             log(.error, user, "auth_cache not written: \(error)")

@@ -66,10 +66,10 @@ extension Authenticator {
         for _ in 0..<config.otpTries {
             guard let answer = conversation.prompt(config.otpPrompt, echo: false) else { return .conversationError }
             if echoes.contains(where: { !$0.isEmpty && Digest.constantTimeEqual(Array($0.utf8), Array(answer.utf8)) }) {
-                log(.warning, user, "the code prompt was answered with the password again: this client sends one "
-                    + "password to every prompt; no failure counted (transaction \(challenge.transactionID)); "
-                    + "this service needs mode=challenge")
-                conversation.error(Messages.needsChallengeMode)
+                log(.warning, user, "the code prompt was answered with the password again; no failure counted "
+                    + "(transaction \(challenge.transactionID)); a client that sends one password to every prompt "
+                    + "needs mode=challenge, a script must answer the code prompt with the mailed code")
+                conversation.error(Messages.passwordAgain)
                 return .authError
             }
             let outcome: VerifyOutcome

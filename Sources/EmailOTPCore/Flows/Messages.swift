@@ -25,10 +25,17 @@ public enum Messages {
     }
 
     public static func wrongCode(triesLeft: Int) -> String {
-        triesLeft == 1 ? "Wrong code. 1 try left." : "Wrong code. \(triesLeft) tries left."
+        "Wrong code. \(Messages.triesLeft(triesLeft))."
     }
 
-    public static let needsChallengeMode = "This service cannot ask for the code separately. Ask your administrator to use mode=challenge for it."
+    /// "1 try left", "2 tries left": the user's messages, the log and `emailotp show` say it alike.
+    public static func triesLeft(_ count: Int) -> String {
+        count == 1 ? "1 try left" : "\(count) tries left"
+    }
+
+    /// The code prompt got the password again: a script feeding `sudo -S` or a client that
+    /// sends one password to every prompt (the log line names mode=challenge for the latter).
+    public static let passwordAgain = "The code prompt got the password again. Answer it with the code from the mail."
     public static let wrongCodeFinal = "Wrong code."
     public static let expired = "The code has expired."
     public static let noChallenge = "No code is waiting for an answer. Log in again to get a new code."

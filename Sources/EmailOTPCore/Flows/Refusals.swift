@@ -41,7 +41,7 @@ extension Authenticator {
             return Refusal(result: .success, message: "")
         case .wrong(let left):
             return Refusal(result: .authError, message: left > 0 ? Messages.wrongCode(triesLeft: left) : Messages.wrongCodeFinal,
-                           line: "wrong code\(about), \(left) tries left")
+                           line: "wrong code\(about), \(Messages.triesLeft(left))")
         case .expired:
             return Refusal(result: .authError, message: Messages.expired, line: "expired code\(about)")
         case .noChallenge:

@@ -10,6 +10,8 @@ extension TokenRecord {
         }
         challenges.removeAll { $0.isExpired(at: now) }
         mails.removeAll { $0 <= now - 3600 || $0 > now + 3600 }
+        // auth_cache as it is set now, not as it was at the grant (0 drops every grant).
+        cachedGrants = cachedGrants.map { $0.limited(to: config.authCache) }.filter { !$0.isExpired(at: now) }
     }
 
     public var isLocked: Bool { lockedAt != 0 }
