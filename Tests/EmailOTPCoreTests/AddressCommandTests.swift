@@ -1,5 +1,7 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPMail
+@testable import EmailOTPToken
 
 final class AddressCommandTests: XCTestCase {
     func output(_ text: String) throws -> String {

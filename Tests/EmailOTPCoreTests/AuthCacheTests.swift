@@ -1,5 +1,7 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPToken
 
 /// `auth_cache` (pam_emailotp(8), Challenge mode): a granted PIN + code keeps granting for the same user, service and
 /// remote host until `auth_cache` seconds after the first grant; only a keyed hash is stored.

@@ -1,5 +1,9 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPMail
 
 /// `mode=challenge` and `emailotp check`: PIN alone triggers, PIN + code grants, or the
 /// transaction id with the code alone.

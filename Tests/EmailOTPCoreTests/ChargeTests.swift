@@ -1,6 +1,12 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// A file store whose writes can be made to fail (as EFBIG under a low `RLIMIT_FSIZE`, ENOSPC
 /// on a full disk, EDQUOT, EIO): a write that would change a record throws instead, and

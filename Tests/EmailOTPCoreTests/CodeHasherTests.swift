@@ -1,5 +1,6 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPCrypto
+@testable import EmailOTPToken
 
 /// Crypto/CodeHasher.swift: the stored form of a code.
 final class CodeHasherTests: XCTestCase {

@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPMail
 
 /// The one code-mail path: a login's trigger and `emailotp enroll --verify` compose and send
 /// through `Authenticator.sendCodeMail`.

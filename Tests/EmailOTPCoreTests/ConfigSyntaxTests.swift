@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
 
 /// `ConfigLoader.parse`, table-driven: each file text and the entries it gives, or the refusal.
 final class ConfigSyntaxTests: XCTestCase {

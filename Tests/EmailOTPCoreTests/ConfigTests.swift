@@ -1,6 +1,7 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPSystem
 
 /// `emailotp.conf`: every key, defaults, syntax, overrides, the password and permission rules.
 final class ConfigTests: TempDirTestCase {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPCrypto
+@testable import EmailOTPSystem
 
 /// Crypto/Digest.swift: HMAC-SHA-256 and constant-time comparison.
 final class DigestTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPFlows
 
 /// One-password clients (pam_emailotp(8)): clients such as Dovecot, OpenVPN and python-pam answer every prompt with the one
 /// password they have. In interactive mode the code prompt then gets the PIN again: the module

@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
 
 /// System/EmailAddress.swift: what an address may be, and how it is shown.
 final class EmailAddressTests: XCTestCase {

@@ -1,6 +1,10 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPFlows
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// What the caller of su or sudo can do to the file store: hold its lock (it may SIGSTOP its
 /// own su while su holds it), and choose the effective group its files are made with.

@@ -1,5 +1,7 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPFlows
+@testable import EmailOTPHelper
 
 /// What the module hands the setuid helper, and what the helper accepts.
 final class HelperProtocolTests: XCTestCase {

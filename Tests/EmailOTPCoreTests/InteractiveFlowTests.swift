@@ -1,5 +1,7 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPFlows
+@testable import EmailOTPMail
 
 /// `mode=interactive`: PIN prompt, mail, code prompt(s), one transaction.
 final class InteractiveFlowTests: FlowTestCase {

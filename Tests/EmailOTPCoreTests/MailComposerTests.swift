@@ -1,5 +1,8 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPMail
+@testable import EmailOTPSystem
 
 /// The code mail: RFC 5322 headers, MIME parts, no header injection, the code only in the body.
 final class MailComposerTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPMail
+@testable import EmailOTPSystem
 
 /// The transports' own helpers and failure reports (SMTP itself runs against a real server in
 /// the integration tests).

@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPFlows
 
 /// Flows/Messages.swift: the texts a user sees (docs/DESIGN.md lists them).
 final class MessagesTests: XCTestCase {

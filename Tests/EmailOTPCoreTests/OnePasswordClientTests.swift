@@ -1,5 +1,6 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPFlows
 
 /// One-password clients beyond auth_cache (pam_emailotp(8)): the challenge-mode mail says how to finish, and the first step
 /// is reported as such, so that the module asks libpam for no fail delay after it.

@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPCrypto
 
 /// PIN hashes: crypt(3) yescrypt, salted, verified in constant time.
 final class PINHashTests: XCTestCase {

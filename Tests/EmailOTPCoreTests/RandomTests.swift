@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPCrypto
 
 /// Crypto/Random.swift: code digits (uniform, rejection sampling) and OpenSSL's bytes.
 final class RandomTests: XCTestCase {

@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPToken
 
 /// The text format of a user's record (docs/DESIGN.md, emailotp.conf(5)).
 final class RecordFormatTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// Record format 2 (recovery codes, remembered hosts, alerts) and the reading of format 1.
 final class RecordMigrationTests: FlowTestCase {

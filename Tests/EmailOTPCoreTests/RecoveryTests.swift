@@ -1,5 +1,9 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPMail
+@testable import EmailOTPToken
 
 /// Recovery codes (emailotp(8), emailotp.conf(5)): generation, shape, hashing, single use, the flows, the fallback.
 final class RecoveryTests: FlowTestCase {

@@ -1,5 +1,9 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPMail
+@testable import EmailOTPToken
 
 /// Remembered hosts and alert mails (emailotp(8), emailotp.conf(5)).
 final class RememberAlertTests: FlowTestCase {

@@ -1,5 +1,8 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPSystem
 
 /// NSS as SSSD or winbind answer it: several spellings, one account.
 struct FakeAccounts: AccountDirectory {
@@ -7,7 +10,7 @@ struct FakeAccounts: AccountDirectory {
     func canonicalName(_ name: String) -> String? { names[name] }
 }
 
-/// The findings of issue 7 that live in the flows: try_first_pass as a PIN oracle, locked and
+/// The security properties that live in the flows: try_first_pass as a PIN oracle, locked and
 /// disabled tokens, name variants, over-long names, the challenge split, log forging.
 final class SecurityFlowTests: FlowTestCase {
     var accounts = FakeAccounts(names: [:])

@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAudit
 
 /// Files in memory for the audit: path → text.
 struct MemoryFiles: AuditFiles {

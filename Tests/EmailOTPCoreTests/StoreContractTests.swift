@@ -1,7 +1,8 @@
 import Dispatch
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPStore
+@testable import EmailOTPToken
 
 /// The `TokenStore` contract every backend honours (the PostgreSQL store is held to it by
 /// IntegrationTests/test_store_contract.py): one body run per update, under the lock, with

@@ -1,7 +1,9 @@
 import Dispatch
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 /// The file store: layout, modes, hostile names, atomic writes, refusal of unsafe files.
 final class StoreTests: TempDirTestCase {

@@ -1,5 +1,8 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPAdmin
+@testable import EmailOTPConfig
+@testable import EmailOTPMail
+@testable import EmailOTPSystem
 
 /// ByteText and the String helpers on it: every split is at a byte, never at a Character.
 final class TextTests: XCTestCase {

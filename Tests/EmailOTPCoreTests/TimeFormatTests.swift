@@ -1,6 +1,6 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
 
 /// TimeFormat without Foundation or the process locale; the zone is set for each test.
 final class TimeFormatTests: XCTestCase {

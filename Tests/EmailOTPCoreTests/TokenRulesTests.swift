@@ -1,5 +1,6 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPToken
 
 /// The per-token rules as pure functions: expiry, lock and unlock, mail window, challenge slots.
 final class TokenRulesTests: XCTestCase {

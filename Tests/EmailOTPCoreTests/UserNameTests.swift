@@ -1,5 +1,5 @@
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
 
 /// The reversible user-name → file-name encoding.
 final class UserNameTests: XCTestCase {

@@ -1,4 +1,5 @@
 import CShim
+import EmailOTPSystem
 import Glibc
 
 /// PIN hashes in crypt(3) format, yescrypt by default (libcrypt's `crypt_gensalt_rn`, `crypt_rn`).
@@ -74,7 +75,7 @@ public enum PINHash {
 
     /// `dummyVerify` for the flows: throws like `check` when the hash cannot be computed, so
     /// that an unknown user answers a memory shortage like an enrolled one.
-    static func dummyCheck(_ pin: String) throws {
+    package static func dummyCheck(_ pin: String) throws {
         _ = try check(pin, hash: dummyHash)
     }
 

@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// Recovery codes (emailotp(8), recovery-codes): 10 characters of Crockford's base32 alphabet, shown as
 /// `xxxxx-xxxxx`, at least one of them a letter.
 ///
@@ -69,7 +71,7 @@ public enum RecoveryCode {
     }
 
     /// `match` for the flows: throws `CryptoFailure` when a hash cannot be computed (`PINHash.check`).
-    static func check(_ canonical: String, hashes: [String]) throws -> Int? {
+    package static func check(_ canonical: String, hashes: [String]) throws -> Int? {
         var found: Int? = nil
         for (index, hash) in hashes.enumerated() {
             let hit = try PINHash.check(canonical, hash: hash)

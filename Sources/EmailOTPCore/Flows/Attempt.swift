@@ -1,3 +1,9 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// Charge before check (pam_emailotp(8), NOTES): the one verify-and-grant step of every flow.
 ///
 /// A PIN, code or recovery code is compared only after the attempt has been written to the

@@ -1,3 +1,5 @@
+import EmailOTPCrypto
+
 /// What a flow returns when it does not grant, what the user is told ("" = nothing) and the
 /// line that is logged.
 struct Refusal: Equatable {

@@ -1,13 +1,14 @@
 import CShim
+import EmailOTPSystem
 import Glibc
 
 /// One libpq connection whose every wait is bounded: `connect_timeout` while connecting, then
 /// the server's `statement_timeout` / `lock_timeout` and a client-side deadline on each
 /// statement, so that a dead or hanging database never holds sshd. After a client-side
 /// timeout the connection is closed: the server rolls back whatever was open.
-final class PostgresConnection {
+package final class PostgresConnection {
     private var raw: OpaquePointer?
-    let timeout: Int64
+    package let timeout: Int64
 
     /// `uri` is expanded by libpq; `password` (from `store_password_file`) is passed apart.
     init(uri: String, password: String, timeout: Int64) throws {
@@ -57,16 +58,16 @@ final class PostgresConnection {
 
     deinit { close() }
 
-    var isOpen: Bool { raw.map { cshim_pq_status($0) == Int32(CSHIM_CONNECTION_OK) } ?? false }
+    package var isOpen: Bool { raw.map { cshim_pq_status($0) == Int32(CSHIM_CONNECTION_OK) } ?? false }
 
-    func close() {
+    package func close() {
         if let connection = raw { cshim_pq_finish(connection) }
         raw = nil
     }
 
     /// Runs one statement with text parameters; the rows of its result, NULL as nil.
     @discardableResult
-    func execute(_ sql: String, _ parameters: [String] = []) throws -> [[String?]] {
+    package func execute(_ sql: String, _ parameters: [String] = []) throws -> [[String?]] {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
         let deadline = Self.monotonicMilliseconds() + timeout * 1000 + 500
         let copies = parameters.map { strdup($0) }
@@ -164,7 +165,7 @@ final class PostgresConnection {
         return text.isEmpty ? "unknown error" : text
     }
 
-    static func monotonicMilliseconds() -> Int64 {
+    package static func monotonicMilliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000

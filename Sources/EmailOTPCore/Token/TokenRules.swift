@@ -1,3 +1,5 @@
+import EmailOTPConfig
+
 /// The rules of one token, as pure functions of a record and the time; the flows apply them
 /// under the store's per-user lock.
 extension TokenRecord {

@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// One open challenge: a mailed code, kept only as a keyed hash.
 public struct Challenge: Equatable {
     public var transactionID: String

@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// One remembered (service, remote host) of a user (`remember`, emailotp.conf(5)): a keyed hash of the
 /// pair, never the host itself, and the time the trust ends.
 public struct RememberedHost: Equatable {

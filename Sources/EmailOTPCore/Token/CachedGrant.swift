@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// One grant remembered by `auth_cache` (pam_emailotp(8), Challenge mode): a keyed hash of user, service, remote host
 /// and the password that was granted, never the password itself. Record line:
 /// `auth_cache <hmac-sha256 hex> <granted> <expires>`, followed by `norhost` when the application
