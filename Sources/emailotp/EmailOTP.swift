@@ -106,9 +106,10 @@ extension GlobalOptions {
             let store = openStore(config)
             if let files = store as? FileStore, try !files.prepare(create: false) {
                 return "note: the store \(config.store) does not exist yet; it is made on first use"
-            } else if store is PostgresStore {
+            } else if let database = store as? PostgresStore {
                 _ = try store.codeKey()
-                return "database store reachable: schema \(PostgresSchema.version), \(try store.users().count) tokens"
+                let reachable = "database store reachable: schema \(PostgresSchema.version), \(try store.users().count) tokens"
+                return ([reachable] + (try database.replicationReport())).joined(separator: "\n")
             }
             return nil
         } catch {

@@ -23,7 +23,7 @@ public enum PostgresSchema {
     /// Creates the tables and the fleet's code key when missing, in one transaction.
     public static func initialise(_ store: PostgresStore, random: RandomSource) throws -> Outcome {
         let db = try store.session()
-        try db.execute("BEGIN")
+        try db.begin()
         do {
             // One store-init at a time; a concurrent one waits, then finds everything made.
             try db.execute("SELECT pg_advisory_xact_lock(\(PostgresStore.absentUserLockClass), 0)")
@@ -42,7 +42,7 @@ public enum PostgresSchema {
             let made = try db.execute("INSERT INTO emailotp_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING RETURNING 1",
                                       [Hex.encode(try random.bytes(32))])
             let names = try db.execute("SELECT current_database(), current_schema()")
-            try db.execute("COMMIT")
+            try db.commit()
             return Outcome(previousVersion: previous, keyCreated: !made.isEmpty,
                            database: names.first?.first.flatMap { $0 } ?? "", schema: names.first?.last.flatMap { $0 } ?? "public")
         } catch {

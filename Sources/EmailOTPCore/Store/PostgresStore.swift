@@ -25,14 +25,14 @@ public final class PostgresStore: TokenStore {
 
     public func read(user: String) throws -> TokenRecord? {
         _ = try UserName.encode(user)
-        let rows = try first { try $0.execute("SELECT record FROM emailotp_tokens WHERE user_name = $1", [user]) }
+        let rows = try transaction { try $0.execute("SELECT record FROM emailotp_tokens WHERE user_name = $1", [user]) }
         return try rows.first.map { try parse($0.first ?? nil, user: user) }
     }
 
     public func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
         _ = try UserName.encode(user)
         let db = try first { db -> PostgresConnection in
-            try db.execute("BEGIN")
+            try db.begin()
             return db
         }
         do {
@@ -65,7 +65,7 @@ public final class PostgresStore: TokenStore {
                     try db.execute("DELETE FROM emailotp_tokens WHERE user_name = $1", [user])
                 }
             }
-            try db.execute("COMMIT")
+            try db.commit()
             return result
         } catch {
             if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
@@ -74,12 +74,12 @@ public final class PostgresStore: TokenStore {
     }
 
     public func users() throws -> [String] {
-        try first { try $0.execute("SELECT user_name FROM emailotp_tokens ORDER BY user_name") }.compactMap { $0.first ?? nil }
+        try transaction { try $0.execute("SELECT user_name FROM emailotp_tokens ORDER BY user_name") }.compactMap { $0.first ?? nil }
     }
 
     public func codeKey() throws -> [UInt8] {
         if let key = key { return key }
-        let rows = try first {
+        let rows = try transaction {
             try $0.execute("SELECT (SELECT value FROM emailotp_meta WHERE name = 'schema_version'), (SELECT key FROM emailotp_key WHERE id = 1)")
         }
         let version = rows.first?.first ?? nil
@@ -91,6 +91,41 @@ public final class PostgresStore: TokenStore {
         }
         key = found
         return found
+    }
+
+    /// What the server says of its replication, for `emailotp config-check`: one line each,
+    /// a note where a failover could lose answers (docs/fleet.md, replication).
+    public func replicationReport() throws -> [String] {
+        let rows = try transaction {
+            try $0.execute("SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), "
+                           + "current_setting('synchronous_commit'), (SELECT count(*) FROM pg_stat_replication)")
+        }
+        guard let row = rows.first, row.count == 4 else { return [] }
+        let standby = row[0] == "t", names = row[1] ?? "", commit = row[2] ?? "", streaming = Int(row[3] ?? "") ?? 0
+        if standby {
+            return ["warning: the store's server is a standby (read-only): every login fails until it is promoted; "
+                    + "list the primary's address too and add target_session_attrs=read-write to the store URI"]
+        }
+        if names.isEmpty {
+            if streaming == 0 {
+                return ["note: no standby replicates the store's server: losing it loses the store (docs/fleet.md)"]
+            }
+            return ["note: asynchronous replication: \(streaming) standby(s) stream from the store's server but "
+                    + "synchronous_standby_names is empty; a failover can lose the last answers: a code already "
+                    + "accepted is accepted again and recent failures are forgotten (docs/fleet.md)"]
+        }
+        switch commit {
+        case "off", "local":
+            return ["note: synchronous_commit = \(commit): commits do not wait for the synchronous standby "
+                    + "(\(names)); a failover can lose the last answers (docs/fleet.md)"]
+        default:
+            var lines = ["database replication: synchronous (synchronous_standby_names = '\(names)', "
+                         + "synchronous_commit = \(commit)): an accepted code and a counted failure survive a failover to that standby"]
+            if streaming == 0 {
+                lines.append("warning: no standby is connected: every write waits for one, so logins fail closed (store_timeout)")
+            }
+            return lines
+        }
     }
 
     /// Runs the first statement of an operation. A connection that died while idle (a
@@ -107,6 +142,23 @@ public final class PostgresStore: TokenStore {
         let db = try PostgresConnection(uri: uri, password: password, timeout: timeout)
         connection = db
         return try step(db)
+    }
+
+    /// One read-only statement in its own transaction, so that the timeouts `begin` sets
+    /// bound it too.
+    func transaction<T>(_ step: (PostgresConnection) throws -> T) throws -> T {
+        let db = try first { db -> PostgresConnection in
+            try db.begin()
+            return db
+        }
+        do {
+            let result = try step(db)
+            try db.commit()
+            return result
+        } catch {
+            if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
+            throw error
+        }
     }
 
     func parse(_ text: String?, user: String) throws -> TokenRecord {
