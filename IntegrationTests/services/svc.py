@@ -23,7 +23,8 @@ import pexpect
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(REPO, "pam.d-examples")
-EMAILOTP = os.environ.get("EMAILOTP_BIN") or "/usr/local/sbin/emailotp"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # IntegrationTests
+from lib.env import EMAILOTP  # noqa: E402  (install.sh's or the package's layout)
 PIN = "s3cret-PIN"           # the token PIN of every test user
 MODULE_RE = re.compile(r"^(\s*auth\s+\S+\s+pam_emailotp\.so\b)(.*)$", re.M)
 

@@ -18,6 +18,7 @@
 #include "dynload.h"
 #include "curl_loader.h"
 #include "crypto_loader.h"
+#include "build_paths.h"
 
 /* The setuid helper (Sources/emailotp-helper): syslog(priority, "%s", message), and
  * closefrom(lowfd), which Swift's Glibc module does not export. */
