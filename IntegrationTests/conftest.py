@@ -11,7 +11,6 @@ Set EMAILOTP_KEEP_TMP=1 to keep each test's temporary directory.
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -46,11 +45,6 @@ def product():
     ok, why = installed()
     if not ok:
         pytest.fail("pam_emailotp is not installed (%s): run ./install.sh first" % why)
-    # address_command_user's default account, which install.sh and the package create; an
-    # install.sh from before it existed did not.
-    if subprocess.run(["getent", "passwd", "emailotp-lookup"], stdout=subprocess.DEVNULL).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", "emailotp-lookup"], check=True)
 
 
 @pytest.fixture
