@@ -48,7 +48,8 @@ public enum FileTrustError: Error, CustomStringConvertible, Equatable {
 
 /// An open file descriptor, closed when the value is released.
 public final class FileDescriptor {
-    public let raw: Int32
+    /// -1 once closed.
+    public private(set) var raw: Int32
     public let path: String
 
     package init(raw: Int32, path: String) {
@@ -56,7 +57,13 @@ public final class FileDescriptor {
         self.path = path
     }
 
-    deinit { close(raw) }
+    deinit { closeNow() }
+
+    /// Closes the descriptor before the object goes (a child's end of a pipe, once spawned).
+    public func closeNow() {
+        if raw >= 0 { close(raw) }
+        raw = -1
+    }
 
     /// Opens `path` without following a final symbolic link and without inheriting across exec
     /// (`open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`).
@@ -131,16 +138,17 @@ public final class FileDescriptor {
     /// cannot stretch it), at intervals growing from 1 ms to 20 ms: a free lock costs one call,
     /// a released one at most 20 ms more. Throws `LockTimeout` past the deadline.
     public func lockExclusive(within seconds: Int64) throws {
-        let deadline = Monotonic.now() + Double(seconds)
-        var pause = 0.001
+        let deadline = Deadline(afterSeconds: seconds)
+        var pause: Int64 = 1
         while true {
             if flock(raw, LOCK_EX | LOCK_NB) == 0 { return }
             let code = errno
             guard code == EWOULDBLOCK || code == EINTR else { throw SystemError("flock", path, code: code) }
-            let left = deadline - Monotonic.now()
-            guard left > 0 else { throw LockTimeout(path: path, seconds: seconds) }
-            Monotonic.pause(min(pause, left))
-            pause = min(pause * 2, 0.02)
+            guard !deadline.hasPassed else { throw LockTimeout(path: path, seconds: seconds) }
+            var wait = timespec(tv_sec: 0, tv_nsec: Int(min(pause, deadline.remaining)) * 1_000_000)
+            // A signal only ends the pause early.
+            _ = nanosleep(&wait, nil)
+            pause = min(pause * 2, 20)
         }
     }
 }
@@ -150,21 +158,6 @@ public struct LockTimeout: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let seconds: Int64
     public var description: String { "\(path) stayed locked longer than store_timeout (\(seconds) s)" }
-}
-
-/// `CLOCK_MONOTONIC`: deadlines that a change of the wall clock cannot move.
-enum Monotonic {
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
-
-    /// `nanosleep(2)`; a signal only ends the pause early.
-    static func pause(_ seconds: Double) {
-        var t = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
-        _ = nanosleep(&t, nil)
-    }
 }
 
 /// Whole-file helpers shared by the configuration, the store and the mail transports.
@@ -207,6 +200,27 @@ public enum SafeFile {
             throw error
         }
         try syncDirectory(directory)
+    }
+
+    /// Removes the temporary files of `replace` (`.NAME.tmp.PID`) that a killed writer left in
+    /// `directory`: those whose process is gone and that are older than `age` seconds (a live
+    /// writer's file is never touched). Returns how many went.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String, olderThan age: Int64 = 60) -> Int {
+        guard let names = try? list(directory) else { return 0 }
+        var removed = 0
+        let now = Int64(time(nil))
+        for name in names where ByteText.hasPrefix(name, ".") {
+            let parts = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+            guard parts.count >= 4, Array(parts[parts.count - 2]) == Array("tmp".utf8),
+                  let pid = Int32(String(decoding: parts[parts.count - 1], as: UTF8.self)), pid > 0 else { continue }
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            var info = stat()
+            let path = "\(directory)/\(name)"
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, now - Int64(info.st_mtim.tv_sec) >= age else { continue }
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
     }
 
     /// Removes `directory/name` and `fsync`s the directory; a missing file is not an error.
