@@ -310,12 +310,10 @@ def failover_run(fleet, drivers, directory, rate, sync, seconds=40, at=15):
 
         results = load.run(seconds, rate, users, event=crash, event_at=at)
         ok_ends = sorted(r["end"] for _, _, r, _ in results if r["rc2"] == 0)
-        # the longest stretch without a successful login, around the crash
-        gap, prev = 0.0, None
-        for e in ok_ends:
-            if prev is not None and prev <= marks["promoted"] + 10 and e >= marks["crash"] - 1:
-                gap = max(gap, e - prev)
-            prev = e
+        # the gap: from the last successful login before the crash to the first one after it
+        before = [e for e in ok_ends if e <= marks["crash"]]
+        after = [e for e in ok_ends if e > marks["crash"]]
+        gap = (after[0] if after else float("inf")) - (before[-1] if before else marks["crash"])
         # codes granted in the 2 s before the crash, answered again on the promoted standby
         recent = [(d, job, r) for d, job, r, _ in results if r["rc2"] == 0 and marks["crash"] - 2 <= r["end"] <= marks["crash"]]
         replays = []
