@@ -364,7 +364,7 @@ def main():
                 for case, setup in stores.items():
                     setup()
                     stop, samples = threading.Event(), []
-                    sampler = threading.Thread(target=connections, args=(primary, stop, samples))
+                    sampler = threading.Thread(target=connections, args=(primary, stop, samples), daemon=True)
                     sampler.start()
                     c0, b0, t0 = cpu_seconds(primary), process_cpu_seconds(bouncer.process.pid), time.monotonic()
                     res = load.run(args.slice, args.rate, users)
