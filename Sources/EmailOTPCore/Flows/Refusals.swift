@@ -53,7 +53,12 @@ extension Authenticator {
             log(.notice, user, "no open challenge for the code\(about)")
             return Refusal(result: .authError, message: Messages.noChallenge)
         // Locked and disabled tokens answer exactly like a wrong PIN: anything else would
-        // confirm to a stranger that the name is enrolled. The log keeps the real reason.
+        // confirm to a stranger that the name is enrolled. The log keeps the real reason. With
+        // pin=none the stack has checked the first factor already (a key, the Unix password):
+        // the person is no stranger, and is told plainly.
+        case .locked where pinMode == .none:
+            log(.notice, user, "refused: token locked (told: pin=none, the first factor was checked)")
+            return Refusal(result: .authError, message: Messages.locked)
         case .locked:
             log(.notice, user, "refused: token locked (answered as a wrong PIN)")
             return Refusal(result: .authError, message: "")
