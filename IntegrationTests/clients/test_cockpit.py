@@ -18,8 +18,8 @@ from clientsupport import PIN, example_service, with_system_security_files
 from cockpit import Browser, CockpitWS
 from lib.mail import extract_code
 
-ARTIFACTS = os.environ.get("EMAILOTP_ARTIFACTS") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "tmp", "artifacts")
+ARTIFACTS = os.environ.get("EMAILOTP_ARTIFACTS") or os.path.normpath(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "tmp", "artifacts"))
 UNIX_PASSWORD = "Pw-unix-Cockpit-1"
 MASKED = re.compile(r"\w\*\*\*@\w\*+\.org")
 
