@@ -18,6 +18,11 @@ let moduleLinkerFlags: [String] = [
     "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
 ]
 
+// The layers are separate modules; without cross-module optimisation the generic text helpers
+// of EmailOTPSystem (ByteText.split over StringProtocol, ...) would run unspecialised in the
+// module, through witness tables and runtime conformance lookups.
+let coreSettings: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "pam_emailotp",
     products: [
@@ -37,7 +42,66 @@ let package = Package(
         // libpam only for the module and the command's demo: the core cannot import it.
         .target(name: "CPAM", path: "CShim/pam", linkerSettings: [.linkedLibrary("pam")]),
         .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"]),
-        .target(name: "EmailOTPCore", dependencies: ["CShim"]),
+        // The core, one target per layer and folder of Sources/EmailOTPCore (docs/DESIGN.md,
+        // "Map"): a target imports only the ones below it, so the compiler refuses a back-edge.
+        .target(name: "EmailOTPSystem", path: "Sources/EmailOTPCore/System", swiftSettings: coreSettings),
+        .target(name: "EmailOTPCrypto", dependencies: ["EmailOTPSystem", "CShim"], path: "Sources/EmailOTPCore/Crypto", swiftSettings: coreSettings),
+        .target(name: "EmailOTPConfig", dependencies: ["EmailOTPSystem", "EmailOTPCrypto"], path: "Sources/EmailOTPCore/Config", swiftSettings: coreSettings),
+        // The record and its rules, as pure functions of a record and the time.
+        .target(
+            name: "EmailOTPToken",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig"],
+            path: "Sources/EmailOTPCore/Token",
+            swiftSettings: coreSettings
+        ),
+        .target(
+            name: "EmailOTPStore",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "CShim"],
+            path: "Sources/EmailOTPCore/Store",
+            swiftSettings: coreSettings
+        ),
+        .target(
+            name: "EmailOTPMail",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "CShim"],
+            path: "Sources/EmailOTPCore/Mail",
+            swiftSettings: coreSettings
+        ),
+        // The use cases: Authenticator and its flows.
+        .target(
+            name: "EmailOTPFlows",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail"],
+            path: "Sources/EmailOTPCore/Flows",
+            swiftSettings: coreSettings
+        ),
+        // What the module and the setuid helper say to each other.
+        .target(
+            name: "EmailOTPHelper",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail", "EmailOTPFlows"],
+            path: "Sources/EmailOTPCore/Helper",
+            swiftSettings: coreSettings
+        ),
+        // What the module and the helper link: the layers above, re-exported.
+        .target(
+            name: "EmailOTPCore",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail", "EmailOTPFlows", "EmailOTPHelper"],
+            path: "Sources/EmailOTPCore/Core",
+            swiftSettings: coreSettings
+        ),
+        // Code only `emailotp` runs, never linked into the module or the helper: config-check's
+        // reading of PAM stacks, sshd_config and sudoers (Audit/), and the admin verbs' rules,
+        // store-init's DDL and send-test's message (Admin/).
+        .target(
+            name: "EmailOTPAudit",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig"],
+            path: "Sources/EmailOTPCore/Audit",
+            swiftSettings: coreSettings
+        ),
+        .target(
+            name: "EmailOTPAdmin",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail"],
+            path: "Sources/EmailOTPCore/Admin",
+            swiftSettings: coreSettings
+        ),
         .target(
             name: "PAMModule",
             dependencies: ["EmailOTPCore", "CShim", "CPAM", "CPAMEntry"],
@@ -46,12 +110,12 @@ let package = Package(
         .executableTarget(
             name: "emailotp",
             dependencies: [
-                "EmailOTPCore", "CShim", "CPAM",
+                "EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim", "CPAM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The setuid helper (pam_emailotp(8), Challenge mode): no argument parser, nothing but the core.
         .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim"]),
-        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "CShim"]),
+        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim"]),
     ]
 )

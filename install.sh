@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 prefix=/usr/local
 sbin=$prefix/sbin
 # The setuid-root helper for PAM applications that do not run as root (pam_emailotp(8), Challenge mode); the module
-# has this path compiled in (HelperProtocol.defaultPath).
+# has this path compiled in (ModuleOptions.defaultHelperPath).
 helper=$prefix/libexec/emailotp-helper
 mandir=$prefix/share/man
 config=/etc/security/emailotp.conf

@@ -94,3 +94,18 @@ def test_config_and_store_before_or_after_the_verb(site, smtp, alice, form):
     p = run(*argv)
     assert p.returncode == 0, (argv, p.stderr)
     assert ALICE in p.stdout
+
+
+def test_version_is_the_release():
+    p = run("--version")
+    assert p.returncode == 0, p.stderr
+    assert re.fullmatch(r"emailotp \d+\.\d+\.\d+\n", p.stdout), p.stdout
+
+
+@pytest.mark.parametrize("args", [["demo", "--store", "/tmp/elsewhere"], ["--store", "/tmp/elsewhere", "demo"],
+                                  ["demo", "--config", "/etc/security/emailotp.conf"]])
+def test_demo_refuses_config_and_store_it_cannot_honour(args):
+    p = run(*args)
+    assert p.returncode == 64, (p.returncode, p.stdout, p.stderr)
+    assert "do not apply" in p.stderr, p.stderr
+    assert "PAM login" not in p.stdout, p.stdout

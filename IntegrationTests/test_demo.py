@@ -52,6 +52,12 @@ def test_demo_exits_0(demo):
     assert p.returncode == 0, "stdout:\n%s\nstderr:\n%s" % (p.stdout, p.stderr)
 
 
+def test_demo_names_the_release_first(demo):
+    import re
+    first = demo[0].stdout.splitlines()[0]
+    assert re.match(r"emailotp demo \(pam_emailotp \d+\.\d+\.\d+\): ", first), first
+
+
 def test_demo_prints_pin_mail_code_conversation(demo):
     out = demo[0].stdout
     i_pin = out.find("PIN: ")

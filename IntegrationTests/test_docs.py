@@ -436,7 +436,7 @@ def test_pam_auth_update_profile():
     assert fields["Default"] == "no"
     assert 0 < int(fields["Priority"]) < 256     # after pam_unix (256)
     assert fields["Auth-Type"] == "Additional"
-    # nullok: enabling the profile must not lock out the users not enrolled yet (issue 13).
+    # nullok: enabling the profile must not lock out the users not enrolled yet.
     assert re.fullmatch(r"required\s+pam_emailotp\.so\s+pin=none\s+nullok", fields["Auth"])
     assert set(fields) == {"Name", "Default", "Priority", "Auth-Type", "Auth"}
 

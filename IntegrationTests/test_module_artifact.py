@@ -114,3 +114,16 @@ def test_dlopen_rtld_now(so):
     p = subprocess.run(["/usr/bin/python3", "-c", code, so], capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
 
+
+
+ADMIN_TYPES = ["StackAudit", "SudoersRules", "SSHDConfigRules", "PAMStackReader", "LocalUsers",
+               "PostgresSchema", "AuditReport", "TokenAdmin"]
+
+
+def test_no_admin_code_in_the_module(so):
+    """config-check's audit (EmailOTPAudit), the verbs' rules and store-init's DDL
+    (EmailOTPAdmin) are linked only into emailotp: not even their type names (Swift metadata keeps them in a stripped object) are in
+    the module that every sshd and sudo loads."""
+    text = subprocess.run(["strings", "-a", so], capture_output=True, text=True, check=True).stdout
+    found = [name for name in ADMIN_TYPES if name in text]
+    assert found == [], "admin code linked into the module: %s" % found

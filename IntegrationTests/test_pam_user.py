@@ -1,5 +1,5 @@
 """pam_get_user failures through real libpam: each keeps its own PAM code instead of being
-reported as an unknown user (issue 8)."""
+reported as an unknown user."""
 
 from lib.env import ALICE
 from lib.flows import PIN_PROMPT

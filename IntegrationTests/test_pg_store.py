@@ -413,7 +413,8 @@ def test_connection_lost_in_a_transaction_leaves_the_row(hosts, smtp):
         t = threading.Thread(target=lambda: result.update(r=attempt(b, DEFAULT_PIN)))
         t.start()
         deadline = time.monotonic() + HANG_CAP
-        while not a.pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+        # pg_locks, not pg_stat_activity: a backend's activity entry can lag behind its wait
+        while not a.pg.sql("SELECT 1 FROM pg_locks WHERE NOT granted"):
             assert time.monotonic() < deadline, "the module never waited for the row lock"
             time.sleep(0.05)
         a.pg.stop("immediate")
@@ -438,16 +439,26 @@ def test_failover_multi_host_uri_reaches_the_second_host(hosts, smtp):
     assert res.rc == PAM_SUCCESS, res.describe()
 
 
-def test_environment_cannot_redirect_the_connection(hosts, smtp):
-    """sudo and su run the module in the caller's environment: PG* variables are ignored."""
+def test_environment_cannot_redirect_the_connection(hosts, smtp, tmp_path):
+    """sudo and su run the module in the caller's environment: PG* variables are ignored, the
+    service file PGSERVICE names included (it may only fill keywords nothing else set)."""
     a, b = hosts
     a.enroll(ALICE, ALICE_EMAIL)
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[evil]\nhost=127.0.0.2\nhostaddr=127.0.0.2\nport=1\ndbname=nowhere\n"
+                        "user=postgres\nsslmode=require\ntarget_session_attrs=standby\n")
     hostile = {"PGHOSTADDR": "127.0.0.2", "PGOPTIONS": "-c default_transaction_read_only=on",
-               "PGSSLMODE": "require", "PGCONNECT_TIMEOUT": "1", "PGSERVICE": "nowhere"}
+               "PGSSLMODE": "require", "PGREQUIRESSL": "1", "PGCONNECT_TIMEOUT": "1",
+               "PGTARGETSESSIONATTRS": "standby", "PGCLIENTENCODING": "LATIN1",
+               "PGSERVICE": "evil", "PGSERVICEFILE": str(services)}
     rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN, hostile)
     assert rc == PAM_AUTH_ERR and smtp.count() == 1, texts
     rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN + extract_code(smtp.last()), hostile)
     assert rc == PAM_SUCCESS, texts
+    # libpq reads PGSERVICE whatever the keywords say: a service that does not exist fails the
+    # caller's own login closed (no value of `service` means "none"; docs/fleet.md)
+    rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN, {"PGSERVICE": "nowhere"})
+    assert rc == PAM_AUTHINFO_UNAVAIL and smtp.count() == 1, texts
 
 
 def test_libpq_is_loaded_only_for_a_database_store(hosts, smtp, tmp_path):

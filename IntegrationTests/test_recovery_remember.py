@@ -1,4 +1,4 @@
-"""Issue 12 (emailotp(8), emailotp.conf(5)) through real libpam and a loopback SMTP server:
+"""Recovery codes, remembered hosts and alerts (emailotp(8), emailotp.conf(5)) through real libpam and a loopback SMTP server:
 recovery codes (interactive, challenge mode, mail outage), remembered hosts
 (PAM_RHOST), alert mails (lockout, recovery, new_host), record format 2."""
 

@@ -1,4 +1,4 @@
-"""Issue 7 (security round) through real libpam: the caller's environment cannot steer the
+"""The security properties through real libpam: the caller's environment cannot steer the
 mail, try_first_pass is no PIN oracle, locked tokens answer like a wrong PIN, log fields are
 quoted and escaped, non-UTF-8 and over-long user names are refused up front."""
 
@@ -261,7 +261,7 @@ def test_non_utf8_user_name_is_refused_by_the_command(site, smtp):
         if verb == "enroll":
             args += ["--email", ALICE_EMAIL, "--no-pin"]
         p = site.cli(*args)
-        assert p.returncode == 2, (verb, p.stdout, p.stderr)
+        assert p.returncode == 64, (verb, p.stdout, p.stderr)  # a usage error (emailotp(8))
         assert "not valid UTF-8" in p.stderr
     assert not os.path.exists(site.record_path("sa_caf\ufffd"))
 

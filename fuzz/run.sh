@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/Targets/*.swift) against the EmailOTPCore sources and runs
+# Builds the libFuzzer targets (fuzz/Targets/*.swift) against the core's sources (Sources/EmailOTPCore) and runs
 # each for a bounded number of runs from its seed corpus (fuzz/corpus/<target>/). Exits non-zero
 # when a target crashes, traps, or breaks one of the properties it checks.
 #
@@ -60,16 +60,38 @@ else
     mv "$out/include/module.modulemap.new" "$out/include/module.modulemap"
 fi
 
-# The core, once, instrumented for coverage and AddressSanitizer; -enable-testing lets the
-# harnesses reach internal parsers (MIMEEncoding) through @testable import.
-mapfile -t core_sources < <(find Sources/EmailOTPCore -name '*.swift' | sort)
-if stale "$out/core/core.o" "${core_sources[@]}" "$out/include/module.modulemap"; then
-    echo "== fuzz: building EmailOTPCore"
-    swiftc -sanitize=fuzzer,address -O -g -enable-testing -parse-as-library -wmo \
-        -module-name EmailOTPCore -I "$out/include" \
-        -emit-module -emit-module-path "$out/core/EmailOTPCore.swiftmodule" \
-        -emit-object -o "$out/core/core.o" "${core_sources[@]}"
-fi
+# The core's layers (the EmailOTP* targets of Package.swift, in dependency order), each built
+# once as its own module, instrumented for coverage and AddressSanitizer; -enable-testing lets
+# the harnesses reach internal parsers (MIMEEncoding) through @testable import.
+mapfile -t layers < <(swift package describe --type json | python3 -c '
+import json, sys
+targets = {t["name"]: t for t in json.load(sys.stdin)["targets"]}
+done = []
+def visit(name):
+    if name in done or name not in targets or not name.startswith("EmailOTP") or targets[name]["type"] != "library":
+        return
+    for dependency in targets[name].get("target_dependencies", []):
+        visit(dependency)
+    done.append(name)
+for name in sorted(targets):
+    visit(name)
+for name in done:
+    print(name, targets[name]["path"], *targets[name]["sources"])
+')
+core_objects=()
+for layer in "${layers[@]}"; do
+    read -r module path sources <<<"$layer"
+    files=()
+    for source in $sources; do files+=("$path/$source"); done
+    if stale "$out/core/$module.o" "${files[@]}" "$out/include/module.modulemap" "${core_objects[@]}"; then
+        echo "== fuzz: building $module"
+        swiftc -sanitize=fuzzer,address -O -g -enable-testing -parse-as-library -wmo -package-name pam_emailotp \
+            -module-name "$module" -I "$out/include" -I "$out/core" \
+            -emit-module -emit-module-path "$out/core/$module.swiftmodule" \
+            -emit-object -o "$out/core/$module.o" "${files[@]}"
+    fi
+    core_objects+=("$out/core/$module.o")
+done
 if stale "$out/core/shim.o" CShim/shim; then
     # Every C file of the shim, linked into one relocatable object.
     shim_objects=()
@@ -83,10 +105,10 @@ fi
 
 build_target() {
     local name=$1
-    if stale "$out/bin/$name" "fuzz/Targets/$name.swift" fuzz/Support "$out/core/core.o" "$out/core/shim.o"; then
-        swiftc -sanitize=fuzzer,address -O -g -parse-as-library -module-name "fuzz_$name" \
+    if stale "$out/bin/$name" "fuzz/Targets/$name.swift" fuzz/Support "${core_objects[@]}" "$out/core/shim.o"; then
+        swiftc -sanitize=fuzzer,address -O -g -parse-as-library -package-name pam_emailotp -module-name "fuzz_$name" \
             -I "$out/include" -I "$out/core" -use-ld=lld \
-            fuzz/Support/*.swift "fuzz/Targets/$name.swift" "$out/core/core.o" "$out/core/shim.o" \
+            fuzz/Support/*.swift "fuzz/Targets/$name.swift" "${core_objects[@]}" "$out/core/shim.o" \
             -lpam -lcrypt -o "$out/bin/$name"
     fi
 }

@@ -4,16 +4,19 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 
-static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
-static int loaded;
+static struct cshim_loader loader = CSHIM_LOADER(CSHIM_CRYPTO_SONAME);
 
 static const EVP_MD *(*p_sha256)(void);
 static unsigned char *(*p_hmac)(const EVP_MD *, const void *, int, const unsigned char *, size_t,
                                 unsigned char *, unsigned int *);
 static int (*p_rand_bytes)(unsigned char *, int);
 static int (*p_init_crypto)(uint64_t, const OPENSSL_INIT_SETTINGS *);
+
+static void initialise(void)
+{
+    p_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+}
 
 int cshim_crypto_load(char *error, size_t size)
 {
@@ -23,27 +26,17 @@ int cshim_crypto_load(char *error, size_t size)
         { "RAND_bytes", (void **)&p_rand_bytes },
         { "OPENSSL_init_crypto", (void **)&p_init_crypto },
     };
-    pthread_mutex_lock(&load_lock);
-    /* Never closed: OpenSSL keeps process-wide state, and the module is never unloaded.
-     * The first initialisation decides whether OpenSSL reads a configuration file; it must not
+    /* The first initialisation decides whether OpenSSL reads a configuration file; it must not
      * read the one OPENSSL_CONF in the caller's environment names (a user running su chooses
      * it: providers, engines, TLS settings). Once OpenSSL is initialised without one, libcurl's
-     * later request to load it is a no-op. A process that initialised OpenSSL before us keeps
-     * its own choice. */
-    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)
-        && cshim_dlopen_symbols(CSHIM_CRYPTO_SONAME, symbols, sizeof symbols / sizeof symbols[0],
-                                error, size) != NULL) {
-        p_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-        __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
-    }
-    int result = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE) ? 0 : -1;
-    pthread_mutex_unlock(&load_lock);
-    return result;
+     * and libpq's later requests to load it are no-ops. A process that initialised OpenSSL
+     * before us keeps its own choice. */
+    return cshim_load_once(&loader, symbols, sizeof symbols / sizeof symbols[0], initialise, error, size);
 }
 
 static int ready(void)
 {
-    return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+    return cshim_loaded(&loader);
 }
 
 int cshim_hmac_sha256(const void *key, int key_length, const unsigned char *data, size_t length,

@@ -5,8 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
-static int loaded;
+static struct cshim_loader loader = CSHIM_LOADER(CSHIM_CURL_SONAME);
 
 static CURL *(*p_easy_init)(void);
 static void (*p_easy_cleanup)(CURL *);
@@ -31,21 +30,12 @@ int cshim_curl_load(char *error, size_t size)
      * own initialisation could read it (crypto_loader.c). */
     if (cshim_crypto_load(error, size) != 0)
         return -1;
-    pthread_mutex_lock(&load_lock);
-    /* The handle is never closed: the module itself is never unloaded (-z nodelete), and
-     * libcurl/OpenSSL keep process-wide state that does not survive an unload. */
-    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)
-        && cshim_dlopen_symbols(CSHIM_CURL_SONAME, symbols, sizeof symbols / sizeof symbols[0],
-                                error, size) != NULL)
-        __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
-    int result = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE) ? 0 : -1;
-    pthread_mutex_unlock(&load_lock);
-    return result;
+    return cshim_load_once(&loader, symbols, sizeof symbols / sizeof symbols[0], NULL, error, size);
 }
 
 static int ready(void)
 {
-    return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+    return cshim_loaded(&loader);
 }
 
 CURL *cshim_curl_easy_init(void)

@@ -28,3 +28,23 @@ void *cshim_dlopen_symbols(const char *soname, const struct cshim_symbol *symbol
         *symbols[i].slot = dlsym(handle, symbols[i].name);
     return handle;
 }
+
+int cshim_load_once(struct cshim_loader *loader, const struct cshim_symbol *symbols, size_t count,
+                    void (*initialise)(void), char *error, size_t size)
+{
+    pthread_mutex_lock(&loader->lock);
+    if (!__atomic_load_n(&loader->loaded, __ATOMIC_ACQUIRE)
+        && cshim_dlopen_symbols(loader->soname, symbols, count, error, size) != NULL) {
+        if (initialise != NULL)
+            initialise();
+        __atomic_store_n(&loader->loaded, 1, __ATOMIC_RELEASE);
+    }
+    int result = __atomic_load_n(&loader->loaded, __ATOMIC_ACQUIRE) ? 0 : -1;
+    pthread_mutex_unlock(&loader->lock);
+    return result;
+}
+
+int cshim_loaded(struct cshim_loader *loader)
+{
+    return __atomic_load_n(&loader->loaded, __ATOMIC_ACQUIRE);
+}

@@ -1,118 +1,218 @@
 #include "cshim_pq.h"
+#include "crypto_loader.h"
+#include "dynload.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
 
-extern char **environ;
+/* The first part of libpq-fe.h's PQconninfoOption, which is its stable ABI. */
+struct cshim_pqoption {
+    char *keyword;
+    char *envvar;
+    char *compiled;
+    char *val;
+    char *label;
+    char *dispchar;
+    int dispsize;
+};
 
-static struct {
-    cshim_pgconn *(*connectdb_params)(const char *const *, const char *const *, int);
-    int (*status)(const cshim_pgconn *);
-    char *(*error_message)(const cshim_pgconn *);
-    int (*socket)(const cshim_pgconn *);
-    int (*set_nonblocking)(cshim_pgconn *, int);
-    int (*flush)(cshim_pgconn *);
-    void (*finish)(cshim_pgconn *);
-    int (*send_query_params)(cshim_pgconn *, const char *, int, const unsigned int *, const char *const *,
-                             const int *, const int *, int);
-    int (*consume_input)(cshim_pgconn *);
-    int (*is_busy)(cshim_pgconn *);
-    cshim_pgresult *(*get_result)(cshim_pgconn *);
-    int (*result_status)(const cshim_pgresult *);
-    char *(*result_error_message)(const cshim_pgresult *);
-    char *(*result_error_field)(const cshim_pgresult *, int);
-    int (*ntuples)(const cshim_pgresult *);
-    int (*nfields)(const cshim_pgresult *);
-    int (*getisnull)(const cshim_pgresult *, int, int);
-    char *(*getvalue)(const cshim_pgresult *, int, int);
-    void (*clear)(cshim_pgresult *);
-} pq;
+static struct cshim_loader loader = CSHIM_LOADER(CSHIM_PQ_SONAME);
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int loaded;
-static char load_error[256];
-
-/* dlsym into a typed pointer (POSIX allows the object-to-function pointer conversion). */
-#define BIND(field, name)                                                                   \
-    do {                                                                                    \
-        *(void **)(&pq.field) = dlsym(handle, name);                                        \
-        if (pq.field == NULL) {                                                             \
-            snprintf(load_error, sizeof load_error, "libpq.so.5 lacks %s", name);           \
-            return;                                                                         \
-        }                                                                                   \
-    } while (0)
-
-static void load(void)
-{
-    /* Never dlclosed: libpq registers OpenSSL and thread state that must outlive the store. */
-    void *handle = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-    if (handle == NULL) {
-        const char *why = dlerror();
-        snprintf(load_error, sizeof load_error, "cannot load libpq.so.5 (install libpq5): %s", why ? why : "unknown");
-        return;
-    }
-    BIND(connectdb_params, "PQconnectdbParams");
-    BIND(status, "PQstatus");
-    BIND(error_message, "PQerrorMessage");
-    BIND(socket, "PQsocket");
-    BIND(set_nonblocking, "PQsetnonblocking");
-    BIND(flush, "PQflush");
-    BIND(finish, "PQfinish");
-    BIND(send_query_params, "PQsendQueryParams");
-    BIND(consume_input, "PQconsumeInput");
-    BIND(is_busy, "PQisBusy");
-    BIND(get_result, "PQgetResult");
-    BIND(result_status, "PQresultStatus");
-    BIND(result_error_message, "PQresultErrorMessage");
-    BIND(result_error_field, "PQresultErrorField");
-    BIND(ntuples, "PQntuples");
-    BIND(nfields, "PQnfields");
-    BIND(getisnull, "PQgetisnull");
-    BIND(getvalue, "PQgetvalue");
-    BIND(clear, "PQclear");
-    loaded = 1;
-}
+static cshim_pgconn *(*p_connectdb_params)(const char *const *, const char *const *, int);
+static struct cshim_pqoption *(*p_conninfo_parse)(const char *, char **);
+static void (*p_conninfo_free)(struct cshim_pqoption *);
+static void (*p_freemem)(void *);
+static int (*p_status)(const cshim_pgconn *);
+static char *(*p_error_message)(const cshim_pgconn *);
+static int (*p_socket)(const cshim_pgconn *);
+static int (*p_set_nonblocking)(cshim_pgconn *, int);
+static int (*p_flush)(cshim_pgconn *);
+static void (*p_finish)(cshim_pgconn *);
+static int (*p_send_query_params)(cshim_pgconn *, const char *, int, const unsigned int *, const char *const *,
+                                  const int *, const int *, int);
+static int (*p_send_query)(cshim_pgconn *, const char *);
+static int (*p_consume_input)(cshim_pgconn *);
+static int (*p_is_busy)(cshim_pgconn *);
+static cshim_pgresult *(*p_get_result)(cshim_pgconn *);
+static int (*p_result_status)(const cshim_pgresult *);
+static char *(*p_result_error_message)(const cshim_pgresult *);
+static char *(*p_result_error_field)(const cshim_pgresult *, int);
+static int (*p_ntuples)(const cshim_pgresult *);
+static int (*p_nfields)(const cshim_pgresult *);
+static int (*p_getisnull)(const cshim_pgresult *, int, int);
+static char *(*p_getvalue)(const cshim_pgresult *, int, int);
+static void (*p_clear)(cshim_pgresult *);
 
 int cshim_pq_load(char *error, size_t size)
 {
-    pthread_once(&load_once, load);
-    if (loaded) return 0;
-    if (error != NULL && size > 0) snprintf(error, size, "%s", load_error);
-    return -1;
+    const struct cshim_symbol symbols[] = {
+        { "PQconnectdbParams", (void **)&p_connectdb_params },
+        { "PQconninfoParse", (void **)&p_conninfo_parse },
+        { "PQconninfoFree", (void **)&p_conninfo_free },
+        { "PQfreemem", (void **)&p_freemem },
+        { "PQstatus", (void **)&p_status },
+        { "PQerrorMessage", (void **)&p_error_message },
+        { "PQsocket", (void **)&p_socket },
+        { "PQsetnonblocking", (void **)&p_set_nonblocking },
+        { "PQflush", (void **)&p_flush },
+        { "PQfinish", (void **)&p_finish },
+        { "PQsendQueryParams", (void **)&p_send_query_params },
+        { "PQsendQuery", (void **)&p_send_query },
+        { "PQconsumeInput", (void **)&p_consume_input },
+        { "PQisBusy", (void **)&p_is_busy },
+        { "PQgetResult", (void **)&p_get_result },
+        { "PQresultStatus", (void **)&p_result_status },
+        { "PQresultErrorMessage", (void **)&p_result_error_message },
+        { "PQresultErrorField", (void **)&p_result_error_field },
+        { "PQntuples", (void **)&p_ntuples },
+        { "PQnfields", (void **)&p_nfields },
+        { "PQgetisnull", (void **)&p_getisnull },
+        { "PQgetvalue", (void **)&p_getvalue },
+        { "PQclear", (void **)&p_clear },
+    };
+    /* libcrypto first, initialised without the caller's OPENSSL_CONF (crypto_loader.c), before
+     * libpq's TLS setup could read it. */
+    if (cshim_crypto_load(error, size) != 0)
+        return -1;
+    /* libpq registers OpenSSL and thread state that must outlive the store. */
+    return cshim_load_once(&loader, symbols, sizeof symbols / sizeof symbols[0], NULL, error, size);
 }
 
-cshim_pgconn *cshim_pq_connect(const char *const *keywords, const char *const *values)
+static int ready(void)
 {
-    char *empty[] = {NULL};
-    char **saved = environ;
-    environ = empty;
-    cshim_pgconn *conn = pq.connectdb_params(keywords, values, 1);
-    environ = saved;
+    return cshim_loaded(&loader);
+}
+
+/* A growing text buffer; `failed` once an allocation failed. */
+struct text {
+    char *bytes;
+    size_t length, capacity;
+    int failed;
+};
+
+static void append(struct text *text, const char *bytes, size_t count)
+{
+    if (text->failed)
+        return;
+    if (text->length + count + 1 > text->capacity) {
+        size_t capacity = (text->length + count + 1) * 2;
+        char *grown = realloc(text->bytes, capacity);
+        if (grown == NULL) {
+            text->failed = 1;
+            return;
+        }
+        text->bytes = grown;
+        text->capacity = capacity;
+    }
+    memcpy(text->bytes + text->length, bytes, count);
+    text->length += count;
+    text->bytes[text->length] = '\0';
+}
+
+/* keyword='value' with ' and \ escaped, as libpq's key=value syntax reads it. */
+static void append_setting(struct text *text, const char *keyword, const char *value)
+{
+    append(text, keyword, strlen(keyword));
+    append(text, "='", 2);
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == '\'' || *p == '\\')
+            append(text, "\\", 1);
+        append(text, p, 1);
+    }
+    append(text, "' ", 2);
+}
+
+static const char *lookup(const char *const *keywords, const char *const *values, const char *keyword)
+{
+    for (size_t i = 0; keywords != NULL && keywords[i] != NULL; i++)
+        if (strcmp(keywords[i], keyword) == 0)
+            return values[i];
+    return NULL;
+}
+
+cshim_pgconn *cshim_pq_connect(const char *conninfo, const char *const *default_keywords,
+                               const char *const *default_values, const char *const *override_keywords,
+                               const char *const *override_values, char *error, size_t size)
+{
+    if (error != NULL && size > 0)
+        error[0] = '\0';
+    if (!ready()) {
+        if (error != NULL && size > 0)
+            snprintf(error, size, "libpq is not loaded");
+        return NULL;
+    }
+    /* PQconninfoParse adds no defaults: what it returns set is what the configuration says. */
+    char *why = NULL;
+    struct cshim_pqoption *options = p_conninfo_parse(conninfo, &why);
+    if (options == NULL) {
+        if (error != NULL && size > 0)
+            snprintf(error, size, "%s", why != NULL ? why : "out of memory");
+        if (why != NULL)
+            p_freemem(why);
+        return NULL;
+    }
+    int service = getenv("PGSERVICE") != NULL;
+    struct text text = { NULL, 0, 0, 0 };
+    append(&text, "", 0);
+    for (struct cshim_pqoption *option = options; option->keyword != NULL; option++) {
+        const char *value = lookup(override_keywords, override_values, option->keyword);
+        if (value == NULL)
+            value = option->val;
+        if (value == NULL)
+            value = lookup(default_keywords, default_values, option->keyword);
+        /* A keyword left unset is filled from its environment variable (PQconnectdbParams),
+         * or from the service PGSERVICE names: where that variable is set, or a service is,
+         * the keyword gets libpq's compiled-in default, or the empty value that stands for
+         * "none" (an explicit empty value in a key=value string is a setting, unlike an empty
+         * entry of the keyword arrays). `service` itself has no such value (an empty one names
+         * a service too), so PGSERVICE is still read: it can make the connection fail, and
+         * reach only keywords that no variable backs (keepalives, replication). */
+        if (value == NULL && option->envvar != NULL && strcmp(option->keyword, "service") != 0
+            && (service || getenv(option->envvar) != NULL
+                || (strcmp(option->keyword, "sslmode") == 0 && getenv("PGREQUIRESSL") != NULL)))
+            value = option->compiled != NULL ? option->compiled : "";
+        if (value != NULL)
+            append_setting(&text, option->keyword, value);
+    }
+    p_conninfo_free(options);
+    if (text.failed) {
+        free(text.bytes);
+        if (error != NULL && size > 0)
+            snprintf(error, size, "out of memory");
+        return NULL;
+    }
+    /* One connection string, expanded once: its values, empty ones included, are settings. */
+    const char *const keywords[] = { "dbname", NULL };
+    const char *const values[] = { text.bytes, NULL };
+    cshim_pgconn *conn = p_connectdb_params(keywords, values, 1);
+    free(text.bytes);
+    if (conn == NULL && error != NULL && size > 0)
+        snprintf(error, size, "out of memory");
     return conn;
 }
 
-int cshim_pq_status(const cshim_pgconn *conn) { return pq.status(conn); }
-const char *cshim_pq_error_message(const cshim_pgconn *conn) { return pq.error_message(conn); }
-int cshim_pq_socket(const cshim_pgconn *conn) { return pq.socket(conn); }
-int cshim_pq_set_nonblocking(cshim_pgconn *conn, int on) { return pq.set_nonblocking(conn, on); }
-int cshim_pq_flush(cshim_pgconn *conn) { return pq.flush(conn); }
-void cshim_pq_finish(cshim_pgconn *conn) { pq.finish(conn); }
+int cshim_pq_status(const cshim_pgconn *conn) { return p_status(conn); }
+const char *cshim_pq_error_message(const cshim_pgconn *conn) { return p_error_message(conn); }
+int cshim_pq_socket(const cshim_pgconn *conn) { return p_socket(conn); }
+int cshim_pq_set_nonblocking(cshim_pgconn *conn, int on) { return p_set_nonblocking(conn, on); }
+int cshim_pq_flush(cshim_pgconn *conn) { return p_flush(conn); }
+void cshim_pq_finish(cshim_pgconn *conn) { p_finish(conn); }
 
 int cshim_pq_send_query_params(cshim_pgconn *conn, const char *command, int count, const char *const *values)
 {
-    return pq.send_query_params(conn, command, count, NULL, values, NULL, NULL, 0);
+    return p_send_query_params(conn, command, count, NULL, values, NULL, NULL, 0);
 }
 
-int cshim_pq_consume_input(cshim_pgconn *conn) { return pq.consume_input(conn); }
-int cshim_pq_is_busy(cshim_pgconn *conn) { return pq.is_busy(conn); }
-cshim_pgresult *cshim_pq_get_result(cshim_pgconn *conn) { return pq.get_result(conn); }
-int cshim_pq_result_status(const cshim_pgresult *result) { return pq.result_status(result); }
-const char *cshim_pq_result_error_message(const cshim_pgresult *result) { return pq.result_error_message(result); }
-const char *cshim_pq_result_error_field(const cshim_pgresult *result, int field) { return pq.result_error_field(result, field); }
-int cshim_pq_ntuples(const cshim_pgresult *result) { return pq.ntuples(result); }
-int cshim_pq_nfields(const cshim_pgresult *result) { return pq.nfields(result); }
-int cshim_pq_getisnull(const cshim_pgresult *result, int row, int column) { return pq.getisnull(result, row, column); }
-const char *cshim_pq_getvalue(const cshim_pgresult *result, int row, int column) { return pq.getvalue(result, row, column); }
-void cshim_pq_clear(cshim_pgresult *result) { pq.clear(result); }
+int cshim_pq_send_query(cshim_pgconn *conn, const char *command) { return p_send_query(conn, command); }
+int cshim_pq_consume_input(cshim_pgconn *conn) { return p_consume_input(conn); }
+int cshim_pq_is_busy(cshim_pgconn *conn) { return p_is_busy(conn); }
+cshim_pgresult *cshim_pq_get_result(cshim_pgconn *conn) { return p_get_result(conn); }
+int cshim_pq_result_status(const cshim_pgresult *result) { return p_result_status(result); }
+const char *cshim_pq_result_error_message(const cshim_pgresult *result) { return p_result_error_message(result); }
+const char *cshim_pq_result_error_field(const cshim_pgresult *result, int field) { return p_result_error_field(result, field); }
+int cshim_pq_ntuples(const cshim_pgresult *result) { return p_ntuples(result); }
+int cshim_pq_nfields(const cshim_pgresult *result) { return p_nfields(result); }
+int cshim_pq_getisnull(const cshim_pgresult *result, int row, int column) { return p_getisnull(result, row, column); }
+const char *cshim_pq_getvalue(const cshim_pgresult *result, int row, int column) { return p_getvalue(result, row, column); }
+void cshim_pq_clear(cshim_pgresult *result) { p_clear(result); }

@@ -182,12 +182,12 @@ static void parse_rule(char *text)
 __attribute__((constructor)) static void faultinject_init(void)
 {
     busy++;
-    const char *spec = getenv("EMAILOTP_FAULT");
-    if (spec && *spec) {
+    const char *rules = getenv("EMAILOTP_FAULT");
+    if (rules && *rules) {
         static char copy[4096];
-        if (strlen(spec) >= sizeof copy)
+        if (strlen(rules) >= sizeof copy)
             die("EMAILOTP_FAULT too long", "");
-        strcpy(copy, spec);
+        strcpy(copy, rules);
         char *save = NULL;
         for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
             if (*tok)

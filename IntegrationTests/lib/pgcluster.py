@@ -43,8 +43,15 @@ def free_port():
 
 
 class PGCluster:
-    def __init__(self, directory, port=None):
+    """`listen`: the address to listen on (127.0.0.1, or a fleet's bridge address: lib/fleet.py);
+    `clients`: a CIDR whose hosts may log in with a password as well; `standby_of`: make this
+    cluster a hot standby of that one (pg_basebackup -R) instead of running initdb."""
+
+    def __init__(self, directory, port=None, listen="127.0.0.1", clients=None, standby_of=None,
+                 name=None):
         self.dir = str(directory)
+        self.listen = listen
+        self.name = name
         self.bin = pg_bindir()
         self.data = os.path.join(self.dir, "data")
         self.sockets = os.path.join(self.dir, "sock")
@@ -56,13 +63,30 @@ class PGCluster:
         for d in (self.sockets, self.data):
             os.makedirs(d, mode=0o700, exist_ok=True)
             os.chown(d, pw.pw_uid, pw.pw_gid)
-        self._as_postgres([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres",
-                           "-E", "UTF8", "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"],
-                          cwd="/")
+        if standby_of is None:
+            self._as_postgres([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres",
+                               "-E", "UTF8", "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"],
+                              cwd="/")
+            if clients:
+                with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+                    f.write("host all all %s scram-sha-256\n" % clients)
+        else:
+            # The base backup streams over the primary's private socket (local replication is
+            # trusted there); -R writes standby.signal and primary_conninfo.
+            self._as_postgres([os.path.join(self.bin, "pg_basebackup"), "-h", standby_of.sockets,
+                               "-p", str(standby_of.port), "-U", "postgres", "-D", self.data,
+                               "-X", "stream", "-c", "fast"], cwd="/")
+            with open(os.path.join(self.data, "standby.signal"), "w"):
+                pass
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
-            f.write("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
+            f.write("listen_addresses = '%s'\nport = %d\nunix_socket_directories = '%s'\n"
                     "max_connections = 250\nfsync = off\nlog_min_messages = warning\n"
-                    % (self.port, self.sockets))
+                    % (self.listen, self.port, self.sockets))
+            if name:
+                f.write("cluster_name = '%s'\n" % name)
+            if standby_of is not None:
+                f.write("primary_conninfo = 'host=%s port=%d user=postgres application_name=%s'\n"
+                        "hot_standby = on\n" % (standby_of.sockets, standby_of.port, name or "standby"))
         self.running = False
 
     def _as_postgres(self, argv, **kw):
@@ -84,6 +108,16 @@ class PGCluster:
                                "-w", "-t", "60", "stop"])
             self.running = False
 
+    def promote(self):
+        """pg_ctl promote, waiting until the server accepts writes."""
+        self._as_postgres([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-t", "60", "promote"])
+
+    def configure(self, **settings):
+        """ALTER SYSTEM for each setting, then a reload."""
+        for key, value in settings.items():
+            self.sql("ALTER SYSTEM SET %s = '%s'" % (key, str(value).replace("'", "''")), database="postgres")
+        self.sql("SELECT pg_reload_conf()", database="postgres")
+
     def __enter__(self):
         self.start()
         return self
@@ -92,8 +126,8 @@ class PGCluster:
         self.stop("immediate")
 
     def uri(self, user=MODULE_ROLE, database=DATABASE, extra="sslmode=disable"):
-        return "postgresql://%s@127.0.0.1:%d/%s%s" % (user, self.port, database,
-                                                      ("?" + extra) if extra else "")
+        return "postgresql://%s@%s:%d/%s%s" % (user, self.listen, self.port, database,
+                                               ("?" + extra) if extra else "")
 
     def psql_argv(self, database=DATABASE):
         return AS_POSTGRES + [os.path.join(self.bin, "psql"), "-X", "-q",

@@ -84,7 +84,7 @@ def test_su_wrong_code_refused(site, smtp, pair, spawn):
 
 def test_su_callers_proxy_environment_does_not_steer_the_mail(site, smtp, users, tmp_path, spawn):
     """su keeps the caller's environment: A's ALL_PROXY & co. must not reach libcurl while
-    the module mails B's code (issue 7, finding 1)."""
+    the module mails B's code."""
     import socket
     trap = socket.socket()
     trap.bind(("127.0.0.1", 0))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAdmin
 import EmailOTPCore
 import Glibc
 
@@ -34,18 +35,7 @@ extension EmailOTP {
 
         func run() throws {
             try EmailOTPTool.run {
-                let config = try global.loadConfig()
-                let store = global.openStore(config)
-                var dropped = 0
-                for user in try store.users() {
-                    dropped += try store.update(user: user) { record, now in
-                        guard var r = record else { return 0 }
-                        let before = r.challenges.count
-                        r.refresh(now: now, config: config)
-                        record = r
-                        return before - r.challenges.count
-                    }
-                }
+                let dropped = try global.tokenAdmin().purge()
                 print("purged \(dropped) expired challenge\(dropped == 1 ? "" : "s")")
             }
         }

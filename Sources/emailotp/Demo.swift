@@ -13,6 +13,15 @@ extension EmailOTP {
         @Option(help: ArgumentHelp("The module to load (default: pam_emailotp.so in the PAM module directory).", valueName: "path"))
         var module: String?
         @Flag(help: "Keep the temporary directory and print its path.") var keep = false
+        /// `--config` and `--store` (before or after the verb) are refused, not ignored: the
+        /// demo makes its own temporary configuration and store.
+        @OptionGroup(visibility: .hidden) var global: GlobalOptions
+
+        func validate() throws {
+            if global.config != nil || global.store != nil {
+                throw ValidationError("demo makes its own temporary configuration and store: --config and --store do not apply")
+            }
+        }
 
         static let moduleDirectories = ["/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security",
                                         "/lib/aarch64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
@@ -56,7 +65,7 @@ extension EmailOTP {
                 record = TokenRecord(user: user, email: address, pinHash: hash)
             }
 
-            print("emailotp demo: a PAM login through \(modulePath)")
+            print("emailotp demo (pam_emailotp \(EmailOTPVersion.current)): a PAM login through \(modulePath)")
             print("  user \(user), token PIN \"\(pin)\", code mailed to \(address) (Maildir \(maildir))")
             print("  service file: auth required \(modulePath) config=\(configPath)")
             print("")

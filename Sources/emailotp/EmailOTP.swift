@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAdmin
 import EmailOTPCore
 import Glibc
 
@@ -8,6 +9,7 @@ struct EmailOTP: ParsableCommand {
         commandName: "emailotp",
         abstract: "Administer the Email OTP tokens of pam_emailotp.",
         discussion: "Every verb needs root. The command reads the same configuration and store as the module.",
+        version: "emailotp \(EmailOTPVersion.current)",
         subcommands: [
             Enroll.self, List.self, Show.self, SetPIN.self, SetEmail.self, Disable.self, Enable.self,
             Reset.self, Delete.self, Challenges.self, Purge.self, Check.self, SendTest.self,
@@ -26,7 +28,7 @@ struct EmailOTP: ParsableCommand {
         for index in 1..<Int(CommandLine.argc) {
             guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) != nil else {
                 printError("argument \(index) is not valid UTF-8; user names and values must be UTF-8")
-                Glibc.exit(2)
+                Glibc.exit(64)  // a usage error, like any argument the parser refuses
             }
         }
         Self.main(nil)
@@ -65,6 +67,13 @@ struct GlobalOptions: ParsableArguments {
     func openStore(_ config: Config) -> TokenStore {
         StoreLocation.open(config, clock: SystemClock(), random: OpenSSLRandom())
     }
+
+    /// The shared start of every verb that changes tokens: the configuration, the store it
+    /// names, and the rules of the verbs over that store.
+    func tokenAdmin() throws -> TokenAdmin {
+        let config = try loadConfig()
+        return TokenAdmin(store: openStore(config), config: config)
+    }
 }
 
 /// A failure the user can act on: printed as one line, exit status 1.
@@ -97,9 +106,10 @@ extension GlobalOptions {
             let store = openStore(config)
             if let files = store as? FileStore, try !files.prepare(create: false) {
                 return "note: the store \(config.store) does not exist yet; it is made on first use"
-            } else if store is PostgresStore {
+            } else if let database = store as? PostgresStore {
                 _ = try store.codeKey()
-                return "database store reachable: schema \(PostgresSchema.version), \(try store.users().count) tokens"
+                let reachable = "database store reachable: schema \(PostgresSchema.version), \(try store.users().count) tokens"
+                return ([reachable] + (try database.replicationReport())).joined(separator: "\n")
             }
             return nil
         } catch {

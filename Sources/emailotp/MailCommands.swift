@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAdmin
 import EmailOTPCore
 import Glibc
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAdmin
 import EmailOTPCore
 
 extension EmailOTP {
@@ -19,14 +20,7 @@ extension EmailOTP {
         func run() throws {
             try EmailOTPTool.run {
                 let user = try checkedUser(self.user)
-                let config = try global.loadConfig()
-                let store = global.openStore(config)
-                guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
-                let random = OpenSSLRandom()
-                let codes = try RecoveryCode.generate(count: count, random: random)
-                // Hashed before the lock is taken: yescrypt is slow, logins must not wait for it.
-                let hashes = try codes.map { try RecoveryCode.hash($0, random: random) }
-                try modify(store, user) { $0.recoveryHashes = hashes }
+                let codes = try global.tokenAdmin().replaceRecoveryCodes(user: user, count: count, random: OpenSSLRandom())
                 for code in codes { print(code) }
             }
         }
@@ -41,15 +35,7 @@ extension EmailOTP {
         func run() throws {
             try EmailOTPTool.run {
                 let user = try checkedUser(self.user)
-                let config = try global.loadConfig()
-                var dropped = 0
-                var grants = 0
-                try modify(global.openStore(config), user) {
-                    dropped = $0.remembered.count
-                    $0.remembered.removeAll()
-                    grants = $0.cachedGrants.count
-                    $0.cachedGrants.removeAll()
-                }
+                let (dropped, grants) = try global.tokenAdmin().forget(user: user)
                 print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s") "
                     + "and \(grants) cached grant\(grants == 1 ? "" : "s") (auth_cache)")
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAudit
 import EmailOTPCore
 import Glibc
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAdmin
 import EmailOTPCore
 import Glibc
 
@@ -59,18 +60,15 @@ extension EmailOTP {
                 guard config.store != from else { throw CLIError("--from names the configured store itself") }
                 let source = FileStore(directory: from, random: OpenSSLRandom(), clock: SystemClock())
                 guard try source.prepare(create: false) else { throw CLIError("\(from) is no store directory") }
-                let target = global.openStore(config)
+                let admin = TokenAdmin(store: global.openStore(config), config: config)
                 var copied = 0, skipped = 0, failed = 0
                 for user in try source.users() {
                     do {
-                        guard var record = try source.read(user: user) else { continue }
-                        record.challenges.removeAll()
-                        let made: Bool = try target.update(user: user) { existing in
-                            guard existing == nil else { return false }
-                            existing = record
-                            return true
+                        switch try admin.migrate(user: user, from: source) {
+                        case .copied: copied += 1; print("copied \(user)")
+                        case .skipped: skipped += 1; print("skipped \(user) (already in the store)")
+                        case nil: continue
                         }
-                        if made { copied += 1; print("copied \(user)") } else { skipped += 1; print("skipped \(user) (already in the store)") }
                     } catch {
                         failed += 1
                         printError("\(user): \(error)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmailOTPAdmin
 import EmailOTPCore
 import Glibc
 
@@ -25,21 +26,13 @@ extension EmailOTP {
             try EmailOTPTool.run {
                 let user = try checkedUser(self.user)
                 let address = try email.map(checkedAddress) ?? ""
-                let config = try global.loadConfig()
-                let store = global.openStore(config)
-                guard try store.read(user: user) == nil else {
-                    throw CLIError("\(user) already has a token (use set-email or set-pin, or delete it first)")
-                }
+                let admin = try global.tokenAdmin()
+                try admin.requireNoToken(user)
                 let pinHash = noPin ? nil : try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
                 if verify {
-                    try verifyAddress(address, user: user, config: config, store: store, fromStdin: pinStdin)
+                    try verifyAddress(address, user: user, config: admin.config, store: admin.store, fromStdin: pinStdin)
                 }
-                let created: Bool = try store.update(user: user) { record in
-                    guard record == nil else { return false }
-                    record = TokenRecord(user: user, email: address, pinHash: pinHash)
-                    return true
-                }
-                guard created else { throw CLIError("\(user) was enrolled by someone else meanwhile") }
+                try admin.enroll(user: user, email: address, pinHash: pinHash)
                 print("enrolled \(user) with \(address.isEmpty ? "the address from address_command" : address)\(noPin ? " (no PIN)" : "")")
             }
         }
@@ -153,12 +146,10 @@ extension EmailOTP {
         func run() throws {
             try EmailOTPTool.run {
                 let user = try checkedUser(self.user)
-                let config = try global.loadConfig()
-                let store = global.openStore(config)
-                guard try store.read(user: user) != nil else { throw CLIError("\(user) has no token") }
+                let admin = try global.tokenAdmin()
+                try admin.requireToken(user)
                 let hash = try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
-                // A grant cached under the old PIN must not outlive it.
-                try modify(store, user) { $0.pinHash = hash; $0.cachedGrants = [] }
+                try admin.setPIN(user: user, pinHash: hash)
                 print("PIN of \(user) changed")
             }
         }
@@ -175,24 +166,20 @@ extension EmailOTP {
             try EmailOTPTool.run {
                 let user = try checkedUser(self.user)
                 let address = try checkedAddress(self.address)
-                let config = try global.loadConfig()
-                try modify(global.openStore(config), user) {
-                    $0.email = address
-                    $0.challenges.removeAll()
-                }
+                try global.tokenAdmin().setEmail(user: user, address: address)
                 print("address of \(user) is now \(address)")
             }
         }
     }
 }
 
-/// One state change of an existing token, under the store lock.
+/// A verb that changes one user's token: the checked name, one call, one line printed.
 struct StateCommand {
-    static func run(_ global: GlobalOptions, _ user: String, done: String, _ change: @escaping (inout TokenRecord) -> Void) throws {
+    static func run(_ global: GlobalOptions, _ user: String, done: String,
+                    _ change: (TokenAdmin, String) throws -> Void) throws {
         try EmailOTPTool.run {
             let user = try checkedUser(user)
-            let config = try global.loadConfig()
-            try modify(global.openStore(config), user, change)
+            try change(global.tokenAdmin(), user)
             print("\(user): \(done)")
         }
     }
@@ -204,7 +191,7 @@ extension EmailOTP {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The user whose token is disabled.") var user: String
         func run() throws {
-            try StateCommand.run(global, user, done: "disabled") { $0.enabled = false; $0.challenges.removeAll() }
+            try StateCommand.run(global, user, done: "disabled") { try $0.disable(user: $1) }
         }
     }
 
@@ -213,7 +200,7 @@ extension EmailOTP {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The user whose token is enabled again.") var user: String
         func run() throws {
-            try StateCommand.run(global, user, done: "enabled") { $0.enabled = true }
+            try StateCommand.run(global, user, done: "enabled") { try $0.enable(user: $1) }
         }
     }
 
@@ -222,7 +209,7 @@ extension EmailOTP {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The user whose fail count and lock are cleared.") var user: String
         func run() throws {
-            try StateCommand.run(global, user, done: "fail count and lock cleared") { $0.registerSuccess() }
+            try StateCommand.run(global, user, done: "fail count and lock cleared") { try $0.reset(user: $1) }
         }
     }
 
@@ -233,27 +220,11 @@ extension EmailOTP {
         func run() throws {
             try EmailOTPTool.run {
                 let user = try checkedUser(self.user)
-                let config = try global.loadConfig()
-                let deleted: Bool = try global.openStore(config).update(user: user) { record in
-                    defer { record = nil }
-                    return record != nil
-                }
-                guard deleted else { throw CLIError("\(user) has no token") }
+                try global.tokenAdmin().delete(user: user)
                 print("deleted the token of \(user)")
             }
         }
     }
-}
-
-/// Applies `change` to an existing record under the user's lock; no record is an error.
-func modify(_ store: TokenStore, _ user: String, _ change: (inout TokenRecord) -> Void) throws {
-    let found: Bool = try store.update(user: user) { record in
-        guard var r = record else { return false }
-        change(&r)
-        record = r
-        return true
-    }
-    guard found else { throw CLIError("\(user) has no token") }
 }
 
 func printTable(_ rows: [[String]]) {

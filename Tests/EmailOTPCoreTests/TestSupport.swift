@@ -1,6 +1,12 @@
 import Glibc
 import XCTest
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPFlows
+@testable import EmailOTPMail
+@testable import EmailOTPStore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 // Injected parts for the flows: a clock the test moves, deterministic randomness, a mailer that
 // records (or fails), a scripted conversation and a logger that collects.
@@ -295,7 +301,7 @@ class FlowTestCase: TempDirTestCase {
         config = Config()
         config.mailSender = "otp@example.org"
         config.store = storeDirectory
-        // The flow tests count code mails; the alert tests (issue 12) turn alerts on themselves.
+        // The flow tests count code mails; the alert tests turn alerts on themselves.
         config.notify = []
     }
 

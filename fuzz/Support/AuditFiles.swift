@@ -1,4 +1,4 @@
-@testable import EmailOTPCore
+@testable import EmailOTPAudit
 
 /// Files in memory for the audit targets: path → text.
 struct FuzzFiles: AuditFiles {

@@ -1,7 +1,9 @@
 // Helpers shared by the fuzz targets: turning the fuzzer's bytes into the inputs the module
 // sees, independent decoders for the encodings it produces, and the invariants of a Config.
 // Harness code, not module code: a broken property traps with a message that says which.
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPCrypto
+@testable import EmailOTPSystem
 import Glibc
 
 /// The bytes as text, repaired the way `SafeFile.readText` repairs a file (invalid UTF-8 → U+FFFD).

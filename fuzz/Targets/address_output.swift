@@ -1,6 +1,7 @@
 // AddressCommand.address(fromOutput:): what it accepts is a valid address equal to the output
 // minus at most one final LF, with no CR or LF inside.
-@testable import EmailOTPCore
+@testable import EmailOTPMail
+@testable import EmailOTPSystem
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

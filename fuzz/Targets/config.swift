@@ -1,6 +1,6 @@
 // ConfigLoader.parse + ConfigKeys.apply over a whole emailotp.conf: what is accepted is well
 // formed, renders back to the same entries, and yields a Config with no control characters.
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,7 +1,7 @@
 // ConfigKeys.apply, one key at a time (the first byte picks the key, the rest is the value):
 // an accepted value keeps every Config invariant, and numbers and booleans are exactly the
 // documented forms.
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
 
 let ranges: [String: ClosedRange<Int64>] = [
     "mail_port": 1...65535, "mail_timeout": 1...120, "otp_validity": 30...86400, "otp_length": 6...10,

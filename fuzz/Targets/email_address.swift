@@ -1,6 +1,6 @@
 // EmailAddress.isValid / masked: a valid address goes into headers and SMTP commands as it is,
 // so it can hold nothing that splits or reshapes a header or a command.
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

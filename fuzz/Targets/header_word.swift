@@ -1,7 +1,7 @@
 // MIMEEncoding.headerWord: printable ASCII stays as it is; anything else becomes RFC 2047
 // encoded words joined by "\r\n " folding only, each short enough for "Subject: " plus the word
 // to fit a 76-character line, each holding whole characters, together decoding to the input.
-@testable import EmailOTPCore
+@testable import EmailOTPMail
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

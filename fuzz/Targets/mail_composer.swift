@@ -3,7 +3,9 @@
 // Whatever goes in, an accepted message has a header block of known headers, one per line
 // (folded only inside Subject), with no CR or other control byte; bodies are quoted-printable
 // that cannot contain the boundary and decode to the expanded templates.
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
+@testable import EmailOTPMail
+@testable import EmailOTPSystem
 
 let headerOrder = ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Auto-Submitted",
                    "X-EmailOTP-Transaction-Id", "Content-Type"]

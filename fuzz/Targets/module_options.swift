@@ -1,7 +1,7 @@
 // ModuleOptions(arguments:): the arguments of a PAM service line (fields separated by 0xFF;
 // argv strings end at NUL). What it accepts is exactly the documented forms, and the overrides
 // it passes on keep every Config invariant once applied.
-@testable import EmailOTPCore
+@testable import EmailOTPConfig
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

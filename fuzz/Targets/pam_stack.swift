@@ -1,7 +1,7 @@
 // PAMStackReader + PAMStackRules: a service file and two files it may include (fields split on
 // 0xFF): no trap, whatever the controls, jumps, includes and loops; every finding points at a
 // line of a file that was read; each rule's module line is a pam_emailotp line.
-@testable import EmailOTPCore
+@testable import EmailOTPAudit
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

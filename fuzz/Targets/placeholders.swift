@@ -1,6 +1,5 @@
 // String.expandingPlaceholders against a plain reference: fields are the template, then
 // name, value, name, value... (0xFF separated). A value is never expanded again.
-@testable import EmailOTPCore
 
 /// The reference, over bytes: `{name}` (name up to the next `}` byte) whose name is a key byte
 /// for byte becomes its value; any other `{` stays and scanning goes on right after it.

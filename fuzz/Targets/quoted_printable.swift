@@ -1,7 +1,7 @@
 // MIMEEncoding.quotedPrintable: 7-bit lines of at most 76 characters, no trailing blanks, no
 // "=_" (the MIME boundary starts with it, so a body can never contain the boundary), and it
 // decodes back to the input.
-@testable import EmailOTPCore
+@testable import EmailOTPMail
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

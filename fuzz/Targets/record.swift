@@ -1,6 +1,7 @@
 // RecordFormat.parse: whatever it accepts renders back to a record that parses to the same
 // value, and an accepted record holds only what the format allows.
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
+@testable import EmailOTPToken
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -30,7 +31,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check((0...100).contains(c.triesLeft) && c.created >= 0 && c.expires >= 0, "challenge numbers")
     }
 
-    // Format 2 lines (issue 12): bounded lists, one-word hashes.
+    // Format 2 lines (recovery codes, remembered hosts, alerts): bounded lists, one-word hashes.
     check(record.recoveryHashes.count <= 100 && record.remembered.count <= 100 && record.recentHosts.count <= 100,
           "too many recovery codes or hosts")
     for hash in record.recoveryHashes {

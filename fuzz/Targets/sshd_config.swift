@@ -1,6 +1,6 @@
 // SSHDConfigRules: an sshd_config and one included file (fields split on 0xFF): no trap;
 // every finding points at a line of a file that was read; UsePAM is always judged.
-@testable import EmailOTPCore
+@testable import EmailOTPAudit
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

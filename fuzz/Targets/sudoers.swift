@@ -1,7 +1,7 @@
 // SudoersRules: sudoers and one included file (fields split on 0xFF): no trap; every finding
 // points at a line of a file that was read; without a timestamp_timeout setting there is
 // exactly one note about the default.
-@testable import EmailOTPCore
+@testable import EmailOTPAudit
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,6 +1,6 @@
 // UserName.encode / decode: the user-name → file-name mapping must be reversible and must never
 // yield a name that leaves the store directory or hides as a dot file.
-@testable import EmailOTPCore
+@testable import EmailOTPSystem
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

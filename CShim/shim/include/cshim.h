@@ -19,12 +19,6 @@
 #include "curl_loader.h"
 #include "crypto_loader.h"
 
-/* curl_easy_setopt with one fixed argument type each. */
-CURLcode cshim_curl_setopt_long(CURL *curl, CURLoption option, long value);
-CURLcode cshim_curl_setopt_string(CURL *curl, CURLoption option, const char *value);
-CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value);
-CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback);
-
 /* The setuid helper (Sources/emailotp-helper): syslog(priority, "%s", message), and
  * closefrom(lowfd), which Swift's Glibc module does not export. */
 void cshim_syslog(int priority, const char *message);

@@ -17,13 +17,25 @@ enum {
     CSHIM_PG_DIAG_SQLSTATE = 'C',
 };
 
-/* Loads libpq once per process. 0 on success; otherwise -1 and a reason in `error`. */
+/* The library cshim_pq_load opens. */
+#define CSHIM_PQ_SONAME "libpq.so.5"
+
+/* Loads libpq once per process (thread-safe; a failed load is retried on the next call), after
+ * libcrypto (crypto_loader.h). 0 on success; otherwise -1 and a reason in `error`. */
 int cshim_pq_load(char *error, size_t size);
 
-/* PQconnectdbParams(keywords, values, 1), with an empty environment for its duration: libpq
- * reads PGHOST, PGHOSTADDR, PGSSLROOTCERT, PGOPTIONS, PGSERVICE, … from the environment, which
- * belongs to the user in sudo and su; the connection must come from the configuration alone. */
-cshim_pgconn *cshim_pq_connect(const char *const *keywords, const char *const *values);
+/* Connects with `conninfo` (a URI or key=value string) and nothing from the environment, which
+ * belongs to the user in sudo and su: libpq fills every keyword left unset from PGHOST,
+ * PGHOSTADDR, PGSSLROOTCERT, PGOPTIONS, …, so every keyword whose variable is set gets an
+ * explicit value (libpq's compiled-in default, or empty for none). `default_*` (NULL-terminated
+ * keyword and value arrays, or NULL) fill keywords the conninfo leaves unset; `override_*`
+ * replace what it says. The environment is only read, never changed. PGSERVICE is the one
+ * variable still consulted (no value of `service` means "none"): it can make the connection
+ * fail, not redirect it, since every keyword a variable backs is then set. NULL with a reason in `error` when the
+ * conninfo does not parse or memory ran out; otherwise check cshim_pq_status. */
+cshim_pgconn *cshim_pq_connect(const char *conninfo, const char *const *default_keywords,
+                               const char *const *default_values, const char *const *override_keywords,
+                               const char *const *override_values, char *error, size_t size);
 
 int cshim_pq_status(const cshim_pgconn *conn);
 const char *cshim_pq_error_message(const cshim_pgconn *conn);
@@ -33,6 +45,8 @@ int cshim_pq_flush(cshim_pgconn *conn);
 void cshim_pq_finish(cshim_pgconn *conn);
 /* PQsendQueryParams with text parameters and text results. */
 int cshim_pq_send_query_params(cshim_pgconn *conn, const char *command, int count, const char *const *values);
+/* PQsendQuery: the simple protocol, several statements, no parameters. */
+int cshim_pq_send_query(cshim_pgconn *conn, const char *command);
 int cshim_pq_consume_input(cshim_pgconn *conn);
 int cshim_pq_is_busy(cshim_pgconn *conn);
 cshim_pgresult *cshim_pq_get_result(cshim_pgconn *conn);

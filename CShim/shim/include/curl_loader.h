@@ -23,4 +23,10 @@ const char *cshim_curl_easy_strerror(CURLcode code);
 struct curl_slist *cshim_curl_slist_append(struct curl_slist *list, const char *text);
 void cshim_curl_slist_free_all(struct curl_slist *list);
 
+/* curl_easy_setopt (variadic, which Swift cannot call) with one fixed argument type each. */
+CURLcode cshim_curl_setopt_long(CURL *curl, CURLoption option, long value);
+CURLcode cshim_curl_setopt_string(CURL *curl, CURLoption option, const char *value);
+CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value);
+CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback);
+
 #endif

@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// The time limits of clients that end a login while the user waits for the mail: login's
 /// `LOGIN_TIMEOUT` (login.defs), Cockpit's `response-timeout` (cockpit.conf) and sshd's
 /// `LoginGraceTime`. Each must leave room for a mail's round trip plus typing the code.

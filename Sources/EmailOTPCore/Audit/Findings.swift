@@ -1,3 +1,4 @@
+import EmailOTPSystem
 import Glibc
 
 /// One result of `emailotp config-check`'s reading of the PAM stacks, sshd_config and sudoers.

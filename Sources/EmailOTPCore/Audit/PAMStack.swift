@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// What a PAM control does with one return value of its module (pam.conf(5)).
 public enum PAMAction: Equatable {
     case ok, done, bad, die, ignore, reset

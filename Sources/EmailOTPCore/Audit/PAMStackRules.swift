@@ -1,3 +1,6 @@
+import EmailOTPConfig
+import EmailOTPSystem
+
 /// The rules `emailotp config-check` applies to each `auth` stack that uses pam_emailotp: the
 /// ways a stack lets the second factor be skipped or bypassed. Rule names are listed in
 /// emailotp(8).

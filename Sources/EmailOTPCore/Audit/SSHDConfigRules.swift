@@ -1,3 +1,4 @@
+import EmailOTPSystem
 import Glibc
 
 /// Reads sshd_config (following `Include`, noting `Match` blocks) for the settings that keep

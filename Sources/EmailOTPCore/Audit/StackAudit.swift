@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// What `emailotp config-check` finds around the module: every PAM service's auth stack, sshd
 /// and sudo, and the local users a stack without `nullok` would lock out.
 public struct AuditReport {

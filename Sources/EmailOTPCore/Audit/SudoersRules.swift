@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// Reads sudoers (following `@include`/`@includedir` and their `#` spellings) for what lets
 /// sudo skip the PAM stack: the timestamp (no authentication for `timestamp_timeout` minutes
 /// after one), `NOPASSWD` and `!authenticate`.

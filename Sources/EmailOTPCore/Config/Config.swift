@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 public enum TLSMode: String, CaseIterable {
     case none, starttls, tls
 }

@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// One bad setting: where it came from and why it is refused.
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public let message: String

@@ -1,3 +1,4 @@
+import EmailOTPSystem
 import Glibc
 
 /// Reads `emailotp.conf`, applies overrides (module arguments or command options) and resolves

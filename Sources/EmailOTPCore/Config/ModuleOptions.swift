@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 public enum PINMode: String, CaseIterable {
     case token, none
 }

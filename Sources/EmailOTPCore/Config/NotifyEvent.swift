@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// The events of `notify` (emailotp.conf(5)) that mail the user an alert.
 public enum NotifyEvent: String, CaseIterable {
     case lockout

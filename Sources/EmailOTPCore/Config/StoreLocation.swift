@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// The `store` setting: a directory (file store) or a libpq connection URI (PostgreSQL store).
 /// Which store it opens is decided in Flows/StoreChoice.swift, above Config and Store.
 public enum StoreLocation {

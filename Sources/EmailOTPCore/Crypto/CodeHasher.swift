@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// The keyed hash under which a code is stored: HMAC-SHA-256 of transaction id, user and code.
 public struct CodeHasher {
     let key: [UInt8]

@@ -1,4 +1,5 @@
 import CShim
+import EmailOTPSystem
 import Glibc
 
 /// PIN hashes in crypt(3) format, yescrypt by default (libcrypt's `crypt_gensalt_rn`, `crypt_rn`).

@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// Recovery codes (emailotp(8), recovery-codes): 10 characters of Crockford's base32 alphabet, shown as
 /// `xxxxx-xxxxx`, at least one of them a letter.
 ///

@@ -1,3 +1,8 @@
+import EmailOTPConfig
+import EmailOTPMail
+import EmailOTPSystem
+import EmailOTPToken
+
 /// Alert mails (`notify`, emailotp.conf(5)). They are sent after the login's result is decided and
 /// never change it: a failing alert is logged only. They have their own hourly quota
 /// (`max_mails_per_hour`, counted in the record's `alerts`), so alerts cannot use up the

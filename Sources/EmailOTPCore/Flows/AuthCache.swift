@@ -1,3 +1,7 @@
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
+
 /// `auth_cache` (pam_emailotp(8), Challenge mode): after PIN + code was granted in challenge mode, the same password for
 /// the same user, service and remote host keeps being granted until `auth_cache` seconds after
 /// that first grant, `auth_cache` as it is set at each use (a lower value ends grants at once). IMAP clients open several connections, OpenVPN re-sends the password at

@@ -1,3 +1,10 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPMail
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
 /// The mail could not be sent; the challenge has been dropped again.
 public struct DeliveryFailure: Error, CustomStringConvertible {
     public let reason: String

@@ -1,3 +1,8 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
+
 /// What one step of the two-step flow ended with.
 public struct StepReport: Equatable {
     public var result: AuthResult

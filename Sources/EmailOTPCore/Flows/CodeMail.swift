@@ -1,3 +1,5 @@
+import EmailOTPMail
+
 extension Authenticator {
     /// Composes the code mail of `content` and hands it to the transport: the one path every
     /// code takes, in a login and in `emailotp enroll --verify`.

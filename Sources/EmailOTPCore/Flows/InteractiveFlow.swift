@@ -1,3 +1,8 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
+
 /// `mode=interactive`: PIN prompt, mail, code prompt (up to `otp_tries`), in one transaction.
 extension Authenticator {
     /// - Parameters:

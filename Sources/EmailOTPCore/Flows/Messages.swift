@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// The texts a user sees (docs/DESIGN.md lists them).
 public enum Messages {
     public static func sent(_ address: String, validity: Int64) -> String {

@@ -1,3 +1,5 @@
+import EmailOTPSystem
+import EmailOTPToken
 import Glibc
 
 /// The system's account database, asked for the canonical spelling of a login name.

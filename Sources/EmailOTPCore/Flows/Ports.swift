@@ -1,3 +1,4 @@
+import EmailOTPSystem
 import Glibc
 
 /// The user at the other end of the PAM conversation (or of `emailotp check`).

@@ -1,3 +1,7 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPToken
+
 /// Recovery codes in the flows (pam_emailotp(8)): accepted wherever a mailed code is, and offered
 /// instead of the mail when the mail cannot be sent.
 extension TokenRecord {

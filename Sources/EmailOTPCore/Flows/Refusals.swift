@@ -1,3 +1,4 @@
+
 /// What a flow returns when it does not grant, and what the user is told ("" = nothing).
 struct Refusal: Equatable {
     var result: AuthResult

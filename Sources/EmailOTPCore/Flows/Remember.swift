@@ -1,3 +1,7 @@
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
+
 /// Remembered hosts (`remember`, emailotp.conf(5)) and the user's recent remote hosts (`new_host`).
 ///
 /// Both are kept as keyed hashes (HMAC-SHA-256 under the store's code key) of the user, the

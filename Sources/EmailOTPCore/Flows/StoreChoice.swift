@@ -1,3 +1,8 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPStore
+import EmailOTPSystem
+
 extension StoreLocation {
     /// The store that `config` names; a database is connected to on first use. `clock` and
     /// `random` are the file store's (the database store takes its time from the server).

@@ -1,3 +1,5 @@
+import EmailOTPFlows
+
 /// What the module and the setuid helper (`emailotp-helper`) say to each other when the module
 /// runs in a process that is not root. The helper trusts nothing of it beyond the
 /// request's four fields; it reads its settings from the system configuration only.

@@ -1,4 +1,6 @@
 import CShim
+import EmailOTPConfig
+import EmailOTPSystem
 import Glibc
 
 /// Why `address_command` gave no address; the mail is not sent.

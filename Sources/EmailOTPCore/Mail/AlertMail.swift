@@ -1,3 +1,5 @@
+import EmailOTPSystem
+
 /// The alert mails of `notify` (emailotp.conf(5)).
 public enum AlertEvent: Equatable {
     case lockout
@@ -71,23 +73,12 @@ extension MailComposer {
 
         If this was not you, tell your administrator.
         """
-        let token = Hex.encode(try random.bytes(12))
-        let domain = host.unicodeScalars.allSatisfy({ EmailAddress.isAlphanumeric($0) || $0 == "." || $0 == "-" }) && !host.isEmpty
-            ? host : "localhost"
-        let lines = [
-            "Date: \(TimeFormat.rfc5322(context.time))",
-            "From: \(sender)",
-            "To: \(context.address)",
-            "Subject: \(MIMEEncoding.headerWord(subject).replacingCRLF())",
-            "Message-ID: <\(token).alert@\(domain)>",
-            "MIME-Version: 1.0",
-            "Auto-Submitted: auto-generated",
-            "X-EmailOTP-Alert: \(context.event.name)",
-            "Content-Type: text/plain; charset=utf-8",
-            "Content-Transfer-Encoding: quoted-printable",
-            "",
-            MIMEEncoding.quotedPrintable(body),
-        ]
+        let lines = headerLines(from: sender, to: context.address, subject: subject, date: context.time,
+                                token: Hex.encode(try random.bytes(12)), tag: "alert", host: host,
+                                extra: ["X-EmailOTP-Alert: \(context.event.name)",
+                                        "Content-Type: text/plain; charset=utf-8",
+                                        "Content-Transfer-Encoding: quoted-printable"])
+            + ["", MIMEEncoding.quotedPrintable(body)]
         return OutgoingMail(from: sender, to: context.address, text: lines.joined(separator: "\n") + "\n")
     }
 }

@@ -1,5 +1,7 @@
+import EmailOTPSystem
+
 /// The encodings a MIME message needs, without Foundation.
-enum MIMEEncoding {
+package enum MIMEEncoding {
     static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     static func base64(_ bytes: [UInt8]) -> String {
@@ -46,7 +48,7 @@ enum MIMEEncoding {
     }
 
     /// Quoted-printable (RFC 2045) of UTF-8 text with `\n` line ends; output lines end in `\n`.
-    static func quotedPrintable(_ text: String) -> String {
+    package static func quotedPrintable(_ text: String) -> String {
         var out = ""
         let hex = Array("0123456789ABCDEF".utf8)
         for line in ByteText.lines(text) {

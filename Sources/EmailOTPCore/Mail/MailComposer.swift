@@ -1,3 +1,7 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+
 /// A message ready for a transport: envelope and RFC 5322 text with `\n` line ends.
 public struct OutgoingMail: Equatable {
     public var from: String
@@ -43,6 +47,8 @@ public struct CodeMailContext {
 public struct MailCompositionError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
+
+    package init(message: String) { self.message = message }
 }
 
 /// Builds the MIME message of a code mail from the configured templates.
@@ -82,8 +88,8 @@ public struct MailComposer {
 
     """
 
-    let config: Config
-    let random: RandomSource
+    package let config: Config
+    package let random: RandomSource
 
     public init(config: Config, random: RandomSource) {
         self.config = config
@@ -136,23 +142,12 @@ public struct MailComposer {
         let html = config.htmlTemplate.isEmpty ? nil : config.htmlTemplate.expandingPlaceholders(htmlFields)
 
         let token = Hex.encode(try random.bytes(12))
-        let domain = context.host.unicodeScalars.allSatisfy({ EmailAddress.isAlphanumeric($0) || $0 == "." || $0 == "-" })
-            ? context.host : "localhost"
         let boundary = "=_emailotp_\(token)"
-        var lines = [
-            "Date: \(TimeFormat.rfc5322(date))",
-            "From: \(sender)",
-            "To: \(context.address)",
-            "Subject: \(MIMEEncoding.headerWord(subject).replacingCRLF())",
-            "Message-ID: <\(token).\(context.transactionID)@\(domain)>",
-            "MIME-Version: 1.0",
-            "Auto-Submitted: auto-generated",
-            "X-EmailOTP-Transaction-Id: \(context.transactionID)",
-            "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",
-            "",
-            "This is a multi-part message in MIME format.",
-            "",
-        ]
+        var lines = headerLines(from: sender, to: context.address, subject: subject, date: date, token: token,
+                                tag: context.transactionID, host: context.host,
+                                extra: ["X-EmailOTP-Transaction-Id: \(context.transactionID)",
+                                        "Content-Type: multipart/alternative; boundary=\"\(boundary)\""])
+        lines += ["", "This is a multi-part message in MIME format.", ""]
         func part(_ type: String, _ body: String) {
             lines += ["--\(boundary)",
                       "Content-Type: \(type); charset=utf-8",
@@ -164,6 +159,26 @@ public struct MailComposer {
         if let html = html { part("text/html", html) }
         lines.append("--\(boundary)--")
         return OutgoingMail(from: sender, to: context.address, text: lines.joined(separator: "\n") + "\n")
+    }
+
+    /// The header lines every mail of the module starts with (code, alert and test mails):
+    /// Date, From, To, Subject (an encoded word when not plain ASCII), Message-ID
+    /// `<token.tag@host>` (`localhost` unless `host` is a plain DNS name), MIME-Version,
+    /// Auto-Submitted, then `extra` (the mail's own X- and Content- lines). `token` is random
+    /// hex, `tag` digits or a word of this module: no header injection through either.
+    package func headerLines(from sender: String, to address: String, subject: String, date: Int64,
+                             token: String, tag: String, host: String, extra: [String]) -> [String] {
+        let plainHost = !host.isEmpty
+            && host.unicodeScalars.allSatisfy { EmailAddress.isAlphanumeric($0) || $0 == "." || $0 == "-" }
+        return [
+            "Date: \(TimeFormat.rfc5322(date))",
+            "From: \(sender)",
+            "To: \(address)",
+            "Subject: \(MIMEEncoding.headerWord(subject).replacingCRLF())",
+            "Message-ID: <\(token).\(tag)@\(plainHost ? host : "localhost")>",
+            "MIME-Version: 1.0",
+            "Auto-Submitted: auto-generated",
+        ] + extra
     }
 
     func normalized(_ body: String) -> String {
@@ -185,30 +200,5 @@ extension String {
             out.append(afterCR ? ByteText.lineFeed : byte)
         }
         return String(decoding: out, as: UTF8.self)
-    }
-}
-
-extension MailComposer {
-    /// The message of `emailotp send-test`: same headers and transport, no code.
-    public func composeTest(to address: String, host: String, date: Int64) throws -> OutgoingMail {
-        let sender = config.effectiveSender
-        guard EmailAddress.isValid(address), EmailAddress.isValid(sender) else {
-            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
-        }
-        let token = Hex.encode(try random.bytes(12))
-        let lines = [
-            "Date: \(TimeFormat.rfc5322(date))",
-            "From: \(sender)",
-            "To: \(address)",
-            "Subject: pam_emailotp test message from \(host)",
-            "Message-ID: <\(token)@\(host.isEmpty || host.hasControlCharacters ? "localhost" : host)>",
-            "MIME-Version: 1.0",
-            "Auto-Submitted: auto-generated",
-            "Content-Type: text/plain; charset=utf-8",
-            "Content-Transfer-Encoding: quoted-printable",
-            "",
-            MIMEEncoding.quotedPrintable("This is a test message from emailotp send-test on \(host).\nThe mail settings of pam_emailotp work."),
-        ]
-        return OutgoingMail(from: sender, to: address, text: lines.joined(separator: "\n"))
     }
 }

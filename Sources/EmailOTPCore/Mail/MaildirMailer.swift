@@ -1,3 +1,5 @@
+import EmailOTPCrypto
+import EmailOTPSystem
 import Glibc
 
 /// Delivers into a Maildir (`tmp/` then rename into `new/`): for tests, demos and hosts whose

@@ -1,3 +1,7 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPSystem
+
 /// A mail that could not be delivered, and why (for the log; the user sees a generic message).
 public struct MailError: Error, CustomStringConvertible, Equatable {
     public let message: String

@@ -1,4 +1,6 @@
 import CShim
+import EmailOTPConfig
+import EmailOTPSystem
 import Glibc
 
 /// SMTP through libcurl: `mail_tls` none / starttls (required) / tls, certificate and host name

@@ -1,3 +1,4 @@
+import EmailOTPSystem
 import Glibc
 
 /// Runs `sendmail -t -oi -f SENDER` without a shell, feeding the message on standard input.

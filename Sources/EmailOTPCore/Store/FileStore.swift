@@ -1,3 +1,6 @@
+import EmailOTPCrypto
+import EmailOTPSystem
+import EmailOTPToken
 import Glibc
 
 /// The file-backed store under `/var/lib/emailotp` (layout in docs/DESIGN.md and emailotp.conf(5)).

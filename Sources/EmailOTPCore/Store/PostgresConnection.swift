@@ -1,13 +1,14 @@
 import CShim
+import EmailOTPSystem
 import Glibc
 
 /// One libpq connection whose every wait is bounded: `connect_timeout` while connecting, then
-/// the server's `statement_timeout` / `lock_timeout` and a client-side deadline on each
-/// statement, so that a dead or hanging database never holds sshd. After a client-side
+/// the server's `statement_timeout` / `lock_timeout` in each transaction (`begin`) and a
+/// client-side deadline on each statement, so that a dead or hanging database never holds sshd. After a client-side
 /// timeout the connection is closed: the server rolls back whatever was open.
-final class PostgresConnection {
+package final class PostgresConnection {
     private var raw: OpaquePointer?
-    let timeout: Int64
+    package let timeout: Int64
 
     /// `uri` is expanded by libpq; `password` (from `store_password_file`) is passed apart.
     init(uri: String, password: String, timeout: Int64) throws {
@@ -16,28 +17,21 @@ final class PostgresConnection {
         guard cshim_pq_load(&error, error.count) == 0 else {
             throw StoreError.io("PostgreSQL store: \(String(cString: error))")
         }
-        // Earlier entries are defaults the URI may override; later ones override the URI.
-        var parameters: [(String, String)] = [("connect_timeout", String(max(timeout, 2))),
-                                              ("fallback_application_name", "pam_emailotp"),
-                                              ("dbname", uri),
-                                              ("client_encoding", "UTF8")]
-        if !password.isEmpty { parameters.append(("password", password)) }
-        let keywords = parameters.map { strdup($0.0) }
-        let values = parameters.map { strdup($0.1) }
-        defer {
-            for pointer in keywords + values { free(pointer) }
-        }
-        var keywordArray: [UnsafePointer<CChar>?] = keywords.map { UnsafePointer($0) } + [nil]
-        var valueArray: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
-        guard keywords.allSatisfy({ $0 != nil }), values.allSatisfy({ $0 != nil }) else {
-            throw StoreError.io("PostgreSQL store: out of memory")
-        }
-        let connection = keywordArray.withUnsafeMutableBufferPointer { k in
-            valueArray.withUnsafeMutableBufferPointer { v in
-                cshim_pq_connect(k.baseAddress, v.baseAddress)
+        // Defaults the URI may override; overrides replace what it says. Nothing comes from the
+        // environment (cshim_pq_connect).
+        let defaults: [(String, String)] = [("connect_timeout", String(max(timeout, 2))),
+                                            ("application_name", "pam_emailotp")]
+        var overrides: [(String, String)] = [("client_encoding", "UTF8")]
+        if !password.isEmpty { overrides.append(("password", password)) }
+        var why = [CChar](repeating: 0, count: 512)
+        let connection = try Self.withCArrays(defaults) { defaultKeys, defaultValues in
+            try Self.withCArrays(overrides) { overrideKeys, overrideValues in
+                cshim_pq_connect(uri, defaultKeys, defaultValues, overrideKeys, overrideValues, &why, why.count)
             }
         }
-        guard let connection = connection else { throw StoreError.io("PostgreSQL store: out of memory") }
+        guard let connection = connection else {
+            throw StoreError.io("PostgreSQL store: cannot connect: \(Self.oneLine(why))")
+        }
         raw = connection
         guard cshim_pq_status(connection) == Int32(CSHIM_CONNECTION_OK) else {
             let message = Self.oneLine(cshim_pq_error_message(connection))
@@ -48,32 +42,66 @@ final class PostgresConnection {
             close()
             throw StoreError.io("PostgreSQL store: cannot switch the connection to non-blocking mode")
         }
-        // The lock wait ends first, so that a held row is reported as such; a host that
-        // vanishes inside a transaction must not hold a user's row for long.
-        _ = try execute("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false), "
-                        + "set_config('idle_in_transaction_session_timeout', $3, false)",
-                        [String(timeout * 1000), String(timeout * 1000 + 250), String(timeout * 2000)])
+    }
+
+    /// NULL-terminated keyword and value arrays of C strings for the duration of `body`.
+    private static func withCArrays<T>(_ pairs: [(String, String)],
+                                       _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<UnsafePointer<CChar>?>) throws -> T) throws -> T {
+        let keywords = pairs.map { strdup($0.0) }
+        let values = pairs.map { strdup($0.1) }
+        defer { for pointer in keywords + values { free(pointer) } }
+        guard keywords.allSatisfy({ $0 != nil }), values.allSatisfy({ $0 != nil }) else {
+            throw StoreError.io("PostgreSQL store: out of memory")
+        }
+        let k: [UnsafePointer<CChar>?] = keywords.map { UnsafePointer($0) } + [nil]
+        let v: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
+        return try k.withUnsafeBufferPointer { kp in
+            try v.withUnsafeBufferPointer { vp in try body(kp.baseAddress!, vp.baseAddress!) }
+        }
+    }
+
+    /// Opens a transaction whose waits are bounded. The settings are transaction-scoped
+    /// (`SET LOCAL`): a pooler in transaction mode (PgBouncer) hands the server connection to
+    /// another client after COMMIT, so a session-level `SET` would neither stay with this
+    /// client nor leave the next one alone. The lock wait ends first, so that a held row is
+    /// reported as such; a host that vanishes inside a transaction must not hold a user's row
+    /// for long. One round trip: the simple protocol runs the statements together.
+    package func begin() throws {
+        let lock = timeout * 1000, statement = timeout * 1000 + 250, idle = timeout * 2000
+        try execute("BEGIN; SET LOCAL lock_timeout = \(lock); SET LOCAL statement_timeout = \(statement); "
+                    + "SET LOCAL idle_in_transaction_session_timeout = \(idle)", simple: true)
     }
 
     deinit { close() }
 
-    var isOpen: Bool { raw.map { cshim_pq_status($0) == Int32(CSHIM_CONNECTION_OK) } ?? false }
+    package var isOpen: Bool { raw.map { cshim_pq_status($0) == Int32(CSHIM_CONNECTION_OK) } ?? false }
 
-    func close() {
+    package func close() {
         if let connection = raw { cshim_pq_finish(connection) }
         raw = nil
     }
 
+    /// Commits the transaction `begin` opened. The server's statement timeout is lifted first:
+    /// with synchronous replication, a COMMIT waiting for the standby that is cancelled (as a
+    /// statement timeout cancels it) returns success with a mere warning although the standby
+    /// never got the transaction, and a code granted on that answer could be granted again
+    /// after a failover. The client-side deadline still bounds the wait: past it the connection
+    /// is closed, the answer counts as an outage and nothing is granted.
+    package func commit() throws {
+        try execute("SET LOCAL statement_timeout = 0; COMMIT", simple: true)
+    }
+
     /// Runs one statement with text parameters; the rows of its result, NULL as nil.
+    /// `simple`: the simple query protocol, which runs several statements and takes no parameters.
     @discardableResult
-    func execute(_ sql: String, _ parameters: [String] = []) throws -> [[String?]] {
+    package func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false) throws -> [[String?]] {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
         let deadline = Self.monotonicMilliseconds() + timeout * 1000 + 500
         let copies = parameters.map { strdup($0) }
         defer { for pointer in copies { free(pointer) } }
         guard copies.allSatisfy({ $0 != nil }) else { throw StoreError.io("PostgreSQL store: out of memory") }
         var values: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
-        let sent = values.withUnsafeMutableBufferPointer {
+        let sent = simple ? cshim_pq_send_query(connection, sql) : values.withUnsafeMutableBufferPointer {
             cshim_pq_send_query_params(connection, sql, Int32(parameters.count), $0.baseAddress)
         }
         guard sent == 1 else { throw failure(cshim_pq_error_message(connection)) }
@@ -164,7 +192,7 @@ final class PostgresConnection {
         return text.isEmpty ? "unknown error" : text
     }
 
-    static func monotonicMilliseconds() -> Int64 {
+    package static func monotonicMilliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000

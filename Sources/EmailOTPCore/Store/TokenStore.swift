@@ -1,3 +1,5 @@
+import EmailOTPToken
+
 /// Where tokens and challenges live. The flows see only this protocol, so another backend
 /// (a database shared by a fleet) can replace the file store without touching them.
 public protocol TokenStore {

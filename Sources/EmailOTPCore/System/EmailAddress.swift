@@ -34,7 +34,7 @@ public enum EmailAddress {
         return "\(localFirst)***@\(maskedName)\(tld)"
     }
 
-    static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+    package static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar {
         case "a"..."z", "A"..."Z", "0"..."9": return true
         default: return false

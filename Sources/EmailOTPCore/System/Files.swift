@@ -40,7 +40,7 @@ public final class FileDescriptor {
     public let raw: Int32
     public let path: String
 
-    init(raw: Int32, path: String) {
+    package init(raw: Int32, path: String) {
         self.raw = raw
         self.path = path
     }

@@ -20,7 +20,7 @@ public struct SystemError: Error, CustomStringConvertible, Equatable {
 
 /// Retries a system call interrupted by a signal; turns -1 into a thrown `SystemError`.
 @discardableResult
-func retryingEINTR<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws -> T {
+package func retryingEINTR<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws -> T {
     while true {
         let result = call()
         if result != -1 { return result }

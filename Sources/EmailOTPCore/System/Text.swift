@@ -51,10 +51,10 @@ public func parseInteger(_ text: String, in range: ClosedRange<Int64>) -> Int64?
     return value
 }
 
-enum Hex {
-    static let digits = Array("0123456789abcdef".utf8)
+package enum Hex {
+    package static let digits = Array("0123456789abcdef".utf8)
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()
         out.reserveCapacity(bytes.count * 2)
         for byte in bytes {
@@ -64,7 +64,7 @@ enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         let chars = Array(text.utf8)
         guard chars.count % 2 == 0 else { return nil }
         var out = [UInt8]()
@@ -77,7 +77,7 @@ enum Hex {
         return out
     }
 
-    static func value(_ char: UInt8) -> UInt8? {
+    package static func value(_ char: UInt8) -> UInt8? {
         switch char {
         case 0x30...0x39: return char - 0x30
         case 0x61...0x66: return char - 0x61 + 10

@@ -1,0 +1,53 @@
+import EmailOTPConfig
+
+/// The rules of one token, as pure functions of a record and the time; the flows apply them
+/// under the store's per-user lock.
+extension TokenRecord {
+    /// Unlocks a token whose `unlock_time` has passed, drops expired challenges and mail
+    /// times older than an hour.
+    public mutating func refresh(now: Int64, config: Config) {
+        if lockedAt != 0 && config.unlockTime > 0 && now >= lockedAt + config.unlockTime {
+            lockedAt = 0
+            failCount = 0
+        }
+        challenges.removeAll { $0.isExpired(at: now) }
+        mails.removeAll { $0 <= now - 3600 || $0 > now + 3600 }
+        // auth_cache as it is set now, not as it was at the grant (0 drops every grant).
+        cachedGrants = cachedGrants.map { $0.limited(to: config.authCache) }.filter { !$0.isExpired(at: now) }
+    }
+
+    public var isLocked: Bool { lockedAt != 0 }
+
+    /// Counts a wrong PIN or code; `max_fail` consecutive ones lock the token. Locking voids
+    /// the open challenges: a code mailed before the lock must not work after a reset.
+    public mutating func registerFailure(now: Int64, config: Config) {
+        if failCount < 1_000_000 { failCount += 1 }
+        if failCount >= config.maxFail && lockedAt == 0 {
+            lockedAt = max(now, 1)
+            challenges.removeAll()
+        }
+    }
+
+    /// A granted login clears the failures.
+    public mutating func registerSuccess() {
+        failCount = 0
+        lockedAt = 0
+    }
+
+    /// The newest open challenge.
+    public var newestChallenge: Challenge? {
+        challenges.max { $0.created < $1.created }
+    }
+
+    /// Adds a challenge: with concurrent challenges the oldest beyond `max_open_challenges` go,
+    /// without them every older challenge is voided.
+    public mutating func open(_ challenge: Challenge, config: Config) {
+        if config.concurrentChallenges {
+            challenges.sort { $0.created < $1.created }
+            while challenges.count >= config.maxOpenChallenges { challenges.removeFirst() }
+        } else {
+            challenges.removeAll()
+        }
+        challenges.append(challenge)
+    }
+}
