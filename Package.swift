@@ -14,8 +14,31 @@ let moduleLinkerFlags: [String] = [
     "-L\(Context.packageDirectory)/link/static-libstdc++",
     "-Xlinker", "-lgcc_eh",
     // The Swift runtime brings ~18,500 relative relocations: packed as DT_RELR (glibc >= 2.36)
-    // they take 3 KB instead of 445 KB of the file that every load reads. gold cannot pack them.
-    "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+    // they take 3 KB instead of 445 KB of the file that every load reads. gold cannot pack them;
+    // GNU ld can, but Swift's objects have a writable .rodata, which makes GNU ld drop the RELRO
+    // segment. lld (in the toolchain) packs them and keeps RELRO; -z now costs nothing, libpam
+    // loads modules with RTLD_NOW.
+    "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+    "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-z", "-Xlinker", "now",
+]
+
+// The installation layout, the one build option (docs/packaging.md): EMAILOTP_PREFIX in the
+// environment of `swift build`. /usr/local (the default) is install.sh's layout, /usr the Debian
+// package's. The helper lives in PREFIX/libexec; /usr and /usr/local share /etc and /var
+// (the FHS), any other prefix keeps its configuration and store under itself.
+let prefix = Context.environment["EMAILOTP_PREFIX"].map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 } ?? "/usr/local"
+let systemRoot = (prefix == "/usr" || prefix == "/usr/local") ? "" : prefix
+let layoutDefines: [CSetting] = [
+    .define("EMAILOTP_HELPER_PATH", to: "\"\(prefix)/libexec/emailotp-helper\""),
+    .define("EMAILOTP_CONFIG_PATH", to: "\"\(systemRoot)/etc/security/emailotp.conf\""),
+    .define("EMAILOTP_STORE_PATH", to: "\"\(systemRoot)/var/lib/emailotp\""),
+]
+
+// The C parts are built with the hardening flags of Debian's dpkg-buildflags (hardening=+all),
+// in every build: install.sh's and the package's. Release only: _FORTIFY_SOURCE needs -O.
+let cHardening: [CSetting] = [
+    .unsafeFlags(["-D_FORTIFY_SOURCE=2", "-fstack-protector-strong", "-Wformat", "-Werror=format-security"],
+                 .when(configuration: .release)),
 ]
 
 // The layers are separate modules; without cross-module optimisation the generic text helpers
@@ -37,16 +60,18 @@ let package = Package(
         .target(
             name: "CShim",
             path: "CShim/shim",
+            cSettings: layoutDefines + cHardening,
             linkerSettings: [.linkedLibrary("crypt")]
         ),
         // libpam only for the module and the command's demo: the core cannot import it.
-        .target(name: "CPAM", path: "CShim/pam", linkerSettings: [.linkedLibrary("pam")]),
-        .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"]),
+        .target(name: "CPAM", path: "CShim/pam", cSettings: cHardening, linkerSettings: [.linkedLibrary("pam")]),
+        .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"], cSettings: cHardening),
         // The core, one target per layer and folder of Sources/EmailOTPCore (docs/DESIGN.md,
         // "Map"): a target imports only the ones below it, so the compiler refuses a back-edge.
-        .target(name: "EmailOTPSystem", path: "Sources/EmailOTPCore/System", swiftSettings: coreSettings),
+        .target(name: "EmailOTPSystem", dependencies: ["CShim"], path: "Sources/EmailOTPCore/System", swiftSettings: coreSettings),
         .target(name: "EmailOTPCrypto", dependencies: ["EmailOTPSystem", "CShim"], path: "Sources/EmailOTPCore/Crypto", swiftSettings: coreSettings),
-        .target(name: "EmailOTPConfig", dependencies: ["EmailOTPSystem", "EmailOTPCrypto"], path: "Sources/EmailOTPCore/Config", swiftSettings: coreSettings),
+        // CShim: the build's layout (BuildLayout.swift, CShim/shim/build_paths.c).
+        .target(name: "EmailOTPConfig", dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "CShim"], path: "Sources/EmailOTPCore/Config", swiftSettings: coreSettings),
         // The record and its rules, as pure functions of a record and the time.
         .target(
             name: "EmailOTPToken",
@@ -114,8 +139,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The setuid helper (pam_emailotp(8), Challenge mode): no argument parser, nothing but the core.
-        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim"]),
+        // The helper (pam_emailotp(8), PROCESS MODEL): no argument parser, nothing but the core.
+        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim", "CHelperStart"]),
+        // The helper's first code (a constructor): never linked into the module.
+        .target(name: "CHelperStart", dependencies: ["CShim"], path: "CShim/helper"),
         .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim"]),
     ]
 )

@@ -2,7 +2,8 @@
 # Builds and installs pam_emailotp on Debian/Ubuntu (see README.md).
 #   sudo ./install.sh               install (or upgrade)
 #   sudo ./install.sh --uninstall   remove what it installed; keep configuration and store
-#   sudo ./install.sh --uninstall --purge   also remove /etc/security/emailotp.conf and /var/lib/emailotp
+#   sudo ./install.sh --uninstall --purge   also remove /etc/security/emailotp.conf, the fail2ban
+#                                           filter and /var/lib/emailotp
 # It never edits /etc/pam.d/sshd, /etc/pam.d/sudo or sshd_config.
 set -euo pipefail
 
@@ -13,6 +14,12 @@ sbin=$prefix/sbin
 # has this path compiled in (ModuleOptions.defaultHelperPath).
 helper=$prefix/libexec/emailotp-helper
 mandir=$prefix/share/man
+unitdir=$prefix/lib/systemd/system
+docdir=$prefix/share/doc/pam_emailotp
+units=(emailotp-purge.service emailotp-purge.timer emailotp-metrics.service emailotp-metrics.timer)
+filter=/etc/fail2ban/filter.d/pam-emailotp.conf
+# The account address_command runs as (address_command_user), as the Debian package creates it.
+lookup_user=emailotp-lookup
 config=/etc/security/emailotp.conf
 store=/var/lib/emailotp
 service=/etc/pam.d/emailotp
@@ -30,34 +37,63 @@ module_dir() {
     dirname "$unix"
 }
 
+systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+
+# As the Debian package's remove (debian/libpam-emailotp.prerm): the module leaves every stack
+# pam-auth-update manages, and a stack edited by hand that names it stops the removal.
 uninstall() {
-    local purge=$1 force=$2 dir users
+    local purge=$1 force=$2 dir users left unit
     dir=$(module_dir)
-    users=$(grep -ls 'pam_emailotp' /etc/pam.d/* 2>/dev/null | grep -v "^$service\$" || true)
+    users=$(grep -lsE '^[^#]*pam_emailotp' /etc/pam.d/* 2>/dev/null | grep -vx -e "$service" -e '/etc/pam.d/common-.*' || true)
     if [ -n "$users" ] && [ "$force" != yes ]; then
         die "these PAM services still use pam_emailotp.so; removing it would lock them: $(echo $users). Edit them first, or pass --force."
     fi
     if [ -f "$profile" ] && command -v pam-auth-update >/dev/null; then
         pam-auth-update --package --remove emailotp || true
     fi
+    left=$(grep -lsE '^[^#]*pam_emailotp' /etc/pam.d/common-* 2>/dev/null || true)
+    [ -z "$left" ] || say "warning: pam-auth-update left pam_emailotp.so in $(echo $left) (edited by hand?)"
+    if systemd_running; then
+        systemctl disable --now emailotp-purge.timer emailotp-metrics.timer >/dev/null 2>&1 || true
+    fi
+    for unit in "${units[@]}"; do rm -f "$unitdir/$unit"; done
+    if systemd_running; then systemctl daemon-reload || true; fi
     rm -f "$dir/pam_emailotp.so" "$sbin/emailotp" "$helper" "$profile" \
           "$mandir/man8/pam_emailotp.8" "$mandir/man8/emailotp.8" "$mandir/man5/emailotp.conf.5"
+    rm -rf "$docdir"
     if [ -f "$service" ] && cmp -s "$service" "$here/pam.d-examples/emailotp"; then
         rm -f "$service"
     elif [ -f "$service" ]; then
         say "$service was changed locally; left in place"
     fi
     if [ "$purge" = yes ]; then
-        rm -rf "$store" "$config"
-        say "removed $config and $store"
+        rm -rf "$store" "$config" "$filter"
+        say "removed $config, $filter and $store"
     else
-        say "kept $config and $store (--purge removes them)"
+        say "kept $config, $filter and $store (--purge removes them)"
     fi
+    say "kept the system account $lookup_user"
     say "uninstalled"
 }
 
+# The Swift toolchain's own prerequisites on Debian 12 (swift.org's list): a toolchain just
+# unpacked into /opt/swift on a bare system fails without them ("libncurses.so.6"), and
+# SwiftPM needs git to fetch swift-argument-parser.
+toolchain_packages() {
+    local id= version=
+    if [ -r /etc/os-release ]; then
+        id=$(. /etc/os-release && echo "${ID:-}")
+        version=$(. /etc/os-release && echo "${VERSION_ID:-}")
+    fi
+    echo git
+    if [ "$id" = debian ] && [ "$version" = 12 ]; then
+        echo binutils-gold gcc libc6-dev libstdc++-12-dev libncurses6 libedit2 libxml2 libsqlite3-0 \
+             libpython3.11 libz3-4 pkg-config tzdata zlib1g-dev uuid-dev
+    fi
+}
+
 ensure_packages() {
-    local wanted=(libpam0g-dev libssl-dev libcurl4-openssl-dev libcrypt-dev ca-certificates) missing=()
+    local wanted=(libpam0g-dev libssl-dev libcurl4-openssl-dev libcrypt-dev ca-certificates $(toolchain_packages)) missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
     done
@@ -76,9 +112,12 @@ find_swift() {
 }
 
 install_all() {
-    local dir swift bin
+    local dir swift bin unit
     ensure_packages
     swift=$(find_swift)
+    "$swift" --version >/dev/null 2>&1 || die "$swift does not run: $("$swift" --version 2>&1 | head -n 1) (install the toolchain's prerequisites, swift.org)"
+    # The one layout option (Package.swift): the helper path the module has compiled in.
+    export EMAILOTP_PREFIX=$prefix
     say "building (release, static Swift runtime)"
     (cd "$here" && "$swift" build -c release -Xswiftc -static-stdlib --disable-local-rpath)
     bin=$(cd "$here" && "$swift" build -c release -Xswiftc -static-stdlib --disable-local-rpath --show-bin-path)
@@ -107,6 +146,27 @@ install_all() {
     fi
     install -d -o root -g root -m 0700 "$store"
     chmod 0700 "$store"
+    if ! getent passwd "$lookup_user" >/dev/null; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+                --shell /usr/sbin/nologin "$lookup_user"
+        say "created the system account $lookup_user (address_command_user)"
+    fi
+    # systemd units, shipped disabled (docs/packaging.md): systemctl enable --now emailotp-purge.timer
+    install -d -o root -g root -m 0755 "$unitdir"
+    for unit in "${units[@]}"; do
+        install -o root -g root -m 0644 "$here/packaging/systemd/$unit" "$unitdir/$unit"
+    done
+    if systemd_running; then systemctl daemon-reload || true; fi
+    # The fail2ban filter (a configuration file: a local edit is kept) and a jail example.
+    install -d -o root -g root -m 0755 "$(dirname "$filter")"
+    if [ ! -e "$filter" ]; then
+        install -o root -g root -m 0644 "$here/packaging/fail2ban/pam-emailotp.conf" "$filter"
+    elif ! cmp -s "$filter" "$here/packaging/fail2ban/pam-emailotp.conf"; then
+        say "kept the existing $filter (differs from packaging/fail2ban/pam-emailotp.conf)"
+    fi
+    install -d -o root -g root -m 0755 "$docdir/examples/fail2ban"
+    install -o root -g root -m 0644 "$here/packaging/fail2ban/jail.local" "$docdir/examples/fail2ban/"
+    install -o root -g root -m 0644 "$here"/pam.d-examples/* "$docdir/examples/"
     say "installed $dir/pam_emailotp.so, $sbin/emailotp and $helper (setuid root)"
     say "next: sudo emailotp demo   (a PIN -> mail -> code login through PAM, no mail server needed)"
 }
@@ -117,7 +177,7 @@ for arg in "$@"; do
         --uninstall) mode=uninstall ;;
         --purge) purge=yes ;;
         --force) force=yes ;;
-        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
         *) die "unknown option $arg" ;;
     esac
 done

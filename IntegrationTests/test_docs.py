@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from lib.env import MANDIR
+
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN = ROOT / "docs" / "DESIGN.md"
 MAN = ROOT / "man"
@@ -26,9 +28,9 @@ CONF = ROOT / "etc" / "emailotp.conf"
 PROFILE = ROOT / "pam-configs" / "emailotp"
 
 INSTALLED_MAN = {
-    "pam_emailotp.8": Path("/usr/local/share/man/man8/pam_emailotp.8"),
-    "emailotp.8": Path("/usr/local/share/man/man8/emailotp.8"),
-    "emailotp.conf.5": Path("/usr/local/share/man/man5/emailotp.conf.5"),
+    "pam_emailotp.8": Path(MANDIR, "man8/pam_emailotp.8"),
+    "emailotp.8": Path(MANDIR, "man8/emailotp.8"),
+    "emailotp.conf.5": Path(MANDIR, "man5/emailotp.conf.5"),
 }
 INSTALLED_PROFILE = Path("/usr/share/pam-configs/emailotp")
 

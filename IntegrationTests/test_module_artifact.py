@@ -106,6 +106,16 @@ def test_linked_nodelete(so):
     assert "NODELETE" in m.group(1).split(), m.group(0)
 
 
+def test_relro_and_bind_now(so):
+    """Read-only relocations (GNU_RELRO) and BIND_NOW, as Debian's hardening flags ask
+    (lintian hardening-no-relro): the module is linked by lld, which keeps RELRO despite the
+    writable .rodata of Swift objects (GNU ld drops it)."""
+    segments = subprocess.run(["readelf", "-lW", so], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^\s*GNU_RELRO\s", segments, re.M), segments
+    m = re.search(r"\(FLAGS_1\)\s+Flags:(.*)", dynamic(so))
+    assert m and "NOW" in m.group(1).split(), m and m.group(0)
+
+
 def test_dlopen_rtld_now(so):
     code = ("import ctypes, os, sys\n"
             "lib = ctypes.CDLL(sys.argv[1], mode=os.RTLD_NOW | os.RTLD_LOCAL)\n"

@@ -25,10 +25,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from lib.env import TestSite, module_path  # noqa: E402
+from lib.env import HELPER, TestSite, module_path  # noqa: E402
 from sandbox import Namespace  # noqa: E402
-
-HELPER = os.environ.get("EMAILOTP_HELPER") or "/usr/local/libexec/emailotp-helper"
 
 
 # `product` (root, module and command installed), `tmp_path` and `smtp` come from

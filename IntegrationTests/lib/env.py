@@ -51,9 +51,14 @@ import stat
 import subprocess
 import time
 
-# EMAILOTP_BIN / EMAILOTP_MODULE point the tests at a build that is not installed
-# (parallel work trees on one machine); unset, the installed product is tested.
-EMAILOTP = os.environ.get("EMAILOTP_BIN") or "/usr/local/sbin/emailotp"
+# The installed layout: install.sh's (/usr/local) or the Debian package's (/usr, when only
+# /usr/sbin/emailotp is there). EMAILOTP_BIN / EMAILOTP_MODULE / EMAILOTP_HELPER point the
+# tests at a build that is not installed (parallel work trees on one machine).
+PREFIX = "/usr" if (os.path.exists("/usr/sbin/emailotp")
+                    and not os.path.exists("/usr/local/sbin/emailotp")) else "/usr/local"
+EMAILOTP = os.environ.get("EMAILOTP_BIN") or PREFIX + "/sbin/emailotp"
+HELPER = os.environ.get("EMAILOTP_HELPER") or PREFIX + "/libexec/emailotp-helper"
+MANDIR = PREFIX + "/share/man"
 PYTHON = "/usr/bin/python3"
 MODULE_NAME = "pam_emailotp.so"
 DEFAULT_PIN = "s3cret-PIN"

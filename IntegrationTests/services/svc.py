@@ -23,7 +23,8 @@ import pexpect
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(REPO, "pam.d-examples")
-EMAILOTP = os.environ.get("EMAILOTP_BIN") or "/usr/local/sbin/emailotp"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # IntegrationTests
+from lib.env import EMAILOTP  # noqa: E402  (install.sh's or the package's layout)
 PIN = "s3cret-PIN"           # the token PIN of every test user
 MODULE_RE = re.compile(r"^(\s*auth\s+\S+\s+pam_emailotp\.so\b)(.*)$", re.M)
 
@@ -187,6 +188,42 @@ def spawn(argv, logfile, timeout=60):
                                "HOME": "/root"})
     child.logfile_read = logfile
     return child
+
+
+class Tee:
+    """pexpect logfile: what the user saw, printed by pytest on failure."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, s):
+        self.parts.append(s)
+        sys.stdout.write(s)
+
+    def flush(self):
+        sys.stdout.flush()
+
+    def text(self):
+        return "".join(self.parts)
+
+
+def spawner():
+    """The body of the `spawn` fixtures: yields spawn(argv, timeout=60) -> pexpect child whose
+    seen() is everything the user saw so far; closes the children at the end."""
+    children = []
+
+    def _spawn(argv, timeout=60):
+        tee = Tee()
+        print("\n$ %s" % " ".join(argv[-6:]))
+        child = spawn(argv, tee, timeout=timeout)
+        child.seen = tee.text
+        children.append(child)
+        return child
+
+    yield _spawn
+    for c in children:
+        if c.isalive():
+            c.close(force=True)
 
 
 def finish(child, timeout=60):

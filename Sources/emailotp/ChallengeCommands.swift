@@ -30,13 +30,15 @@ extension EmailOTP {
     }
 
     struct Purge: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Drop expired challenges and unlock tokens whose unlock_time has passed.")
+        static let configuration = CommandConfiguration(
+            abstract: "Drop expired challenges and remembered hosts, and unlock tokens whose unlock_time has passed.")
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             try EmailOTPTool.run {
                 let dropped = try global.tokenAdmin().purge()
-                print("purged \(dropped) expired challenge\(dropped == 1 ? "" : "s")")
+                print("purged \(dropped.challenges) expired challenge\(dropped.challenges == 1 ? "" : "s"), "
+                      + "\(dropped.hosts) expired remembered host\(dropped.hosts == 1 ? "" : "s")")
             }
         }
     }
@@ -61,10 +63,8 @@ extension EmailOTP {
             do {
                 let user = try checkedUser(self.user)
                 let config = try global.loadConfig()
-                let authenticator = Authenticator(
-                    config: config, pinMode: pin, store: global.openStore(config), clock: SystemClock(),
-                    random: OpenSSLRandom(), mailer: makeMailer(config, clock: SystemClock(), random: OpenSSLRandom()), logger: StderrLogger(),
-                    context: RequestContext(service: "emailotp-check", rhost: ""))
+                let authenticator = Login.system(config: config, pinMode: pin, logger: StderrLogger(),
+                                                 context: RequestContext(service: "emailotp-check", rhost: ""))
                 let line = Terminal.readLine() ?? ""
                 if let id = transactionId {
                     report = authenticator.answerTransaction(user: user, transactionID: id, code: line.trimmedBlanks)

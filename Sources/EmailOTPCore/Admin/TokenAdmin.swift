@@ -97,18 +97,22 @@ package struct TokenAdmin {
         guard deleted else { throw TokenAdminError.noToken(user) }
     }
 
-    /// Drops expired challenges and unlocks tokens whose `unlock_time` has passed, on the
-    /// store's clock. Returns how many challenges went.
-    package func purge() throws -> Int {
-        var dropped = 0
+    /// Drops expired challenges and expired remembered hosts, and unlocks tokens whose
+    /// `unlock_time` has passed, on the store's clock (the daily emailotp-purge.timer). Returns
+    /// how many challenges and remembered hosts went.
+    package func purge() throws -> (challenges: Int, hosts: Int) {
+        var dropped = (challenges: 0, hosts: 0)
         for user in try store.users() {
-            dropped += try store.update(user: user) { record, now in
-                guard var r = record else { return 0 }
-                let before = r.challenges.count
+            let counts = try store.update(user: user) { record, now -> (Int, Int) in
+                guard var r = record else { return (0, 0) }
+                let challenges = r.challenges.count, hosts = r.remembered.count
                 r.refresh(now: now, config: config)
+                r.remembered.removeAll { $0.isExpired(at: now) }
                 record = r
-                return before - r.challenges.count
+                return (challenges - r.challenges.count, hosts - r.remembered.count)
             }
+            dropped.challenges += counts.0
+            dropped.hosts += counts.1
         }
         return dropped
     }

@@ -38,7 +38,7 @@ public struct Config {
     public var unlockTime: Int64 = 900
     public var pinPrompt = "PIN: "
     public var otpPrompt = "Email code: "
-    public var store = "/var/lib/emailotp"
+    public var store = BuildLayout.storePath
     public var storePasswordFile = ""
     public var storeTimeout: Int64 = 5
     /// Loaded from `store_password_file` (empty = none).

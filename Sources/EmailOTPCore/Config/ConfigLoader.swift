@@ -4,7 +4,8 @@ import Glibc
 /// Reads `emailotp.conf`, applies overrides (module arguments or command options) and resolves
 /// the files it names. The module and the `emailotp` command share this code.
 public struct ConfigLoader {
-    public static let defaultPath = "/etc/security/emailotp.conf"
+    /// /etc/security/emailotp.conf in both install.sh's and the package's layout (BuildLayout).
+    public static let defaultPath = BuildLayout.configPath
 
     /// The owner every trusted file must have: root, except in unit tests.
     public var owner: uid_t

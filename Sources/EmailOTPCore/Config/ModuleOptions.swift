@@ -22,10 +22,11 @@ public struct ModuleOptions {
     public var firstPass = FirstPass.no
     public var mode = FlowMode.interactive
     public var overrides: [(key: String, value: String)] = []
-    /// The setuid helper that serves `mode=challenge` in a process that is not root.
-    /// Where `install.sh` puts the setuid helper of challenge mode for callers that are not
-    /// root; the `helper=` argument (read from root's PAM service file only) names another.
-    public static let defaultHelperPath = "/usr/local/libexec/emailotp-helper"
+    /// The setuid helper that serves `mode=challenge` in a process that is not root: where the
+    /// build's layout installs it (BuildLayout; /usr/local/libexec for install.sh, /usr/libexec
+    /// for the Debian package). The `helper=` argument (read from root's PAM service file only)
+    /// names another.
+    public static let defaultHelperPath = BuildLayout.helperPath
     public var helperPath = ModuleOptions.defaultHelperPath
 
     public init() {}

@@ -109,7 +109,7 @@ final class TokenAdminTests: FlowTestCase {
         XCTAssertEqual(try store.users(), [])
     }
 
-    func testPurgeDropsExpiredChallengesAndUnlocksOnTheStoresClock() throws {
+    func testPurgeDropsExpiredChallengesAndHostsAndUnlocksOnTheStoresClock() throws {
         config.unlockTime = 600
         var record = try enrollFull()
         record.challenges.append(Challenge(transactionID: "09876543210987654321", codeHash: String(repeating: "d", count: 64),
@@ -118,11 +118,16 @@ final class TokenAdminTests: FlowTestCase {
         try store.update(user: "alice") { $0 = record }
         try enrollFull("bob")
         clock.advance(60)
-        XCTAssertEqual(try admin.purge(), 1)
+        var dropped = try admin.purge()
+        XCTAssertEqual(dropped.challenges, 1)
+        XCTAssertEqual(dropped.hosts, 0)
         XCTAssertEqual(try self.record()?.challenges.count, 1)
         XCTAssertTrue(try XCTUnwrap(try self.record()).isLocked)
         clock.advance(600)
-        XCTAssertEqual(try admin.purge(), 2)  // the 300 s challenges of alice and bob
+        dropped = try admin.purge()
+        XCTAssertEqual(dropped.challenges, 2)  // the 300 s challenges of alice and bob
+        XCTAssertEqual(dropped.hosts, 2)       // and their hosts remembered for 600 s
+        XCTAssertEqual(try self.record()?.remembered, [])
         XCTAssertFalse(try XCTUnwrap(try self.record()).isLocked)
     }
 

@@ -1,0 +1,98 @@
+"""Fixtures for the Debian package tests (docs/packaging.md): the package built from the tree,
+and clean Debian 12 roots made by mmdebstrap. Run as root, with the network to the Debian mirror
+(apt inside the roots) and the Swift toolchain in /opt/swift (or on PATH):
+
+    cd IntegrationTests && /usr/bin/python3 -m pytest -q -p no:cacheprovider package
+
+EMAILOTP_DEB=/path/to/libpam-emailotp_X_amd64.deb tests that package instead of building one;
+EMAILOTP_CHROOT_CACHE=DIR keeps the mmdebstrap tarballs there (for a day) between runs.
+Without the network the tests skip, unless EMAILOTP_PACKAGE_TESTS=required (CI: .ci/run).
+"""
+
+import glob
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import chroot  # noqa: E402
+
+REPO = str(HERE.parents[1])
+
+
+def swift_dir():
+    """The toolchain directory bound into the roots (the one install.sh would use)."""
+    swift = shutil.which("swift")
+    if swift:
+        return str(pathlib.Path(os.path.realpath(swift)).parents[2])
+    return "/opt/swift"
+
+
+@pytest.fixture(scope="session")
+def root_ok():
+    if os.geteuid() != 0:
+        pytest.fail("the package tests must run as root")
+    why = chroot.network_reason()
+    if why:
+        if os.environ.get("EMAILOTP_PACKAGE_TESTS") == "required":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    d = tempfile.mkdtemp(prefix="emailotp-pkg-")
+    os.chmod(d, 0o755)
+    yield pathlib.Path(d)
+    if not os.environ.get("EMAILOTP_KEEP_TMP"):
+        subprocess.run(["rm", "-rf", "--one-file-system", d], check=False)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(workdir):
+    return os.environ.get("EMAILOTP_CHROOT_CACHE") or str(workdir / "cache")
+
+
+@pytest.fixture(scope="session")
+def deb(root_ok, workdir):
+    """The package: EMAILOTP_DEB, or packaging/build-deb.sh on the tree (a copy of its tracked
+    and new files, as a fresh clone has them)."""
+    given = os.environ.get("EMAILOTP_DEB")
+    if given:
+        return given
+    out = workdir / "deb"
+    out.mkdir()
+    p = subprocess.run([os.path.join(REPO, "packaging", "build-deb.sh"), "--out", str(out)],
+                       capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, "build-deb.sh failed:\n%s\n%s" % (p.stdout[-5000:], p.stderr[-5000:])
+    debs = glob.glob(str(out / "libpam-emailotp_*.deb"))
+    assert len(debs) == 1, debs
+    return debs[0]
+
+
+def deb_version(path):
+    return subprocess.run(["dpkg-deb", "-f", path, "Version"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def older_deb(deb, workdir):
+    """The same build repacked with a lower version (0.0.1~test): the "previous version" an
+    upgrade starts from."""
+    unpacked = workdir / "older"
+    subprocess.run(["dpkg-deb", "-R", deb, str(unpacked)], check=True)
+    control = unpacked / "DEBIAN" / "control"
+    lines = ["Version: 0.0.1~test" if l.startswith("Version:") else l for l in control.read_text().splitlines()]
+    control.write_text("\n".join(lines) + "\n")
+    out = workdir / "libpam-emailotp_0.0.1~test_amd64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(unpacked), str(out)], check=True,
+                   capture_output=True)
+    return str(out)
