@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "CPAMEntry", path: "CShim/entry", exclude: ["exports.map"], cSettings: cHardening),
         // The core, one target per layer and folder of Sources/EmailOTPCore (docs/DESIGN.md,
         // "Map"): a target imports only the ones below it, so the compiler refuses a back-edge.
-        .target(name: "EmailOTPSystem", path: "Sources/EmailOTPCore/System", swiftSettings: coreSettings),
+        .target(name: "EmailOTPSystem", dependencies: ["CShim"], path: "Sources/EmailOTPCore/System", swiftSettings: coreSettings),
         .target(name: "EmailOTPCrypto", dependencies: ["EmailOTPSystem", "CShim"], path: "Sources/EmailOTPCore/Crypto", swiftSettings: coreSettings),
         // CShim: the build's layout (BuildLayout.swift, CShim/shim/build_paths.c).
         .target(name: "EmailOTPConfig", dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "CShim"], path: "Sources/EmailOTPCore/Config", swiftSettings: coreSettings),
@@ -139,8 +139,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The setuid helper (pam_emailotp(8), Challenge mode): no argument parser, nothing but the core.
-        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim"]),
+        // The helper (pam_emailotp(8), PROCESS MODEL): no argument parser, nothing but the core.
+        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim", "CHelperStart"]),
+        // The helper's first code (a constructor): never linked into the module.
+        .target(name: "CHelperStart", dependencies: ["CShim"], path: "CShim/helper"),
         .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim"]),
     ]
 )

@@ -39,41 +39,11 @@ def site(product, tmp_path, smtp):
     s.cleanup()
 
 
-class _Tee:
-    """pexpect logfile: what the user saw, printed by pytest on failure."""
-
-    def __init__(self):
-        self.parts = []
-
-    def write(self, s):
-        self.parts.append(s)
-        sys.stdout.write(s)
-
-    def flush(self):
-        sys.stdout.flush()
-
-    def text(self):
-        return "".join(self.parts)
-
-
 @pytest.fixture
 def spawn():
     """spawn(argv) -> pexpect child on a pty; child.seen() is everything
     the user saw so far."""
-    children = []
-
-    def _spawn(argv, timeout=60):
-        tee = _Tee()
-        print("\n$ %s" % " ".join(argv[-6:]))
-        child = svc.spawn(argv, tee, timeout=timeout)
-        child.seen = tee.text
-        children.append(child)
-        return child
-
-    yield _spawn
-    for c in children:
-        if c.isalive():
-            c.close(force=True)
+    yield from svc.spawner()
 
 
 @pytest.fixture

@@ -190,6 +190,42 @@ def spawn(argv, logfile, timeout=60):
     return child
 
 
+class Tee:
+    """pexpect logfile: what the user saw, printed by pytest on failure."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, s):
+        self.parts.append(s)
+        sys.stdout.write(s)
+
+    def flush(self):
+        sys.stdout.flush()
+
+    def text(self):
+        return "".join(self.parts)
+
+
+def spawner():
+    """The body of the `spawn` fixtures: yields spawn(argv, timeout=60) -> pexpect child whose
+    seen() is everything the user saw so far; closes the children at the end."""
+    children = []
+
+    def _spawn(argv, timeout=60):
+        tee = Tee()
+        print("\n$ %s" % " ".join(argv[-6:]))
+        child = spawn(argv, tee, timeout=timeout)
+        child.seen = tee.text
+        children.append(child)
+        return child
+
+    yield _spawn
+    for c in children:
+        if c.isalive():
+            c.close(force=True)
+
+
 def finish(child, timeout=60):
     """Read to EOF; returns (rest of output, exit status)."""
     child.expect(pexpect.EOF, timeout=timeout)

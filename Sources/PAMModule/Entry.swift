@@ -34,19 +34,26 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     switch session.user() {
     case .failed(let status):
         session.log(.error, "could not get the user name: \(String(cString: pam_strerror(session.handle, status)))")
-        session.delayFailure(seconds: Config().failDelay)
+        delayEarlyFailure(session)
         return userLookupCode(status)
     case .notUTF8:
         // String(cString:) would turn every invalid byte into U+FFFD: two different names
         // would share one token.
         session.log(.notice, "refused: the user name is not valid UTF-8")
-        session.delayFailure(seconds: Config().failDelay)
+        delayEarlyFailure(session)
         return PAM_USER_UNKNOWN
     case .name(let name):
         user = name
     }
-    if needsHelper(options) {
-        return pamCode(helperChallenge(session: session, options: options, arguments: arguments, user: user))
+    switch ProcessPlace.current() {
+    case .application:
+        break
+    case .cleanProcess:
+        // The unenrolled/nullok answer only reads: it may be given here, without a process.
+        if options.nullok, isUnenrolledInProcess(session: session, options: options, user: user) { return PAM_IGNORE }
+        return applied(loginThroughHelper(session: session, options: options, arguments: arguments, user: user, clean: true), session)
+    case .setuidHelper:
+        return applied(loginThroughHelper(session: session, options: options, arguments: arguments, user: user, clean: false), session)
     }
     let config: Config
     do {
@@ -54,36 +61,38 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
                                          overrides: options.overrides)
     } catch {
         session.log(.error, "configuration refused: \(error)")
-        session.delayFailure(seconds: Config().failDelay)
+        delayEarlyFailure(session)
         return PAM_SERVICE_ERR
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
-    let clock = SystemClock()
-    let random = OpenSSLRandom()
-    let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: StoreLocation.open(config, clock: clock, random: random), clock: clock,
-                                      random: random, mailer: makeMailer(config, clock: clock, random: random),
-                                      logger: session, context: context)
-    let stackPIN = options.firstPass == .no ? nil : session.item(PAM_AUTHTOK)
-    let result: AuthResult
-    switch options.mode {
-    case .interactive:
-        result = authenticator.interactive(user: user, conversation: session, nullok: options.nullok,
-                                           stackPIN: stackPIN, firstPass: options.firstPass,
-                                           authtok: session.item(PAM_AUTHTOK))
-    case .challenge:
-        result = authenticator.challenge(user: user, conversation: session, nullok: options.nullok,
-                                         stackPIN: stackPIN, firstPass: options.firstPass)
-    }
-    // libpam waits this long after a failed stack, so guessing costs time (pam_fail_delay(3)).
-    // The first step of challenge mode is no failure: servers that wait for PAM (OpenVPN
-    // without deferred auth, nginx workers) would stall on it (pam_emailotp(8), fail_delay).
-    if result != .success && result != .ignore && !session.openedChallenge {
-        session.delayFailure(seconds: config.failDelay)
-    }
+    let authenticator = Login.system(config: config, pinMode: options.pinMode, logger: session, context: context)
+    let result = Login.run(authenticator, options: options, user: user, conversation: session, authtok: session.item(PAM_AUTHTOK))
+    session.delayFailure(seconds: Login.failDelay(after: result, openedChallenge: session.openedChallenge, config: config))
     return pamCode(result)
+}
+
+/// A failure before the configuration is read waits the default delay.
+func delayEarlyFailure(_ session: PAMSession) {
+    session.delayFailure(seconds: Login.failDelay(after: .serviceError, openedChallenge: false, config: Config()))
+}
+
+/// The helper's result, with the fail delay it asks for.
+func applied(_ outcome: HelperProtocol.Outcome, _ session: PAMSession) -> Int32 {
+    session.delayFailure(seconds: outcome.failDelay)
+    return pamCode(outcome.result)
+}
+
+/// True when the user has no token and `nullok` lets the login pass, read in the application's
+/// process (a file store only: libpq never runs there). Any doubt is false and the helper decides.
+func isUnenrolledInProcess(session: PAMSession, options: ModuleOptions, user: String) -> Bool {
+    guard let config = try? ConfigLoader().load(path: options.configPath, explicit: options.configExplicit,
+                                                overrides: options.overrides),
+          !config.storeIsDatabase else { return false }
+    let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
+    return Login.isUnenrolledUnderNullok(Login.system(config: config, pinMode: options.pinMode, logger: session, context: context),
+                                         user: user)
 }
 
 /// A failed `pam_get_user` keeps its own meaning: a conversation that failed or was aborted is

@@ -1,11 +1,18 @@
+import CHelperStart
 import CShim
 import EmailOTPCore
 import Glibc
 
-// emailotp-helper: mode=challenge for PAM applications that do not run as root (pam_emailotp(8), Challenge mode), in
-// the manner of pam_unix's unix_chkpwd. Installed setuid root; the module execs it with the
-// request on standard input (HelperProtocol). It reads only /etc/security/emailotp.conf, serves
-// only members of helper_group, and runs the module's own challenge flow on the module's store.
+// emailotp-helper: the login of pam_emailotp outside the application's process (pam_emailotp(8),
+// PROCESS MODEL), in the manner of pam_unix's unix_chkpwd. Installed setuid root. Two callers:
+// - the module in a setuid application (su, sudo, chfn): its clean child execs the helper as
+//   root in every id, with an empty environment and the system's limits. Real uid 0: only root
+//   starts it so, and it may take the module's arguments (config=, key=value, pin=none).
+// - an application that is not root (a web application, an nginx worker) runs it directly:
+//   members of helper_group only, settings from /etc/security/emailotp.conf only, its service
+//   and remote host labelled as claimed and its grants kept apart from root's services.
+// Either way the helper runs the whole flow (both modes, the mail too) and relays the
+// conversation over its standard input and output (HelperProtocol).
 
 /// Syslog lines of the helper, `LOG_AUTHPRIV`, like the module's (no PIN, code or password).
 struct HelperLogger: EmailOTPCore.Logger {
@@ -16,49 +23,73 @@ struct HelperLogger: EmailOTPCore.Logger {
     }
 }
 
-/// Everything an unprivileged caller could hand down beyond the request goes first: the
-/// environment (locale, proxies, TZ, OPENSSL_CONF, ...), open descriptors, the umask, the
-/// signals a terminal could send while a record is written.
+/// Tags the flow's log lines with who asked, so that the log tells helper logins apart.
+struct TaggedLogger: EmailOTPCore.Logger {
+    let logger: HelperLogger
+    let tag: String
+    func log(_ level: LogLevel, _ message: String) {
+        logger.log(level, "\(message) \(tag)")
+    }
+}
+
+/// Whatever the caller handed down goes, again (the constructor in CShim/helper did it first
+/// when started setuid): the environment, descriptors beyond 0-2, the umask, signal
+/// dispositions and mask, resource limits. SIGPIPE is ignored: the caller may close its end.
 func sanitizeProcess() {
     _ = clearenv()
-    _ = umask(0o077)
     for fd in Int32(0)...2 where fcntl(fd, F_GETFD) == -1 {
         let null = open("/dev/null", O_RDWR)
         if null >= 0 && null != fd { _ = dup2(null, fd); _ = close(null) }
     }
     cshim_closefrom(3)
-    for signal in [SIGINT, SIGQUIT, SIGTSTP, SIGHUP, SIGPIPE] { _ = Glibc.signal(signal, SIG_IGN) }
+    cshim_reset_signals()
+    if geteuid() == 0 { cshim_reset_limits() }
+    _ = umask(0o077)
+    _ = signal(SIGPIPE, SIG_IGN)
 }
 
-func finish(_ result: AuthResult, message: String = "", isInfo: Bool = false) -> Never {
-    let line = HelperProtocol.messageLine(message, isInfo: isInfo)
-    var rest = Array(line.utf8)[...]
-    while !rest.isEmpty {
-        let n = rest.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        rest = rest.dropFirst(n)
+var resultSent = false
+
+/// Sends the result frame (when the module still listens) and exits with the result's status.
+func finish(_ result: AuthResult, failDelay: Int64 = 0, openedChallenge: Bool = false) -> Never {
+    if !resultSent {
+        resultSent = true
+        HelperProtocol.writeFrame(1, .result(HelperProtocol.Outcome(result: result, failDelay: failDelay, openedChallenge: openedChallenge)),
+                                  until: Deadline(afterSeconds: 5))
     }
     exit(HelperProtocol.status(of: result))
-}
-
-/// Reads the request from standard input: at most four fields of 4 KiB.
-func readRequest() -> [UInt8]? {
-    var bytes = [UInt8]()
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n < 0 { return nil }
-        if n == 0 { return bytes }
-        bytes += chunk.prefix(n)
-        if bytes.count > 4 * 4097 { return nil }
-    }
 }
 
 func userName(of uid: uid_t) -> String {
     guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "?" }
     return LogText.printable(String(cString: name))
+}
+
+/// The program of a process, for the log (`/proc/PID/exe`).
+func program(of pid: pid_t) -> String {
+    var buffer = [CChar](repeating: 0, count: 4097)
+    let n = readlink("/proc/\(pid)/exe", &buffer, 4096)
+    guard n > 0 else { return "?" }
+    return LogText.printable(String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+}
+
+/// At most `maxPerCaller` helpers run at once for one caller uid: each holds one of the
+/// caller's slot locks in /run/emailotp (released by the kernel however the helper ends).
+enum CallerSlots {
+    static let directory = "/run/emailotp"
+    static let maxPerCaller = 8
+
+    /// The held slot, or nil when all are taken (or the directory is unsafe).
+    static func take(for uid: uid_t) -> FileDescriptor? {
+        guard (try? SafeFile.ensureDirectory(directory, owner: 0, create: true)) == true else { return nil }
+        for slot in 0..<maxPerCaller {
+            guard let fd = try? FileDescriptor.open("\(directory)/helper.\(uid).\(slot)", flags: O_RDWR | O_CREAT | O_NONBLOCK) else {
+                continue
+            }
+            if flock(fd.raw, LOCK_EX | LOCK_NB) == 0 { return fd }
+        }
+        return nil
+    }
 }
 
 func main() -> Never {
@@ -72,15 +103,25 @@ func main() -> Never {
         logger.log(.error, "\(who): emailotp-helper is not setuid root (install.sh installs it mode 4755 root)")
         finish(.serviceError)
     }
-    // setuid(0) as root sets the real and saved ids too: from here on the caller cannot signal (stop or kill) the helper in the middle of a write.
+    // setuid(0) as root sets the real and saved ids too: from here on the caller cannot signal
+    // (stop or kill) the helper.
     guard setgroups(0, nil) == 0, setgid(0) == 0, setuid(0) == 0 else {
         logger.log(.error, "\(who): cannot drop the caller's identity: \(String(cString: strerror(errno)))")
+        finish(.serviceError)
+    }
+    // Started with real uid 0: by the module's clean child (or root itself), never by the caller.
+    let trusted = caller == 0
+    // A limit the caller lowered and that could not be raised again would let it end the
+    // helper in the middle of the flow: nothing is evaluated then.
+    if let limit = cshim_insufficient_limit() {
+        logger.log(.error, "\(who): refused: \(String(cString: limit)) is below what a login needs and cannot be raised "
+            + "(a hard limit lowered by the caller, and no CAP_SYS_RESOURCE)")
         finish(.serviceError)
     }
 
     let arguments = Array(CommandLine.arguments.dropFirst())
     guard arguments.first == HelperProtocol.verb else {
-        logger.log(.error, "\(who): usage: emailotp-helper challenge [module arguments] (request on stdin)")
+        logger.log(.error, "\(who): usage: emailotp-helper \(HelperProtocol.verb) [module arguments] (the module's protocol on stdin/stdout)")
         finish(.serviceError)
     }
     let options: ModuleOptions
@@ -94,7 +135,7 @@ func main() -> Never {
     // A caller-chosen configuration, store or template would let it read root's files through
     // the mail, or skip the rules: for a caller that is not root, settings come from
     // /etc/security/emailotp.conf alone. pin=none would trust a first factor nobody checked.
-    if caller != 0 {
+    if !trusted {
         if options.configExplicit || !options.overrides.isEmpty {
             let given = options.configExplicit ? "config=" : "\(options.overrides[0].key)="
             logger.log(.error, "\(who): refused argument \(given): the helper reads only \(ConfigLoader.defaultPath); "
@@ -108,12 +149,15 @@ func main() -> Never {
     }
     let config: Config
     do {
-        config = try ConfigLoader().load(path: ConfigLoader.defaultPath)
+        config = trusted
+            ? try ConfigLoader().load(path: options.configPath, explicit: options.configExplicit, overrides: options.overrides)
+            : try ConfigLoader().load(path: ConfigLoader.defaultPath)
     } catch {
         logger.log(.error, "\(who): configuration refused: \(error)")
         finish(.serviceError)
     }
-    if caller != 0 {
+    var slot: FileDescriptor? = nil
+    if !trusted {
         guard !config.helperGroup.isEmpty else {
             logger.log(.error, "\(who): refused: helper_group is not set in \(ConfigLoader.defaultPath); "
                 + "set helper_group = GROUP and add the application's user to that group to let it use pam_emailotp")
@@ -128,41 +172,62 @@ func main() -> Never {
                 + "(\(ConfigLoader.defaultPath)); add the application's user to that group")
             finish(.serviceError)
         }
-    }
-    guard let bytes = readRequest() else {
-        logger.log(.error, "\(who): unreadable or oversized request")
-        finish(.serviceError)
+        slot = CallerSlots.take(for: caller)
+        guard slot != nil else {
+            logger.log(.error, "\(who): refused: \(CallerSlots.maxPerCaller) helpers of this caller are running already")
+            finish(.serviceError)
+        }
     }
     let request: HelperProtocol.Request
     do {
-        request = try HelperProtocol.decode(bytes)
+        guard case .request(let r) = try HelperProtocol.readFrame(0, until: Deadline(afterSeconds: HelperProtocol.requestTimeout)) else {
+            throw HelperProtocol.Refused("the first frame is not a request")
+        }
+        request = r
     } catch {
         logger.log(.error, "\(who): refused request: \(error)")
         finish(.serviceError)
     }
-    let context = RequestContext(service: request.service, rhost: request.rhost)
-    let clock = SystemClock()
-    let random = OpenSSLRandom()
-    let authenticator = Authenticator(config: config, pinMode: options.pinMode,
-                                      store: StoreLocation.open(config, clock: clock, random: random), clock: clock,
-                                      random: random, mailer: makeMailer(config, clock: clock, random: random),
-                                      logger: ViaHelper(logger: logger, caller: caller), context: context)
-    let report = authenticator.challengeStep(user: request.user, password: request.password, nullok: options.nullok)
-    // The helper, not the caller, waits after a failure: a caller running it in a loop
-    // must not guess faster than a PAM stack with pam_fail_delay.
-    if report.result != .success && report.result != .ignore && !report.isChallenge && config.failDelay > 0 {
-        _ = sleep(UInt32(config.failDelay))
+    // A login of root's service: its clean process is bounded per application user as well.
+    if trusted && request.callerUID != 0 {
+        slot = CallerSlots.take(for: request.callerUID)
+        guard slot != nil else {
+            logger.log(.error, "uid \(request.callerUID) (\(userName(of: request.callerUID))): refused: "
+                + "\(CallerSlots.maxPerCaller) logins of this user are running already")
+            finish(.serviceError)
+        }
     }
-    finish(report.result, message: report.message, isInfo: report.isChallenge)
-}
-
-/// Tags the flow's log lines with the caller, so that the log tells helper logins apart.
-struct ViaHelper: EmailOTPCore.Logger {
-    let logger: HelperLogger
-    let caller: uid_t
-    func log(_ level: LogLevel, _ message: String) {
-        logger.log(level, "\(message) (via helper, caller uid \(caller))")
+    let context: RequestContext
+    let tag: String
+    if trusted {
+        context = RequestContext(service: request.service, rhost: request.rhost)
+        tag = "(clean process for uid \(request.callerUID), application \(LogText.printable(request.program)))"
+    } else {
+        // The service and remote host are the caller's word: labelled so in the log and the
+        // mail, and (inside the keys of auth_cache and remembered hosts) never those of root's services.
+        let label = "claimed by uid \(caller) (\(userName(of: caller)))"
+        context = RequestContext(service: "\(request.service.isEmpty ? "login" : request.service) (\(label))",
+                                 rhost: request.rhost.isEmpty ? "" : "\(request.rhost) (claimed)")
+        tag = "(via helper, caller uid \(caller)) application \(program(of: getppid()))"
     }
+    if !config.storeIsDatabase {
+        FileStore(directory: config.store, random: OpenSSLRandom(), clock: SystemClock()).removeStaleTemporaries()
+    }
+    let authenticator = Login.system(config: config, pinMode: options.pinMode,
+                                     logger: TaggedLogger(logger: logger, tag: tag), context: context)
+    // A code is worth waiting for as long as it lives, no longer.
+    let conversation = RelayConversation(input: 0, output: 1, answerTimeout: min(max(config.otpValidity, 60), 900))
+    let result = Login.run(authenticator, options: options, user: request.user, conversation: conversation,
+                           authtok: request.authtok)
+    var delay = Login.failDelay(after: result, openedChallenge: conversation.openedChallenge, config: config)
+    // For a caller that is not root, the helper waits itself: it must not guess faster than a
+    // PAM stack with pam_fail_delay.
+    if !trusted && delay > 0 {
+        _ = sleep(UInt32(delay))
+        delay = 0
+    }
+    withExtendedLifetime(slot) {}
+    finish(result, failDelay: delay, openedChallenge: conversation.openedChallenge)
 }
 
 main()

@@ -63,10 +63,8 @@ extension EmailOTP {
             do {
                 let user = try checkedUser(self.user)
                 let config = try global.loadConfig()
-                let authenticator = Authenticator(
-                    config: config, pinMode: pin, store: global.openStore(config), clock: SystemClock(),
-                    random: OpenSSLRandom(), mailer: makeMailer(config, clock: SystemClock(), random: OpenSSLRandom()), logger: StderrLogger(),
-                    context: RequestContext(service: "emailotp-check", rhost: ""))
+                let authenticator = Login.system(config: config, pinMode: pin, logger: StderrLogger(),
+                                                 context: RequestContext(service: "emailotp-check", rhost: ""))
                 let line = Terminal.readLine() ?? ""
                 if let id = transactionId {
                     report = authenticator.answerTransaction(user: user, transactionID: id, code: line.trimmedBlanks)

@@ -40,12 +40,8 @@ extension EmailOTP {
         /// Mails a code to the new address and asks for it back (the next stdin line with
         /// --pin-stdin, else on the terminal).
         func verifyAddress(_ address: String, user: String, config: Config, store: TokenStore, fromStdin: Bool) throws {
-            let clock = SystemClock()
-            let random = OpenSSLRandom()
-            let authenticator = Authenticator(
-                config: config, pinMode: .token, store: store, clock: clock, random: random,
-                mailer: makeMailer(config, clock: clock, random: random), logger: StderrLogger(),
-                context: RequestContext(service: "emailotp enroll", rhost: ""))
+            let authenticator = Login.system(config: config, pinMode: .token, logger: StderrLogger(),
+                                             context: RequestContext(service: "emailotp enroll", rhost: ""))
             let code: String
             do {
                 code = try authenticator.mailVerificationCode(user: user, address: address)

@@ -1,6 +1,5 @@
-/* Typed wrappers for the C APIs that Swift cannot call (variadic functions), and the
- * headers the Swift core imports. No logic lives here. PAM is not here: it is in
- * CShim/pam (target CPAM), which the core cannot import. */
+/* The headers the Swift core imports (the umbrella of CShim). No logic lives here. PAM is not
+ * here: it is in CShim/pam (target CPAM), which the core cannot import. */
 #ifndef EMAILOTP_CSHIM_H
 #define EMAILOTP_CSHIM_H
 
@@ -18,6 +17,7 @@
 #include "dynload.h"
 #include "curl_loader.h"
 #include "crypto_loader.h"
+#include "cshim_spawn.h"
 #include "build_paths.h"
 
 /* The setuid helper (Sources/emailotp-helper): syslog(priority, "%s", message), and

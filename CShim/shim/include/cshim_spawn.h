@@ -1,5 +1,6 @@
-/* posix_spawn(3) cannot run a program as another user; this is the fork + exec that can
- * (address_command). No logic beyond what exec as another user needs. */
+/* The one fork + exec of the project (System/Process.swift): posix_spawn(3) can neither run a
+ * program as another user nor reset what the caller of a setuid program chose (limits, signal
+ * dispositions, session). No logic beyond what exec needs. */
 #ifndef EMAILOTP_CSHIM_SPAWN_H
 #define EMAILOTP_CSHIM_SPAWN_H
 
@@ -9,14 +10,45 @@
 #include <pwd.h>
 #include <poll.h>
 
-/* Runs `path` with `argv` and `envp` as uid/gid with the supplementary `groups`, in a new
- * session (its process group id is its pid), stdin and stderr on /dev/null, stdout on
- * `out_fd`, every other descriptor closed and every signal at its default. Returns the pid,
- * or -errno when fork fails; a child that cannot drop privileges or exec exits with 127. */
-pid_t cshim_spawn_as(const char *path, char *const argv[], char *const envp[],
-                     uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, int out_fd);
+struct cshim_spawn_request {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    /* Standard input and output of the child; -1 = /dev/null. Standard error is /dev/null. */
+    int stdin_fd;
+    int stdout_fd;
+    /* 1: become uid/gid with the supplementary `groups` (every id: real, effective, saved). */
+    int set_ids;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t ngroups;
+    /* 1: every resource limit, the nice value and the personality back to the system's
+     * defaults (needs root for raised hard limits). */
+    int reset_limits;
+};
 
-/* pipe2(fds, O_CLOEXEC): glibc declares it only under _GNU_SOURCE. */
+/* Runs the request in a new session (its process group id is its pid), every signal at its
+ * default and none blocked, every descriptor but 0, 1, 2 closed. Returns the pid, or -errno
+ * when fork fails; a child that cannot set up or exec exits with 127. Only async-signal-safe
+ * calls between fork and exec: the parent may be threaded. */
+pid_t cshim_spawn(const struct cshim_spawn_request *request);
+
+/* What a clean process starts from (the setuid helper calls them on itself): every resource
+ * limit at the system's default, every signal disposition at its default and none blocked. */
+void cshim_reset_limits(void);
+void cshim_reset_signals(void);
+
+/* The name of the first resource limit still below what a login needs (a hard limit the
+ * caller lowered cannot be raised without CAP_SYS_RESOURCE), or NULL. */
+const char *cshim_insufficient_limit(void);
+
+/* pipe2(fds, O_CLOEXEC) and socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC): glibc declares
+ * pipe2 only under _GNU_SOURCE, and Swift does not see the SOCK_* flags as Int32. */
 int cshim_pipe_cloexec(int fds[2]);
+int cshim_socketpair_cloexec(int fds[2]);
+
+/* getauxval(AT_SECURE): the program was started setuid, setgid or with capabilities. */
+int cshim_at_secure(void);
 
 #endif

@@ -70,6 +70,13 @@ extension Authenticator {
         return .success(OpenedLogin(user: user))
     }
 
+    /// True only when the user has no token, so that `nullok` lets the login pass: the opening
+    /// alone, reading and writing nothing else (the module gives this answer without a process).
+    public func isUnenrolledUnderNullok(user given: String) -> Bool {
+        if case .failure(.ignore) = openLogin(user: given, nullok: true) { return true }
+        return false
+    }
+
     /// Counts misses deferred by a `try_first_pass` check that no right PIN followed.
     func countDeferredMisses(user: String, _ misses: Int) {
         guard misses > 0 else { return }

@@ -1,64 +1,186 @@
 import EmailOTPFlows
+import EmailOTPSystem
+import Glibc
 
-/// What the module and the setuid helper (`emailotp-helper`) say to each other when the module
-/// runs in a process that is not root. The helper trusts nothing of it beyond the
-/// request's four fields; it reads its settings from the system configuration only.
+/// What the module and the helper (`emailotp-helper`) say to each other over one stream socket
+/// (the helper's standard input and output) when the login runs outside the application's
+/// process (pam_emailotp(8), PROCESS MODEL; docs/DESIGN.md, The helper protocol).
 ///
-///     argv    emailotp-helper challenge [the module's arguments]
-///     stdin   user NUL service NUL rhost NUL password NUL
-///     stdout  at most one line: "info TEXT" or "error TEXT" (a message for the user)
-///     status  HelperProtocol.status(of:)
+///     argv    emailotp-helper login [the module's arguments]
+///     frames  one type byte, a 4-byte big-endian length, that many payload bytes
+///
+///     module → helper   Q request (once, first)   A answer   N no answer (the conversation failed)
+///     helper → module   P prompt, no echo   E prompt, echo   I info   M error message
+///                       R result (last): status, fail delay in seconds, flags (1: a challenge was opened)
+///
+/// Every payload is bounded (`maxPayload`, fields `maxFieldBytes`), text is UTF-8 without
+/// control characters (a line feed or tab aside), and every read has a deadline on both sides.
 public enum HelperProtocol {
-    public static let verb = "challenge"
+    public static let verb = "login"
+    public static let maxPayload = 64 * 1024
     static let maxFieldBytes = 4096
+    static let maxNameBytes = 256
+    /// Seconds the helper waits for the request after it starts.
+    public static let requestTimeout: Int64 = 10
+    /// Seconds the module waits for each frame of the helper (the helper's own waits are shorter).
+    public static let relayTimeout: Int64 = 20 * 60
 
+    /// The login the application asks for.
     public struct Request: Equatable {
         public var user: String
         public var service: String
         public var rhost: String
-        public var password: String
+        /// `PAM_AUTHTOK` of the application's stack, when an earlier module set one.
+        public var authtok: String?
+        /// The application's real uid and program (`/proc/self/exe`), for the log; trusted only
+        /// when the helper was started by root.
+        public var callerUID: uid_t
+        public var program: String
 
-        public init(user: String, service: String, rhost: String, password: String) {
+        public init(user: String, service: String, rhost: String, authtok: String?, callerUID: uid_t, program: String) {
             self.user = user
             self.service = service
             self.rhost = rhost
-            self.password = password
+            self.authtok = authtok
+            self.callerUID = callerUID
+            self.program = program
         }
+    }
+
+    /// The end of a login, as the module applies it.
+    public struct Outcome: Equatable {
+        public var result: AuthResult
+        /// Seconds the module asks libpam to wait (`pam_fail_delay`); 0 when the helper waited itself.
+        public var failDelay: Int64
+        public var openedChallenge: Bool
+
+        public init(result: AuthResult, failDelay: Int64, openedChallenge: Bool) {
+            self.result = result
+            self.failDelay = failDelay
+            self.openedChallenge = openedChallenge
+        }
+    }
+
+    public enum Frame: Equatable {
+        case request(Request)
+        case prompt(String, echo: Bool)
+        case info(String)
+        case error(String)
+        case answer(String?)
+        case result(Outcome)
     }
 
     public struct Refused: Error, CustomStringConvertible, Equatable {
         public let reason: String
+        public init(_ reason: String) { self.reason = reason }
         public var description: String { reason }
     }
 
-    public static func encode(_ request: Request) -> [UInt8] {
-        var bytes = [UInt8]()
-        for field in [request.user, request.service, request.rhost, request.password] {
-            bytes += Array(field.utf8)
-            bytes.append(0)
+    // MARK: encoding
+
+    public static func encode(_ frame: Frame) -> [UInt8] {
+        let (type, payload): (UInt8, [UInt8])
+        switch frame {
+        case .request(let r):
+            var bytes = [UInt8]()
+            let fields = ["1", r.user, r.service, r.rhost, r.authtok == nil ? "0" : "1", r.authtok ?? "",
+                          String(r.callerUID), r.program]
+            for field in fields {
+                bytes += Array(field.utf8)
+                bytes.append(0)
+            }
+            (type, payload) = (0x51, bytes)
+        case .prompt(let text, let echo): (type, payload) = (echo ? 0x45 : 0x50, Array(text.utf8))
+        case .info(let text): (type, payload) = (0x49, Array(text.utf8))
+        case .error(let text): (type, payload) = (0x4D, Array(text.utf8))
+        case .answer(let text?): (type, payload) = (0x41, Array(text.utf8))
+        case .answer(nil): (type, payload) = (0x4E, [])
+        case .result(let o):
+            (type, payload) = (0x52, [UInt8(status(of: o.result)), UInt8(clamping: max(0, o.failDelay)), o.openedChallenge ? 1 : 0])
         }
-        return bytes
+        let n = UInt32(payload.count)
+        return [type, UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + payload
     }
 
-    /// Reads a request strictly: four fields, each NUL-terminated and at most 4 KiB; the
-    /// service and remote host (they go into mails and log lines) without control characters.
-    public static func decode(_ bytes: [UInt8]) throws -> Request {
-        guard bytes.last == 0 else { throw Refused(reason: "request not NUL-terminated") }
+    public static func decode(type: UInt8, payload: [UInt8]) throws -> Frame {
+        switch type {
+        case 0x51: return .request(try decodeRequest(payload))
+        case 0x50: return .prompt(try text(payload), echo: false)
+        case 0x45: return .prompt(try text(payload), echo: true)
+        case 0x49: return .info(try text(payload))
+        case 0x4D: return .error(try text(payload))
+        case 0x41:
+            guard payload.count <= maxFieldBytes, let answer = String(validating: payload, as: UTF8.self) else {
+                throw Refused("answer too long or not UTF-8")
+            }
+            return .answer(answer)
+        case 0x4E:
+            guard payload.isEmpty else { throw Refused("malformed no-answer frame") }
+            return .answer(nil)
+        case 0x52:
+            guard payload.count == 3, payload[2] <= 1 else { throw Refused("malformed result frame") }
+            return .result(Outcome(result: result(ofStatus: Int32(payload[0])), failDelay: Int64(payload[1]),
+                                   openedChallenge: payload[2] == 1))
+        default:
+            throw Refused("unknown frame type \(type)")
+        }
+    }
+
+    /// Text for the user: UTF-8, at most `maxFieldBytes`, no control character but LF and TAB.
+    static func text(_ payload: [UInt8]) throws -> String {
+        guard payload.count <= maxFieldBytes, let value = String(validating: payload, as: UTF8.self),
+              !value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F || (0x80...0x9F).contains($0.value) })
+        else { throw Refused("message too long, not UTF-8 or with control characters") }
+        return value
+    }
+
+    /// A request strictly: version 1, eight NUL-terminated UTF-8 fields of at most 4 KiB; the
+    /// service, remote host and program (they go into mails and log lines) without control
+    /// characters, the names at most 256 bytes.
+    public static func decodeRequest(_ bytes: [UInt8]) throws -> Request {
+        guard bytes.last == 0 else { throw Refused("request not NUL-terminated") }
         let fields = bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false)
-        guard fields.count == 4 else { throw Refused(reason: "request has \(fields.count) fields, not 4") }
-        guard fields.allSatisfy({ $0.count <= maxFieldBytes }) else { throw Refused(reason: "request field too long") }
-        let text = fields.map { String(decoding: $0, as: UTF8.self) }
-        guard zip(fields, text).allSatisfy({ Array($0.0) == Array($0.1.utf8) }) else {
-            throw Refused(reason: "request is not UTF-8")
+        guard fields.count == 8 else { throw Refused("request has \(fields.count) fields, not 8") }
+        guard fields.allSatisfy({ $0.count <= maxFieldBytes }) else { throw Refused("request field too long") }
+        var text = [String]()
+        for field in fields {
+            guard let value = String(validating: field, as: UTF8.self) else { throw Refused("request is not UTF-8") }
+            text.append(value)
         }
-        guard !text[1].hasControlCharacters, !text[2].hasControlCharacters,
-              text[1].utf8.count <= 256, text[2].utf8.count <= 256 else {
-            throw Refused(reason: "service or remote host holds control characters or is too long")
+        guard text[0] == "1" else { throw Refused("request version \(LogText.printable(text[0])) is not 1") }
+        guard !text[2].hasControlCharacters, !text[3].hasControlCharacters, !text[7].hasControlCharacters,
+              text[2].utf8.count <= maxNameBytes, text[3].utf8.count <= maxNameBytes else {
+            throw Refused("service, remote host or program holds control characters or is too long")
         }
-        return Request(user: text[0], service: text[1], rhost: text[2], password: text[3])
+        guard text[4] == "0" || text[4] == "1", text[4] == "1" || text[5].isEmpty else { throw Refused("malformed authtok field") }
+        guard let uid = UInt32(text[6]), text[6] == String(uid) else { throw Refused("malformed caller uid") }
+        return Request(user: text[1], service: text[2], rhost: text[3], authtok: text[4] == "1" ? text[5] : nil,
+                       callerUID: uid, program: text[7])
     }
 
-    /// The exit status that carries a result.
+    // MARK: the wire
+
+    /// Reads one frame before `deadline`; throws `Refused` on end of file, a timeout or a malformed frame.
+    public static func readFrame(_ fd: Int32, until deadline: Deadline) throws -> Frame {
+        guard let header = ChildIO.readExactly(fd, 5, until: deadline) else {
+            throw Refused(deadline.hasPassed ? "no frame before the deadline" : "the other side closed the conversation")
+        }
+        let length = Int(header[1]) << 24 | Int(header[2]) << 16 | Int(header[3]) << 8 | Int(header[4])
+        guard length <= maxPayload else { throw Refused("frame of \(length) bytes") }
+        guard let payload = length == 0 ? [] : ChildIO.readExactly(fd, length, until: deadline) else {
+            throw Refused("truncated frame")
+        }
+        return try decode(type: header[0], payload: payload)
+    }
+
+    @discardableResult
+    public static func writeFrame(_ fd: Int32, _ frame: Frame, until deadline: Deadline) -> Bool {
+        ChildIO.writeAll(fd, encode(frame), until: deadline)
+    }
+
+    // MARK: results
+
+    /// The status byte (and the helper's exit status) that carries a result.
     public static func status(of result: AuthResult) -> Int32 {
         switch result {
         case .success: return 0
@@ -71,7 +193,7 @@ public enum HelperProtocol {
         }
     }
 
-    /// The result an exit status carries; anything unknown is a service error (fail closed).
+    /// The result a status carries; anything unknown is a service error (fail closed).
     public static func result(ofStatus status: Int32) -> AuthResult {
         switch status {
         case 0: return .success
@@ -82,21 +204,5 @@ public enum HelperProtocol {
         case 6: return .conversationError
         default: return .serviceError
         }
-    }
-
-    /// The message line for the user.
-    public static func messageLine(_ text: String, isInfo: Bool) -> String {
-        text.isEmpty ? "" : (isInfo ? "info " : "error ") + text + "\n"
-    }
-
-    /// (isInfo, text) of a message line; nil for anything else.
-    public static func parseMessage(_ bytes: [UInt8]) -> (isInfo: Bool, text: String)? {
-        var line = bytes
-        if line.last == 0x0A { line.removeLast() }
-        let text = String(decoding: line, as: UTF8.self)
-        guard !text.hasControlCharacters, Array(text.utf8) == line else { return nil }
-        if text.hasPrefix("info ") { return (true, String(text.dropFirst(5))) }
-        if text.hasPrefix("error ") { return (false, String(text.dropFirst(6))) }
-        return nil
     }
 }

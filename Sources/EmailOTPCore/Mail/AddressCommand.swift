@@ -33,35 +33,32 @@ public struct AddressCommand {
         guard !path.isEmpty else { throw AddressCommandError("the token has no address and address_command is not set") }
         let program = try Self.trustedProgram(path)
         let account = try Self.account(runAs)
-        var ends: [Int32] = [-1, -1]
-        guard cshim_pipe_cloexec(&ends) == 0 else { throw AddressCommandError(SystemError("pipe2", "").description) }
-        let reader = FileDescriptor(raw: ends[0], path: "address_command output")
-        let arguments: [String] = [program, user]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = Self.environment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        let (reader, writer) = try ChildIO.pipe()
+        let deadline = Deadline(afterSeconds: timeout)
+        let (output, status): ((bytes: [UInt8], timedOut: Bool), ChildStatus) = try keepingChildStatus {
+            let child: ChildProcess
+            do {
+                child = try ChildProcess.spawn(program, arguments: [user], environment: Self.environment, stdout: writer.raw,
+                                               as: .account(uid: account.uid, gid: account.gid, groups: account.groups))
+            } catch {
+                throw AddressCommandError("cannot run \(program): \(error)")
+            }
+            writer.closeNow()
+            let output = ChildIO.readAll(reader.raw, limit: Self.maxOutput, until: deadline)
+            if output.timedOut || output.bytes.count > Self.maxOutput { child.killGroup() }
+            return (output, child.wait(until: deadline))
         }
-        let pid: pid_t = account.groups.withUnsafeBufferPointer { groups in
-            cshim_spawn_as(program, argv, envp, account.uid, account.gid, groups.baseAddress, groups.count, ends[1])
-        }
-        close(ends[1])
-        guard pid > 0 else { throw AddressCommandError("cannot run \(program): \(String(cString: strerror(-pid)))") }
-        let deadline = Self.monotonicMilliseconds() + timeout * 1000
-        let output = Self.read(reader, until: deadline)
-        if output.timedOut || output.bytes.count > Self.maxOutput {
-            kill(-pid, SIGKILL)
-        }
-        let status = Self.wait(pid, until: deadline)
-        if output.timedOut || status == nil {
+        if output.timedOut || status == .timedOut {
             throw AddressCommandError("\(program) did not finish within \(timeout) seconds and was killed")
         }
         if output.bytes.count > Self.maxOutput {
             throw AddressCommandError("\(program) printed more than \(Self.maxOutput) bytes")
         }
-        if let code = status, code != 0 {
-            throw AddressCommandError(code > 0 ? "\(program) exited with status \(code)" : "\(program) was killed by signal \(-code)")
+        switch status {
+        case .exited(0): break
+        case .exited(let code): throw AddressCommandError("\(program) exited with status \(code)")
+        case .signaled(let signal): throw AddressCommandError("\(program) was killed by signal \(signal)")
+        case .timedOut, .notWaitable: throw AddressCommandError("\(program) could not be waited for")
         }
         return try Self.address(fromOutput: output.bytes, program: program)
     }
@@ -132,50 +129,5 @@ public struct AddressCommand {
             }
         }
         return Account(uid: entry.pw_uid, gid: entry.pw_gid, groups: Array(groups.prefix(Int(count))))
-    }
-
-    /// Reads until end of file, the deadline, or one byte past the output limit.
-    static func read(_ fd: FileDescriptor, until deadline: Int64) -> (bytes: [UInt8], timedOut: Bool) {
-        var out = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while out.count <= maxOutput {
-            let left = deadline - monotonicMilliseconds()
-            if left <= 0 { return (out, true) }
-            var poller = pollfd(fd: fd.raw, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(min(left, 60_000)))
-            if ready < 0 && errno == EINTR { continue }
-            if ready <= 0 { continue }
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd.raw, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { return (out, false) }
-            out.append(contentsOf: chunk[0..<count])
-        }
-        return (out, false)
-    }
-
-    /// The exit status (a negative signal number when killed), or nil when the process was
-    /// still running at the deadline: then its whole process group is killed.
-    static func wait(_ pid: pid_t, until deadline: Int64) -> Int32? {
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid {
-                return status & 0x7F == 0 ? (status >> 8) & 0xFF : -(status & 0x7F)
-            }
-            if result < 0 && errno != EINTR { return -SIGKILL }
-            if monotonicMilliseconds() >= deadline {
-                kill(-pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                return nil
-            }
-            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
-            nanosleep(&pause, nil)
-        }
-    }
-
-    static func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }

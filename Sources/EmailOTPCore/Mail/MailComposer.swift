@@ -53,32 +53,22 @@ public struct MailCompositionError: Error, CustomStringConvertible {
 
 /// Builds the MIME message of a code mail from the configured templates.
 public struct MailComposer {
-    public static let defaultTextTemplate = """
+    public static let defaultTextTemplate = codeLines + detailLines
+
+    /// The default body in challenge mode: the same, with how to finish the login.
+    public static let defaultChallengeTextTemplate = codeLines + "{finish}\n\n" + detailLines
+
+    private static let codeLines = """
     Hello {user},
 
     Your one-time code for {service} on {host} is:
 
         {otp}
 
-    It is valid for {validity} minutes, until {expires}.
-    Transaction id: {transaction_id}
-    Request from: {rhost}
-
-    If you did not ask for this code, someone else knows your PIN:
-    tell your administrator.
 
     """
 
-    /// The default body in challenge mode: the same, with how to finish the login.
-    public static let defaultChallengeTextTemplate = """
-    Hello {user},
-
-    Your one-time code for {service} on {host} is:
-
-        {otp}
-
-    {finish}
-
+    private static let detailLines = """
     It is valid for {validity} minutes, until {expires}.
     Transaction id: {transaction_id}
     Request from: {rhost}

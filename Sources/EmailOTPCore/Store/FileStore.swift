@@ -122,6 +122,12 @@ public struct FileStore: TokenStore {
         return false
     }
 
+    /// Drops what a killed writer left in `users/` (SafeFile.removeStaleTemporaries).
+    @discardableResult
+    public func removeStaleTemporaries() -> Int {
+        SafeFile.removeStaleTemporaries(in: usersDirectory)
+    }
+
     public func users() throws -> [String] {
         guard try prepare(create: false) else { return [] }
         return try classified {

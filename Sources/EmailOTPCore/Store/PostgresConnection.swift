@@ -96,7 +96,7 @@ package final class PostgresConnection {
     @discardableResult
     package func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false) throws -> [[String?]] {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
-        let deadline = Self.monotonicMilliseconds() + timeout * 1000 + 500
+        let deadline = Monotonic.milliseconds() + timeout * 1000 + 500
         let copies = parameters.map { strdup($0) }
         defer { for pointer in copies { free(pointer) } }
         guard copies.allSatisfy({ $0 != nil }) else { throw StoreError.io("PostgreSQL store: out of memory") }
@@ -146,7 +146,7 @@ package final class PostgresConnection {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
         var descriptor = pollfd(fd: cshim_pq_socket(connection), events: Int16(events), revents: 0)
         while true {
-            let left = deadline - Self.monotonicMilliseconds()
+            let left = deadline - Monotonic.milliseconds()
             guard left > 0 else {
                 close()
                 throw StoreError.io("PostgreSQL store: no answer from the database within store_timeout (\(timeout) s)")
@@ -190,11 +190,5 @@ package final class PostgresConnection {
             if scalar.value < 0x20 || scalar.value == 0x7F { text += "?" } else { text.unicodeScalars.append(scalar) }
         }
         return text.isEmpty ? "unknown error" : text
-    }
-
-    package static func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }

@@ -37,7 +37,8 @@ public enum FileTrustError: Error, CustomStringConvertible, Equatable {
 
 /// An open file descriptor, closed when the value is released.
 public final class FileDescriptor {
-    public let raw: Int32
+    /// -1 once closed.
+    public private(set) var raw: Int32
     public let path: String
 
     package init(raw: Int32, path: String) {
@@ -45,7 +46,13 @@ public final class FileDescriptor {
         self.path = path
     }
 
-    deinit { close(raw) }
+    deinit { closeNow() }
+
+    /// Closes the descriptor before the object goes (a child's end of a pipe, once spawned).
+    public func closeNow() {
+        if raw >= 0 { close(raw) }
+        raw = -1
+    }
 
     /// Opens `path` without following a final symbolic link and without inheriting across exec
     /// (`open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`).
@@ -150,6 +157,27 @@ public enum SafeFile {
             throw error
         }
         try syncDirectory(directory)
+    }
+
+    /// Removes the temporary files of `replace` (`.NAME.tmp.PID`) that a killed writer left in
+    /// `directory`: those whose process is gone and that are older than `age` seconds (a live
+    /// writer's file is never touched). Returns how many went.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String, olderThan age: Int64 = 60) -> Int {
+        guard let names = try? list(directory) else { return 0 }
+        var removed = 0
+        let now = Int64(time(nil))
+        for name in names where ByteText.hasPrefix(name, ".") {
+            let parts = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+            guard parts.count >= 4, Array(parts[parts.count - 2]) == Array("tmp".utf8),
+                  let pid = Int32(String(decoding: parts[parts.count - 1], as: UTF8.self)), pid > 0 else { continue }
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            var info = stat()
+            let path = "\(directory)/\(name)"
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, now - Int64(info.st_mtim.tv_sec) >= age else { continue }
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
     }
 
     /// Removes `directory/name` and `fsync`s the directory; a missing file is not an error.
