@@ -13,7 +13,7 @@ from lib.env import ALICE, ALICE_EMAIL, ALICE_MASKED
 from lib.env import DEFAULT_PIN, TestSite, encode_user
 from lib.flows import CodeAnswerer, RIGHT, WRONG, PIN_PROMPT, OTP_PROMPT, wrong_code
 from lib.mail import extract_code, extract_txid, text_body, code_mails
-from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN,
+from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL,
                            PAM_IGNORE, PAM_SERVICE_ERR, PAM_CONV_ERR, PROMPT_ECHO_OFF,
                            TEXT_INFO, ERROR_MSG, authenticate, call_module)
 from lib.smtp_capture import SMTPCapture, free_privileged_port, closed_port
@@ -103,7 +103,7 @@ def test_unknown_user_creates_no_store_files(site, smtp, alice):
     /var/lib/emailotp/locks without bound."""
     before = site.snapshot()
     for name in ("mallory", "mallory2", "root"):
-        assert_rc(login(site, user=name), PAM_USER_UNKNOWN)
+        assert_rc(login(site, user=name), PAM_AUTH_ERR)
     after = site.snapshot()
     new = sorted(p for p in set(after) - set(before) if p != "hmac.key")   # the host key may be made lazily
     assert new == []
@@ -178,7 +178,7 @@ def test_replayed_code_refused(site, smtp, alice):
 
 def test_unknown_user_prompted_then_refused(site, smtp, alice):
     res = login(site, user="mallory")
-    assert_rc(res, PAM_USER_UNKNOWN)
+    assert_rc(res, PAM_AUTH_ERR)                     # exactly like a wrong PIN
     assert res.prompts == [PIN_PROMPT]               # same first prompt as an enrolled user
     assert smtp.count() == 0
     assert not site.record_path("mallory").exists()
@@ -187,6 +187,7 @@ def test_unknown_user_prompted_then_refused(site, smtp, alice):
 def test_unknown_user_same_prompt_as_known_wrong_pin(site, smtp, alice):
     known = login(site, pin="wrong-pin")
     unknown = login(site, user="mallory", pin="wrong-pin")
+    assert known.rc == unknown.rc == PAM_AUTH_ERR
     assert [(m.style, m.text) for m in known.transcript] == \
         [(m.style, m.text) for m in unknown.transcript]
 
@@ -213,10 +214,10 @@ def test_nullok_no_token_is_ignored_in_a_stack(site, smtp):
     assert smtp.count() == 0
 
 
-def test_no_token_without_nullok_is_user_unknown_direct(site, smtp):
+def test_no_token_without_nullok_is_a_wrong_pin_direct(site, smtp):
     res = call_module(site.module, "nobody-enrolled", "config=%s" % site.config,
                       lambda s, t: DEFAULT_PIN)
-    assert_rc(res, PAM_USER_UNKNOWN)
+    assert_rc(res, PAM_AUTH_ERR)
 
 
 def test_nullok_sufficient_then_deny_still_refuses(site, smtp):

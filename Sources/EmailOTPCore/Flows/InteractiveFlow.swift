@@ -28,13 +28,13 @@ extension Authenticator {
                 }
                 pin = token
             case .try:
-                // The stacked password is checked under the lock like a typed PIN; a miss is
-                // deferred, then counted unless the PIN typed next is right, so the prompt
-                // (shown or not) is no free oracle.
+                // The stacked password is checked like a typed PIN, charged first; a miss is
+                // counted without locking yet and given back when the PIN typed next is right,
+                // so the prompt (shown or not) is no free oracle.
                 if let token = stackPIN {
-                    if rememberedLogin(user: user, pin: token) { return .success }  // issue 12
                     switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true) {
-                    case .success(let challenge):
+                    case .success(nil): return .success
+                    case .success(let challenge?):
                         return answerCodes(user: user, challenge: challenge, conversation: conversation,
                                            echoes: [token, authtok].compactMap { $0 })
                     case .failure(.stackedPINRefused(let counted)): pendingMisses = counted ? 1 : 0
@@ -46,17 +46,16 @@ extension Authenticator {
             }
             if pin == nil {
                 guard let answer = conversation.prompt(config.pinPrompt, echo: false) else {
-                    countDeferredMisses(user: user, pendingMisses)
+                    settleDeferredMisses(user: user, pendingMisses)
                     return .conversationError
                 }
                 pin = answer
             }
         }
 
-        // Issue 12; a remembered login checked the typed PIN, so a deferred miss is not owed.
-        if rememberedLogin(user: user, pin: pin) { return .success }
         switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses) {
-        case .success(let challenge):
+        case .success(nil): return .success
+        case .success(let challenge?):
             return answerCodes(user: user, challenge: challenge, conversation: conversation,
                                echoes: [pin, authtok].compactMap { $0 })
         case .failure(.refused(let result)): return result
@@ -86,34 +85,39 @@ extension Authenticator {
             }
             if outcome.isGrant {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
-                granted(user: user, outcome: outcome)  // issue 12
+                granted(user: user, outcome: outcome)
                 return .success
             }
-            let result = show(refusal(outcome, user: user, transactionID: challenge.transactionID), conversation)
+            let result = show(refuse(outcome, user: user, transactionID: challenge.transactionID), conversation)
             if case .wrong(let left) = outcome, left > 0 { continue }
             return result
         }
         return .authError
     }
 
-    /// Opens the challenge of an interactive login and tells the user where the code went.
+    /// Opens the challenge of an interactive login and tells the user where the code went;
+    /// `.success(nil)`: a remembered remote host, granted without a code.
     /// With `deferMiss` (a stacked password tried as the PIN), a PIN refusal is returned as
     /// `stackedPINRefused` with nothing shown, so that the caller can prompt.
     func triggerForUser(_ user: String, pin: String?, conversation: Conversation,
-                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<Challenge, TriggerFailure> {
+                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<Challenge?, TriggerFailure> {
         let outcome: TriggerOutcome
         do {
-            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses)
+            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses, remembered: true)
         } catch {
-            // Issue 12: the recovery-code prompt instead of a mail failure; its result ends the login.
+            // The recovery-code prompt instead of a mail failure; its result ends the login.
             if let fallback = recoveryFallback(user: user, error: error, conversation: conversation) { return .failure(.refused(fallback)) }
-            return .failure(.refused(show(refusal(triggerError: error, user: user), conversation)))
+            return .failure(.refused(show(logged(refusal(triggerError: error), user: user), conversation)))
         }
         if deferMiss && outcome.isPINRefusal {
-            _ = refusal(outcome, user: user)
+            // Logged only: the PIN prompt that follows decides, and a lock waits for it.
+            if let refused = refusal(outcome) { logged(refused, user: user) }
             return .failure(.stackedPINRefused(counted: outcome == .wrongPIN))
         }
         switch outcome {
+        case .remembered:
+            log(.notice, user, "granted: remembered remote host, no code asked")
+            return .success(nil)
         case .sent(let challenge, let email):
             log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")
             conversation.info(Messages.sent(shown(email), validity: config.otpValidity))
@@ -123,7 +127,7 @@ extension Authenticator {
             conversation.info(Messages.reused(shown(email), interval: config.resendInterval))
             return .success(challenge)
         default:
-            let refused = refusal(outcome, user: user) ?? Refusal(result: .authError, message: "")
+            let refused = refuse(outcome, user: user) ?? Refusal(result: .authError, message: "")
             return .failure(.refused(show(refused, conversation)))
         }
     }
@@ -137,7 +141,7 @@ extension Authenticator {
 enum TriggerFailure: Error, Equatable {
     case refused(AuthResult)
     /// The stacked password was not the PIN (or the token cannot be used, answered alike);
-    /// `counted`: a miss the caller still owes unless a right PIN follows.
+    /// `counted`: a miss that was counted, given back when a right PIN follows.
     case stackedPINRefused(counted: Bool)
 }
 
