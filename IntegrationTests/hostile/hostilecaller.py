@@ -172,7 +172,7 @@ def mails_went_where_configured(smtp, allowed):
     for envelope in smtp.envelopes():
         assert set(envelope["rcpt_tos"]) <= set(allowed), envelope
 
-HELPER = os.environ.get("EMAILOTP_HELPER") or "/usr/local/libexec/emailotp-helper"
+from lib.env import HELPER  # noqa: E402  (EMAILOTP_HELPER, else install.sh's or the package's layout)
 
 
 def root_can_raise_limits():
