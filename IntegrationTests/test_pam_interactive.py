@@ -68,14 +68,26 @@ def test_full_login_reads_code_from_mail(site, smtp, alice):
     assert site.read_record(ALICE)["fail_count"] == "0"
 
 
-def test_pam_silent_keeps_the_dialogue_messages(site, smtp, alice):
-    # PAM_SILENT (0x8000), which sudo passes by default: the messages that tell the user
-    # where the code went are part of the dialogue and stay (pam_emailotp(8), OPTIONS).
-    res = site.authenticate(ALICE, CodeAnswerer(site.smtp), flags=0x8000)
+@pytest.mark.parametrize("quiet", [dict(flags=0x8000), dict(tty=""), dict(tty=None)],
+                         ids=["PAM_SILENT", "empty PAM_TTY", "no PAM_TTY"])
+def test_a_quiet_application_gets_where_the_code_went_in_the_code_prompt(site, smtp, alice, quiet):
+    # PAM_SILENT (which sudo passes by default) or no terminal: no separate message, which sudo
+    # would print on the command's standard output (pam_emailotp(8), NOTES).
+    res = site.authenticate(ALICE, CodeAnswerer(site.smtp, codes=[WRONG, RIGHT]), **quiet)
     assert_rc(res, PAM_SUCCESS)
+    prompt = "Code sent to %s (valid 5 min): " % ALICE_MASKED
     assert [(m.style, m.text) for m in res.transcript] == [
-        (PROMPT_ECHO_OFF, PIN_PROMPT), (TEXT_INFO, SENT_INFO), (PROMPT_ECHO_OFF, OTP_PROMPT)], res.describe()
+        (PROMPT_ECHO_OFF, PIN_PROMPT), (PROMPT_ECHO_OFF, prompt), (ERROR_MSG, "Wrong code. 2 tries left."),
+        (PROMPT_ECHO_OFF, prompt)], res.describe()
     assert smtp.count() == 1
+
+
+def test_blank_code_answers_count_nothing_and_end_the_attempt(site, smtp, alice):
+    for attempt in range(3):
+        res = site.authenticate(ALICE, CodeAnswerer(site.smtp, codes=["  "]))
+        assert_rc(res, PAM_CONV_ERR)
+    assert site.read_record(ALICE)["fail_count"] == "0"
+    assert site.challenges(ALICE)[-1]["tries_left"] == 3, "no try of the open code was spent"
 
 
 def test_full_address_never_shown_to_user(site, smtp, alice):

@@ -68,6 +68,11 @@ extension Authenticator {
             settleDeferredMisses(user: user, pendingMisses)
             return .conversationError
         }
+        // With pin=none an empty password is the first step; with a PIN it is no answer.
+        if pinMode == .token && isNoAnswer(typed) {
+            settleDeferredMisses(user: user, pendingMisses)
+            return noAnswer(user: user, at: "password")
+        }
         return show(answer(user: user, password: typed, pendingMisses: pendingMisses), conversation)
     }
 

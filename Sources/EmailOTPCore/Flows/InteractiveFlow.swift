@@ -34,9 +34,9 @@ extension Authenticator {
                 if let token = stackPIN {
                     switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true) {
                     case .success(nil): return .success
-                    case .success(let challenge?):
-                        return answerCodes(user: user, challenge: challenge, conversation: conversation,
-                                           echoes: [token, authtok].compactMap { $0 })
+                    case .success(let opened?):
+                        return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt,
+                                           conversation: conversation, echoes: [token, authtok].compactMap { $0 })
                     case .failure(.stackedPINRefused(let counted)): pendingMisses = counted ? 1 : 0
                     case .failure(.refused(let result)): return result
                     }
@@ -49,15 +49,19 @@ extension Authenticator {
                     settleDeferredMisses(user: user, pendingMisses)
                     return .conversationError
                 }
+                if isNoAnswer(answer) {
+                    settleDeferredMisses(user: user, pendingMisses)
+                    return noAnswer(user: user, at: "PIN")
+                }
                 pin = answer
             }
         }
 
         switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses) {
         case .success(nil): return .success
-        case .success(let challenge?):
-            return answerCodes(user: user, challenge: challenge, conversation: conversation,
-                               echoes: [pin, authtok].compactMap { $0 })
+        case .success(let opened?):
+            return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt,
+                               conversation: conversation, echoes: [pin, authtok].compactMap { $0 })
         case .failure(.refused(let result)): return result
         case .failure(.stackedPINRefused): return .authError
         }
@@ -66,10 +70,13 @@ extension Authenticator {
     /// The code prompts of one interactive login, up to `otp_tries`. An answer byte-equal to one
     /// of `echoes` (the PIN answer, `PAM_AUTHTOK`) comes from a client that answers every prompt
     /// with one password (Dovecot, OpenVPN, python-pam): it ends the login without counting a
-    /// failure, since each such login would otherwise burn `otp_tries` failures.
-    func answerCodes(user: String, challenge: Challenge, conversation: Conversation, echoes: [String] = []) -> AuthResult {
+    /// failure, since each such login would otherwise burn `otp_tries` failures. A blank answer
+    /// ends it the same way: the client cannot prompt.
+    func answerCodes(user: String, challenge: Challenge, prompt: String, conversation: Conversation,
+                     echoes: [String] = []) -> AuthResult {
         for _ in 0..<config.otpTries {
-            guard let answer = conversation.prompt(config.otpPrompt, echo: false) else { return .conversationError }
+            guard let answer = conversation.prompt(prompt, echo: false) else { return .conversationError }
+            if isNoAnswer(answer) { return noAnswer(user: user, at: "code", transactionID: challenge.transactionID) }
             if echoes.contains(where: { !$0.isEmpty && Digest.constantTimeEqual(Array($0.utf8), Array(answer.utf8)) }) {
                 log(.warning, user, "the code prompt was answered with the password again; no failure counted "
                     + "(transaction \(challenge.transactionID)); a client that sends one password to every prompt "
@@ -100,7 +107,7 @@ extension Authenticator {
     /// With `deferMiss` (a stacked password tried as the PIN), a PIN refusal is returned as
     /// `stackedPINRefused` with nothing shown, so that the caller can prompt.
     func triggerForUser(_ user: String, pin: String?, conversation: Conversation,
-                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<Challenge?, TriggerFailure> {
+                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<OpenedCode?, TriggerFailure> {
         let outcome: TriggerOutcome
         do {
             outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses, remembered: true)
@@ -120,12 +127,14 @@ extension Authenticator {
             return .success(nil)
         case .sent(let challenge, let email):
             log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")
-            conversation.info(Messages.sent(shown(email), validity: config.otpValidity))
-            return .success(challenge)
+            let prompt = codePrompt(email: email, validity: config.otpValidity)
+            if prompt.showSent { conversation.info(Messages.sent(shown(email), validity: config.otpValidity)) }
+            return .success(OpenedCode(challenge: challenge, prompt: prompt.text))
         case .reused(let challenge, let email):
             log(.notice, user, "open challenge re-used, no mail sent (transaction \(challenge.transactionID))")
-            conversation.info(Messages.reused(shown(email), interval: config.resendInterval))
-            return .success(challenge)
+            let prompt = codePrompt(email: email, validity: challenge.expires - clock.now())
+            if prompt.showSent { conversation.info(Messages.reused(shown(email), interval: config.resendInterval)) }
+            return .success(OpenedCode(challenge: challenge, prompt: prompt.text))
         default:
             let refused = refuse(outcome, user: user) ?? Refusal(result: .authError, message: "")
             return .failure(.refused(show(refused, conversation)))
@@ -136,6 +145,12 @@ extension Authenticator {
         if !refused.message.isEmpty { conversation.error(refused.message) }
         return refused.result
     }
+}
+
+/// An opened (or re-used) challenge of an interactive login and its code prompt.
+struct OpenedCode {
+    var challenge: Challenge
+    var prompt: String
 }
 
 enum TriggerFailure: Error, Equatable {

@@ -50,7 +50,11 @@ extension Authenticator {
             return Refusal(result: .authError, message: Messages.noChallenge, line: "no open challenge for the code\(about)")
         // Locked and disabled tokens, and names without a token, answer exactly like a wrong
         // PIN: anything else would confirm to a stranger that the name is enrolled. The log
-        // keeps the real reason.
+        // keeps the real reason. With pin=none the stack has checked the first factor already
+        // (a key, the Unix password): the person is no stranger, and a lock is said plainly.
+        case .locked where pinMode == .none:
+            return Refusal(result: .authError, message: Messages.locked,
+                           line: "refused: token locked (told: pin=none, the first factor was checked)")
         case .locked:
             return Refusal(result: .authError, message: "", line: "refused: token locked (answered as a wrong PIN)")
         case .disabled:

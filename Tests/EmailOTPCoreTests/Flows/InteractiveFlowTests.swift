@@ -95,7 +95,7 @@ final class InteractiveFlowTests: FlowTestCase {
 
     func testMalformedCodeIsWrong() throws {
         try enroll()
-        let (result, _) = signIn([answer(Self.pin), answer("12ab56"), answer(""), answer("1234567"), mailedCode()])
+        let (result, _) = signIn([answer(Self.pin), answer("12ab56"), answer("1"), answer("1234567"), mailedCode()])
         XCTAssertEqual(result, .authError)
     }
 
@@ -268,7 +268,7 @@ final class InteractiveFlowTests: FlowTestCase {
 
     func testTokenWithoutPINRefusedInPinTokenMode() throws {
         try enroll(pin: nil)
-        let (result, _) = signIn([answer(""), mailedCode()])
+        let (result, _) = signIn([answer("any-pin"), mailedCode()])
         XCTAssertEqual(result, .authError)
         XCTAssertEqual(mailer.sent.count, 0)
     }
