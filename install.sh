@@ -87,7 +87,9 @@ toolchain_packages() {
     fi
     echo git
     if [ "$id" = debian ] && [ "$version" = 12 ]; then
-        echo binutils-gold gcc libc6-dev libstdc++-12-dev libncurses6 libedit2 libxml2 libsqlite3-0 \
+        # swift.org names binutils-gold, which Debian 12 ships inside binutils (a virtual
+        # package there): dpkg-query never finds it installed, and every run would call apt.
+        echo binutils gcc libc6-dev libstdc++-12-dev libncurses6 libedit2 libxml2 libsqlite3-0 \
              libpython3.11 libz3-4 pkg-config tzdata zlib1g-dev uuid-dev
     fi
 }

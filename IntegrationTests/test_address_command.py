@@ -60,8 +60,9 @@ def test_login_mails_the_address_the_command_printed(site, smtp, bob, bin_dir, m
     res = login(site)
     assert res.rc == PAM_SUCCESS, res.describe()
     assert smtp.count() == 1
-    assert smtp.last()["To"] == "bob.nobody@directory.example"
-    assert smtp.envelopes()[-1]["rcpt_tos"] == ["bob.nobody@directory.example"]
+    # The default account is the dedicated emailotp-lookup, not the shared nobody.
+    assert smtp.last()["To"] == "bob.emailotp-lookup@directory.example"
+    assert smtp.envelopes()[-1]["rcpt_tos"] == ["bob.emailotp-lookup@directory.example"]
     assert site.read_record(BOB)["email"] == "-"      # nothing was copied into the store
 
 

@@ -4,9 +4,10 @@ pam.d-examples/ (with Debian 12's common-* files) pass clean.
 
 Rules (emailotp(8), CONFIG-CHECK RULES): failure-passes, nullok-then-grant,
 success-skips-module, use-first-pass-unset, bad-argument, bad-control, include-missing,
-include-loop, sshd-usepam, sshd-kbdinteractive, sshd-authmethods, sudo-timestamp; notes:
+include-loop, include-depth, sshd-usepam, sshd-kbdinteractive, sshd-authmethods, sudo-timestamp; notes:
 rootok-skips, sudo-no-authentication, sshd-without-module, sudo-without-module, no-service,
-users-without-token; and address-command-untrusted (the configuration's address_command)."""
+users-without-token; and address-command-untrusted, address-command-user (the configuration's
+address_command and the account it runs as)."""
 
 import json
 import os
@@ -207,6 +208,15 @@ def test_rule_include_missing_and_loop(box):
     assert code == 1 and problems(found) == ["include-missing"], report
     box.service("svc", "auth include svc\nauth required pam_emailotp.so\n")
     assert problems(box.rules()[1]) == ["include-loop"]
+    # 300 files deep, no loop: a depth limit, named as one.
+    for level in range(300):
+        box.service("deep%d" % level, "auth include deep%d\n" % (level + 1))
+    box.service("deep300", "auth required pam_unix.so\n")
+    box.service("svc", "auth include deep0\nauth required pam_emailotp.so\n")
+    code, found, report = box.rules()
+    assert "include-depth" in problems(found) and "include-loop" not in problems(found), report
+    for level in range(301):
+        os.remove(os.path.join(str(box.pam), "deep%d" % level))
     box.service("svc", "@include common-auth\nauth required pam_emailotp.so\n")
     assert box.rules()[0] == 0
 
@@ -318,6 +328,19 @@ def test_address_command_untrusted(box):
     box.site.write_config(address_command="/bin/true")
     code, found, report = box.rules()
     assert code == 0 and problems(found) == [], report
+
+
+def test_address_command_user(box):
+    sshd_service(box)
+    box.site.write_config(address_command="/bin/true", address_command_user="nobody")
+    code, found, report = box.rules()
+    assert code == 0 and ("address-command-user", "note") in found, report
+    box.site.write_config(address_command="/bin/true", address_command_user="no-such-account")
+    code, found, report = box.rules()
+    assert code == 1 and problems(found) == ["address-command-user"], report
+    box.site.write_config(address_command="/bin/true", address_command_user=None)   # the default, emailotp-lookup
+    code, found, report = box.rules()
+    assert code == 0 and "address-command-user" not in [r for r, _ in found], report
 
 
 # ---------------------------------------------------------------- client time limits

@@ -52,6 +52,7 @@ VERBS = [
 CLI_OPTIONS = [
     "--email", "--pin-stdin", "--no-pin", "--verify", "--json",
     "--transaction-id", "--config", "--store", "--from", "--role", "--password-file", "--count",
+    "--login-defs", "--cockpit-conf",
 ]
 
 PLACEHOLDERS = [
@@ -307,6 +308,22 @@ def test_placeholders_in_conf_man_page():
     text = render(PAGES["emailotp.conf.5"])
     for p in PLACEHOLDERS:
         assert p in text, f"emailotp.conf(5) lacks {p}"
+
+
+OTP_PROMPT_PLACEHOLDERS = ["address", "validity"]
+
+
+def test_otp_prompt_placeholders_are_the_codes_and_documented():
+    """The names Messages.codePrompt fills in are the ones emailotp.conf(5) gives for otp_prompt."""
+    source = (ROOT / "Sources" / "EmailOTPCore" / "Flows" / "Messages.swift").read_text()
+    body = source[source.index("func codePrompt("):]
+    body = body[:body.index("\n    }\n")]
+    assert sorted(re.findall(r'"(\w+)": ', body)) == sorted(OTP_PROMPT_PLACEHOLDERS), body
+    text = render(PAGES["emailotp.conf.5"])
+    entry = text[text.index("otp_prompt = text"):]
+    entry = entry[:entry.index("Default:")]
+    for name in OTP_PROMPT_PLACEHOLDERS:
+        assert "{%s}" % name in entry, "emailotp.conf(5) otp_prompt lacks {%s}" % name
 
 
 def test_store_format_in_conf_man_page():

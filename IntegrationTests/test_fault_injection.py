@@ -431,8 +431,9 @@ GRANT_WRITE = {
 @pytest.mark.parametrize("case", list(GRANT_WRITE))
 def test_fault_while_writing_the_record_after_a_right_code_does_not_grant(lab, case):
     """The right code is answered, and the write that would consume the challenge fails:
-    PAM_AUTHINFO_UNAVAIL, not PAM_SUCCESS. Before the rename the old record (challenge
-    still open) stays; a failing directory fsync after the rename leaves the new one."""
+    PAM_AUTHINFO_UNAVAIL, not PAM_SUCCESS. Before the rename the charged record stays (the
+    challenge open, its try and the failure charged: a grant that was not written refunds
+    nothing); a failing directory fsync after the rename leaves the new one."""
     op, errno, is_record, state = GRANT_WRITE[case]
     saved = lab.save()
     trace = lab.trace()
@@ -449,10 +450,11 @@ def test_fault_while_writing_the_record_after_a_right_code_does_not_grant(lab, c
     records = assert_store_whole(lab.store)
     challenges = records["alice"]["challenges"]
     if state == "old":
-        assert len(challenges) == 1 and challenges[0]["tries_left"] == 3, records["alice"]
+        assert len(challenges) == 1 and challenges[0]["tries_left"] == 2, records["alice"]
+        assert records["alice"]["fail_count"] == "1"
     else:
         assert challenges == [], records["alice"]
-    assert records["alice"]["fail_count"] == "0"
+        assert records["alice"]["fail_count"] == "0"
 
 
 def test_flock_failure_fails_closed_before_any_mail(lab):
@@ -464,6 +466,66 @@ def test_flock_failure_fails_closed_before_any_mail(lab):
     assert lab.smtp.count() == 0
     after = lab.site.snapshot()
     assert after["users/alice"] == before["users/alice"]
+
+
+# ------------------------------------------------------------------ the charge before the check
+
+CHARGE_ERRNOS = ["ENOSPC", "EFBIG", "EDQUOT", "EIO"]
+RECORD_WRITE = "write:/users/.alice.tmp."
+
+
+def seen(out):
+    """What the person logging in saw (the answers they gave left out), and the store calls
+    the login made (its work), with the temporary files' pids taken out."""
+    return ([(s, t) for s, t, _ in out.transcript], out.rc,
+            [(c.op, c.where) for c in out.calls])
+
+
+@pytest.mark.parametrize("errno", CHARGE_ERRNOS)
+@pytest.mark.parametrize("kind", ["pin", "pin-and-code", "code-prompt", "recovery-code"])
+def test_an_answer_whose_charge_cannot_be_written_is_not_evaluated(make_lab, kind, errno):
+    """The write that charges the attempt (a failure, a try) before its answer is compared
+    fails: the login is PAM_AUTHINFO_UNAVAIL with the same words and the same store calls
+    whether the answer was right or wrong; nothing is counted or used up, and the right
+    answer afterwards is granted only through the ordinary, charged path."""
+    lab = make_lab()
+    assert lab.run(None).rc == PAM_SUCCESS    # makes hmac.key: both runs below do the same work
+    trace_fault = ";any:%s:PASS" % STORE      # records every store call after the fault rule
+    if kind == "pin":
+        right = lab.run(RECORD_WRITE + ":" + errno + trace_fault)
+        wrong = lab.run(RECORD_WRITE + ":" + errno + trace_fault, pin="not-the-pin")
+    elif kind == "code-prompt":
+        # A login's record writes: the PIN's charge, the new challenge, its tries, then the
+        # code's charge, the one failed here (the rule counts its own matching calls).
+        saved = lab.save()
+        assert len(ordinals(lab.trace().calls, "write", lambda c: "/users/.alice.tmp." in c.path)) == 5
+        lab.restore(saved)
+        fault = "%s:%s:4:1%s" % (RECORD_WRITE, errno, trace_fault)
+        right = lab.run(fault, codes="RIGHT")
+        lab.restore(saved)
+        wrong = lab.run(fault, codes="WRONG")
+    else:
+        mails = lab.smtp.count()
+        first = lab.run(None, args="mode=challenge", password=DEFAULT_PIN)
+        assert first.rc == PAM_AUTH_ERR and lab.smtp.count() == mails + 1, first.describe()
+        code = extract_code(lab.smtp.last())
+        good, bad = code, "%06d" % ((int(code) + 1) % 10 ** 6)
+        if kind == "recovery-code":
+            good = lab.site.cli("recovery-codes", ALICE, "--count", "2", check=True).stdout.split()[0]
+            bad = "zzzzz-99999"
+        before = lab.site.snapshot()
+        right = lab.run(RECORD_WRITE + ":" + errno + trace_fault, args="mode=challenge", password=DEFAULT_PIN + good)
+        wrong = lab.run(RECORD_WRITE + ":" + errno + trace_fault, args="mode=challenge", password=DEFAULT_PIN + bad)
+        assert lab.site.snapshot() == before, "nothing counted, no try or code used up"
+        again = lab.run(None, args="mode=challenge", password=DEFAULT_PIN + good)
+        assert again.rc == PAM_SUCCESS, again.describe()
+    assert_fails_closed(right, PAM_AUTHINFO_UNAVAIL)
+    assert_fails_closed(wrong, PAM_AUTHINFO_UNAVAIL)
+    assert any(c.action == errno and "/users/.alice.tmp." in c.path for c in right.calls), right.describe()
+    assert seen(right) == seen(wrong), "right:\n%s\nwrong:\n%s" % (right.describe(), wrong.describe())
+    if kind != "recovery-code":          # check_record knows the fields of format 1 only
+        assert_store_whole(lab.store)
+    assert lab.record()["fail_count"] == "0"
 
 
 # ------------------------------------------------------------------ the code key
@@ -559,25 +621,35 @@ def test_mail_dropped_and_rollback_write_failing_still_fails_closed(make_lab):
     assert trace.rc == PAM_AUTHINFO_UNAVAIL, trace.describe()
     lab.restore(saved)
     k = ordinals(trace.calls, "rename", lambda c: "/users/.alice.tmp." in c.path)
-    assert len(k) == 2, trace.calls                 # open the challenge, drop it again
-    out = lab.run("rename:%s:EROFS:%d:1" % (STORE, k[1]))
+    assert len(k) == 3, trace.calls                 # charge the PIN, open the challenge, drop it again
+    out = lab.run("rename:%s:EROFS:%d:1" % (STORE, k[2]))
     assert_fails_closed(out, PAM_AUTHINFO_UNAVAIL)
     assert_store_whole(lab.store)
 
 
 # ------------------------------------------------------------------ kill -9
 
-KILL_POINTS = {
-    # name: (phase, op, which call, expected record state)
-    "trigger-mid-write": ("trigger", "write", lambda c: "/users/.alice.tmp." in c.path, "old"),
-    "trigger-before-rename": ("trigger", "rename", lambda c: "/users/.alice.tmp." in c.path, "old"),
-    "trigger-before-dir-fsync": ("trigger", "fsync", lambda c: c.path.endswith("/store/users"), "new"),
-    "arm-before-rename": ("arm", "rename", lambda c: "/users/.alice.tmp." in c.path, "old"),
-    "arm-before-dir-fsync": ("arm", "fsync", lambda c: c.path.endswith("/store/users"), "new"),
-    "grant-mid-write": ("grant", "write", lambda c: "/users/.alice.tmp." in c.path, "old"),
-    "grant-before-rename": ("grant", "rename", lambda c: "/users/.alice.tmp." in c.path, "old"),
-    "grant-before-dir-fsync": ("grant", "fsync", lambda c: c.path.endswith("/store/users"), "new"),
+# The record writes of a right-code interactive login, in order, and the record after each:
+# (open challenges, tries left of the challenge, fail count).
+WRITES = ["charge", "trigger", "arm", "code-charge", "grant"]
+AFTER = [(0, None, "1"), (1, 0, "0"), (1, 3, "0"), (1, 2, "1"), (0, None, "0")]
+BEFORE_ANY = (0, None, "0")
+RECORD_TMP = lambda c: "/users/.alice.tmp." in c.path        # noqa: E731
+USERS_DIR = lambda c: c.path.endswith("/store/users")        # noqa: E731
+# How a write step is reached (op, which call) and which record a kill there leaves: "old"
+# (before that write) or "new" (after it).
+STEPS = {
+    "mid-write": ("write", RECORD_TMP, "old"),
+    "before-rename": ("rename", RECORD_TMP, "old"),
+    "before-dir-fsync": ("fsync", USERS_DIR, "new"),
 }
+KILL_POINTS = {"%s-%s" % (phase, step): (phase,) + STEPS[step]
+               for phase, steps in [("charge", ["before-rename", "before-dir-fsync"]),
+                                    ("trigger", list(STEPS)),
+                                    ("arm", ["before-rename", "before-dir-fsync"]),
+                                    ("code-charge", ["before-rename", "before-dir-fsync"]),
+                                    ("grant", list(STEPS))]
+               for step in steps}
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
@@ -585,15 +657,16 @@ def test_kill_9_at_a_write_step_leaves_the_old_or_the_new_record(lab, point):
     """The authenticating process gets SIGKILL at an exact step of writing the record
     (half the temporary file written; before the rename; after the rename, before the
     directory fsync): the record is the old or the new one, whole, and the next login
-    works (no lock or file left that blocks it)."""
+    works (no lock or file left that blocks it). A charge that reached the disk stays
+    counted (the answer was never compared, or its refund never written)."""
     phase, op, pred, state = KILL_POINTS[point]
     saved = lab.save()
     trace = lab.trace()
     lab.restore(saved)
     ks = ordinals(trace.calls, op, pred)
-    # one write opens the challenge (disarmed), one arms it once the mail is out, one grants
-    assert len(ks) == 3, (op, trace.calls)
-    k = ks[{"trigger": 0, "arm": 1, "grant": 2}[phase]]
+    assert len(ks) == len(WRITES), (op, trace.calls)
+    index = WRITES.index(phase)
+    k = ks[index]
     if point.endswith("mid-write"):
         fault = "write:%s:SHORT:%d:1;write:%s:KILL:%d:1" % (STORE, k, STORE, k + 1)
     else:
@@ -602,11 +675,11 @@ def test_kill_9_at_a_write_step_leaves_the_old_or_the_new_record(lab, point):
     assert out.signal == signal.SIGKILL, out.describe()
     assert out.fired and out.fired[-1].action == "KILL", out.describe()
     rec = assert_store_whole(lab.store, allow_temp=True)["alice"]
-    opened = 1 if (phase, state) in (("trigger", "new"), ("arm", "old"), ("arm", "new"), ("grant", "old")) else 0
+    opened, tries, fails = AFTER[index] if state == "new" else (AFTER[index - 1] if index else BEFORE_ANY)
     assert len(rec["challenges"]) == opened, (point, rec)
-    if phase == "arm":
-        # the old record holds the challenge disarmed (0 tries: never answerable), the new armed
-        assert rec["challenges"][0]["tries_left"] == (0 if state == "old" else 3), (point, rec)
+    if tries is not None:
+        assert rec["challenges"][0]["tries_left"] == tries, (point, rec)
+    assert rec["fail_count"] == fails, (point, rec)
     again = lab.run(None)
     assert again.rc == PAM_SUCCESS, again.describe()
     assert_store_whole(lab.store, allow_temp=True)

@@ -13,7 +13,7 @@ from lib.env import ALICE, ALICE_EMAIL, ALICE_MASKED
 from lib.env import DEFAULT_PIN, TestSite, encode_user
 from lib.flows import CodeAnswerer, RIGHT, WRONG, PIN_PROMPT, OTP_PROMPT, wrong_code
 from lib.mail import extract_code, extract_txid, text_body, code_mails
-from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN,
+from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL,
                            PAM_IGNORE, PAM_SERVICE_ERR, PAM_CONV_ERR, PROMPT_ECHO_OFF,
                            TEXT_INFO, ERROR_MSG, authenticate, call_module)
 from lib.smtp_capture import SMTPCapture, free_privileged_port, closed_port
@@ -68,14 +68,26 @@ def test_full_login_reads_code_from_mail(site, smtp, alice):
     assert site.read_record(ALICE)["fail_count"] == "0"
 
 
-def test_pam_silent_keeps_the_dialogue_messages(site, smtp, alice):
-    # PAM_SILENT (0x8000), which sudo passes by default: the messages that tell the user
-    # where the code went are part of the dialogue and stay (pam_emailotp(8), OPTIONS).
-    res = site.authenticate(ALICE, CodeAnswerer(site.smtp), flags=0x8000)
+@pytest.mark.parametrize("quiet", [dict(flags=0x8000), dict(tty=""), dict(tty=None)],
+                         ids=["PAM_SILENT", "empty PAM_TTY", "no PAM_TTY"])
+def test_a_quiet_application_gets_where_the_code_went_in_the_code_prompt(site, smtp, alice, quiet):
+    # PAM_SILENT (which sudo passes by default) or no terminal: no separate message, which sudo
+    # would print on the command's standard output (pam_emailotp(8), NOTES).
+    res = site.authenticate(ALICE, CodeAnswerer(site.smtp, codes=[WRONG, RIGHT]), **quiet)
     assert_rc(res, PAM_SUCCESS)
+    prompt = "Code sent to %s (valid 5 min): " % ALICE_MASKED
     assert [(m.style, m.text) for m in res.transcript] == [
-        (PROMPT_ECHO_OFF, PIN_PROMPT), (TEXT_INFO, SENT_INFO), (PROMPT_ECHO_OFF, OTP_PROMPT)], res.describe()
+        (PROMPT_ECHO_OFF, PIN_PROMPT), (PROMPT_ECHO_OFF, prompt), (ERROR_MSG, "Wrong code. 2 tries left."),
+        (PROMPT_ECHO_OFF, prompt)], res.describe()
     assert smtp.count() == 1
+
+
+def test_blank_code_answers_count_nothing_and_end_the_attempt(site, smtp, alice):
+    for attempt in range(3):
+        res = site.authenticate(ALICE, CodeAnswerer(site.smtp, codes=["  "]))
+        assert_rc(res, PAM_CONV_ERR)
+    assert site.read_record(ALICE)["fail_count"] == "0"
+    assert site.challenges(ALICE)[-1]["tries_left"] == 3, "no try of the open code was spent"
 
 
 def test_full_address_never_shown_to_user(site, smtp, alice):
@@ -103,7 +115,7 @@ def test_unknown_user_creates_no_store_files(site, smtp, alice):
     /var/lib/emailotp/locks without bound."""
     before = site.snapshot()
     for name in ("mallory", "mallory2", "root"):
-        assert_rc(login(site, user=name), PAM_USER_UNKNOWN)
+        assert_rc(login(site, user=name), PAM_AUTH_ERR)
     after = site.snapshot()
     new = sorted(p for p in set(after) - set(before) if p != "hmac.key")   # the host key may be made lazily
     assert new == []
@@ -178,7 +190,7 @@ def test_replayed_code_refused(site, smtp, alice):
 
 def test_unknown_user_prompted_then_refused(site, smtp, alice):
     res = login(site, user="mallory")
-    assert_rc(res, PAM_USER_UNKNOWN)
+    assert_rc(res, PAM_AUTH_ERR)                     # exactly like a wrong PIN
     assert res.prompts == [PIN_PROMPT]               # same first prompt as an enrolled user
     assert smtp.count() == 0
     assert not site.record_path("mallory").exists()
@@ -187,6 +199,7 @@ def test_unknown_user_prompted_then_refused(site, smtp, alice):
 def test_unknown_user_same_prompt_as_known_wrong_pin(site, smtp, alice):
     known = login(site, pin="wrong-pin")
     unknown = login(site, user="mallory", pin="wrong-pin")
+    assert known.rc == unknown.rc == PAM_AUTH_ERR
     assert [(m.style, m.text) for m in known.transcript] == \
         [(m.style, m.text) for m in unknown.transcript]
 
@@ -213,10 +226,10 @@ def test_nullok_no_token_is_ignored_in_a_stack(site, smtp):
     assert smtp.count() == 0
 
 
-def test_no_token_without_nullok_is_user_unknown_direct(site, smtp):
+def test_no_token_without_nullok_is_a_wrong_pin_direct(site, smtp):
     res = call_module(site.module, "nobody-enrolled", "config=%s" % site.config,
                       lambda s, t: DEFAULT_PIN)
-    assert_rc(res, PAM_USER_UNKNOWN)
+    assert_rc(res, PAM_AUTH_ERR)
 
 
 def test_nullok_sufficient_then_deny_still_refuses(site, smtp):

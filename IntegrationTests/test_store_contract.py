@@ -8,7 +8,7 @@ import pytest
 from lib.env import DEFAULT_PIN, ALICE, ALICE_EMAIL, TestSite
 from lib.flows import wrong_code
 from lib.mail import extract_code, extract_txid
-from lib.pamdriver import PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN
+from lib.pamdriver import PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL
 
 
 @pytest.fixture(params=["file", "postgresql"])
@@ -83,7 +83,7 @@ def test_an_expired_code_is_refused(store_site, smtp):
 
 
 def test_an_unknown_user_leaves_nothing(store_site, smtp):
-    assert attempt(store_site, DEFAULT_PIN, user="nobody-at-all").rc == PAM_USER_UNKNOWN
+    assert attempt(store_site, DEFAULT_PIN, user="nobody-at-all").rc == PAM_AUTH_ERR
     assert store_site.read_record("nobody-at-all") is None
     assert smtp.count() == 0
 

@@ -53,3 +53,8 @@ def with_system_security_files(site):
             shutil.copytree(source, target, symlinks=True)
         else:
             shutil.copy2(source, target)
+
+
+def staged_module_line(staged, args=""):
+    """One `auth required` line for the staged module, for stacks built from the system's files."""
+    return "auth       required   %s %s" % (staged["module"], args)

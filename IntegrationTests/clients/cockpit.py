@@ -64,6 +64,7 @@ class Browser:
         self.artifacts = str(artifacts)
         os.makedirs(self.artifacts, exist_ok=True)
         self.driver = None
+        self.profile = None
         self.shots = []
 
     def __enter__(self):
@@ -71,9 +72,12 @@ class Browser:
         from selenium.webdriver.chrome.service import Service
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
+        # A short path of its own: Chromium's singleton socket lives in the profile directory.
+        import tempfile
+        self.profile = tempfile.mkdtemp(prefix="eoc-chromium-")
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          "--window-size=1100,760", "--lang=en-US", "--no-first-run",
-                         "--user-data-dir=" + os.path.join(self.artifacts, ".profile")):
+                         "--user-data-dir=" + self.profile):
             options.add_argument(argument)
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_page_load_timeout(60)
@@ -82,7 +86,8 @@ class Browser:
     def __exit__(self, *exc):
         if self.driver is not None:
             self.driver.quit()
-        shutil.rmtree(os.path.join(self.artifacts, ".profile"), ignore_errors=True)
+        if self.profile:
+            shutil.rmtree(self.profile, ignore_errors=True)
 
     def shot(self, name):
         path = os.path.join(self.artifacts, name + ".png")

@@ -20,7 +20,7 @@ import pytest
 
 from lib.fleet import Fleet, DelayProxy, PgBouncer
 from lib.env import parse_record
-from lib.pgcluster import PGCluster, PGSite, MODULE_PASSWORD, free_port
+from lib.pgcluster import PGCluster, MODULE_PASSWORD, free_port
 
 pytestmark = pytest.mark.fleet
 
@@ -61,17 +61,16 @@ class Database:
         self.net = net
         self.port = free_port()
         self.primary = PGCluster(directory / "primary", port=self.port, listen=net.db_address(0),
-                                 clients=net.cidr, name="primary")
+                                 clients=net.cidr, name="primary", netns=net.hub)
         self.primary.start()
         self.primary.create_fleet()
-        self.init = PGSite(directory, self.primary, name="init")
-        self.init.store_init()
+        self.init = net.store_init(self.primary, directory)
         self.standby = None
         if standby:
             if sync:
                 self.primary.configure(synchronous_standby_names="standby1", synchronous_commit="on")
             self.standby = PGCluster(directory / "standby", port=self.port, listen=net.db_address(1),
-                                     standby_of=self.primary, name="standby1")
+                                     standby_of=self.primary, name="standby1", netns=net.hub)
             self.standby.start()
             want = "sync" if sync else "async"
             wait_for(lambda: self.primary.sql("SELECT 1 FROM pg_stat_replication WHERE application_name = "
@@ -309,7 +308,7 @@ def test_sync_with_the_standby_cut_off_grants_nothing_it_could_lose(net, databas
 
 @pytest.fixture
 def bouncer(net, database, workdir):
-    b = PgBouncer(workdir / "pgbouncer", database.primary, net.db_address(2), pool_size=2).start()
+    b = PgBouncer(net, workdir / "pgbouncer", database.primary, net.db_address(2), pool_size=2).start()
     database.configure_hosts(uri=b.uri())
     yield b
     b.stop()
@@ -348,14 +347,11 @@ def test_pgbouncer_lock_timeout_bounds_a_held_row_and_leaves_no_session_setting(
     assert host(net, 1).login("pblock", PIN).rc == REFUSED
     # the module's settings were transaction-scoped: a client that gets the same server
     # connections afterwards sees the defaults
-    import subprocess
     env = dict(os.environ, PGPASSWORD=MODULE_PASSWORD)
     for _ in range(4):
-        p = subprocess.run([database.primary.bin + "/psql", "-X", "-At", bouncer.uri(), "-c",
-                            "SHOW lock_timeout", "-c", "SHOW statement_timeout", "-c",
-                            "SHOW idle_in_transaction_session_timeout"],
-                           capture_output=True, text=True, env=env, timeout=60)
-        assert p.returncode == 0, p.stderr
+        p = net.hosts[0].ns([database.primary.bin + "/psql", "-X", "-At", bouncer.uri(), "-c",
+                             "SHOW lock_timeout", "-c", "SHOW statement_timeout", "-c",
+                             "SHOW idle_in_transaction_session_timeout"], env=env)
         assert p.stdout.split() == ["0", "0", "0"], p.stdout
 
 
@@ -399,17 +395,20 @@ def test_a_link_that_drops_packets_fails_closed_or_succeeds_and_loses_no_count(n
 def test_a_database_that_answers_slowly_fails_closed_within_store_timeout(net, database):
     net.hosts[0].enroll("slow", PIN)
     code = open_challenges(net, ["slow"])["slow"]
-    relay = DelayProxy((net.db_address(3), 0), (net.db_address(0), database.port), delay=2 * STORE_TIMEOUT)
+    target = (net.db_address(0), database.port)
+    slow = DelayProxy(net, (net.db_address(3), 0), target, delay=2 * STORE_TIMEOUT)
+    slowish = DelayProxy(net, (net.db_address(3), 0), target, delay=0.05)
     try:
-        slow = "postgresql://emailotp_module@%s:%d/emailotp?sslmode=disable" % relay.address
-        host(net, 1).configure(store=slow)
+        uri = "postgresql://emailotp_module@%s:%d/emailotp?sslmode=disable"
+        host(net, 1).configure(store=uri % slow.address)
         r = host(net, 1).login("slow", PIN + code)
         assert r.rc == UNAVAILABLE and r.seconds < HANG_CAP, r
-        relay.delay = 0.05
+        host(net, 1).configure(store=uri % slowish.address)
         r = host(net, 1).login("slow", PIN + wrong(code))
         assert r.rc == REFUSED, r
     finally:
-        relay.close()
+        slow.close()
+        slowish.close()
         database.configure_hosts()
     assert database.fail_count("slow") == 1
     assert host(net, 2).login("slow", PIN + code).rc == SUCCESS

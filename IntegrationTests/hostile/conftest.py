@@ -18,9 +18,10 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "services"))
-sys.path.insert(0, str(HERE))
+# Appended, not prepended: a directory put first would answer other suites' "from conftest import".
+for _path in (ROOT, ROOT / "services", HERE):
+    if str(_path) not in sys.path:
+        sys.path.append(str(_path))
 
 from lib.env import TestSite  # noqa: E402
 from lib.smtp_capture import SMTPCapture  # noqa: E402

@@ -11,6 +11,7 @@ import subprocess
 import pexpect
 
 import svc
+from lib.flows import ANY_OTP_PROMPT  # sudo passes PAM_SILENT: the prompt says where the code went
 from lib.mail import extract_code
 
 WRAPPER = pathlib.Path(__file__).resolve().parent / "hostile_exec.py"
@@ -138,13 +139,13 @@ class Drive:
         if c.expect(["PIN: ", "exit-status-", pexpect.EOF, pexpect.TIMEOUT], timeout=30) != 0:
             return self
         c.sendline(PIN)
-        if c.expect(["Email code: ", "exit-status-", pexpect.EOF], timeout=60) != 0:
+        if c.expect([ANY_OTP_PROMPT, "exit-status-", pexpect.EOF], timeout=60) != 0:
             return self
         self.reached_code = True
         code = extract_code(svc.mails_to(self.smtp, self.user.email)[-1])
         before = fail_count(self.site, self.user.name)
         c.sendline(svc.wrong_code(code))
-        i = c.expect(["Email code: ", "exit-status-", pexpect.EOF], timeout=60)
+        i = c.expect([ANY_OTP_PROMPT, "exit-status-", pexpect.EOF], timeout=60)
         self.charged = fail_count(self.site, self.user.name) == before + 1
         if i == 0:
             self.second_prompt = True
@@ -171,7 +172,7 @@ def mails_went_where_configured(smtp, allowed):
     for envelope in smtp.envelopes():
         assert set(envelope["rcpt_tos"]) <= set(allowed), envelope
 
-HELPER = os.environ.get("EMAILOTP_HELPER") or "/usr/local/libexec/emailotp-helper"
+from lib.env import HELPER  # noqa: E402  (EMAILOTP_HELPER, else install.sh's or the package's layout)
 
 
 def root_can_raise_limits():

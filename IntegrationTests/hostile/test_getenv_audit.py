@@ -53,7 +53,7 @@ def audited_login(tmp_path, site, smtp, user, pamrun, audit_library, caller_env)
     seen = []
     for line in p.stdout:
         seen.append(line)
-        if line.startswith("Email code:"):
+        if line.startswith("Email code:") or line.startswith("Code sent to"):   # pamrun sets no PAM_TTY
             p.stdin.write(extract_code(smtp.messages()[-1]) + "\n")
             p.stdin.flush()
     rc = p.wait(timeout=120)

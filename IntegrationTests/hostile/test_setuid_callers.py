@@ -10,6 +10,7 @@ import pexpect
 import pytest
 
 import svc
+from lib.flows import ANY_OTP_PROMPT  # sudo passes PAM_SILENT: the prompt says where the code went
 from hostilecaller import (Caller, Drive, fail_count, later_logins_work, mails_went_where_configured, record_size,
                           root_can_raise_limits)
 
@@ -133,12 +134,12 @@ def test_caller_stops_or_kills_its_su(step, signal_name, tmp_path, site, tls_smt
         code = None
         if step != "pin-prompt":
             c.sendline(svc.PIN)
-            c.expect("Email code: ")
+            c.expect(ANY_OTP_PROMPT)
             from lib.mail import extract_code
             code = extract_code(svc.mails_to(tls_smtp, target.email)[-1])
         if step == "after-wrong-code":
             c.sendline(svc.wrong_code(code))
-            c.expect("Email code: ")
+            c.expect(ANY_OTP_PROMPT)
         fails = fail_count(site, target.name)
         su = inner_su_pid(caller)
         os.kill(su, getattr(signal, signal_name))
@@ -151,7 +152,7 @@ def test_caller_stops_or_kills_its_su(step, signal_name, tmp_path, site, tls_smt
             os.kill(su, signal.SIGCONT)
             if step == "pin-prompt":
                 c.sendline(svc.PIN)
-                c.expect("Email code: ")
+                c.expect(ANY_OTP_PROMPT)
                 from lib.mail import extract_code
                 code = extract_code(svc.mails_to(tls_smtp, target.email)[-1])
             c.sendline(code)

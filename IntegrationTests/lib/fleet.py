@@ -1,27 +1,29 @@
 """A simulated fleet on this machine: hosts in network namespaces on one bridge, each with its
 own address, configuration, PAM service and Maildir, logging in through real libpam.
 
-    with Fleet(tmp_path, hosts=4) as fleet:       # bridge + 4 namespaces (ip netns)
-        fleet.db_address(0), fleet.db_address(1)  # the addresses the databases listen on
+    with Fleet(tmp_path, hosts=4) as fleet:       # a hub namespace with a bridge, 4 host namespaces
+        fleet.db_address(0), fleet.db_address(1)  # the hub's addresses, for the databases
         host = fleet.hosts[0]
         host.configure(store=uri, store_password_file=...)
         res = host.login("alice", "PIN")           # bench/pamrun inside the namespace
 
-Every name carries a tag made of the process id, so that two runs never share a namespace or a
-link; close() removes them. The addresses are 10.R.0.0/24 with R from the tag: private, on this
-machine only (the bridge has no uplink). The databases listen on the bridge itself, in the
-namespace the test runs in (under /work/tools/sandbox-run, a private one), so a host reaches
-them over its veth, never over loopback. Faults: `netem(host, "loss 30%")`, `netem(host,
-"delay 200ms")` on a host's link (both directions), and a faked clock (`faketime=`) per login.
+Every namespace is one this creates: the hub (the bridge and the databases' addresses; PGCluster(
+netns=fleet.hub) runs its server there) and one per host, joined to the bridge by a veth pair. A
+host reaches the databases over its veth, never over loopback, and nothing is added to the
+namespace the caller runs in. Names carry a tag made of the process id, so that two runs never
+share one; close() removes them. The addresses are 10.R.0.0/24 with R from the tag: private, on
+this machine only (the bridge has no uplink). Faults: `host.drop(30)` loses 30 % of a host's
+packets (nftables; this machine's kernel has no netem), DelayProxy is a database that answers
+slowly (lib/relay.py), and `faketime=` fakes one login's clock.
 """
 
 import os
 import pathlib
-import shutil
 import subprocess
+import sys
 import time
 
-from .env import TestSite, module_path, SENDER
+from .env import TestSite, module_path
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -74,18 +76,17 @@ class Host:
         self.args = "mode=challenge"
 
     def create(self):
-        tag = self.fleet.tag
+        fleet = self.fleet
         run(["ip", "netns", "add", self.name])
-        run(["ip", "link", "add", self.link, "type", "veth", "peer", "name", self.peer, "netns", self.name])
-        run(["ip", "link", "set", self.link, "master", self.fleet.bridge, "up"])
+        run(["ip", "-n", fleet.hub, "link", "add", self.link, "type", "veth", "peer", "name", self.peer,
+             "netns", self.name])
+        run(["ip", "-n", fleet.hub, "link", "set", self.link, "master", fleet.bridge, "up"])
         self.ns(["ip", "link", "set", "lo", "up"])
         self.ns(["ip", "addr", "add", "%s/24" % self.address, "dev", self.peer])
         self.ns(["ip", "link", "set", self.peer, "up"])
-        del tag
 
     def remove(self):
-        run(["ip", "link", "del", self.link], check=False)
-        run(["ip", "netns", "del", self.name], check=False)
+        run(["ip", "netns", "del", self.name], check=False)     # its veth pair goes with it
 
     def ns(self, argv, **kw):
         return run(["ip", "netns", "exec", self.name] + list(argv), **kw)
@@ -153,10 +154,11 @@ class Host:
         return len(list((self.maildir / "new").iterdir()))
 
     def cli(self, verb, *args, input=None, check=False, timeout=60):
-        """`emailotp VERB --config C ARGS...`, run here (not in the namespace): the store the
+        """`emailotp VERB --config C ARGS...` in the host's namespace: the store the
         configuration names, never a --store override."""
         from .env import EMAILOTP
-        argv = [EMAILOTP, verb, "--config", str(self.site.config)] + [str(a) for a in args]
+        argv = ["ip", "netns", "exec", self.name, EMAILOTP, verb, "--config", str(self.site.config)] + \
+            [str(a) for a in args]
         p = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError("emailotp %s failed (%d): %s%s" % (verb, p.returncode, p.stdout, p.stderr))
@@ -173,29 +175,35 @@ class Fleet:
         pid = os.getpid()
         self.tag = "eo%x" % (pid % 0xFFFF)                # ≤ 6 characters: names stay ≤ 15
         self.subnet = 16 + pid % 200                       # 10.R.0.0/24
+        self.hub = self.tag + "db"                         # the databases' namespace
         self.bridge = self.tag + "br"
         self.pamrun = build_pamrun(self.dir)
         self.hosts = [Host(self, i) for i in range(hosts)]
-        self.created = False
 
     def address(self, last):
         return "10.%d.0.%d" % (self.subnet, last)
 
     def db_address(self, i):
-        """The i-th address on the bridge (0: primary, 1: standby, 2: pooler, 3: slow relay)."""
+        """The i-th address of the hub (0: primary, 1: standby, 2: pooler, 3: slow relay)."""
         return self.address(1 + i)
 
     @property
     def cidr(self):
         return "10.%d.0.0/24" % self.subnet
 
+    @property
+    def in_hub(self):
+        """The prefix that runs a command in the databases' namespace."""
+        return ["ip", "netns", "exec", self.hub]
+
     def __enter__(self):
         self.close()
-        run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        run(["ip", "netns", "add", self.hub])
+        run(self.in_hub + ["ip", "link", "set", "lo", "up"])
+        run(self.in_hub + ["ip", "link", "add", self.bridge, "type", "bridge"])
         for i in range(4):
-            run(["ip", "addr", "add", "%s/24" % self.db_address(i), "dev", self.bridge])
-        run(["ip", "link", "set", self.bridge, "up"])
-        self.created = True
+            run(self.in_hub + ["ip", "addr", "add", "%s/24" % self.db_address(i), "dev", self.bridge])
+        run(self.in_hub + ["ip", "link", "set", self.bridge, "up"])
         for host in self.hosts:
             host.create()
         return self
@@ -203,86 +211,35 @@ class Fleet:
     def close(self):
         for host in self.hosts:
             host.remove()
-        run(["ip", "link", "del", self.bridge], check=False)
+        run(["ip", "netns", "del", self.hub], check=False)      # the bridge goes with it
 
     def __exit__(self, *exc):
         self.close()
 
+    def store_init(self, cluster, directory):
+        """store-init as the owner from host 0 and the GRANTs it prints, as the superuser; the
+        PGSite whose config and password file the hosts use."""
+        from .pgcluster import PGSite
+        site = PGSite(directory, cluster, name="init")
+        site.store_init(prefix=["ip", "netns", "exec", self.hosts[0].name])
+        return site
+
 
 class DelayProxy:
-    """A database that answers slowly: a TCP relay on `listen` that forwards every chunk, each
-    way, `delay` seconds after it arrived (this kernel has no netem). Threads; close() ends them."""
+    """A database that answers slowly: a TCP relay in the hub that forwards every chunk, each
+    way, `delay` seconds after it arrived (this kernel has no netem). A process of its own
+    (lib/relay.py), so that it listens in the hub; close() ends it."""
 
-    def __init__(self, listen, target, delay):
-        import socket
-        import threading
-        self.delay = delay
-        self.target = target
-        self.server = socket.create_server(listen)
-        self.address = self.server.getsockname()
-        self.closing = False
-        self.sockets = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        import socket
-        import threading
-        while not self.closing:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source, sink):
-        import queue
-        import threading
-        chunks = queue.Queue()
-
-        def send():
-            while True:
-                due, data = chunks.get()
-                if data is None:
-                    break
-                wait = due - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)        # the delay itself: what this relay simulates
-                try:
-                    sink.sendall(data)
-                except OSError:
-                    break
-            try:
-                sink.shutdown(1)
-            except OSError:
-                pass
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        while True:
-            try:
-                data = source.recv(65536)
-            except OSError:
-                data = b""
-            chunks.put((time.monotonic() + self.delay, data or None))
-            if not data:
-                break
+    def __init__(self, fleet, listen, target, delay):
+        self.process = subprocess.Popen(fleet.in_hub + [sys.executable, str(HERE / "relay.py"), listen[0], str(listen[1]),
+                                                        target[0], str(target[1]), str(delay)],
+                                        stdout=subprocess.PIPE, text=True)
+        port = int(self.process.stdout.readline())
+        self.address = (listen[0], port)
 
     def close(self):
-        self.closing = True
-        self.server.close()
-        for s in self.sockets:
-            try:
-                s.close()
-            except OSError:
-                pass
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 class PgBouncer:
@@ -290,7 +247,8 @@ class PgBouncer:
     clients for SCRAM (auth_type scram-sha-256) with the module role's secret copied from
     pg_authid into auth_file, which also lets it log in to the server with SCRAM."""
 
-    def __init__(self, directory, cluster, listen, port=6432, pool_size=2, role="emailotp_module"):
+    def __init__(self, fleet, directory, cluster, listen, port=6432, pool_size=2, role="emailotp_module"):
+        self.fleet = fleet
         import pwd
         self.dir = pathlib.Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -321,19 +279,17 @@ class PgBouncer:
 
     def start(self):
         from .pgcluster import AS_POSTGRES
-        self.process = subprocess.Popen(AS_POSTGRES + ["/usr/sbin/pgbouncer", str(self.dir / "pgbouncer.ini")],
+        self.process = subprocess.Popen(self.fleet.in_hub + AS_POSTGRES + ["/usr/sbin/pgbouncer", str(self.dir / "pgbouncer.ini")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
-        import socket
+        # it listens once its Unix socket exists (made beside the TCP listener)
+        socket_path = self.dir / (".s.PGSQL.%d" % self.port)
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection((self.listen, self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = (self.dir / "pgbouncer.log")
-                    raise RuntimeError("pgbouncer did not start: %s" % (log.read_text() if log.exists() else ""))
-                time.sleep(0.05)
+        while not socket_path.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.dir / "pgbouncer.log"
+                raise RuntimeError("pgbouncer did not start: %s" % (log.read_text() if log.exists() else ""))
+            time.sleep(0.05)
+        return self
 
     def uri(self, user="emailotp_module"):
         return "postgresql://%s@%s:%d/emailotp?sslmode=disable" % (user, self.listen, self.port)
@@ -346,3 +302,4 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+

@@ -4,8 +4,8 @@
     ans = CodeAnswerer(smtp, pin="s3cret-PIN", codes=[WRONG, RIGHT])
     res = site.authenticate("alice", ans)
 
-The PIN prompt ("PIN: ") gets `pin`; each code prompt ("Email code: ")
-takes the next item of `codes`: RIGHT = the code from the newest captured
+The PIN prompt ("PIN: ") gets `pin`; each code prompt ("Email code: ", or
+"Code sent to ... (valid 5 min): " for a quiet application) takes the next item of `codes`: RIGHT = the code from the newest captured
 mail, WRONG = a code of the same length that differs from it, a str = that
 text, a callable(code) -> str.  `before_code` (callable) runs when a code
 prompt arrives, before the answer is chosen (e.g. to edit the store).
@@ -14,11 +14,17 @@ Any other prompt, or more code prompts than `codes`, ends the conversation
 newest message (e.g. for the maildir transport).
 """
 
+import re
+
 from .env import DEFAULT_PIN
 from .mail import extract_code
 
 PIN_PROMPT = "PIN: "
 OTP_PROMPT = "Email code: "
+# The code prompt of an application that passes PAM_SILENT or sets no PAM_TTY (pamtester).
+QUIET_OTP_PROMPT = re.compile(r"Code sent to \S+ \(valid [^)]*\): ")
+# Either code prompt, for pexpect.
+ANY_OTP_PROMPT = re.compile(r"(Email code: |Code sent to \S+ \(valid [^)]*\): )")
 
 
 class _Tag:
@@ -57,7 +63,7 @@ class CodeAnswerer:
     def __call__(self, style, text):
         if text == self.pin_prompt:
             return self.pin
-        if text == self.otp_prompt:
+        if text == self.otp_prompt or (self.otp_prompt == OTP_PROMPT and QUIET_OTP_PROMPT.fullmatch(text)):
             if self.before_code:
                 self.before_code()
             if not self.codes:

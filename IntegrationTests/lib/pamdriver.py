@@ -432,8 +432,14 @@ def _transaction(user, stack, answerer, *, service, authtok, rhost, tty, ruser,
             shutil.rmtree(confdir, ignore_errors=True)
 
 
+# The application of these tests is a terminal login (PAM_TTY set, no PAM_SILENT): the module
+# shows where the code went in a message. tty="" (or flags=PAM_SILENT) makes it an application
+# without a terminal, whose code prompt carries that instead.
+TERMINAL = "/dev/pts/0"
+
+
 def authenticate(user, stack, answer=None, *, service="emailotp-test", authtok=None,
-                 rhost=None, tty=None, ruser=None, flags=0, real_delay=False,
+                 rhost=None, tty=TERMINAL, ruser=None, flags=0, real_delay=False,
                  acct=False, confdir=None, fork=True, reraise=True):
     """Run one pam_authenticate over the stack text `stack` for `user`.
     Returns a PamResult (unpacks to (rc, pam_strerror name, transcript))."""
@@ -518,7 +524,7 @@ _SM_FUNC_ARGTYPES = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                      ctypes.POINTER(ctypes.c_char_p)]
 
 
-def _call_module(module, user, args, answerer, *, fn, service, rhost, flags):
+def _call_module(module, user, args, answerer, *, fn, service, rhost, tty, flags):
     transcript = []
     delays = []
     state = {"error": None, "hide": 0}
@@ -537,9 +543,11 @@ def _call_module(module, user, args, answerer, *, fn, service, rhost, flags):
             raise RuntimeError("pam_start_confdir failed: %s" % rc_name(rc))
         delay_keep = _DELAY_FUNC(lambda r, usec, a: delays.append(usec))
         _libpam.pam_set_item(pamh, PAM_FAIL_DELAY, ctypes.cast(delay_keep, ctypes.c_void_p))
-        if rhost is not None:
-            buf = ctypes.create_string_buffer(_b(rhost))
-            _libpam.pam_set_item(pamh, PAM_RHOST, ctypes.cast(buf, ctypes.c_void_p))
+        items = []
+        for item, value in ((PAM_RHOST, rhost), (PAM_TTY, tty)):
+            if value is not None:
+                items.append(ctypes.create_string_buffer(_b(value)))
+                _libpam.pam_set_item(pamh, item, ctypes.cast(items[-1], ctypes.c_void_p))
         lib = ctypes.CDLL(os.fspath(module), mode=os.RTLD_NOW)
         func = getattr(lib, fn)
         func.restype = ctypes.c_int
@@ -553,14 +561,14 @@ def _call_module(module, user, args, answerer, *, fn, service, rhost, flags):
 
 
 def call_module(module, user, args, answer=None, *, fn="pam_sm_authenticate",
-                service="emailotp-test", rhost=None, flags=0, fork=True, reraise=True):
+                service="emailotp-test", rhost=None, tty=TERMINAL, flags=0, fork=True, reraise=True):
     """Call the module's pam_sm_* function directly on a libpam handle made by
     pam_start_confdir, to see the module's own return code (libpam's dispatcher
     maps e.g. a lone PAM_IGNORE to PAM_PERM_DENIED).  `args` is the argument
     string of a stack line.  PAM_AUTHTOK is not available this way (libpam
     hides it from applications)."""
     answerer = _make_answerer(answer)
-    kw = dict(fn=fn, service=service, rhost=rhost, flags=flags)
+    kw = dict(fn=fn, service=service, rhost=rhost, tty=tty, flags=flags)
     if fork:
         res = _forked(lambda: _call_module(module, user, args, answerer, **kw))
     else:

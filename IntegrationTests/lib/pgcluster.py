@@ -45,11 +45,14 @@ def free_port():
 class PGCluster:
     """`listen`: the address to listen on (127.0.0.1, or a fleet's bridge address: lib/fleet.py);
     `clients`: a CIDR whose hosts may log in with a password as well; `standby_of`: make this
-    cluster a hot standby of that one (pg_basebackup -R) instead of running initdb."""
+    cluster a hot standby of that one (pg_basebackup) instead of running initdb; `netns`: the
+    network namespace the server runs in (a fleet's hub). The superuser's psql always goes
+    through the cluster's private Unix socket, which every namespace reaches."""
 
     def __init__(self, directory, port=None, listen="127.0.0.1", clients=None, standby_of=None,
-                 name=None):
+                 name=None, netns=None):
         self.dir = str(directory)
+        self.netns = netns
         self.listen = listen
         self.name = name
         self.bin = pg_bindir()
@@ -91,14 +94,18 @@ class PGCluster:
 
     def _as_postgres(self, argv, **kw):
         kw.setdefault("cwd", "/")
-        p = subprocess.run(AS_POSTGRES + argv, capture_output=True,
+        if argv[0] == "ip":                 # ip netns exec NS: it runs the command as postgres
+            argv = argv[:4] + AS_POSTGRES + argv[4:]
+        else:
+            argv = AS_POSTGRES + argv
+        p = subprocess.run(argv, capture_output=True,
                            text=True, timeout=kw.pop("timeout", 120), **kw)
         if p.returncode != 0:
             raise RuntimeError("%s failed: %s%s" % (argv[0], p.stdout, p.stderr))
         return p.stdout
 
     def start(self):
-        self._as_postgres([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", self.log,
+        self._as_postgres((["ip", "netns", "exec", self.netns] if self.netns else []) + [os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", self.log,
                            "-w", "-t", "60", "start"])
         self.running = True
 
@@ -228,12 +235,13 @@ class PGSite(TestSite):
             return [EMAILOTP, "--config", str(self.config)]
         return [EMAILOTP, args[0], "--config", str(self.config)] + args[1:]
 
-    def store_init(self):
-        """store-init as the owner, then the GRANTs it prints, as the superuser."""
+    def store_init(self, prefix=()):
+        """store-init as the owner, then the GRANTs it prints, as the superuser. `prefix`: what
+        runs the command elsewhere (`ip netns exec NS`)."""
         owner_pw = self.dir / "owner.password"
         self.write_file(owner_pw, OWNER_PASSWORD + "\n", 0o600)
         owner_uri = self.pg.uri(user=OWNER)
-        p = subprocess.run([self.cli_argv()[0], "store-init", "--config", str(self.config),
+        p = subprocess.run(list(prefix) + [self.cli_argv()[0], "store-init", "--config", str(self.config),
                             "--store", owner_uri, "--password-file", str(owner_pw),
                             "--role", MODULE_ROLE], capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stderr

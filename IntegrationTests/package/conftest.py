@@ -12,7 +12,6 @@ Without the network the tests skip, unless EMAILOTP_PACKAGE_TESTS=required (CI: 
 import glob
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,16 +23,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import chroot  # noqa: E402
-
-REPO = str(HERE.parents[1])
-
-
-def swift_dir():
-    """The toolchain directory bound into the roots (the one install.sh would use)."""
-    swift = shutil.which("swift")
-    if swift:
-        return str(pathlib.Path(os.path.realpath(swift)).parents[2])
-    return "/opt/swift"
+from pkgsupport import REPO  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -76,11 +66,6 @@ def deb(root_ok, workdir):
     debs = glob.glob(str(out / "libpam-emailotp_*.deb"))
     assert len(debs) == 1, debs
     return debs[0]
-
-
-def deb_version(path):
-    return subprocess.run(["dpkg-deb", "-f", path, "Version"], capture_output=True, text=True,
-                          check=True).stdout.strip()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ clean copy) and lintian passes with --fail-on error,warning; every override says
 import re
 import subprocess
 
-from conftest import deb_version
+from pkgsupport import deb_version
 
 
 def contents(deb):

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import chroot
-from conftest import REPO, swift_dir
+from pkgsupport import REPO, swift_dir
 
 SECURITY = "/lib/x86_64-linux-gnu/security"
 

@@ -19,7 +19,7 @@ import subprocess
 import pytest
 
 import chroot
-from conftest import REPO, deb_version
+from pkgsupport import REPO, deb_version
 from lib.mail import extract_code, extract_txid
 
 TOOLS = ("pamtester", "python3", "python3-pytest", "python3-pexpect", "python3-aiosmtpd",

@@ -7,7 +7,7 @@ import EmailOTPCore
 public func emailotp_authenticate(_ pamh: OpaquePointer?, _ flags: Int32, _ argc: Int32,
                                   _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
     guard let handle = pamh else { return PAM_SERVICE_ERR }
-    let session = PAMSession(handle: handle)
+    let session = PAMSession(handle: handle, flags: flags)
     var arguments = [String]()
     if let argv = argv, argc > 0 {
         for index in 0..<Int(argc) {
@@ -66,7 +66,8 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
-    let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
+    let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "",
+                                 quiet: session.quiet)
     let authenticator = Login.system(config: config, pinMode: options.pinMode, logger: session, context: context)
     let result = Login.run(authenticator, options: options, user: user, conversation: session, authtok: session.item(PAM_AUTHTOK))
     session.delayFailure(seconds: Login.failDelay(after: result, openedChallenge: session.openedChallenge, config: config))

@@ -9,8 +9,21 @@ final class PAMSession: Conversation, Logger, ChallengeAware {
     /// This transaction only opened a challenge (the first step of challenge mode).
     private(set) var openedChallenge = false
 
-    init(handle: OpaquePointer) {
+    /// The flags of `pam_sm_authenticate`.
+    let flags: Int32
+
+    init(handle: OpaquePointer, flags: Int32 = 0) {
         self.handle = handle
+        self.flags = flags
+    }
+
+    /// The application asked for silence (`PAM_SILENT`; sudo passes it by default) or has no
+    /// terminal (`PAM_TTY` unset or empty: sudo -S or -A in a script, Cockpit's sudo, a web
+    /// application). A separate message may then land on a command's standard output or
+    /// nowhere, so the flows put where the code went into the code prompt instead. A `PAM_TTY`
+    /// that names the application's own channel (sshd's "ssh", vsftpd's "ftp") shows messages.
+    var quiet: Bool {
+        flags & Int32(bitPattern: UInt32(PAM_SILENT)) != 0 || (item(PAM_TTY) ?? "").isEmpty
     }
 
     /// What `pam_get_user(3)` gave.
@@ -54,9 +67,6 @@ final class PAMSession: Conversation, Logger, ChallengeAware {
         return value
     }
 
-    /// The module's messages are part of the login dialogue (where the code went, tries left,
-    /// the transaction id), so they are shown even under `PAM_SILENT`, which sudo passes by
-    /// default: a sudo user would otherwise be asked for a code without being told where it went.
     func challengeOpened() {
         openedChallenge = true
     }

@@ -104,6 +104,9 @@ final class DemoConversation {
             resultText = "pam_start_confdir failed"
             return started
         }
+        // The demo plays a terminal login: with PAM_TTY set the module shows where the code
+        // went as a message, as login and su do.
+        _ = pam_set_item(pamh, PAM_TTY, "emailotp-demo")
         let result = withExtendedLifetime(self) { pam_authenticate(pamh, 0) }
         resultText = String(cString: pam_strerror(pamh, result))
         pam_end(pamh, result)

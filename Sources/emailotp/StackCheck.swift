@@ -51,6 +51,10 @@ struct StackCheckOptions: ParsableArguments {
                                                line: 0, "\(error): no code can be mailed to tokens enrolled with --address-from-command"))
             }
         }
+        if let config = config, let warning = AddressCommand.accountWarning(config) {
+            result.findings.append(Finding("address-command-user", warning.problem ? .problem : .note,
+                                           file: global.config ?? ConfigLoader.defaultPath, line: 0, warning.message))
+        }
         return result
     }
 

@@ -58,7 +58,7 @@ extension EmailOTP {
             try EmailOTPTool.run {
                 let config = try loadWithPassword(global, passwordFile)
                 guard config.store != from else { throw CLIError("--from names the configured store itself") }
-                let source = FileStore(directory: from, random: OpenSSLRandom(), clock: SystemClock())
+                let source = FileStore(directory: from, random: OpenSSLRandom(), clock: SystemClock(), lockTimeout: config.storeTimeout)
                 guard try source.prepare(create: false) else { throw CLIError("\(from) is no store directory") }
                 let admin = TokenAdmin(store: global.openStore(config), config: config)
                 var copied = 0, skipped = 0, failed = 0

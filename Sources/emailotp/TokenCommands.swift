@@ -153,7 +153,7 @@ extension EmailOTP {
 
     struct SetEmail: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-email",
-                                                        abstract: "Change the address; open challenges are voided.")
+                                                        abstract: "Change the address; open challenges, remembered hosts and cached grants are dropped.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The user whose address is replaced.") var user: String
         @Argument(help: "The new address the codes go to.") var address: String

@@ -63,12 +63,10 @@ package struct TokenAdmin {
         }
     }
 
-    /// A new address; codes mailed to the old one are void.
+    /// A new address; codes mailed to the old one are void, remembered hosts and cached
+    /// grants go (`TokenRecord.replaceEmail`).
     package func setEmail(user: String, address: String) throws {
-        try modify(user) {
-            $0.email = address
-            $0.challenges.removeAll()
-        }
+        try modify(user) { $0.replaceEmail(address) }
     }
 
     /// Logins are refused without mail; open challenges are void.
@@ -120,21 +118,18 @@ package struct TokenAdmin {
     /// Drops every remembered host and cached grant. Returns how many of each went.
     package func forget(user: String) throws -> (hosts: Int, grants: Int) {
         var dropped = (hosts: 0, grants: 0)
-        try modify(user) {
-            dropped = ($0.remembered.count, $0.cachedGrants.count)
-            $0.remembered.removeAll()
-            $0.cachedGrants.removeAll()
-        }
+        try modify(user) { dropped = $0.forgetTrust() }
         return dropped
     }
 
-    /// `count` fresh recovery codes, replacing the previous set; only their hashes are stored.
+    /// `count` fresh recovery codes, replacing the previous set; only their hashes are stored,
+    /// and remembered hosts and cached grants go (`TokenRecord.replaceRecoveryCodes`).
     /// Returns the codes, to be shown once.
     package func replaceRecoveryCodes(user: String, count: Int, random: RandomSource) throws -> [String] {
         try requireToken(user)
         let codes = try RecoveryCode.generate(count: count, random: random)
         let hashes = try codes.map { try RecoveryCode.hash($0, random: random) }
-        try modify(user) { $0.recoveryHashes = hashes }
+        try modify(user) { $0.replaceRecoveryCodes(hashes) }
         return codes
     }
 

@@ -71,6 +71,8 @@ public indirect enum PAMStackItem: Equatable {
 
 /// Reads a service's `auth` stack from a pam.d directory.
 public struct PAMStackReader {
+    /// libpam's limit on nested `include`/`substack` (`PAM_SUBSTACK_MAX_LEVEL`).
+    static let maxIncludeDepth = 16
     public let directory: String
     let files: AuditFiles
     /// Included files that are missing or loop: problems of the stack.
@@ -125,9 +127,16 @@ public struct PAMStackReader {
 
     mutating func included(_ name: String, from file: String, line: Int, chain: [String]) throws -> [PAMStackItem] {
         let path = joinedPath(directory, name)
-        guard !chain.contains(path), chain.count < 16 else {
+        guard !chain.contains(path) else {
             findings.append(Finding("include-loop", .problem, file: file, line: line,
                                     "\(name) includes itself (\(chain.joined(separator: " -> ")))"))
+            return []
+        }
+        // libpam stops at this many levels (PAM_SUBSTACK_MAX_LEVEL) and fails the whole stack.
+        guard chain.count < Self.maxIncludeDepth else {
+            findings.append(Finding("include-depth", .problem, file: file, line: line,
+                                    "\(name) is included \(chain.count + 1) levels deep, past libpam's limit of \(Self.maxIncludeDepth): "
+                                        + "libpam fails the whole stack (\(chain.first ?? file) -> ... -> \(file))"))
             return []
         }
         guard let text = try files.read(path) else {

@@ -48,7 +48,7 @@ public struct Config {
     public var notify: Set<NotifyEvent> = [.lockout, .recovery]
     /// For tokens enrolled without an address (AddressCommand); empty = none.
     public var addressCommand = ""
-    public var addressCommandUser = "nobody"
+    public var addressCommandUser = "emailotp-lookup"
     public var addressCommandTimeout: Int64 = 5
     /// Seconds a granted PIN + code keeps granting the same password (0 = off).
     public var authCache: Int64 = 0

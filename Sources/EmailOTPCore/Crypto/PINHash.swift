@@ -31,18 +31,52 @@ public enum PINHash {
     /// unknown and enrolled users with it (no timing in tests).
     static var verifications = 0
 
-    /// True when `pin` matches `hash`; compared in constant time.
+    /// True when `pin` matches `hash`; compared in constant time. A hash that cannot be
+    /// computed counts as no match (see `check` for the flows, where it must not).
     public static func verify(_ pin: String, hash: String) -> Bool {
+        (try? check(pin, hash: hash)) ?? false
+    }
+
+    /// True when `pin` matches `hash`, compared in constant time; false for a hash that is not
+    /// a well-formed crypt(3) hash. Throws `CryptoFailure` when the host could not compute it
+    /// (yescrypt needs memory: under a low `RLIMIT_AS` it fails), which is a service error and
+    /// says nothing about the PIN (`crypt_rn`).
+    public static func check(_ pin: String, hash: String) throws -> Bool {
         verifications &+= 1
         // No enrolled PIN is longer than 128 bytes; a huge answer is not worth hashing.
         guard pin.utf8.count <= 1024 else { return false }
-        guard let computed = try? crypt(pin, setting: hash), !ByteText.hasPrefix(computed, "*") else { return false }
+        let computed: String
+        do {
+            computed = try crypt(pin, setting: hash)
+        } catch {
+            if hostCannotHash(like: hash) { throw error }
+            return false
+        }
+        guard !ByteText.hasPrefix(computed, "*") else { return false }
         return Digest.constantTimeEqual(Array(computed.utf8), Array(hash.utf8))
     }
 
+    /// After `crypt_rn` failed on `setting` (it says EINVAL for a malformed hash and for a
+    /// failed allocation alike): whether a well-formed setting of the same cost fails too,
+    /// which puts the fault with the host, not with the hash.
+    static func hostCannotHash(like setting: String) -> Bool {
+        let fields = setting.split(separator: "$", omittingEmptySubsequences: false)
+        let cost = fields.count >= 3 && fields[1] == "y" ? String(fields[2]) : "j9T"
+        return (try? crypt("probe", setting: "$y$\(cost)$\(dummySalt)$")) == nil
+    }
+
+    static let dummySalt = "Hf1pK6qJfJ3nQx8iYz4Ku1"
+    static let dummyHash = "$y$j9T$\(dummySalt)$0Ik1JK3vXSxRzDgDWQm8pZ0Wq1T6PnE4u6iGmDZ9yM1"
+
     /// Spends the time of one verification, so that an unknown user takes as long as a known one.
     public static func dummyVerify(_ pin: String) {
-        _ = verify(pin, hash: "$y$j9T$Hf1pK6qJfJ3nQx8iYz4Ku1$0Ik1JK3vXSxRzDgDWQm8pZ0Wq1T6PnE4u6iGmDZ9yM1")
+        _ = verify(pin, hash: dummyHash)
+    }
+
+    /// `dummyVerify` for the flows: throws like `check` when the hash cannot be computed, so
+    /// that an unknown user answers a memory shortage like an enrolled one.
+    package static func dummyCheck(_ pin: String) throws {
+        _ = try check(pin, hash: dummyHash)
     }
 
     static func crypt(_ phrase: String, setting: String) throws -> String {

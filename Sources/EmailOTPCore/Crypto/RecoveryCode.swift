@@ -67,9 +67,14 @@ public enum RecoveryCode {
     /// The index of the hash `canonical` matches, or nil. Every hash is computed, whatever
     /// matched, so the time depends only on how many codes are left, not on which one this is.
     public static func match(_ canonical: String, hashes: [String]) -> Int? {
+        (try? check(canonical, hashes: hashes)) ?? nil
+    }
+
+    /// `match` for the flows: throws `CryptoFailure` when a hash cannot be computed (`PINHash.check`).
+    package static func check(_ canonical: String, hashes: [String]) throws -> Int? {
         var found: Int? = nil
         for (index, hash) in hashes.enumerated() {
-            let hit = PINHash.verify(canonical, hash: hash)
+            let hit = try PINHash.check(canonical, hash: hash)
             if hit && found == nil { found = index }
         }
         return found

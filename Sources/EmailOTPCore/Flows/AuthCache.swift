@@ -51,29 +51,6 @@ extension Authenticator {
                                                        rhost: context.rhost, password: password)
     }
 
-    /// Grants `password` (PIN + code, the PIN already checked) when it is cached for this user,
-    /// service and remote host; nil when it is not, and the usual second step goes on. A locked
-    /// or disabled token is never granted from the cache.
-    func cachedGrant(user: String, password: String) -> StepReport? {
-        guard config.authCache > 0 else { return nil }
-        do {
-            let hash = try grantHash(user: user, password: password)
-            let granted: Bool = try store.update(user: user) { record, now in
-                guard var r = record else { return false }
-                r.refresh(now: now, config: config)
-                defer { record = r }
-                guard r.enabled, !r.isLocked, r.hasCachedGrant(hash, at: now) else { return false }
-                r.registerSuccess()
-                return true
-            }
-            guard granted else { return nil }
-        } catch {
-            return StepReport(storeRefusal(error, user: user))
-        }
-        log(.notice, user, "granted from auth_cache")
-        return StepReport(result: .success)
-    }
-
     /// Remembers a granted PIN + code for `auth_cache` seconds. A failure here costs only the
     /// cache: the grant stands.
     func rememberGrant(user: String, password: String) {

@@ -15,6 +15,8 @@ public enum TriggerOutcome: Equatable {
     case noToken, disabled, locked, wrongPIN, noPIN, rateLimited
     case sent(Challenge, email: String)
     case reused(Challenge, email: String)
+    /// A right PIN (or none with pin=none) from a remembered remote host: granted, no code.
+    case remembered
 }
 
 public enum VerifyOutcome: Equatable {
@@ -31,6 +33,7 @@ extension TriggerOutcome {
         case .locked: self = .locked
         case .disabled: self = .disabled
         case .noPIN: self = .noPIN
+        case .noToken: self = .noToken
         default: self = .wrongPIN
         }
     }
@@ -64,47 +67,26 @@ public struct Authenticator {
 
     /// Checks `pin` (when not nil) and opens a challenge, or re-uses one younger than
     /// `resend_interval`; mails the new code. When the mail fails, the challenge is dropped and
-    /// `DeliveryFailure` is thrown.
+    /// `DeliveryFailure` is thrown. The PIN is compared only once its failure is charged (`attempt`).
     /// - Parameters:
-    ///   - deferMiss: a wrong `pin` is not counted here: it is a stacked password tried as the
-    ///     PIN, and the caller counts it unless the PIN typed next is right.
-    ///   - pendingMisses: earlier deferred misses, counted now unless `pin` is right.
+    ///   - deferMiss: a wrong `pin` is counted but does not lock yet: it is a stacked password
+    ///     tried as the PIN, and the caller gets it back when the PIN typed next is right.
+    ///   - pendingMisses: earlier deferred misses, refunded when `pin` is right.
     ///   - finish: how the mail tells the user to finish the login (challenge mode).
+    ///   - remembered: a remembered remote host is granted (`.remembered`) without a code.
     public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0,
-                        finish: String = "") throws -> TriggerOutcome {
-        let hasher = CodeHasher(key: try store.codeKey())
-        var now: Int64 = 0
-        var code = ""
-        let outcome: TriggerOutcome = try store.update(user: user) { record, storeNow in
-            now = storeNow
-            guard var r = record else {
-                if let pin = pin { PINHash.dummyVerify(pin) }
-                return .noToken
-            }
-            defer { record = r }
-            r.refresh(now: now, config: config)
-            if let pin = pin {
-                let misses = deferMiss ? pendingMisses : pendingMisses + 1
-                if let refused = r.checkPIN(pin, now: now, config: config, misses: misses) { return TriggerOutcome(refused) }
-            } else {
-                guard r.enabled else { return .disabled }
-                guard !r.isLocked else { return .locked }
-            }
-            if let newest = r.newestChallenge, config.resendInterval > 0, now - newest.created < config.resendInterval {
-                return .reused(newest, email: r.email)
-            }
-            guard r.mails.count < config.maxMailsPerHour else { return .rateLimited }
-            code = try random.digits(config.otpLength)
-            let transactionID = try random.digits(20)
-            // Written with no tries left: it cannot be answered until its mail has gone out.
-            let challenge = Challenge(transactionID: transactionID,
-                                      codeHash: try hasher.hash(code: code, transactionID: transactionID, user: user),
-                                      created: now, expires: now + config.otpValidity, triesLeft: 0)
-            r.open(challenge, config: config)
-            r.mails.append(now)
-            return .sent(challenge, email: r.email)
-        }
+                        finish: String = "", remembered: Bool = false) throws -> TriggerOutcome {
+        let (outcome, code) = try attempt(user: user, .pin(pin), deferMiss: deferMiss, refunds: pendingMisses,
+                                          remembered: remembered)
+        guard case .trigger(let opened) = outcome else { return .wrongPIN }
+        return try deliver(opened, user: user, code: code, finish: finish)
+    }
+
+    /// Mails the code of a challenge `attempt` opened and makes it answerable; any other
+    /// outcome is returned as it is.
+    func deliver(_ outcome: TriggerOutcome, user: String, code: String, finish: String) throws -> TriggerOutcome {
         guard case .sent(var challenge, let stored) = outcome else { return outcome }
+        let now = challenge.created
         var email = stored
         do {
             if email.isEmpty { email = try AddressCommand(config: config).address(for: user) }
@@ -132,59 +114,12 @@ public struct Authenticator {
 
     /// Checks `code` against the challenge `transactionID`, or when nil against the open
     /// challenges (any of them with concurrent challenges, else the newest). Checks `pin` first
-    /// when it is not nil. A right code is good once; a wrong one costs a try and a failure.
+    /// when it is not nil. A right code is good once; a wrong one costs a try and a failure,
+    /// charged before the code is compared (`attempt`).
     public func verify(user: String, code: String, transactionID: String?, pin: String?) throws -> VerifyOutcome {
-        let hasher = CodeHasher(key: try store.codeKey())
-        return try store.update(user: user) { record, now in
-            guard var r = record else {
-                if let pin = pin { PINHash.dummyVerify(pin) }
-                return .noToken
-            }
-            defer { record = r }
-            // A challenge without tries left is void, or its mail has not gone out yet.
-            var targets: [Challenge]
-            if let id = transactionID {
-                targets = r.challenges.filter { $0.transactionID == id }
-            } else if config.concurrentChallenges {
-                targets = r.challenges
-            } else {
-                targets = r.newestChallenge.map { [$0] } ?? []
-            }
-            targets.removeAll { $0.triesLeft <= 0 }
-            r.refresh(now: now, config: config)
-            if let pin = pin {
-                if let refused = r.checkPIN(pin, now: now, config: config, misses: 1) { return refused }
-            } else {
-                guard r.enabled else { return .disabled }
-                guard !r.isLocked else { return .locked }
-            }
-            // Issue 12: an answer shaped like a recovery code is checked against those instead.
-            if let recovery = RecoveryCode.normalized(code) {
-                return r.answerRecovery(recovery, open: targets.filter { !$0.isExpired(at: now) }, now: now, config: config)
-            }
-            if targets.isEmpty { return .noChallenge }
-            let open = targets.filter { !$0.isExpired(at: now) }
-            if open.isEmpty { return .expired }
-            let wellFormed = code.utf8.count == config.otpLength && code.isASCIIDigits
-            var match: Challenge? = nil
-            for candidate in open where hasher.matches(code: code, transactionID: candidate.transactionID, user: user, storedHash: candidate.codeHash) && wellFormed {
-                if match == nil { match = candidate }
-            }
-            if let granted = match {
-                r.challenges.removeAll { $0.transactionID == granted.transactionID }
-                r.registerSuccess()
-                return .granted
-            }
-            r.registerFailure(now: now, config: config)
-            var left = 0
-            for candidate in open {
-                guard let index = r.challenges.firstIndex(where: { $0.transactionID == candidate.transactionID }) else { continue }
-                r.challenges[index].triesLeft -= 1
-                left = max(left, r.challenges[index].triesLeft)
-                if r.challenges[index].triesLeft <= 0 { r.challenges.remove(at: index) }
-            }
-            return .wrong(triesLeft: r.isLocked ? 0 : left)
-        }
+        let (outcome, _) = try attempt(user: user, .code(code, pin: pin, transactionID: transactionID))
+        guard case .verify(let verified) = outcome else { return .wrongPIN }
+        return verified
     }
 
     /// Every field the person logging in controls is quoted and escaped (LogText), so that

@@ -21,7 +21,7 @@ public struct StepReport: Equatable {
 
     /// A stacked password tried with `try_first_pass` was refused as the PIN: the flow prompts.
     var stackedPINRefused = false
-    /// That refusal's miss is still to be counted unless a right PIN follows.
+    /// That refusal's miss was counted; it is given back when a right PIN follows.
     var owesMiss = false
 }
 
@@ -65,8 +65,13 @@ extension Authenticator {
             break
         }
         guard let typed = conversation.prompt(config.pinPrompt, echo: false) else {
-            countDeferredMisses(user: user, pendingMisses)
+            settleDeferredMisses(user: user, pendingMisses)
             return .conversationError
+        }
+        // With pin=none an empty password is the first step; with a PIN it is no answer.
+        if pinMode == .token && isNoAnswer(typed) {
+            settleDeferredMisses(user: user, pendingMisses)
+            return noAnswer(user: user, at: "password")
         }
         return show(answer(user: user, password: typed, pendingMisses: pendingMisses), conversation)
     }
@@ -79,39 +84,42 @@ extension Authenticator {
         return report.result
     }
 
-    /// One password of an opened login: the PIN (trigger) or the PIN followed by the code.
+    /// One password of an opened login: the PIN (trigger) or the PIN followed by the code,
+    /// decided in one attempt (`attempt`, `.password`): the PIN candidates are compared only
+    /// once the attempt is charged.
     func answer(user: String, password: String, deferMiss: Bool = false, pendingMisses: Int = 0) -> StepReport {
-        if rememberedLogin(user: user, pin: pinMode == .none ? nil : password) { return StepReport(result: .success) }  // issue 12
         if pinMode == .none {
+            if rememberedLogin(user: user) { return StepReport(result: .success) }
             return password.isEmpty ? firstStep(user: user, pin: nil) : secondStep(user: user, code: password, transactionID: nil, pin: nil)
         }
-        let split: (pin: String, code: String)?
+        let outcome: AttemptOutcome
+        let code: String
         do {
-            split = try splitPINAndCode(user: user, password: password)
+            (outcome, code) = try attempt(user: user, .password(password), deferMiss: deferMiss,
+                                          refunds: pendingMisses, remembered: true)
         } catch {
-            return StepReport(storeRefusal(error, user: user))
+            return StepReport(logged(refusal(storeError: error), user: user))
         }
-        if let split = split {
-            // A client re-sending a granted PIN + code (pam_emailotp(8), Challenge mode) is answered before the open
-            // challenges are tried, so it costs none of their tries.
-            if let cached = cachedGrant(user: user, password: password) { return cached }
-            let report = secondStep(user: user, code: split.code, transactionID: nil, pin: split.pin)
+        switch outcome {
+        case .cachedGrant:
+            // A client re-sending a granted PIN + code (pam_emailotp(8), Challenge mode) is
+            // answered before the open challenges are tried, so it costs none of their tries.
+            log(.notice, user, "granted from auth_cache")
+            return StepReport(result: .success)
+        case .verify(let verified):
+            let report = secondStepReport(user: user, verified, transactionID: nil)
             // A recovery code is for a mail outage, and single-use in every sense: never cached.
-            if report.result == .success && split.code.isASCIIDigits { rememberGrant(user: user, password: password) }
+            if verified == .granted { rememberGrant(user: user, password: password) }
             return report
+        case .trigger(let opened):
+            let delivered: TriggerOutcome
+            do {
+                delivered = try deliver(opened, user: user, code: code, finish: Messages.mailFinish(withPIN: true))
+            } catch {
+                return StepReport(logged(refusal(triggerError: error), user: user))
+            }
+            return firstStepReport(user: user, delivered, withPIN: true, deferMiss: deferMiss)
         }
-        return firstStep(user: user, pin: password, deferMiss: deferMiss, pendingMisses: pendingMisses)
-    }
-
-    /// The PIN and the code when `password` is the PIN followed by a code. A PIN may itself end
-    /// in digits, so the split is taken only when the part before the code is the PIN; that is
-    /// checked under the user's lock, with a dummy hash when there is no PIN to check, so an
-    /// unknown user costs the same work as an enrolled one. A recovery code (issue 12) takes
-    /// the code's place the same way.
-    func splitPINAndCode(user: String, password: String) throws -> (pin: String, code: String)? {
-        if let split = digitSplit(password), try isPIN(user: user, split.pin) { return split }
-        if let split = RecoveryCode.split(password), try isPIN(user: user, split.pin) { return split }
-        return nil
     }
 
     /// `password` cut before its last `otp_length` bytes when those are ASCII digits.
@@ -126,17 +134,6 @@ extension Authenticator {
         return (String(decoding: bytes.dropLast(length), as: UTF8.self), code)
     }
 
-    /// Whether `pin` is the user's PIN, checked under the user's lock (a dummy hash without one).
-    func isPIN(user: String, _ pin: String) throws -> Bool {
-        try store.update(user: user) { record in
-            guard let hash = record?.pinHash else {
-                PINHash.dummyVerify(pin)
-                return false
-            }
-            return PINHash.verify(pin, hash: hash)
-        }
-    }
-
     /// `emailotp check --transaction-id T`: the code alone, for that challenge only. The
     /// transaction id stands for the PIN presented in the first step.
     public func answerTransaction(user: String, transactionID: String, code: String) -> StepReport {
@@ -148,16 +145,20 @@ extension Authenticator {
     }
 
     func firstStep(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0) -> StepReport {
-        let withPIN = pin != nil
         let outcome: TriggerOutcome
         do {
             outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses,
-                                  finish: Messages.mailFinish(withPIN: withPIN))
+                                  finish: Messages.mailFinish(withPIN: pin != nil))
         } catch {
-            return StepReport(refusal(triggerError: error, user: user))
+            return StepReport(logged(refusal(triggerError: error), user: user))
         }
+        return firstStepReport(user: user, outcome, withPIN: pin != nil, deferMiss: deferMiss)
+    }
+
+    func firstStepReport(user: String, _ outcome: TriggerOutcome, withPIN: Bool, deferMiss: Bool) -> StepReport {
         if deferMiss && outcome.isPINRefusal {
-            var report = StepReport(refusal(outcome, user: user) ?? Refusal(result: .authError, message: ""))
+            // Logged only: the prompt that follows decides, and a lock waits for it.
+            var report = StepReport(logged(refusal(outcome) ?? Refusal(result: .authError, message: ""), user: user))
             report.stackedPINRefused = true
             report.owesMiss = outcome == .wrongPIN
             return report
@@ -173,8 +174,11 @@ extension Authenticator {
             return StepReport(result: .authError, challenge: challenge,
                               message: Messages.challengeReused(shown(email), interval: config.resendInterval,
                                                                 transactionID: challenge.transactionID, withPIN: withPIN))
+        case .remembered:
+            log(.notice, user, "granted: remembered remote host, no code asked")
+            return StepReport(result: .success)
         default:
-            return StepReport(refusal(outcome, user: user) ?? Refusal(result: .authError, message: ""))
+            return StepReport(refuse(outcome, user: user) ?? Refusal(result: .authError, message: ""))
         }
     }
 
@@ -185,12 +189,16 @@ extension Authenticator {
         } catch {
             return StepReport(storeRefusal(error, user: user))
         }
+        return secondStepReport(user: user, outcome, transactionID: transactionID)
+    }
+
+    func secondStepReport(user: String, _ outcome: VerifyOutcome, transactionID: String?) -> StepReport {
         if outcome.isGrant {
             log(.notice, user, "granted")
-            granted(user: user, outcome: outcome)  // issue 12
+            granted(user: user, outcome: outcome)
             return StepReport(result: .success)
         }
-        return StepReport(refusal(outcome, user: user, transactionID: transactionID))
+        return StepReport(refuse(outcome, user: user, transactionID: transactionID))
     }
 }
 

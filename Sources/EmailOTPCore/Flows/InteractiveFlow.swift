@@ -28,15 +28,15 @@ extension Authenticator {
                 }
                 pin = token
             case .try:
-                // The stacked password is checked under the lock like a typed PIN; a miss is
-                // deferred, then counted unless the PIN typed next is right, so the prompt
-                // (shown or not) is no free oracle.
+                // The stacked password is checked like a typed PIN, charged first; a miss is
+                // counted without locking yet and given back when the PIN typed next is right,
+                // so the prompt (shown or not) is no free oracle.
                 if let token = stackPIN {
-                    if rememberedLogin(user: user, pin: token) { return .success }  // issue 12
                     switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true) {
-                    case .success(let challenge):
-                        return answerCodes(user: user, challenge: challenge, conversation: conversation,
-                                           echoes: [token, authtok].compactMap { $0 })
+                    case .success(nil): return .success
+                    case .success(let opened?):
+                        return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt,
+                                           conversation: conversation, echoes: [token, authtok].compactMap { $0 })
                     case .failure(.stackedPINRefused(let counted)): pendingMisses = counted ? 1 : 0
                     case .failure(.refused(let result)): return result
                     }
@@ -46,19 +46,22 @@ extension Authenticator {
             }
             if pin == nil {
                 guard let answer = conversation.prompt(config.pinPrompt, echo: false) else {
-                    countDeferredMisses(user: user, pendingMisses)
+                    settleDeferredMisses(user: user, pendingMisses)
                     return .conversationError
+                }
+                if isNoAnswer(answer) {
+                    settleDeferredMisses(user: user, pendingMisses)
+                    return noAnswer(user: user, at: "PIN")
                 }
                 pin = answer
             }
         }
 
-        // Issue 12; a remembered login checked the typed PIN, so a deferred miss is not owed.
-        if rememberedLogin(user: user, pin: pin) { return .success }
         switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses) {
-        case .success(let challenge):
-            return answerCodes(user: user, challenge: challenge, conversation: conversation,
-                               echoes: [pin, authtok].compactMap { $0 })
+        case .success(nil): return .success
+        case .success(let opened?):
+            return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt,
+                               conversation: conversation, echoes: [pin, authtok].compactMap { $0 })
         case .failure(.refused(let result)): return result
         case .failure(.stackedPINRefused): return .authError
         }
@@ -67,10 +70,13 @@ extension Authenticator {
     /// The code prompts of one interactive login, up to `otp_tries`. An answer byte-equal to one
     /// of `echoes` (the PIN answer, `PAM_AUTHTOK`) comes from a client that answers every prompt
     /// with one password (Dovecot, OpenVPN, python-pam): it ends the login without counting a
-    /// failure, since each such login would otherwise burn `otp_tries` failures.
-    func answerCodes(user: String, challenge: Challenge, conversation: Conversation, echoes: [String] = []) -> AuthResult {
+    /// failure, since each such login would otherwise burn `otp_tries` failures. A blank answer
+    /// ends it the same way: the client cannot prompt.
+    func answerCodes(user: String, challenge: Challenge, prompt: String, conversation: Conversation,
+                     echoes: [String] = []) -> AuthResult {
         for _ in 0..<config.otpTries {
-            guard let answer = conversation.prompt(config.otpPrompt, echo: false) else { return .conversationError }
+            guard let answer = conversation.prompt(prompt, echo: false) else { return .conversationError }
+            if isNoAnswer(answer) { return noAnswer(user: user, at: "code", transactionID: challenge.transactionID) }
             if echoes.contains(where: { !$0.isEmpty && Digest.constantTimeEqual(Array($0.utf8), Array(answer.utf8)) }) {
                 log(.warning, user, "the code prompt was answered with the password again; no failure counted "
                     + "(transaction \(challenge.transactionID)); a client that sends one password to every prompt "
@@ -86,44 +92,51 @@ extension Authenticator {
             }
             if outcome.isGrant {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
-                granted(user: user, outcome: outcome)  // issue 12
+                granted(user: user, outcome: outcome)
                 return .success
             }
-            let result = show(refusal(outcome, user: user, transactionID: challenge.transactionID), conversation)
+            let result = show(refuse(outcome, user: user, transactionID: challenge.transactionID), conversation)
             if case .wrong(let left) = outcome, left > 0 { continue }
             return result
         }
         return .authError
     }
 
-    /// Opens the challenge of an interactive login and tells the user where the code went.
+    /// Opens the challenge of an interactive login and tells the user where the code went;
+    /// `.success(nil)`: a remembered remote host, granted without a code.
     /// With `deferMiss` (a stacked password tried as the PIN), a PIN refusal is returned as
     /// `stackedPINRefused` with nothing shown, so that the caller can prompt.
     func triggerForUser(_ user: String, pin: String?, conversation: Conversation,
-                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<Challenge, TriggerFailure> {
+                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<OpenedCode?, TriggerFailure> {
         let outcome: TriggerOutcome
         do {
-            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses)
+            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses, remembered: true)
         } catch {
-            // Issue 12: the recovery-code prompt instead of a mail failure; its result ends the login.
+            // The recovery-code prompt instead of a mail failure; its result ends the login.
             if let fallback = recoveryFallback(user: user, error: error, conversation: conversation) { return .failure(.refused(fallback)) }
-            return .failure(.refused(show(refusal(triggerError: error, user: user), conversation)))
+            return .failure(.refused(show(logged(refusal(triggerError: error), user: user), conversation)))
         }
         if deferMiss && outcome.isPINRefusal {
-            _ = refusal(outcome, user: user)
+            // Logged only: the PIN prompt that follows decides, and a lock waits for it.
+            if let refused = refusal(outcome) { logged(refused, user: user) }
             return .failure(.stackedPINRefused(counted: outcome == .wrongPIN))
         }
         switch outcome {
+        case .remembered:
+            log(.notice, user, "granted: remembered remote host, no code asked")
+            return .success(nil)
         case .sent(let challenge, let email):
             log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")
-            conversation.info(Messages.sent(shown(email), validity: config.otpValidity))
-            return .success(challenge)
+            let prompt = codePrompt(email: email, validity: config.otpValidity)
+            if prompt.showSent { conversation.info(Messages.sent(shown(email), validity: config.otpValidity)) }
+            return .success(OpenedCode(challenge: challenge, prompt: prompt.text))
         case .reused(let challenge, let email):
             log(.notice, user, "open challenge re-used, no mail sent (transaction \(challenge.transactionID))")
-            conversation.info(Messages.reused(shown(email), interval: config.resendInterval))
-            return .success(challenge)
+            let prompt = codePrompt(email: email, validity: challenge.expires - clock.now())
+            if prompt.showSent { conversation.info(Messages.reused(shown(email), interval: config.resendInterval)) }
+            return .success(OpenedCode(challenge: challenge, prompt: prompt.text))
         default:
-            let refused = refusal(outcome, user: user) ?? Refusal(result: .authError, message: "")
+            let refused = refuse(outcome, user: user) ?? Refusal(result: .authError, message: "")
             return .failure(.refused(show(refused, conversation)))
         }
     }
@@ -134,10 +147,16 @@ extension Authenticator {
     }
 }
 
+/// An opened (or re-used) challenge of an interactive login and its code prompt.
+struct OpenedCode {
+    var challenge: Challenge
+    var prompt: String
+}
+
 enum TriggerFailure: Error, Equatable {
     case refused(AuthResult)
     /// The stacked password was not the PIN (or the token cannot be used, answered alike);
-    /// `counted`: a miss the caller still owes unless a right PIN follows.
+    /// `counted`: a miss that was counted, given back when a right PIN follows.
     case stackedPINRefused(counted: Bool)
 }
 

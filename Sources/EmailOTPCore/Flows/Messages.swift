@@ -20,6 +20,21 @@ public enum Messages {
             + (withPIN ? "Log in again with your PIN followed by that code." : "Log in again with that code.")
     }
 
+    /// The code prompt when it must carry where the code went (the application asked for
+    /// silence or has no terminal) and `otp_prompt` does not say it itself.
+    public static let quietCodePrompt = "Code sent to {address} (valid {validity}): "
+
+    /// `otp_prompt` with `{address}` (as shown: masked unless mask_address = false) and
+    /// `{validity}` (how long the code is still good) filled in.
+    public static func codePrompt(_ template: String, address: String, validity: Int64) -> String {
+        template.expandingPlaceholders(["address": address, "validity": TimeFormat.short(max(validity, 0))])
+    }
+
+    /// Whether a prompt text says where the code went, so no separate message is needed.
+    public static func namesAddress(_ template: String) -> Bool {
+        !ByteText.same(template.expandingPlaceholders(["address": ""]), template)
+    }
+
     /// The code mail's {finish} line in challenge mode.
     public static func mailFinish(withPIN: Bool) -> String {
         withPIN ? "To finish logging in, log in again with your PIN followed by this code."
@@ -39,6 +54,8 @@ public enum Messages {
     /// sends one password to every prompt (the log line names mode=challenge for the latter).
     public static let passwordAgain = "The code prompt got the password again. Answer it with the code from the mail."
     public static let wrongCodeFinal = "Wrong code."
+    /// Only where the stack has checked the first factor (pin=none).
+    public static let locked = "Too many wrong codes: email codes are locked for this account. Ask your administrator to unlock it."
     public static let expired = "The code has expired."
     public static let noChallenge = "No code is waiting for an answer. Log in again to get a new code."
     public static let mailFailed = "The code could not be sent by email. Try again later or contact your administrator."

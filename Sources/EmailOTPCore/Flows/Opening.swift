@@ -77,16 +77,17 @@ extension Authenticator {
         return false
     }
 
-    /// Counts misses deferred by a `try_first_pass` check that no right PIN followed.
-    func countDeferredMisses(user: String, _ misses: Int) {
+    /// Locks a token whose deferred misses (a `try_first_pass` check that no right PIN
+    /// followed) reached `max_fail`; they were counted when they were charged.
+    func settleDeferredMisses(user: String, _ misses: Int) {
         guard misses > 0 else { return }
         do {
             try store.update(user: user) { record, now in
-                guard record != nil else { return }
-                for _ in 0..<misses { record?.registerFailure(now: now, config: config) }
+                record?.lockIfDue(now: now, config: config)
             }
         } catch {
             log(.error, user, "store error: \(error)")
         }
+        afterRefusal(.wrongPIN, user: user)
     }
 }

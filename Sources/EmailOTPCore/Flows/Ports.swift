@@ -43,11 +43,15 @@ public struct RequestContext {
     public var service: String
     public var rhost: String
     public var host: String
+    /// The application asked for silence or has no terminal: where the code went goes into
+    /// the code prompt, never into a separate message (pam_emailotp(8), NOTES).
+    public var quiet: Bool
 
-    public init(service: String, rhost: String, host: String = Host.name()) {
+    public init(service: String, rhost: String, host: String = Host.name(), quiet: Bool = false) {
         self.service = service
         self.rhost = rhost
         self.host = host
+        self.quiet = quiet
     }
 }
 

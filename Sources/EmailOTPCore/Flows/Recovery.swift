@@ -2,32 +2,8 @@ import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPToken
 
-/// Recovery codes in the flows (pam_emailotp(8)): accepted wherever a mailed code is, and offered
-/// instead of the mail when the mail cannot be sent.
-extension TokenRecord {
-    /// Answers with a recovery code (`canonical`, see `RecoveryCode.normalized`) under the
-    /// store lock, after the caller checked state and PIN. A match is used up and grants, and
-    /// the challenges it answered are gone; a miss counts like a wrong code: one failure, one
-    /// try of each challenge it was checked against.
-    mutating func answerRecovery(_ canonical: String, open: [Challenge], now: Int64, config: Config) -> VerifyOutcome {
-        if let index = RecoveryCode.match(canonical, hashes: recoveryHashes) {
-            recoveryHashes.remove(at: index)
-            challenges.removeAll { candidate in open.contains { $0.transactionID == candidate.transactionID } }
-            registerSuccess()
-            return .recovered(left: recoveryHashes.count)
-        }
-        registerFailure(now: now, config: config)
-        var left = 0
-        for candidate in open {
-            guard let index = challenges.firstIndex(where: { $0.transactionID == candidate.transactionID }) else { continue }
-            challenges[index].triesLeft -= 1
-            left = max(left, challenges[index].triesLeft)
-            if challenges[index].triesLeft <= 0 { challenges.remove(at: index) }
-        }
-        return .wrong(triesLeft: isLocked ? 0 : left)
-    }
-}
-
+/// Recovery codes in the flows (pam_emailotp(8)): accepted wherever a mailed code is (`attempt`
+/// checks them), and offered instead of the mail when the mail cannot be sent.
 extension VerifyOutcome {
     /// A right mailed code or a right recovery code.
     public var isGrant: Bool {
@@ -35,6 +11,12 @@ extension VerifyOutcome {
         case .granted, .recovered: return true
         default: return false
         }
+    }
+
+    /// Granted by a recovery code.
+    var isRecovery: Bool {
+        if case .recovered = self { return true }
+        return false
     }
 }
 
@@ -47,7 +29,7 @@ extension Authenticator {
     /// (up to `otp_tries` answers). nil: no fallback, the mail failure stands.
     func recoveryFallback(user: String, error: Error, conversation: Conversation) -> AuthResult? {
         guard error is DeliveryFailure, RecoveryFallback.offered(for: try? store.read(user: user)) else { return nil }
-        _ = refusal(triggerError: error, user: user)
+        logged(refusal(triggerError: error), user: user)
         log(.notice, user, "mail failed: offering the recovery-code prompt")
         conversation.error(RecoveryFallback.message)
         for _ in 0..<config.otpTries {
@@ -69,12 +51,12 @@ extension Authenticator {
                 return .success
             }
             if case .wrong = outcome {
-                _ = refusal(outcome, user: user)
+                refuse(outcome, user: user)
                 conversation.error(Messages.wrongCodeFinal)
-                if (try? store.read(user: user))?.isLocked == true { return show(refusal(.locked, user: user), conversation) }
+                if (try? store.read(user: user))?.isLocked == true { return show(refuse(.locked, user: user), conversation) }
                 continue
             }
-            return show(refusal(outcome, user: user), conversation)
+            return show(refuse(outcome, user: user), conversation)
         }
         return .authError
     }

@@ -49,22 +49,24 @@ extension TokenRecord {
 }
 
 extension Authenticator {
-    /// True when this request comes from a remembered (service, remote host) of the user and
-    /// may skip mail and code: the token is enabled and unlocked, and with `pin=token` the
-    /// `pin` given is right. Anything else (a wrong PIN too) is false, and the ordinary flow
-    /// runs and counts it.
-    func rememberedLogin(user: String, pin: String?) -> Bool {
-        guard config.remember > 0, !context.rhost.isEmpty else { return false }
+    /// The id of this request's (user, service, remote host) when `remember` is on and the
+    /// service set a remote host; nil otherwise.
+    func rememberedHostID(user: String) throws -> String? {
+        guard config.remember > 0, !context.rhost.isEmpty else { return nil }
+        return try HostKey.remembered(key: try store.codeKey(), user: user, service: context.service, rhost: context.rhost)
+    }
+
+    /// With pin=none: true when this request comes from a remembered (service, remote host) of
+    /// the user and may skip mail and code (the token enabled and unlocked). Nothing typed is
+    /// compared here; with pin=token the remembered host is checked by `attempt`, after the PIN.
+    func rememberedLogin(user: String) -> Bool {
         do {
-            let id = try HostKey.remembered(key: try store.codeKey(), user: user, service: context.service, rhost: context.rhost)
+            guard let id = try rememberedHostID(user: user) else { return false }
             // The store's time, under the user's lock: a host clock cannot stretch the window.
             let granted: Bool = try store.update(user: user) { record, now in
                 guard var r = record, r.isRemembered(id, now: now) else { return false }
                 r.refresh(now: now, config: config)
                 guard r.enabled, !r.isLocked else { return false }
-                if let pin = pin {
-                    guard let hash = r.pinHash, PINHash.verify(pin, hash: hash) else { return false }
-                }
                 r.registerSuccess()
                 record = r
                 return true
@@ -78,7 +80,7 @@ extension Authenticator {
     }
 
     /// After a login with a code (mailed or recovery): the recovery notice and alert, the
-    /// remembered host, the recent hosts and the `new_host` alert. Never changes the result:
+    /// remembered host (not after a recovery code), the recent hosts and the `new_host` alert. Never changes the result:
     /// failures are logged only.
     func granted(user: String, outcome: VerifyOutcome) {
         if case .recovered(let left) = outcome {
@@ -86,7 +88,8 @@ extension Authenticator {
             if config.notify.contains(.recovery) { alert(.recovery(left: left), user: user) }
         }
         guard !context.rhost.isEmpty else { return }
-        let remember = config.remember > 0
+        // A recovery code is for a lost mailbox: the host it logs in from is not remembered.
+        let remember = config.remember > 0 && !outcome.isRecovery
         let watch = config.notify.contains(.newHost)
         guard remember || watch else { return }
         do {

@@ -10,6 +10,6 @@ extension StoreLocation {
         if config.storeIsDatabase {
             return PostgresStore(uri: config.store, password: config.storePassword, timeout: config.storeTimeout)
         }
-        return FileStore(directory: config.store, random: random, clock: clock)
+        return FileStore(directory: config.store, random: random, clock: clock, lockTimeout: config.storeTimeout)
     }
 }

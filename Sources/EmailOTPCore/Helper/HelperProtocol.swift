@@ -36,14 +36,19 @@ public enum HelperProtocol {
         /// when the helper was started by root.
         public var callerUID: uid_t
         public var program: String
+        /// The application asked for silence or has no terminal (`RequestContext.quiet`). A
+        /// caller may claim it freely: it only moves a message into the code prompt.
+        public var quiet: Bool
 
-        public init(user: String, service: String, rhost: String, authtok: String?, callerUID: uid_t, program: String) {
+        public init(user: String, service: String, rhost: String, authtok: String?, callerUID: uid_t, program: String,
+                    quiet: Bool = false) {
             self.user = user
             self.service = service
             self.rhost = rhost
             self.authtok = authtok
             self.callerUID = callerUID
             self.program = program
+            self.quiet = quiet
         }
     }
 
@@ -84,7 +89,7 @@ public enum HelperProtocol {
         case .request(let r):
             var bytes = [UInt8]()
             let fields = ["1", r.user, r.service, r.rhost, r.authtok == nil ? "0" : "1", r.authtok ?? "",
-                          String(r.callerUID), r.program]
+                          String(r.callerUID), r.program, r.quiet ? "1" : "0"]
             for field in fields {
                 bytes += Array(field.utf8)
                 bytes.append(0)
@@ -140,7 +145,8 @@ public enum HelperProtocol {
     public static func decodeRequest(_ bytes: [UInt8]) throws -> Request {
         guard bytes.last == 0 else { throw Refused("request not NUL-terminated") }
         let fields = bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false)
-        guard fields.count == 8 else { throw Refused("request has \(fields.count) fields, not 8") }
+        // The ninth field (quiet) is optional: a module of the release before sends eight.
+        guard fields.count == 8 || fields.count == 9 else { throw Refused("request has \(fields.count) fields, not 9") }
         guard fields.allSatisfy({ $0.count <= maxFieldBytes }) else { throw Refused("request field too long") }
         var text = [String]()
         for field in fields {
@@ -154,8 +160,9 @@ public enum HelperProtocol {
         }
         guard text[4] == "0" || text[4] == "1", text[4] == "1" || text[5].isEmpty else { throw Refused("malformed authtok field") }
         guard let uid = UInt32(text[6]), text[6] == String(uid) else { throw Refused("malformed caller uid") }
+        guard text.count == 8 || text[8] == "0" || text[8] == "1" else { throw Refused("malformed quiet field") }
         return Request(user: text[1], service: text[2], rhost: text[3], authtok: text[4] == "1" ? text[5] : nil,
-                       callerUID: uid, program: text[7])
+                       callerUID: uid, program: text[7], quiet: text.count == 9 && text[8] == "1")
     }
 
     // MARK: the wire

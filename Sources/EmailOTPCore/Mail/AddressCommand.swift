@@ -106,6 +106,28 @@ public struct AddressCommand {
         guard info.st_mode & 0o022 == 0 else { throw AddressCommandError("\(path) is writable by group or others") }
     }
 
+    /// The account `address_command` runs as by default: a system account of its own, so
+    /// that no other process shares its uid (another `nobody` process, an OpenVPN daemon or an
+    /// NFS-squashed one, could ptrace the command and change the address it prints).
+    public static let defaultUser = "emailotp-lookup"
+
+    /// What `emailotp config-check` says about `address_command_user`, when `address_command` is
+    /// set: a problem when the account does not exist (every such mail fails), a warning for
+    /// `nobody`; nil when there is nothing to say.
+    public static func accountWarning(_ config: Config) -> (problem: Bool, message: String)? {
+        guard !config.addressCommand.isEmpty else { return nil }
+        let name = config.addressCommandUser
+        if (try? account(name)) == nil {
+            return (true, "address_command_user \(LogText.printable(name)) does not exist: no code can be mailed to tokens "
+                + "enrolled with --address-from-command (install.sh and the package create \(defaultUser))")
+        }
+        if name == "nobody" {
+            return (false, "address_command_user = nobody: other processes run as nobody (NFS root squash, daemons that drop "
+                + "to it) and can trace address_command and change the address it prints; use a dedicated account such as \(defaultUser)")
+        }
+        return nil
+    }
+
     struct Account {
         var uid: uid_t
         var gid: gid_t

@@ -11,26 +11,33 @@ public struct FileStore: TokenStore {
     let random: RandomSource
     /// The time handed to `update` bodies: the host's clock, or a test's.
     let clock: Clock
+    /// Seconds to wait for a lock (`store_timeout`): behind a holder that does not let go (a
+    /// stopped su) the login fails closed instead of hanging.
+    public let lockTimeout: Int64
 
     /// `random` makes the code key on first use; `clock` is the time handed to `update` bodies.
-    public init(directory: String, owner: uid_t = 0, random: RandomSource, clock: Clock) {
+    public init(directory: String, owner: uid_t = 0, random: RandomSource, clock: Clock, lockTimeout: Int64 = 5) {
         self.directory = directory
         self.owner = owner
         self.random = random
         self.clock = clock
+        self.lockTimeout = lockTimeout
     }
 
     var usersDirectory: String { "\(directory)/users" }
     var locksDirectory: String { "\(directory)/locks" }
+    /// Every file and directory the store makes is root:root (the owner's group in unit tests),
+    /// whatever the effective group of the process (under su it is the caller's).
+    var fileOwner: FileOwner { FileOwner(uid: owner, gid: owner == 0 ? 0 : getegid()) }
     var recordPolicy: FilePolicy { FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 256 * 1024) }
 
     /// Checks (and with `create`, makes) the store directories. False when the store does not exist.
     @discardableResult
     public func prepare(create: Bool) throws -> Bool {
         try classified {
-            guard try SafeFile.ensureDirectory(directory, owner: owner, create: create) else { return false }
-            try SafeFile.ensureDirectory(usersDirectory, owner: owner, create: true)
-            try SafeFile.ensureDirectory(locksDirectory, owner: owner, create: true)
+            guard try SafeFile.ensureDirectory(directory, owner: owner, group: fileOwner.gid, create: create) else { return false }
+            try SafeFile.ensureDirectory(usersDirectory, owner: owner, group: fileOwner.gid, create: true)
+            try SafeFile.ensureDirectory(locksDirectory, owner: owner, group: fileOwner.gid, create: true)
             return true
         }
     }
@@ -44,6 +51,8 @@ public struct FileStore: TokenStore {
             throw error
         } catch let error as FileTrustError {
             throw StoreError.unsafe(error.description)
+        } catch let error as LockTimeout {
+            throw StoreError.busy(error.description)
         } catch let error as SystemError where error.code == ELOOP {
             throw StoreError.unsafe("\(error.path) is a symbolic link")
         } catch {
@@ -58,6 +67,25 @@ public struct FileStore: TokenStore {
     }
 
     public func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        try transaction(user: user) { record, now, _ in try body(&record, now) }
+    }
+
+    /// Both steps under one hold of the user's lock: the charge is renamed into place and
+    /// synced before `settle` compares anything.
+    public func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
+                           settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        try transaction(user: user) { record, now, checkpoint in
+            try charge(&record, now)
+            try checkpoint(record)
+            let charged = record
+            return try settle(&record, charged, now)
+        }
+    }
+
+    /// The user's lock held around `body`; `checkpoint` writes the record as it is then (the
+    /// lock still held), and what `body` leaves is written unless it equals the last write.
+    func transaction<T>(user: String,
+                        _ body: (inout TokenRecord?, _ now: Int64, _ checkpoint: (TokenRecord?) throws -> Void) throws -> T) throws -> T {
         let name = try UserName.encode(user)
         try prepare(create: true)
         let lockPath = "\(locksDirectory)/\(name)"
@@ -69,49 +97,64 @@ public struct FileStore: TokenStore {
         if try !exists(lockPath) {
             let directoryLock: FileDescriptor = try classified {
                 let fd = try FileDescriptor.open(locksDirectory, flags: O_RDONLY | O_DIRECTORY)
-                try fd.lockExclusive()
+                try fd.lockExclusive(within: lockTimeout)
                 return fd
             }
             defer { withExtendedLifetime(directoryLock) {} }
             if try !exists(lockPath), try load(user: user, file: name) == nil {
+                var lock: FileDescriptor? = nil
+                var written: TokenRecord? = nil
+                let save = { (record: TokenRecord?) throws in
+                    guard record != written else { return }
+                    if lock == nil { lock = try lockUser(lockPath) }
+                    try store(record, over: written, name: name)
+                    written = record
+                }
                 var record: TokenRecord? = nil
-                let result = try body(&record, clock.now())
-                guard let made = record else { return result }
-                let lock = try lockUser(lockPath)
-                try write(made, name: name)
+                let result = try body(&record, clock.now(), save)
+                try save(record)
                 withExtendedLifetime(lock) {}
                 return result
             }
             userLock = try lockUser(lockPath)
         }
         let lock = try userLock ?? lockUser(lockPath)
-        let before = try load(user: user, file: name)
-        var record = before
-        let result = try body(&record, clock.now())
-        if record != before {
-            if let record = record {
-                try write(record, name: name)
-            } else {
-                try classified { try SafeFile.remove(directory: usersDirectory, name: name) }
-            }
+        var written = try load(user: user, file: name)
+        let save = { (record: TokenRecord?) throws in
+            try store(record, over: written, name: name)
+            written = record
         }
+        var record = written
+        let result = try body(&record, clock.now(), save)
+        try save(record)
         withExtendedLifetime(lock) {}
         return result
+    }
+
+    /// Writes `record` (nil: removes the file) unless it equals `before`.
+    func store(_ record: TokenRecord?, over before: TokenRecord?, name: String) throws {
+        guard record != before else { return }
+        if let record = record {
+            try write(record, name: name)
+        } else {
+            try classified { try SafeFile.remove(directory: usersDirectory, name: name) }
+        }
     }
 
     /// Opens (making it) and locks the user's lock file, which is never renamed or removed.
     func lockUser(_ path: String) throws -> FileDescriptor {
         try classified {
             let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_NONBLOCK)
-            _ = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
-            try fd.lockExclusive()
+            let info = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0))
+            if info.st_gid != fileOwner.gid { try fd.own(fileOwner) }
+            try fd.lockExclusive(within: lockTimeout)
             return fd
         }
     }
 
     func write(_ record: TokenRecord, name: String) throws {
         try classified {
-            try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8))
+            try SafeFile.replace(directory: usersDirectory, name: name, contents: Array(RecordFormat.render(record).utf8), owner: fileOwner)
         }
     }
 
@@ -141,14 +184,14 @@ public struct FileStore: TokenStore {
         // Two processes may make the key at once: the store directory's lock decides.
         let lock: FileDescriptor = try classified {
             let fd = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
-            try fd.lockExclusive()
+            try fd.lockExclusive(within: lockTimeout)
             return fd
         }
         defer { withExtendedLifetime(lock) {} }
         if let key = try readKey() { return key }
         let key = try random.bytes(32)
         try classified {
-            try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8))
+            try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8), owner: fileOwner)
         }
         return key
     }

@@ -15,6 +15,16 @@ public protocol TokenStore {
     /// that every host of a fleet takes time decisions on one clock.
     func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T
 
+    /// One attempt at an answer (charge before check): what `charge` leaves is written durably
+    /// before `settle` runs, so that an answer is never compared unless its failure is already
+    /// on disk. When the charge cannot be written, this throws and `settle` never runs. `settle`
+    /// gets the record as it is then and the charged record, and what it leaves is written like
+    /// an `update`. The file store runs both under one hold of the user's lock; the default
+    /// (the PostgreSQL store) commits the charge in one transaction and settles in another,
+    /// where the record may have changed in between (`settle` sees that it differs from `charged`).
+    func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
+                    settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T
+
     /// The users that have a record.
     func users() throws -> [String]
 
@@ -24,6 +34,15 @@ public protocol TokenStore {
 }
 
 extension TokenStore {
+    public func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
+                           settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        let charged: TokenRecord? = try update(user: user) { record, now in
+            try charge(&record, now)
+            return record
+        }
+        return try update(user: user) { record, now in try settle(&record, charged, now) }
+    }
+
     /// A transaction whose body takes no time decision.
     public func update<T>(user: String, _ body: (inout TokenRecord?) throws -> T) throws -> T {
         try update(user: user) { record, _ in try body(&record) }
@@ -35,12 +54,15 @@ public enum StoreError: Error, CustomStringConvertible {
     case corrupt(user: String, path: String, CorruptRecord)
     case unsafe(String)
     case io(String)
+    /// A lock another process held past `store_timeout`.
+    case busy(String)
 
     public var description: String {
         switch self {
         case .corrupt(_, let path, let detail): return "\(path): corrupt record (\(detail))"
         case .unsafe(let detail): return "unsafe store: \(detail)"
         case .io(let detail): return detail
+        case .busy(let detail): return "store busy: \(detail)"
         }
     }
 }

@@ -16,6 +16,17 @@ public struct FilePolicy {
     }
 }
 
+/// The owner and group a file is given.
+public struct FileOwner: Equatable {
+    public var uid: uid_t
+    public var gid: gid_t
+
+    public init(uid: uid_t, gid: gid_t) {
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
 /// Why a file was not trusted.
 public enum FileTrustError: Error, CustomStringConvertible, Equatable {
     case notRegular(String)
@@ -110,15 +121,43 @@ public final class FileDescriptor {
         }
     }
 
+    /// `fchown(2)`.
+    public func own(_ owner: FileOwner) throws {
+        try retryingEINTR("fchown", path) { fchown(raw, owner.uid, owner.gid) }
+    }
+
     /// `fsync(2)`.
     public func sync() throws {
         try retryingEINTR("fsync", path) { fsync(raw) }
     }
 
-    /// `flock(2)` with `LOCK_EX`: blocks until this process holds the lock.
-    public func lockExclusive() throws {
-        try retryingEINTR("flock", path) { flock(raw, LOCK_EX) }
+    /// `flock(2)` with `LOCK_EX`, waiting at most `seconds` for another holder to let go.
+    /// flock has no timed form; a module may not take SIGALRM (signal dispositions belong to
+    /// the application) nor start a thread to interrupt the wait, and `F_OFD_SETLKW` has no
+    /// timeout either. So it retries `LOCK_NB` against a monotonic deadline (a clock change
+    /// cannot stretch it), at intervals growing from 1 ms to 20 ms: a free lock costs one call,
+    /// a released one at most 20 ms more. Throws `LockTimeout` past the deadline.
+    public func lockExclusive(within seconds: Int64) throws {
+        let deadline = Deadline(afterSeconds: seconds)
+        var pause: Int64 = 1
+        while true {
+            if flock(raw, LOCK_EX | LOCK_NB) == 0 { return }
+            let code = errno
+            guard code == EWOULDBLOCK || code == EINTR else { throw SystemError("flock", path, code: code) }
+            guard !deadline.hasPassed else { throw LockTimeout(path: path, seconds: seconds) }
+            var wait = timespec(tv_sec: 0, tv_nsec: Int(min(pause, deadline.remaining)) * 1_000_000)
+            // A signal only ends the pause early.
+            _ = nanosleep(&wait, nil)
+            pause = min(pause * 2, 20)
+        }
     }
+}
+
+/// A lock still held by another process when the wait for it ended.
+public struct LockTimeout: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let seconds: Int64
+    public var description: String { "\(path) stayed locked longer than store_timeout (\(seconds) s)" }
 }
 
 /// Whole-file helpers shared by the configuration, the store and the mail transports.
@@ -142,12 +181,16 @@ public enum SafeFile {
     /// Replaces `name` in the directory `directory` atomically: a temporary file is written,
     /// `fsync`ed and renamed over the old one, then the directory is `fsync`ed. A crash leaves
     /// either the old or the new content.
-    public static func replace(directory: String, name: String, contents: [UInt8], mode: mode_t = 0o600) throws {
+    /// With `owner`, the file gets that owner and group (`fchown(2)`): under su, sudo or chfn
+    /// the effective group is the caller's, and a new file would otherwise be in it.
+    public static func replace(directory: String, name: String, contents: [UInt8], mode: mode_t = 0o600,
+                               owner: FileOwner? = nil) throws {
         let temporary = "\(directory)/.\(name).tmp.\(getpid())"
         let target = "\(directory)/\(name)"
         unlink(temporary)
         do {
             let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+            if let owner = owner { try fd.own(owner) }
             try retryingEINTR("fchmod", temporary) { fchmod(fd.raw, mode) }
             try fd.writeAll(contents)
             try fd.sync()
@@ -196,13 +239,19 @@ public enum SafeFile {
     /// Makes sure `path` is a directory owned by `owner` with no group/other permissions,
     /// creating it (mode 0700) when it is missing and `create` is true. Returns false when it is
     /// missing and was not created.
+    /// A directory it makes gets `group` (`fchown(2)`, see `replace`).
     @discardableResult
-    public static func ensureDirectory(_ path: String, owner: uid_t, create: Bool) throws -> Bool {
+    public static func ensureDirectory(_ path: String, owner: uid_t, group: gid_t? = nil, create: Bool) throws -> Bool {
         var info = stat()
+        var made = false
         if lstat(path, &info) != 0 {
             guard errno == ENOENT else { throw SystemError("lstat", path) }
             guard create else { return false }
-            if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path) }
+            if mkdir(path, 0o700) != 0 {
+                guard errno == EEXIST else { throw SystemError("mkdir", path) }
+            } else {
+                made = true
+            }
         }
         let fd: FileDescriptor
         do {
@@ -211,6 +260,7 @@ public enum SafeFile {
             throw FileTrustError.notDirectory(path)
         }
         _ = try fd.check(FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 0), directory: true)
+        if made, let group = group { try fd.own(FileOwner(uid: owner, gid: group)) }
         return true
     }
 

@@ -63,6 +63,13 @@ public enum TimeFormat {
         return "\(p.tm_year + 1900)-\(pad(p.tm_mon + 1))-\(pad(p.tm_mday))T\(pad(p.tm_hour)):\(pad(p.tm_min)):\(pad(p.tm_sec))Z"
     }
 
+    /// `5 min`, `1 min 30 s`, `45 s`: short enough for a prompt.
+    public static func short(_ seconds: Int64) -> String {
+        let minutes = seconds / 60, rest = seconds % 60
+        if minutes == 0 { return "\(rest) s" }
+        return rest == 0 ? "\(minutes) min" : "\(minutes) min \(rest) s"
+    }
+
     /// `5 minutes`, `1 minute`, `90 seconds`.
     public static func duration(_ seconds: Int64) -> String {
         if seconds % 60 == 0 {

@@ -19,10 +19,11 @@ extension TokenRecord {
     public var isLocked: Bool { lockedAt != 0 }
 
     /// Counts a wrong PIN or code; `max_fail` consecutive ones lock the token. Locking voids
-    /// the open challenges: a code mailed before the lock must not work after a reset.
-    public mutating func registerFailure(now: Int64, config: Config) {
+    /// the open challenges: a code mailed before the lock must not work after a reset. With
+    /// `lock` false the failure is counted and the lock left to `lockIfDue`.
+    public mutating func registerFailure(now: Int64, config: Config, lock: Bool = true) {
         if failCount < 1_000_000 { failCount += 1 }
-        if failCount >= config.maxFail && lockedAt == 0 {
+        if lock && failCount >= config.maxFail && lockedAt == 0 {
             lockedAt = max(now, 1)
             challenges.removeAll()
         }
@@ -49,5 +50,30 @@ extension TokenRecord {
             challenges.removeAll()
         }
         challenges.append(challenge)
+    }
+
+    /// Drops every remembered host and cached grant (`emailotp forget`); returns how many.
+    @discardableResult
+    public mutating func forgetTrust() -> (hosts: Int, grants: Int) {
+        let dropped = (remembered.count, cachedGrants.count)
+        remembered.removeAll()
+        cachedGrants.removeAll()
+        return dropped
+    }
+
+    /// A new address (`emailotp set-email`): the open challenges were mailed to the old one and
+    /// are void, and the remembered hosts and cached grants go with them: they were earned
+    /// through the old mailbox, perhaps by whoever made the address change necessary.
+    public mutating func replaceEmail(_ address: String) {
+        email = address
+        challenges.removeAll()
+        forgetTrust()
+    }
+
+    /// A new set of recovery codes (`emailotp recovery-codes`), replacing the old set: as after
+    /// a lost device, every remembered host and cached grant goes too.
+    public mutating func replaceRecoveryCodes(_ hashes: [String]) {
+        recoveryHashes = hashes
+        forgetTrust()
     }
 }

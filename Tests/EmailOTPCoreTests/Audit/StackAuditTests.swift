@@ -60,6 +60,17 @@ final class PAMStackParserTests: XCTestCase {
         _ = try reader.stack(service: "a")
         XCTAssertEqual(reader.findings.map(\.rule), ["include-missing", "include-loop"])
     }
+
+    /// A chain that does not loop but is deeper than libpam follows is a depth problem, not a loop.
+    func testADeepIncludeChainIsReportedAsTooDeepNotAsALoop() throws {
+        var all = [String: String]()
+        for level in 0..<300 { all["/p/s\(level)"] = "auth include s\(level + 1)\n" }
+        all["/p/s300"] = "auth required pam_emailotp.so\n"
+        var reader = PAMStackReader(directory: "/p", files: MemoryFiles(files: all))
+        _ = try reader.stack(service: "s0")
+        XCTAssertEqual(reader.findings.map(\.rule), ["include-depth"])
+        XCTAssertTrue(reader.findings.first?.message.contains("levels deep") == true, "\(reader.findings)")
+    }
 }
 
 final class PAMStackRulesTests: XCTestCase {

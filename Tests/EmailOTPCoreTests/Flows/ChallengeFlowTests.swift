@@ -2,6 +2,7 @@ import XCTest
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows
+@testable import EmailOTPHelper
 @testable import EmailOTPMail
 
 /// `mode=challenge` and `emailotp check`: PIN alone triggers, PIN + code grants, or the
@@ -422,7 +423,10 @@ final class ChallengeFlowTests: FlowTestCase {
     }
 
     func testUnknownUser() throws {
-        XCTAssertEqual(step(Self.pin, user: "mallory").result, .userUnknown)
+        // Without nullok a name without a token answers exactly like a wrong PIN.
+        XCTAssertEqual(step(Self.pin, user: "mallory").result, .authError)
+        XCTAssertEqual(step(Self.pin + "123456", user: "mallory").result, .authError)
+        XCTAssertEqual(HelperProtocol.status(of: step(Self.pin, user: "mallory").result), 1)
         XCTAssertEqual(step(Self.pin, user: "mallory", nullok: true).result, .ignore)
         XCTAssertEqual(step("", user: "mallory", nullok: true, pinMode: .none).result, .ignore)
         XCTAssertEqual(mailer.sent.count, 0)

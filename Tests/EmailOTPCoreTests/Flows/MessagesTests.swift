@@ -1,5 +1,6 @@
 import XCTest
 @testable import EmailOTPFlows
+import EmailOTPSystem
 
 /// Flows/Messages.swift: the texts a user sees (docs/DESIGN.md lists them).
 final class MessagesTests: XCTestCase {
@@ -16,5 +17,18 @@ final class MessagesTests: XCTestCase {
                        + "Log in again with your PIN followed by the code.")
         XCTAssertTrue(Messages.challengeReused("x", interval: 30, transactionID: "1", withPIN: false).hasSuffix("Log in again with that code."))
         XCTAssertEqual(Messages.reused("x", interval: 30), "A code was already sent to x less than 30 seconds ago. Enter that code.")
+    }
+
+    func testTheCodePromptTakesTheAddressAndTheValidity() {
+        XCTAssertEqual(Messages.codePrompt(Messages.quietCodePrompt, address: "b***@e***.org", validity: 300),
+                       "Code sent to b***@e***.org (valid 5 min): ")
+        XCTAssertEqual(Messages.codePrompt("Email code: ", address: "x", validity: 300), "Email code: ")
+        XCTAssertEqual(Messages.codePrompt("{validity} left, {other}: ", address: "x", validity: 90), "1 min 30 s left, {other}: ")
+        XCTAssertTrue(Messages.namesAddress("Code for {address}: "))
+        XCTAssertFalse(Messages.namesAddress("Code ({validity}): "))
+        XCTAssertEqual(TimeFormat.short(45), "45 s")
+        XCTAssertEqual(TimeFormat.short(600), "10 min")
+        XCTAssertEqual(Messages.triesLeft(1), "1 try left")
+        XCTAssertEqual(Messages.triesLeft(0), "0 tries left")
     }
 }

@@ -136,6 +136,34 @@ final class RememberAlertTests: FlowTestCase {
         XCTAssertTrue(fullLogin())
     }
 
+    /// A recovery code stands in for a lost mailbox: its login is not remembered.
+    func testARecoveryCodeLoginRemembersNoHost() throws {
+        config.remember = 600
+        try enroll()
+        let hash = try RecoveryCode.hash("abcde-12345", random: OpenSSLRandom())
+        try store.update(user: "alice") { $0?.recoveryHashes = [hash] }
+        XCTAssertEqual(signIn([answer(Self.pin), answer("abcde-12345")]).0, .success)
+        XCTAssertEqual(try record()?.remembered, [])
+        XCTAssertFalse(skippedLogin())
+    }
+
+    /// A new address or a new set of recovery codes ends every remembered host and cached grant.
+    func testSetEmailAndRecoveryCodesDropRememberedHostsAndCachedGrants() throws {
+        config.remember = 600
+        config.resendInterval = 0
+        try enroll()
+        for change in [{ (r: inout TokenRecord) in r.replaceEmail("new@example.com") },
+                       { (r: inout TokenRecord) in r.replaceRecoveryCodes([]) }] {
+            XCTAssertTrue(fullLogin())
+            try store.update(user: "alice") { $0?.cachedGrants = [CachedGrant(hash: String(repeating: "ab", count: 32), granted: 1, expires: clock.now() + 60)] }
+            XCTAssertTrue(skippedLogin())
+            try store.update(user: "alice") { if $0 != nil { change(&$0!) } }
+            XCTAssertEqual(try record()?.remembered, [])
+            XCTAssertEqual(try record()?.cachedGrants, [])
+            XCTAssertFalse(skippedLogin())
+        }
+    }
+
     func testLockedOrDisabledTokenIsNotLetInByARememberedHost() throws {
         config.remember = 600
         try enroll()

@@ -29,6 +29,16 @@ final class HelperProtocolTests: XCTestCase {
         for frame in frames { XCTAssertEqual(try roundTrip(frame), frame) }
     }
 
+    func testTheQuietFlagTravelsAndAnEightFieldRequestIsNotQuiet() throws {
+        var quiet = request()
+        quiet.quiet = true
+        XCTAssertEqual(try roundTrip(.request(quiet)), .request(quiet))
+        func fields(_ list: [String]) -> [UInt8] { list.flatMap { Array($0.utf8) + [0] } }
+        let eight = ["1", "alice", "svc", "host", "1", "pw", "33", "/usr/sbin/nginx"]
+        XCTAssertEqual(try HelperProtocol.decodeRequest(fields(eight)).quiet, false)
+        XCTAssertEqual(try HelperProtocol.decodeRequest(fields(eight + ["1"])).quiet, true)
+    }
+
     func testMalformedRequestsAreRefused() {
         func fields(_ list: [String]) -> [UInt8] { list.flatMap { Array($0.utf8) + [0] } }
         let good = ["1", "alice", "svc", "host", "1", "pw", "33", "/usr/sbin/nginx"]

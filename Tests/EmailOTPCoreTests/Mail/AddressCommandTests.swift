@@ -37,8 +37,21 @@ final class AddressCommandTests: XCTestCase {
     func testConfigDefaults() {
         let config = Config()
         XCTAssertEqual(config.addressCommand, "")
-        XCTAssertEqual(config.addressCommandUser, "nobody")
+        XCTAssertEqual(config.addressCommandUser, "emailotp-lookup", "a dedicated account, not the shared nobody")
         XCTAssertEqual(config.addressCommandTimeout, 5)
+    }
+
+    func testConfigCheckWarnsAboutNobodyAndAMissingAccount() {
+        var config = Config()
+        XCTAssertNil(AddressCommand.accountWarning(config), "nothing to say without address_command")
+        config.addressCommand = "/usr/local/libexec/emailotp-address"
+        config.addressCommandUser = "nobody"
+        XCTAssertEqual(AddressCommand.accountWarning(config)?.problem, false)
+        XCTAssertTrue(AddressCommand.accountWarning(config)?.message.contains("nobody") == true)
+        config.addressCommandUser = "no-such-account-here"
+        XCTAssertEqual(AddressCommand.accountWarning(config)?.problem, true)
+        config.addressCommandUser = "root"
+        XCTAssertNil(AddressCommand.accountWarning(config))
     }
 
     func testRecordWithoutAddressRoundTrips() throws {

@@ -1,0 +1,296 @@
+import EmailOTPConfig
+import EmailOTPCrypto
+import EmailOTPStore
+import EmailOTPSystem
+import EmailOTPToken
+
+/// Charge before check (pam_emailotp(8), NOTES): the one verify-and-grant step of every flow.
+///
+/// A PIN, code or recovery code is compared only after the attempt has been written to the
+/// store as a failure (one failure, one try of each challenge it is checked against). A right
+/// answer refunds that charge in the same locked update; a wrong one keeps it. When the charge
+/// cannot be written (a full disk or quota, `RLIMIT_FSIZE`, an I/O error, a lock or database
+/// timeout) nothing is compared and the login fails closed, the same whatever was typed: the
+/// caller of su or sudo chooses the resource limits and may stop the process at any point, so
+/// a verdict must never come before its cost is on disk.
+enum Typed: Equatable {
+    /// A PIN alone, or nothing (pin=none): opens or re-uses a challenge.
+    case pin(String?)
+    /// A code or recovery code, with the PIN when it came in the same answer.
+    case code(String, pin: String?, transactionID: String?)
+    /// A password of mode=challenge with pin=token: the PIN, or the PIN followed by a code or
+    /// a recovery code. Which one is decided under the lock, by the PIN that matches.
+    case password(String)
+}
+
+/// What one attempt ended with.
+enum AttemptOutcome: Equatable {
+    case trigger(TriggerOutcome)
+    case verify(VerifyOutcome)
+    /// PIN + code granted again from `auth_cache`.
+    case cachedGrant
+}
+
+/// What a PIN candidate leads to when it matches.
+private enum Lead: Equatable {
+    case trigger
+    case code(String)
+}
+
+extension TokenRecord {
+    /// The charge of one attempt: one failure (with `lock` false, a deferred miss that does not
+    /// lock yet, see `lockIfDue`) and one try of each challenge named in `tries`.
+    mutating func chargeFailure(now: Int64, config: Config, lock: Bool, tries ids: [String]) {
+        registerFailure(now: now, config: config, lock: lock)
+        for id in ids {
+            guard let index = challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
+            challenges[index].triesLeft -= 1
+        }
+    }
+
+    /// Locks a token whose failures reached `max_fail` without locking it (deferred misses),
+    /// not counting the `pending` ones a right PIN is about to refund.
+    mutating func lockIfDue(now: Int64, config: Config, pending: Int = 0) {
+        if lockedAt == 0 && failCount - pending >= config.maxFail {
+            lockedAt = max(now, 1)
+            challenges.removeAll()
+        }
+    }
+
+    /// `self` (the record after the charge, or as another host left it since) with the charge
+    /// undone. When nothing changed it since the charge, that is exactly `pre`; otherwise the
+    /// failure and the tries are given back, and a lock stays (fail closed).
+    func refunded(charged: TokenRecord?, pre: TokenRecord, tries ids: [String]) -> TokenRecord {
+        if charged == pre { return self }
+        if self == charged { return pre }
+        var r = self
+        r.failCount = max(0, r.failCount - 1)
+        for id in ids {
+            guard let index = r.challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
+            r.challenges[index].triesLeft += 1
+        }
+        return r
+    }
+}
+
+extension Authenticator {
+    /// The challenges a code is checked against: `transactionID`'s, or the open ones (all of
+    /// them with concurrent challenges, else the newest). One without tries left is void, or
+    /// its mail has not gone out yet.
+    func targets(in record: TokenRecord, transactionID: String?) -> [Challenge] {
+        var targets: [Challenge]
+        if let id = transactionID {
+            targets = record.challenges.filter { $0.transactionID == id }
+        } else if config.concurrentChallenges {
+            targets = record.challenges
+        } else {
+            targets = record.newestChallenge.map { [$0] } ?? []
+        }
+        targets.removeAll { $0.triesLeft <= 0 }
+        return targets
+    }
+
+    /// The PIN candidates of `typed`, by shape only (never by whether they are right): each
+    /// with what it leads to when it is the PIN. Every one is hashed, whichever matches.
+    private func candidates(_ typed: Typed) -> (pins: [(pin: String, lead: Lead)], code: String?) {
+        switch typed {
+        case .pin(let pin?): return ([(pin, .trigger)], nil)
+        case .pin(nil): return ([], nil)
+        case .code(let code, let pin?, _): return ([(pin, .code(code))], nil)
+        case .code(let code, nil, _): return ([], code)
+        case .password(let password):
+            var pins = [(pin: String, lead: Lead)]()
+            // A PIN may itself end in digits: the split is taken only when the part before
+            // the code is the PIN. A recovery code takes the code's place the same way.
+            if let split = digitSplit(password) { pins.append((split.pin, .code(split.code))) }
+            if let split = RecoveryCode.split(password) { pins.append((split.pin, .code(split.code))) }
+            pins.append((password, .trigger))
+            return (pins, nil)
+        }
+    }
+
+    /// One attempt: charge, compare, then refund or keep the charge, and apply the outcome
+    /// (open a challenge, grant, count a wrong code), all in one `TokenStore.attempt`.
+    /// Returns the outcome and, when a challenge was opened, its code (the caller mails it).
+    /// - Parameters:
+    ///   - deferMiss: a wrong PIN is counted without locking yet: it is a stacked password
+    ///     tried as the PIN, refunded when the PIN typed next is right.
+    ///   - refunds: such earlier misses, given back when a PIN of this attempt is right.
+    ///   - remembered: a right PIN (or, with pin=none, none) from a remembered host grants.
+    /// Throws the store's error when the charge (or the outcome) cannot be written, and
+    /// `CryptoFailure` when a hash could not be computed (the charge is refunded then).
+    func attempt(user: String, _ typed: Typed, deferMiss: Bool = false, refunds: Int = 0,
+                 remembered: Bool = false) throws -> (outcome: AttemptOutcome, code: String) {
+        let hasher = CodeHasher(key: try store.codeKey())
+        let rememberedID = remembered ? try rememberedHostID(user: user) : nil
+        var grantID: String? = nil
+        if case .password(let password) = typed, config.authCache > 0 {
+            grantID = try grantHash(user: user, password: password)
+        }
+        let (pins, bareCode) = candidates(typed)
+        let checksCode = bareCode != nil || pins.contains { $0.lead != .trigger }
+        var transactionID: String? = nil
+        var answersCode = false
+        if case .code(_, _, let id) = typed {
+            transactionID = id
+            answersCode = true
+        }
+
+        var pre: TokenRecord? = nil
+        var targets: [Challenge] = []
+        var charged: [String] = []
+        var code = ""
+        var cryptFailure: Error? = nil
+        let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
+            guard var r = record else { return }
+            targets = self.targets(in: r, transactionID: transactionID)
+            r.refresh(now: now, config: config)
+            r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds)
+            pre = r
+            let open = targets.filter { !$0.isExpired(at: now) }
+            let usable = r.enabled && !r.isLocked && (pins.isEmpty || r.pinHash != nil)
+            let compares = !pins.isEmpty || bareCode.map { RecoveryCode.normalized($0) != nil || !open.isEmpty } ?? false
+            if usable && compares {
+                charged = checksCode ? open.map(\.transactionID) : []
+                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: charged)
+            }
+            record = r
+        }, settle: { record, chargedRecord, now in
+            do {
+                return try settle(&record, charged: chargedRecord, pre: pre, pins: pins, bareCode: bareCode,
+                                  answersCode: answersCode,
+                                  targets: targets, tries: charged, now: now, user: user, hasher: hasher,
+                                  deferMiss: deferMiss, refunds: refunds, rememberedID: rememberedID,
+                                  grantID: grantID, code: &code)
+            } catch let error as CryptoFailure {
+                // A hash that cannot be computed (memory) says nothing about the answer: the
+                // charge is given back and the login ends as a service error.
+                if let cur = record, let before = pre { record = cur.refunded(charged: chargedRecord, pre: before, tries: charged) }
+                cryptFailure = error
+                return .verify(.noChallenge)
+            }
+        })
+        if let failure = cryptFailure { throw failure }
+        return (outcome, code)
+    }
+
+    /// The compare and its outcome, on the record as the charge left it (`record`).
+    private func settle(_ record: inout TokenRecord?, charged: TokenRecord?, pre: TokenRecord?,
+                        pins: [(pin: String, lead: Lead)], bareCode: String?, answersCode: Bool, targets: [Challenge], tries: [String],
+                        now: Int64, user: String, hasher: CodeHasher, deferMiss: Bool, refunds: Int,
+                        rememberedID: String?, grantID: String?, code: inout String) throws -> AttemptOutcome {
+        // Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
+        // work depends on the shape of what was typed, never on the record.
+        var matched: Lead? = nil
+        for candidate in pins {
+            if let hash = record?.pinHash {
+                if try PINHash.check(candidate.pin, hash: hash), matched == nil { matched = candidate.lead }
+            } else {
+                try PINHash.dummyCheck(candidate.pin)
+            }
+        }
+        let asPIN = !pins.isEmpty
+        func refused(_ verify: VerifyOutcome) -> AttemptOutcome {
+            answersCode ? .verify(verify) : .trigger(TriggerOutcome(verify))
+        }
+        guard let cur = record, let before = pre else { return refused(.noToken) }
+        guard before.enabled else { return refused(.disabled) }
+        guard !before.isLocked else { return refused(.locked) }
+        if asPIN && before.pinHash == nil { return refused(.noPIN) }
+
+        var r = cur.refunded(charged: charged, pre: before, tries: tries)
+        let lead: Lead
+        if asPIN {
+            guard let found = matched else {
+                r.registerFailure(now: now, config: config, lock: !deferMiss)
+                record = r
+                return refused(.wrongPIN)
+            }
+            r.failCount = max(0, r.failCount - refunds)
+            lead = found
+        } else {
+            lead = bareCode.map { .code($0) } ?? .trigger
+        }
+        // The record moved on since the charge (another host, PostgreSQL): grant only what is
+        // still grantable there.
+        guard r.enabled, !r.isLocked else {
+            record = cur
+            return refused(.locked)
+        }
+
+        guard case .code(let answer) = lead else {
+            if let id = rememberedID, r.isRemembered(id, now: now) {
+                r.registerSuccess()
+                record = r
+                return .trigger(.remembered)
+            }
+            let opened = try open(&r, user: user, now: now, hasher: hasher, code: &code)
+            record = r
+            return .trigger(opened)
+        }
+        if let id = grantID, r.hasCachedGrant(id, at: now) {
+            r.registerSuccess()
+            record = r
+            return .cachedGrant
+        }
+        let open = targets.filter { !$0.isExpired(at: now) }
+        // What is left of a wrong answer: the charge, minus the challenges it used up.
+        func wrong() -> AttemptOutcome {
+            var w = cur
+            if asPIN { w.failCount = max(0, w.failCount - refunds) }
+            let left = open.compactMap { target in w.challenges.first { $0.transactionID == target.transactionID }?.triesLeft }.max() ?? 0
+            w.challenges.removeAll { challenge in challenge.triesLeft <= 0 && open.contains { $0.transactionID == challenge.transactionID } }
+            record = w
+            return .verify(.wrong(triesLeft: w.isLocked ? 0 : max(left, 0)))
+        }
+        if let recovery = RecoveryCode.normalized(answer) {
+            guard let index = try RecoveryCode.check(recovery, hashes: before.recoveryHashes) else { return wrong() }
+            let hash = before.recoveryHashes[index]
+            guard let still = r.recoveryHashes.firstIndex(of: hash) else { return wrong() }
+            r.recoveryHashes.remove(at: still)
+            r.challenges.removeAll { challenge in open.contains { $0.transactionID == challenge.transactionID } }
+            r.registerSuccess()
+            record = r
+            return .verify(.recovered(left: r.recoveryHashes.count))
+        }
+        if targets.isEmpty {
+            record = r
+            return .verify(.noChallenge)
+        }
+        if open.isEmpty {
+            record = r
+            return .verify(.expired)
+        }
+        let wellFormed = answer.utf8.count == config.otpLength && answer.isASCIIDigits
+        var match: Challenge? = nil
+        for candidate in open where hasher.matches(code: answer, transactionID: candidate.transactionID, user: user, storedHash: candidate.codeHash) && wellFormed {
+            if match == nil { match = candidate }
+        }
+        guard let granted = match else { return wrong() }
+        guard r.challenges.contains(where: { $0.transactionID == granted.transactionID && $0.codeHash == granted.codeHash }) else {
+            record = cur
+            return .verify(.noChallenge)
+        }
+        r.challenges.removeAll { $0.transactionID == granted.transactionID }
+        r.registerSuccess()
+        record = r
+        return .verify(.granted)
+    }
+
+    /// Opens a challenge, or re-uses one younger than `resend_interval`; `code` gets the new code.
+    /// The challenge is written with no tries left: it cannot be answered until its mail has gone out.
+    private func open(_ r: inout TokenRecord, user: String, now: Int64, hasher: CodeHasher, code: inout String) throws -> TriggerOutcome {
+        if let newest = r.newestChallenge, config.resendInterval > 0, now - newest.created < config.resendInterval {
+            return .reused(newest, email: r.email)
+        }
+        guard r.mails.count < config.maxMailsPerHour else { return .rateLimited }
+        code = try random.digits(config.otpLength)
+        let transactionID = try random.digits(20)
+        let challenge = Challenge(transactionID: transactionID,
+                                  codeHash: try hasher.hash(code: code, transactionID: transactionID, user: user),
+                                  created: now, expires: now + config.otpValidity, triesLeft: 0)
+        r.open(challenge, config: config)
+        r.mails.append(now)
+        return .sent(challenge, email: r.email)
+    }
+}
