@@ -22,7 +22,7 @@ public enum TriggerOutcome: Equatable {
 public enum VerifyOutcome: Equatable {
     case granted, expired, noChallenge, locked, disabled, noToken, wrongPIN, noPIN
     case wrong(triesLeft: Int)
-    /// Granted by a recovery code (issue 12); `left` codes remain.
+    /// Granted by a recovery code (single use, see pam_emailotp(8)); `left` codes remain.
     case recovered(left: Int)
 }
 
