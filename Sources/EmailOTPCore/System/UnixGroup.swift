@@ -16,11 +16,9 @@ public enum UnixName {
 public enum UnixGroup {
     /// The id of group `name`, or nil when there is no such group; `getgrnam_r(3)`.
     public static func id(of name: String) -> gid_t? {
-        var group = group()
-        var result: UnsafeMutablePointer<group>? = nil
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return group.gr_gid
+        Reentrant.lookup(group()) { entry, buffer, size, result in
+            getgrnam_r(name, entry, buffer, size, result)
+        } copy: { $0.gr_gid }
     }
 
     /// The real group and the supplementary groups of this process; `getgroups(2)`.
