@@ -101,7 +101,8 @@ toolchain_packages() {
 }
 
 ensure_packages() {
-    local wanted=(libpam0g-dev libssl-dev libcurl4-openssl-dev libcrypt-dev ca-certificates $(toolchain_packages)) missing=()
+    # passwd for useradd (the lookup account): Debian 13's minimal systems may lack it.
+    local wanted=(libpam0g-dev libssl-dev libcurl4-openssl-dev libcrypt-dev ca-certificates passwd $(toolchain_packages)) missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
     done

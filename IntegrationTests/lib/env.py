@@ -70,10 +70,10 @@ ALICE_EMAIL = "alice@example.com"
 ALICE_MASKED = "a***@e******.com"
 
 MODULE_DIRS = (
-    "/lib/x86_64-linux-gnu/security",
     "/usr/lib/x86_64-linux-gnu/security",
-    "/lib/aarch64-linux-gnu/security",
+    "/lib/x86_64-linux-gnu/security",
     "/usr/lib/aarch64-linux-gnu/security",
+    "/lib/aarch64-linux-gnu/security",
     "/usr/lib64/security",
     "/lib64/security",
     "/lib/security",

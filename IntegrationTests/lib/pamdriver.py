@@ -123,7 +123,9 @@ class _PamConv(ctypes.Structure):
     _fields_ = [("conv", _CONV_FUNC), ("appdata_ptr", ctypes.c_void_p)]
 
 
-_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+# The process's own namespace, not libc.so.6 by name: libpam frees the responses with the free
+# that the process uses, which is AddressSanitizer's when its runtime is preloaded (asan.sh).
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.calloc.restype = ctypes.c_void_p
 _libc.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
 _libc.strdup.restype = ctypes.c_void_p

@@ -23,8 +23,10 @@ extension EmailOTP {
             }
         }
 
-        static let moduleDirectories = ["/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security",
-                                        "/lib/aarch64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
+        /// /usr first: on a merged-/usr system (Debian 12 and 13) /lib is a link into it, and the
+        /// path printed is the one the package and install.sh install to.
+        static let moduleDirectories = ["/usr/lib/x86_64-linux-gnu/security", "/lib/x86_64-linux-gnu/security",
+                                        "/usr/lib/aarch64-linux-gnu/security", "/lib/aarch64-linux-gnu/security",
                                         "/usr/lib64/security", "/lib64/security", "/usr/lib/security", "/lib/security"]
 
         func run() throws {

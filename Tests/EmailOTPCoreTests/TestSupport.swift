@@ -98,6 +98,17 @@ func otherCode(_ code: String) -> String {
     String(code.map { $0 == "9" ? "0" : Character(Unicode.Scalar(($0.asciiValue ?? 0x30) + 1)) })
 }
 
+// MARK: - The test process
+
+enum TestProcess {
+    /// True in the AddressSanitizer build of the suite (IntegrationTests/asan.sh): its runtime is
+    /// linked into the test process.
+    static let underAddressSanitizer: Bool = {
+        guard let me = dlopen(nil, RTLD_NOW) else { return false }
+        return dlsym(me, "__asan_init") != nil
+    }()
+}
+
 // MARK: - Files
 
 enum TempDir {
