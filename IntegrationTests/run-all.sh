@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: unit tests (swift test), a bounded fuzz run of every parser (fuzz/run.sh, about a
 # minute), then the integration suites against the installed module (real libpam, a loopback
-# SMTP server, sshd, sudo, su). Run as root:
+# SMTP server, sshd, sudo, su), the AddressSanitizer run (asan.sh) and the package built here in
+# a Debian 13 root. Run as root:
 #   sudo IntegrationTests/run-all.sh            installs the current tree first (./install.sh)
 #   sudo IntegrationTests/run-all.sh --no-install
 set -euo pipefail
@@ -29,4 +30,19 @@ echo "== fuzz (fuzz/run.sh, bounded runs)"
 fuzz/run.sh
 echo "== integration tests (pytest, installed module)"
 cd IntegrationTests
+# The Debian package is built once (packaging/build-deb.sh) for the package suites of both runs
+# below, and their mmdebstrap roots are cached for this run (IntegrationTests/package).
+scratch=$(mktemp -d /tmp/emailotp-run-all.XXXXXX)
+trap 'rm -rf --one-file-system "$scratch"' EXIT
+if [ -z "${EMAILOTP_DEB:-}" ]; then
+    mkdir "$scratch/deb"
+    ../packaging/build-deb.sh --out "$scratch/deb"
+    EMAILOTP_DEB=$(ls "$scratch"/deb/libpam-emailotp_*.deb)
+    export EMAILOTP_DEB
+fi
+export EMAILOTP_CHROOT_CACHE=${EMAILOTP_CHROOT_CACHE:-$scratch/chroots}
 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs
+echo "== AddressSanitizer: unit tests, emailotp demo, logins through the module (asan.sh)"
+./asan.sh
+echo "== the package built on Debian 12 in a Debian 13 root (package/test_package_cycle.py)"
+EMAILOTP_PACKAGE_SUITE=trixie /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs package/test_package_cycle.py

@@ -5,7 +5,8 @@
 # It copies the tree (tracked and new files, not .build) into a temporary directory and runs
 # `dpkg-buildpackage -us -uc -b` there, so that a build never sees a developer's .build and
 # dpkg-buildpackage's by-products (.buildinfo, .changes) stay out of the parent directory.
-# Needs the Swift toolchain (swift on PATH or /opt/swift, as install.sh) and the build
+# Needs the Swift toolchain (Debian 13: swiftlang; Debian 12: swift on PATH or /opt/swift, as
+# install.sh, with the build profile pkg.libpam-emailotp.noswiftlang) and the build
 # dependencies of debian/control (`apt-get build-dep ./` or the list in docs/packaging.md).
 set -euo pipefail
 
@@ -31,7 +32,12 @@ if git -C "$here" rev-parse --git-dir >/dev/null 2>&1; then
 else
     tar -C "$here" --exclude='./.build*' -cf - . | tar -xf - -C "$work/src"
 fi
-(cd "$work/src" && dpkg-buildpackage -us -uc -b)
+# Debian 12 has no swiftlang: the build profile drops that Build-Depends (debian/control).
+profiles=()
+if ! dpkg-query -W -f='${Status}' swiftlang 2>/dev/null | grep -q 'install ok installed'; then
+    profiles=(--build-profiles=pkg.libpam-emailotp.noswiftlang)
+fi
+(cd "$work/src" && dpkg-buildpackage -us -uc -b "${profiles[@]}")
 for deb in "$work"/*.deb; do
     cp "$deb" "$out/"
     echo "build-deb.sh: $out/$(basename "$deb")"

@@ -17,9 +17,22 @@ import subprocess
 import time
 import urllib.request
 
-SUITE = "bookworm"
+# EMAILOTP_PACKAGE_SUITE=trixie: the same tests in Debian 13 roots (with EMAILOTP_DEB, the
+# package built on Debian 12 installed on 13, as on a fleet of mixed releases).
+SUITE = os.environ.get("EMAILOTP_PACKAGE_SUITE") or "bookworm"
 HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources"
-PROBE = "http://deb.debian.org/debian/dists/bookworm/Release"
+PROBE = "http://deb.debian.org/debian/dists/%s/Release" % SUITE
+
+
+def mirrors():
+    """The host's sources for its own release; the Debian mirror's main, updates and security
+    suites for another."""
+    host = open("/etc/os-release").read() if os.path.exists("/etc/os-release") else ""
+    if os.path.exists(HOST_SOURCES) and "VERSION_CODENAME=%s\n" % SUITE in host:
+        return [HOST_SOURCES]
+    return ["deb http://deb.debian.org/debian %s main" % SUITE,
+            "deb http://deb.debian.org/debian %s-updates main" % SUITE,
+            "deb http://deb.debian.org/debian-security %s-security main" % SUITE]
 
 _NS = r'''
 set -e
@@ -63,18 +76,17 @@ def network_reason():
 
 
 def base_tarball(cache_dir, include=(), name="base"):
-    """A tarball of `mmdebstrap --variant=apt bookworm` (with `include`), made once per cache
+    """A tarball of `mmdebstrap --variant=apt SUITE` (with `include`), made once per cache
     directory and day."""
     os.makedirs(cache_dir, exist_ok=True)
     tag = hashlib.sha256(" ".join(sorted(include)).encode()).hexdigest()[:8]
     tar = os.path.join(cache_dir, "%s-%s-%s-%s.tar" % (SUITE, name, tag, time.strftime("%Y%m%d")))
     if os.path.exists(tar):
         return tar
-    mirror = HOST_SOURCES if os.path.exists(HOST_SOURCES) else "http://deb.debian.org/debian"
     argv = ["mmdebstrap", "--variant=apt", "--quiet", "--format=tar", "--mode=root"]
     if include:
         argv.append("--include=" + ",".join(include))
-    argv += [SUITE, tar + ".tmp", mirror]
+    argv += [SUITE, tar + ".tmp"] + mirrors()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     if p.returncode != 0:
         raise RuntimeError("mmdebstrap failed (%d):\n%s\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))

@@ -12,6 +12,7 @@ Without the network the tests skip, unless EMAILOTP_PACKAGE_TESTS=required (CI: 
 import glob
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,10 +71,19 @@ def deb(root_ok, workdir):
 
 @pytest.fixture(scope="session")
 def older_deb(deb, workdir):
-    """The same build repacked with a lower version (0.0.1~test): the "previous version" an
-    upgrade starts from."""
+    """The same build repacked with a lower version (0.0.1~test) and laid out as 1.0.0 was, with
+    the module and the systemd units under /lib: the "previous version" an upgrade starts from."""
     unpacked = workdir / "older"
     subprocess.run(["dpkg-deb", "-R", deb, str(unpacked)], check=True)
+    for new, old in (("usr/lib/x86_64-linux-gnu/security", "lib/x86_64-linux-gnu/security"),
+                     ("usr/lib/systemd", "lib/systemd")):
+        if (unpacked / new).exists():
+            (unpacked / old).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(unpacked / new), str(unpacked / old))
+    md5sums = unpacked / "DEBIAN" / "md5sums"
+    if md5sums.exists():
+        md5sums.write_text(md5sums.read_text().replace("  usr/lib/x86_64-linux-gnu/security/", "  lib/x86_64-linux-gnu/security/")
+                           .replace("  usr/lib/systemd/", "  lib/systemd/"))
     control = unpacked / "DEBIAN" / "control"
     lines = ["Version: 0.0.1~test" if l.startswith("Version:") else l for l in control.read_text().splitlines()]
     control.write_text("\n".join(lines) + "\n")

@@ -6,8 +6,9 @@ resolving the package's own dependencies from the same sources as the host), in 
   pam-auth-update --enable -> a pamtester login through common-auth asks for the code;
   apt remove -> no stack names the module, pamtester on common-auth still logs in;
   apt purge -> configuration gone, a store with tokens kept, an empty one removed;
-  the previous version installed, a token and an open challenge made, then the upgrade ->
-  token, challenge (answered after the upgrade) and a local configuration edit all kept.
+  the previous version (laid out as 1.0.0, under /lib) installed, a token and an open challenge
+  made, then the upgrade -> token, challenge (answered after the upgrade), a local configuration
+  edit and the module (under /usr/lib now, a login through it works) all kept.
 
 The tests share one root and run in file order (each step starts where the last one ended).
 """
@@ -24,7 +25,7 @@ from lib.mail import extract_code, extract_txid
 
 TOOLS = ("pamtester", "python3", "python3-pytest", "python3-pexpect", "python3-aiosmtpd",
          "openssl", "openssh-server", "openssh-client", "sudo", "passwd", "util-linux", "mount", "procps")
-MODULE = "/lib/x86_64-linux-gnu/security/pam_emailotp.so"
+MODULE = "/usr/lib/x86_64-linux-gnu/security/pam_emailotp.so"
 USER, PASSWORD, PIN = "carol", "unix-Pass-1", "4711-carol"
 MAILDIR = "/var/tmp/mail"
 
@@ -56,6 +57,7 @@ def named_stacks(root):
 
 def test_install_resolves_dependencies_and_enables_nothing(root, deb):
     out = apt(root, "install /root/pkg/" + os.path.basename(deb)).stdout
+    # libcurl4 on Debian 12, libcurl4t64 (which provides it) on 13.
     assert "libcurl4" in out and "Setting up libpam-emailotp" in out, out
     st = root.run("stat -c '%a %U:%G %n' " + " ".join([
         MODULE, "/usr/sbin/emailotp", "/usr/libexec/emailotp-helper", "/etc/security/emailotp.conf",
@@ -157,6 +159,7 @@ def test_purge_removes_configuration_and_keeps_a_store_with_tokens(root, deb):
 def test_upgrade_keeps_token_challenge_and_configuration(root, deb, older_deb):
     apt(root, "install /root/pkg/" + os.path.basename(older_deb))
     assert root.run("dpkg-query -W -f='${Version}' libpam-emailotp").stdout == "0.0.1~test"
+    assert "/lib/x86_64-linux-gnu/security/pam_emailotp.so" in root.run("dpkg -L libpam-emailotp").stdout.split()
     root.run("printf '# local edit\\nmail_transport = maildir:%s\\n' >> /etc/security/emailotp.conf" % MAILDIR)
     root.run("emailotp enroll %s --email %s@example.org --pin-stdin" % (USER, USER), input=PIN + "\n")
     # The first step of the challenge flow: the PIN alone mails a code and leaves a challenge open.
@@ -178,4 +181,9 @@ def test_upgrade_keeps_token_challenge_and_configuration(root, deb, older_deb):
     code = extract_code(mail)
     second = root.run("emailotp check %s --transaction-id %s" % (USER, txid), input=code + "\n", check=False)
     assert second.returncode == 0, second.stdout + second.stderr
+    # The module moved from /lib to /usr/lib, the same file on merged-/usr: dpkg kept it.
+    assert MODULE in root.run("dpkg -L libpam-emailotp").stdout.split()
+    assert os.path.isfile(root.file(MODULE))
+    demo = root.run("emailotp demo")
+    assert "PAM result: Success" in demo.stdout, demo.stdout
     apt(root, "purge libpam-emailotp")
