@@ -52,6 +52,8 @@ public struct Authenticator {
     public let context: RequestContext
     /// Where login names are canonicalised (tests replace it).
     public var accounts: AccountDirectory = SystemAccounts()
+    /// Where `groups` memberships are looked up (tests replace it).
+    public var groups: GroupDirectory = SystemGroups()
 
     public init(config: Config, pinMode: PINMode, store: TokenStore, clock: Clock, random: RandomSource,
                 mailer: Mailer, logger: Logger, context: RequestContext) {
