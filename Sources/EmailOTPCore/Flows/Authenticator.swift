@@ -96,6 +96,7 @@ public struct Authenticator {
                                           service: context.service, rhost: context.rhost, host: context.host,
                                           created: challenge.created, expires: challenge.expires)
             content.finish = finish
+            content.firstFactor = pinMode == .token ? "your PIN" : "your password or key"
             try sendCodeMail(content)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
