@@ -116,7 +116,8 @@ extension Authenticator {
     ///   - deferMiss: a wrong PIN is counted without locking yet: it is a stacked password
     ///     tried as the PIN, refunded when the PIN typed next is right.
     ///   - refunds: such earlier misses, given back when a PIN of this attempt is right.
-    ///   - remembered: a right PIN (or, with pin=none, none) from a remembered host grants.
+    ///   - remembered: a right PIN (or, with pin=none, none) from a remembered host, or a right
+    ///     PIN from `trusted_networks`, grants.
     ///   - enrolling: the attempt is a pending enrolment's (Enrolment.swift): it answers a
     ///     pending record only, and a right code activates it with `enrolling.pinHash`.
     /// Throws the store's error when the charge (or the outcome) cannot be written, and
@@ -163,6 +164,7 @@ extension Authenticator {
                                   answersCode: answersCode,
                                   targets: targets, tries: charged, now: now, user: user, hasher: hasher,
                                   deferMiss: deferMiss, refunds: refunds, rememberedID: rememberedID,
+                                  trusted: remembered && fromTrustedNetwork,
                                   grantID: grantID, enrolling: enrolling, code: &code)
             } catch let error as CryptoFailure {
                 // A hash that cannot be computed (memory) says nothing about the answer: the
@@ -180,7 +182,7 @@ extension Authenticator {
     private func settle(_ record: inout TokenRecord?, charged: TokenRecord?, pre: TokenRecord?,
                         pins: [(pin: String, lead: Lead)], bareCode: String?, answersCode: Bool, targets: [Challenge], tries: [String],
                         now: Int64, user: String, hasher: CodeHasher, deferMiss: Bool, refunds: Int,
-                        rememberedID: String?, grantID: String?, enrolling: Enrolling?, code: inout String) throws -> AttemptOutcome {
+                        rememberedID: String?, trusted: Bool, grantID: String?, enrolling: Enrolling?, code: inout String) throws -> AttemptOutcome {
         // Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
         // work depends on the shape of what was typed, never on the record.
         var matched: Lead? = nil
@@ -221,7 +223,8 @@ extension Authenticator {
         }
 
         guard case .code(let answer) = lead else {
-            if let id = rememberedID, r.isRemembered(id, now: now) {
+            // A right PIN from a remembered host, or from trusted_networks, needs no code.
+            if trusted || rememberedID.map({ r.isRemembered($0, now: now) }) == true {
                 r.registerSuccess()
                 record = r
                 return .trigger(.remembered)

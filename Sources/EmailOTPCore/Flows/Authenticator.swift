@@ -52,6 +52,8 @@ public struct Authenticator {
     public let context: RequestContext
     /// Where login names are canonicalised (tests replace it).
     public var accounts: AccountDirectory = SystemAccounts()
+    /// Where `groups` memberships are looked up (tests replace it).
+    public var groups: GroupDirectory = SystemGroups()
 
     public init(config: Config, pinMode: PINMode, store: TokenStore, clock: Clock, random: RandomSource,
                 mailer: Mailer, logger: Logger, context: RequestContext) {
@@ -95,6 +97,7 @@ public struct Authenticator {
                                           service: context.service, rhost: context.rhost, host: context.host,
                                           created: challenge.created, expires: challenge.expires)
             content.finish = finish
+            content.firstFactor = pinMode == .token ? "your PIN" : "your password or key"
             try sendCodeMail(content)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.

@@ -178,7 +178,8 @@ extension Authenticator {
                               message: Messages.challengeReused(shown(email), interval: config.resendInterval,
                                                                 transactionID: challenge.transactionID, withPIN: withPIN))
         case .remembered:
-            log(.notice, user, "granted: remembered remote host, no code asked")
+            log(.notice, user, fromTrustedNetwork ? "granted: PIN from a remote host in trusted_networks, no code asked"
+                : "granted: remembered remote host, no code asked")
             return StepReport(result: .success)
         default:
             return StepReport(refuse(outcome, user: user) ?? Refusal(result: .authError, message: ""))

@@ -129,7 +129,8 @@ extension Authenticator {
         }
         switch outcome {
         case .remembered:
-            log(.notice, user, "granted: remembered remote host, no code asked")
+            log(.notice, user, fromTrustedNetwork ? "granted: PIN from a remote host in trusted_networks, no code asked"
+                : "granted: remembered remote host, no code asked")
             return .success(nil)
         case .sent(let challenge, let email):
             log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")

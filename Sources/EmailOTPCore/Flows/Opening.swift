@@ -8,26 +8,13 @@ public protocol AccountDirectory {
     func canonicalName(_ name: String) -> String?
 }
 
-/// `getpwnam_r(3)`: SSSD or winbind map `ALICE` and `alice@DOMAIN` to the account `alice`; the
+/// `getpwnam_r(3)` (`Account.lookup`): SSSD or winbind map `ALICE` and `alice@DOMAIN` to the account `alice`; the
 /// token must be looked up under that one name, or a variant would pass `nullok` untested.
 public struct SystemAccounts: AccountDirectory {
     public init() {}
 
     public func canonicalName(_ name: String) -> String? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var size = 4096
-        while size <= 1 << 20 {
-            var buffer = [CChar](repeating: 0, count: size)
-            let status = getpwnam_r(name, &entry, &buffer, size, &result)
-            if status == ERANGE {
-                size *= 2
-                continue
-            }
-            guard status == 0, result != nil, let raw = entry.pw_name else { return nil }
-            return String(validatingCString: raw)
-        }
-        return nil
+        Account.lookup(name: name)?.name
     }
 }
 
