@@ -248,4 +248,15 @@ final class EnrolmentTests: FlowTestCase {
         config.enrollAtLogin = true
         XCTAssertFalse(authenticator().isUnenrolledUnderNullok(user: "alice"), "the clean process decides")
     }
+
+    /// trusted_networks lets a right PIN in without a code; a pending enrolment has no PIN and
+    /// is activated by the mailed code only, from anywhere.
+    func testATrustedNetworkDoesNotSkipTheEnrolmentCode() throws {
+        config.trustedNetworks = try TrustedNetworks.parse("192.0.2.0/24")
+        try makePending()
+        let (result, conversation) = interactive([answer(Self.newPIN), answer(Self.newPIN), mailedCode()])
+        XCTAssertEqual(result, .success, logger.text)
+        XCTAssertEqual(conversation.prompts.last, "Email code: ")
+        XCTAssertEqual(try record()?.stateName, "enabled")
+    }
 }
