@@ -112,9 +112,10 @@ let package = Package(
             path: "Sources/EmailOTPCore/Core",
             swiftSettings: coreSettings
         ),
-        // Code only `emailotp` runs, never linked into the module or the helper: config-check's
-        // reading of PAM stacks, sshd_config and sudoers (Audit/), and the admin verbs' rules,
-        // store-init's DDL and send-test's message (Admin/).
+        // Code the module never links: config-check's reading of PAM stacks, sshd_config and
+        // sudoers (Audit/, `emailotp` only), and the admin verbs' rules, store-init's DDL,
+        // send-test's message and a user's verbs on their own token (Admin/, `emailotp` and the
+        // helper, which serves those verbs).
         .target(
             name: "EmailOTPAudit",
             dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig"],
@@ -123,7 +124,8 @@ let package = Package(
         ),
         .target(
             name: "EmailOTPAdmin",
-            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail"],
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail",
+                           "EmailOTPFlows", "EmailOTPHelper"],
             path: "Sources/EmailOTPCore/Admin",
             swiftSettings: coreSettings
         ),
@@ -140,7 +142,7 @@ let package = Package(
             ]
         ),
         // The helper (pam_emailotp(8), PROCESS MODEL): no argument parser, nothing but the core.
-        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim", "CHelperStart"]),
+        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "EmailOTPAdmin", "CShim", "CHelperStart"]),
         // The helper's first code (a constructor): never linked into the module.
         .target(name: "CHelperStart", dependencies: ["CShim"], path: "CShim/helper"),
         .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim"]),

@@ -5,6 +5,8 @@ public enum AlertEvent: Equatable {
     case lockout
     case recovery(left: Int)
     case newHost
+    /// The user changed their own token with `emailotp` (`what`: "Your PIN was changed.").
+    case ownToken(String)
 
     /// The `X-EmailOTP-Alert` header value.
     public var name: String {
@@ -12,6 +14,7 @@ public enum AlertEvent: Equatable {
         case .lockout: return "lockout"
         case .recovery: return "recovery"
         case .newHost: return "new_host"
+        case .ownToken: return "own_token"
         }
     }
 
@@ -23,6 +26,8 @@ public enum AlertEvent: Equatable {
             return "A recovery code was used to log in. \(left == 1 ? "1 recovery code is" : "\(left) recovery codes are") left."
         case .newHost:
             return "A login succeeded from a remote host that is not among your last ten."
+        case .ownToken(let what):
+            return "\(what) It was done with the emailotp command by your own account."
         }
     }
 }
