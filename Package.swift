@@ -112,10 +112,9 @@ let package = Package(
             path: "Sources/EmailOTPCore/Core",
             swiftSettings: coreSettings
         ),
-        // Code the module never links: config-check's reading of PAM stacks, sshd_config and
-        // sudoers (Audit/, `emailotp` only), and the admin verbs' rules, store-init's DDL,
-        // send-test's message and a user's verbs on their own token (Admin/, `emailotp` and the
-        // helper, which serves those verbs).
+        // Code only `emailotp` runs, never linked into the module or the helper: config-check's
+        // reading of PAM stacks, sshd_config and sudoers (Audit/), and the admin verbs' rules,
+        // store-init's DDL and send-test's message (Admin/).
         .target(
             name: "EmailOTPAudit",
             dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig"],
@@ -124,9 +123,17 @@ let package = Package(
         ),
         .target(
             name: "EmailOTPAdmin",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail"],
+            path: "Sources/EmailOTPCore/Admin",
+            swiftSettings: coreSettings
+        ),
+        // A user's verbs on their own token, which the helper serves (and `emailotp` prints the
+        // status of): never linked into the module.
+        .target(
+            name: "EmailOTPOwnToken",
             dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail",
                            "EmailOTPFlows", "EmailOTPHelper"],
-            path: "Sources/EmailOTPCore/Admin",
+            path: "Sources/EmailOTPCore/OwnToken",
             swiftSettings: coreSettings
         ),
         .target(
@@ -137,14 +144,14 @@ let package = Package(
         .executableTarget(
             name: "emailotp",
             dependencies: [
-                "EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim", "CPAM",
+                "EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "EmailOTPOwnToken", "CShim", "CPAM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The helper (pam_emailotp(8), PROCESS MODEL): no argument parser, nothing but the core.
-        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "EmailOTPAdmin", "CShim", "CHelperStart"]),
+        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "EmailOTPOwnToken", "CShim", "CHelperStart"]),
         // The helper's first code (a constructor): never linked into the module.
         .target(name: "CHelperStart", dependencies: ["CShim"], path: "CShim/helper"),
-        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim"]),
+        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "EmailOTPOwnToken", "CShim"]),
     ]
 )

@@ -1,6 +1,6 @@
 import CHelperStart
 import CShim
-import EmailOTPAdmin
+import EmailOTPOwnToken
 import EmailOTPCore
 import Glibc
 

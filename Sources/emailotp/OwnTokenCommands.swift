@@ -1,6 +1,6 @@
 import ArgumentParser
-import EmailOTPAdmin
 import EmailOTPCore
+import EmailOTPOwnToken
 import Glibc
 
 /// `emailotp status|set-pin|recovery-codes|forget` run by a user who is not root: the caller's

@@ -54,7 +54,7 @@ package struct OwnToken {
                 }
                 return .success
             case .forget:
-                let (hosts, grants) = try TokenAdmin(store: base.store, config: config).forget(user: user)
+                let (hosts, grants) = try change(base) { $0.forgetTrust() }
                 let done = "forgot \(hosts) remembered host\(hosts == 1 ? "" : "s") and \(grants) cached grant\(grants == 1 ? "" : "s")"
                 changed(base, log: "remembered hosts and cached grants dropped by the token's owner (\(done))",
                         alert: "Your remembered hosts and cached logins were dropped.")
@@ -73,21 +73,25 @@ package struct OwnToken {
                     conversation.error("\(problem); the PIN is unchanged.")
                     return .authError
                 }
-                try TokenAdmin(store: base.store, config: config).setPIN(user: user, pinHash: try PINHash.make(first, random: random))
+                let hash = try PINHash.make(first, random: random)
+                try change(base) { $0.replacePIN(hash) }
                 changed(base, log: "PIN changed by the token's owner", alert: "Your PIN was changed.")
                 conversation.info("PIN changed; it is asked from your next login on.")
                 return .success
             case .recoveryCodes(let count):
                 let proof = prove()
                 guard proof == .success else { return proof }
-                let codes = try TokenAdmin(store: base.store, config: config).replaceRecoveryCodes(user: user, count: count, random: random)
+                // Drawn and hashed before the user's lock is taken, like root's verb.
+                let codes = try RecoveryCode.generate(count: count, random: random)
+                let hashes = try codes.map { try RecoveryCode.hash($0, random: random) }
+                try change(base) { $0.replaceRecoveryCodes(hashes) }
                 changed(base, log: "recovery codes replaced by the token's owner (\(count))",
                         alert: "Your recovery codes were replaced by a new set of \(count); the previous ones no longer work.")
                 conversation.info("Your new recovery codes, each good once (the previous set no longer works):\n"
                     + codes.joined(separator: "\n"))
                 return .success
             }
-        } catch TokenAdminError.noToken(_) {
+        } catch is NoToken {
             conversation.error("\(user) has no token; ask your administrator to enroll you.")
             return .authError
         } catch {
@@ -109,6 +113,21 @@ package struct OwnToken {
             return .unavailable
         }
         return authenticator(mode).interactive(user: user, conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no)
+    }
+
+    struct NoToken: Error {}
+
+    /// Applies a rule of Token/ to the user's record under its lock; `NoToken` when there is none.
+    @discardableResult
+    func change<T>(_ base: Authenticator, _ rule: (inout TokenRecord) -> T) throws -> T {
+        let done: T? = try base.store.update(user: user) { record in
+            guard var r = record else { return nil }
+            let result = rule(&r)
+            record = r
+            return result
+        }
+        guard let result = done else { throw NoToken() }
+        return result
     }
 
     func changed(_ base: Authenticator, log line: String, alert: String) {

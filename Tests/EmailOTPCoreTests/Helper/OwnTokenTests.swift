@@ -1,6 +1,6 @@
 import Glibc
 import XCTest
-@testable import EmailOTPAdmin
+@testable import EmailOTPOwnToken
 @testable import EmailOTPConfig
 @testable import EmailOTPCrypto
 @testable import EmailOTPFlows
