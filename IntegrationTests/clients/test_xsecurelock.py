@@ -24,8 +24,6 @@ from lib.xwd import xwd_to_png
 ARTIFACTS = os.environ.get("EMAILOTP_ARTIFACTS") or os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "tmp", "artifacts"))
 
-pytestmark = pytest.mark.clients
-
 
 class Screen:
     """Xvfb on a free display, its framebuffer kept as an XWD file for screenshots."""
