@@ -34,7 +34,7 @@ class Screen:
         os.makedirs(self.dir, mode=0o755, exist_ok=True)
         os.makedirs(shots, exist_ok=True)
         r, w = os.pipe()
-        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "800x480x24", "-ac",
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "800x480x24", "-wr", "-ac",
                                       "-nolisten", "tcp", "-fbdir", self.dir],
                                      pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(w)
@@ -119,15 +119,19 @@ def test_xsecurelock_unlocks_with_pin_and_mailed_code(locker, site, smtp, tmp_pa
     pin_prompt = screen.wait_change(locked, "the PIN prompt")
     screen.shot("02-pin-prompt")
     screen.xdotool("type", "--delay", "20", PIN)
+    pin_typed = screen.wait_change(pin_prompt, "the PIN typed")
     screen.shot("03-pin-typed")
     screen.xdotool("key", "Return")
 
     mail = wait_for(lambda: [m for m in smtp.messages() if user + "@example.org" in str(m.get("To", ""))],
                     "the code mail")[0]
     code = extract_code(mail)
-    screen.wait_change(pin_prompt, "the message and the code prompt")
-    time.sleep(0)  # the message first, then the code prompt: both are drawn by now or next
+    # The module's message ("A code was sent to ...") is shown until a key or for a second
+    # (xsecurelock's WaitForKeypress), then the code prompt: Shift acknowledges the message
+    # when it is up and does nothing at the prompt, so the code's digits all reach the prompt.
+    screen.wait_change(pin_typed, "the message")
     screen.shot("04-code-sent")
+    screen.xdotool("key", "shift")
     screen.xdotool("type", "--delay", "20", code)
     screen.shot("05-code-typed")
     screen.xdotool("key", "Return")
