@@ -29,6 +29,7 @@ VERBS = {
     "migrate": [],
     "recovery-codes": ["<user>", "--count"],
     "forget": ["<user>"],
+    "status": ["<user>"],
     "metrics": [],
 }
 
