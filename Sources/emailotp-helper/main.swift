@@ -65,10 +65,9 @@ func finish(_ result: AuthResult, failDelay: Int64 = 0, openedChallenge: Bool = 
     exit(HelperProtocol.status(of: result))
 }
 
-/// The account name of a uid (`getpwuid(3)`), nil when it has none or it is not UTF-8.
+/// The account name of a uid (`getpwuid_r(3)` through `Account`), nil when it has none.
 func accountName(of uid: uid_t) -> String? {
-    guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return nil }
-    return String(validatingCString: name)
+    Account.lookup(uid: uid)?.name
 }
 
 /// The program of a process, for the log (`/proc/PID/exe`).

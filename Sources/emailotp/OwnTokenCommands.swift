@@ -41,8 +41,7 @@ enum OwnTokenClient {
     }
 
     static func ownName() -> String? {
-        guard let entry = getpwuid(getuid()), let name = entry.pointee.pw_name else { return nil }
-        return String(validatingCString: name)
+        Account.lookup(uid: getuid())?.name
     }
 
     /// Runs `action` in the helper, relaying its prompts to the terminal; exits with 0 when

@@ -32,7 +32,8 @@ package struct OwnToken {
     }
 
     /// The settings of the proof: a code mailed for this request every time (no re-used
-    /// challenge of a login). Neither a remembered host nor a cached grant can stand in for it:
+    /// challenge of a login), and no enrolment at this login (`enroll_at_login`): the verbs
+    /// act on a token that exists. Neither a remembered host nor a cached grant can stand in for it:
     /// the request has no remote host, its service is its own label, and the interactive flow
     /// never takes a cached grant. `auth_cache` stays as set: 0 would drop the user's grants
     /// on the proof's first write, and a wrong code must change nothing but the count.
@@ -40,6 +41,7 @@ package struct OwnToken {
         var proof = config
         proof.remember = 0
         proof.resendInterval = 0
+        proof.enrollAtLogin = false
         return proof
     }
 
@@ -108,6 +110,10 @@ package struct OwnToken {
         let mode: PINMode
         do {
             let record = try authenticator(.token).store.read(user: user)
+            if record?.pending == true {
+                conversation.error("Your token is not set up yet: log in once to finish your enrolment.")
+                return .authError
+            }
             mode = record.map { $0.pinHash == nil ? .none : .token } ?? .token
         } catch {
             return .unavailable
@@ -147,7 +153,8 @@ package struct OwnToken {
             : "no (\(plural(record.failCount, "failure")) of \(config.maxFail))"
         return [
             "user:        \(user)",
-            "token:       enrolled, \(record.enabled ? "enabled" : "disabled")",
+            record.pending ? "token:       pending: your next login finishes the enrolment"
+                : "token:       enrolled, \(record.enabled ? "enabled" : "disabled")",
             "address:     \(record.email.isEmpty ? "from the directory (address_command)" : EmailAddress.masked(record.email))",
             "PIN:         \(record.pinHash == nil ? "none" : "set")",
             "locked:      \(lock)",

@@ -147,4 +147,23 @@ final class OwnTokenTests: FlowTestCase {
         XCTAssertEqual(own(none, user: "bob").run(.status), .success)
         XCTAssertEqual(none.infos, ["bob: no token (not enrolled)"])
     }
+
+    func testAPendingEnrolmentIsNeitherProvedNorEnrolledByTheVerbs() throws {
+        try store.update(user: "alice") { $0 = TokenRecord.pending(user: "alice", email: "alice@example.com") }
+        let talk = ScriptedConversation([answer(Self.pin), mailedCode(), answer("new-pin-word"), answer("new-pin-word")])
+        XCTAssertEqual(own(talk).run(.setPIN), .authError)
+        XCTAssertTrue(talk.prompts.isEmpty)
+        XCTAssertTrue(mailer.sent.isEmpty)
+        XCTAssertEqual(try record()?.pending, true)
+        let status = ScriptedConversation()
+        XCTAssertEqual(own(status).run(.status), .success)
+        XCTAssertTrue(status.infos.joined().contains("pending"))
+    }
+
+    func testEnrolAtLoginIsOffForTheProof() throws {
+        config.enrollAtLogin = true
+        config.addressCommand = "/bin/echo"
+        XCTAssertFalse(OwnToken.proofSettings(config).enrollAtLogin)
+        XCTAssertEqual(OwnToken.proofSettings(config).resendInterval, 0)
+    }
 }
