@@ -528,7 +528,8 @@ def test_logins_waiting_at_their_prompts_hold_no_connection(small_pg, tmp_path, 
     users = svc.Users()
     children = []
     try:
-        invoker, target = users.create(), users.create()
+        # the helper runs at most 8 logins at once per calling user: four callers
+        invokers, target = [users.create() for _ in range(4)], users.create()
         a.enroll(target.name, target.email)
         a.enroll(ALICE, ALICE_EMAIL)
         module = a.module_line()
@@ -541,7 +542,7 @@ def test_logins_waiting_at_their_prompts_hold_no_connection(small_pg, tmp_path, 
                 argv = svc.ns_argv([(plain, "/etc/pam.d/su")], ["pamtester", "su", ALICE, "authenticate"])
             else:
                 argv = svc.ns_argv([(su, "/etc/pam.d/su")],
-                                   ["su", "--pty", invoker.name, "-c", "su %s -c true" % target.name])
+                                   ["su", "--pty", invokers[i % 4].name, "-c", "su %s -c true" % target.name])
             child = svc.spawn(argv, log, timeout=60)
             children.append(child)
             child.expect_exact("PIN: ")
