@@ -546,6 +546,8 @@ def test_logins_waiting_at_their_prompts_hold_no_connection(small_pg, tmp_path, 
             child = svc.spawn(argv, log, timeout=60)
             children.append(child)
             child.expect_exact("PIN: ")
+        print("%d logins at their PIN prompt; pam_emailotp backends: %s; max_connections = %s"
+              % (len(children), module_backends(pg), pg.sql("SHOW max_connections", database="postgres")[0]))
         assert module_backends(pg) == "0", pg.sql("SELECT application_name, state, query FROM pg_stat_activity",
                                                   database="postgres")
         # another host logs in meanwhile
