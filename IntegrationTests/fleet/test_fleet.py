@@ -402,7 +402,12 @@ def test_a_link_that_drops_packets_fails_closed_or_succeeds_and_loses_no_count(n
     for user, r in results:
         assert r.rc in (SUCCESS, UNAVAILABLE) and r.seconds < HANG_CAP, (user, r)
         again = host(net, 2).login(user, PIN + codes[user]).rc
-        assert [r.rc, again].count(SUCCESS) == 1, (user, r, again)
+        # never granted twice; an answer cut off (UNAVAILABLE) may have used its code up, when
+        # its COMMIT reached the server but the reply did not come within the login's
+        # store_timeout (docs/fleet.md): then the user asks for a new code
+        assert [r.rc, again].count(SUCCESS) <= 1 and again in (SUCCESS, REFUSED), (user, r, again)
+        if r.rc == SUCCESS:
+            assert again == REFUSED, (user, r, again)
     for r in wrongs:
         assert r.rc in (REFUSED, UNAVAILABLE) and r.seconds < HANG_CAP, r
     acknowledged = sum(1 for r in wrongs if r.rc == REFUSED)
