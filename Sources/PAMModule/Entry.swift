@@ -65,7 +65,7 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
         return PAM_SERVICE_ERR
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
-        + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
+        + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(StoreLocation.shown(config.store)), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "",
                                  quiet: session.quiet)
     let authenticator = Login.system(config: config, pinMode: options.pinMode, logger: session, context: context)
