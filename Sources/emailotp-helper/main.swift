@@ -200,14 +200,16 @@ func main() -> Never {
     let context: RequestContext
     let tag: String
     if trusted {
-        context = RequestContext(service: request.service, rhost: request.rhost, quiet: request.quiet)
+        context = RequestContext(service: request.service, rhost: request.rhost, quiet: request.quiet,
+                                 tty: request.tty, ruser: request.ruser)
         tag = "(clean process for uid \(request.callerUID), application \(LogText.printable(request.program)))"
     } else {
         // The service and remote host are the caller's word: labelled so in the log and the
         // mail, and (inside the keys of auth_cache and remembered hosts) never those of root's services.
         let label = "claimed by uid \(caller) (\(userName(of: caller)))"
         context = RequestContext(service: "\(request.service.isEmpty ? "login" : request.service) (\(label))",
-                                 rhost: request.rhost.isEmpty ? "" : "\(request.rhost) (claimed)", quiet: request.quiet)
+                                 rhost: request.rhost.isEmpty ? "" : "\(request.rhost) (claimed)", quiet: request.quiet,
+                                 tty: request.tty, ruser: "\(request.ruser) (claimed by uid \(caller))")
         tag = "(via helper, caller uid \(caller)) application \(program(of: getppid()))"
     }
     if !config.storeIsDatabase {
