@@ -89,3 +89,8 @@ CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback
 {
     return ready() ? p_easy_setopt(curl, CURLOPT_READFUNCTION, callback) : CURLE_FAILED_INIT;
 }
+
+long cshim_curl_usessl_all(void)
+{
+    return (long)CURLUSESSL_ALL;
+}

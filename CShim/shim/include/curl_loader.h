@@ -29,4 +29,8 @@ CURLcode cshim_curl_setopt_string(CURL *curl, CURLoption option, const char *val
 CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value);
 CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback);
 
+/* Option values whose C type depends on the libcurl version: curl.h 7.88 declares CURLUSESSL_ALL
+ * an enum constant, 8.14 a `#define ... 3L`, which Swift imports as a different type. */
+long cshim_curl_usessl_all(void);
+
 #endif

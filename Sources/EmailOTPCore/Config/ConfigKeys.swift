@@ -90,6 +90,7 @@ public enum ConfigKeys {
             config.addressCommandUser = value
         },
         ConfigKey("address_command_timeout") { key, value, config in config.addressCommandTimeout = try integer(key, value, 1...60) },
+        ConfigKey("enroll_at_login") { key, value, config in config.enrollAtLogin = try boolean(key, value) },
         ConfigKey("auth_cache") { key, value, config in config.authCache = try integer(key, value, 0...86400) },
         ConfigKey("groups") { _, value, config in config.groups = try GroupRule.parse(value) },
         ConfigKey("trusted_networks") { _, value, config in config.trustedNetworks = try TrustedNetworks.parse(value) },

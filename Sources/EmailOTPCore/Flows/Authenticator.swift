@@ -76,10 +76,11 @@ public struct Authenticator {
     ///   - pendingMisses: earlier deferred misses, refunded when `pin` is right.
     ///   - finish: how the mail tells the user to finish the login (challenge mode).
     ///   - remembered: a remembered remote host is granted (`.remembered`) without a code.
+    ///   - enrolling: the challenge of a pending enrolment (Enrolment.swift).
     public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0,
-                        finish: String = "", remembered: Bool = false) throws -> TriggerOutcome {
+                        finish: String = "", remembered: Bool = false, enrolling: Enrolling? = nil) throws -> TriggerOutcome {
         let (outcome, code) = try attempt(user: user, .pin(pin), deferMiss: deferMiss, refunds: pendingMisses,
-                                          remembered: remembered)
+                                          remembered: remembered, enrolling: enrolling)
         guard case .trigger(let opened) = outcome else { return .wrongPIN }
         return try deliver(opened, user: user, code: code, finish: finish)
     }
@@ -118,9 +119,11 @@ public struct Authenticator {
     /// Checks `code` against the challenge `transactionID`, or when nil against the open
     /// challenges (any of them with concurrent challenges, else the newest). Checks `pin` first
     /// when it is not nil. A right code is good once; a wrong one costs a try and a failure,
-    /// charged before the code is compared (`attempt`).
-    public func verify(user: String, code: String, transactionID: String?, pin: String?) throws -> VerifyOutcome {
-        let (outcome, _) = try attempt(user: user, .code(code, pin: pin, transactionID: transactionID))
+    /// charged before the code is compared (`attempt`). With `enrolling`, a right code activates
+    /// the pending enrolment (Enrolment.swift).
+    public func verify(user: String, code: String, transactionID: String?, pin: String?,
+                       enrolling: Enrolling? = nil) throws -> VerifyOutcome {
+        let (outcome, _) = try attempt(user: user, .code(code, pin: pin, transactionID: transactionID), enrolling: enrolling)
         guard case .verify(let verified) = outcome else { return .wrongPIN }
         return verified
     }

@@ -16,40 +16,35 @@ public enum UnixName {
 public enum UnixGroup {
     /// The id of group `name`, or nil when there is no such group; `getgrnam_r(3)`.
     public static func id(of name: String) -> gid_t? {
+        Reentrant.lookup(group()) { entry, buffer, size, result in
+            getgrnam_r(name, entry, buffer, size, result)
+        } copy: { $0.gr_gid }
+    }
+
+    /// The names listed as members of group `name` (`gr_mem`; not the accounts whose primary
+    /// group it is); empty when there is no such group. `getgrnam_r(3)`.
+    public static func memberNames(of name: String) -> [String] {
         var group = group()
         var result: UnsafeMutablePointer<group>? = nil
         var size = 16384
-        // A directory group with many members needs more room (ERANGE).
-        while size <= 1 << 22 {
+        while size <= 1 << 24 {
             var buffer = [CChar](repeating: 0, count: size)
-            let status = getgrnam_r(name, &group, &buffer, buffer.count, &result)
-            if status == ERANGE {
-                size *= 2
-                continue
+            // The member names point into `buffer`: they are read inside its scope.
+            let names: [String]? = buffer.withUnsafeMutableBufferPointer { storage in
+                let status = getgrnam_r(name, &group, storage.baseAddress, storage.count, &result)
+                if status == ERANGE { return nil }
+                guard status == 0, result != nil, var member = group.gr_mem else { return [] }
+                var names = [String]()
+                while let raw = member.pointee {
+                    names.append(String(cString: raw))
+                    member += 1
+                }
+                return names
             }
-            guard status == 0, result != nil else { return nil }
-            return group.gr_gid
+            if let found = names { return found }
+            size *= 4
         }
-        return nil
-    }
-
-    /// Every group of account `user` (its primary group and the supplementary ones NSS knows:
-    /// local, LDAP, SSSD), or nil when NSS knows no such account; `getpwnam_r(3)`, then
-    /// `getgrouplist(3)`.
-    public static func memberships(of user: String) -> [gid_t]? {
-        guard let account = UnixAccount.entry(user) else { return nil }
-        let gid = account.gid
-        var count: Int32 = 64
-        while count <= 65536 {
-            var groups = [gid_t](repeating: 0, count: Int(count))
-            var found = count
-            if getgrouplist(account.name, gid, &groups, &found) >= 0 {
-                return Array(groups.prefix(Int(max(found, 0))))
-            }
-            // -1: too small; `found` holds the number needed.
-            count = max(count * 2, found)
-        }
-        return nil
+        return []
     }
 
     /// The real group and the supplementary groups of this process; `getgroups(2)`.
@@ -57,26 +52,5 @@ public enum UnixGroup {
         var groups = [gid_t](repeating: 0, count: 1024)
         let count = getgroups(Int32(groups.count), &groups)
         return [getgid()] + (count > 0 ? Array(groups.prefix(Int(count))) : [])
-    }
-}
-
-public enum UnixAccount {
-    /// The account's own name (`pw_name`) and primary group for `name`, or nil when NSS knows
-    /// no such account; `getpwnam_r(3)`.
-    public static func entry(_ name: String) -> (name: String, gid: gid_t)? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var size = 4096
-        while size <= 1 << 20 {
-            var buffer = [CChar](repeating: 0, count: size)
-            let status = getpwnam_r(name, &entry, &buffer, size, &result)
-            if status == ERANGE {
-                size *= 2
-                continue
-            }
-            guard status == 0, result != nil, let raw = entry.pw_name, let own = String(validatingCString: raw) else { return nil }
-            return (own, entry.pw_gid)
-        }
-        return nil
     }
 }
