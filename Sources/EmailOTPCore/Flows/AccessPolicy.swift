@@ -14,7 +14,7 @@ public protocol GroupDirectory {
 /// `getgrouplist(3)` and `getgrnam_r(3)`.
 public struct SystemGroups: GroupDirectory {
     public init() {}
-    public func memberships(of user: String) -> [gid_t]? { Account.lookup(name: user)?.groupList() }
+    public func memberships(of user: String) -> [gid_t]? { UnixGroup.memberships(of: user) }
     public func groupID(named name: String) -> gid_t? { UnixGroup.id(of: name) }
 }
 

@@ -47,6 +47,13 @@ public enum UnixGroup {
         return []
     }
 
+    /// Every group of account `user` (its primary group and the supplementary ones NSS knows:
+    /// local, LDAP, SSSD), or nil when NSS knows no such account or its groups cannot be listed;
+    /// `getpwnam_r(3)`, then `getgrouplist(3)`.
+    public static func memberships(of user: String) -> [gid_t]? {
+        Account.lookup(name: user)?.groupList()
+    }
+
     /// The real group and the supplementary groups of this process; `getgroups(2)`.
     public static func processGroups() -> [gid_t] {
         var groups = [gid_t](repeating: 0, count: 1024)
