@@ -231,7 +231,7 @@ def test_100_concurrent_wrong_and_first_step_answers_count_every_failure(hosts, 
     is counted, on whichever host it ran."""
     a, b = hosts
     for site in hosts:
-        site.write_config(max_fail=1000, resend_interval=300, store_timeout=60)
+        site.write_config(max_fail=1000, max_fail_source=1000, resend_interval=300, store_timeout=60)
     names = [ALICE] if users == 1 else ["user%02d" % i for i in range(users)]
     for name in names:
         a.enroll(name, name + "@example.com")
@@ -257,7 +257,7 @@ def test_100_concurrent_answers_use_every_code_once(hosts, smtp, users):
     with wrong codes: each code is granted exactly once, never twice."""
     a, b = hosts
     for site in hosts:
-        site.write_config(max_fail=1000, concurrent_challenges="true", max_open_challenges=100,
+        site.write_config(max_fail=1000, max_fail_source=1000, concurrent_challenges="true", max_open_challenges=100,
                           otp_tries=10, store_timeout=60)
     names = [ALICE] if users == 1 else ["user%02d" % i for i in range(users)]
     for name in names:

@@ -85,7 +85,7 @@ class Database:
     def configure_hosts(self, uri=None, **keys):
         settings = dict(store=uri or self.uri(), store_password_file=str(self.init.password_file),
                         store_timeout=STORE_TIMEOUT, resend_interval=0, max_mails_per_hour=1000,
-                        max_fail=1000)
+                        max_fail=1000, max_fail_source=1000)
         settings.update(keys)
         for host in self.net.hosts:
             host.configure(**settings)

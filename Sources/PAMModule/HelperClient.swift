@@ -42,7 +42,8 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
     let path = options.helperPath
     let request = HelperProtocol.Request(user: user, service: session.item(PAM_SERVICE) ?? "",
                                          rhost: session.item(PAM_RHOST) ?? "", authtok: session.item(PAM_AUTHTOK),
-                                         callerUID: getuid(), program: applicationProgram(), quiet: session.quiet)
+                                         callerUID: getuid(), program: applicationProgram(), quiet: session.quiet,
+                                         tty: session.item(PAM_TTY) ?? "", ruser: session.item(PAM_RUSER) ?? "")
     // The helper judges every argument itself; helper= only says where it is.
     let forwarded = arguments.filter { !ByteText.hasPrefix($0, "helper=") }
     let ours: FileDescriptor

@@ -178,7 +178,12 @@ func main() -> Never {
         FileStore(directory: config.store, random: OpenSSLRandom(), clock: SystemClock()).removeStaleTemporaries()
     }
     let tag = caller.isRoot ? decision.tag : "\(decision.tag) application \(program(of: getppid()))"
-    let context = RequestContext(service: decision.service, rhost: decision.rhost, quiet: decision.quiet)
+    var context = RequestContext(service: decision.service, rhost: decision.rhost, quiet: decision.quiet)
+    // The source failures are counted for (PAM_TTY, PAM_RUSER); a caller that is not root only claims it.
+    if case .login(let login) = request {
+        context.tty = login.tty
+        context.ruser = caller.isRoot ? login.ruser : "\(login.ruser) (claimed by uid \(caller.uid))"
+    }
     // A code is worth waiting for as long as it lives, no longer.
     let conversation = RelayConversation(input: 0, output: 1, answerTimeout: min(max(config.otpValidity, 60), 900))
     let result: AuthResult

@@ -201,7 +201,8 @@ extension EmailOTP {
                 if json {
                     print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
                                                        ("challenges", .array(r.challenges.map(\.json))),
-                                                       ("auth_cache", .array(grants.map(\.json)))] + r.recoveryJSON).text)
+                                                       ("auth_cache", .array(grants.map(\.json))),
+                                                       ("sources", .array(r.sources.map(\.json)))] + r.recoveryJSON).text)
                     return
                 }
                 print("user:       \(r.user)")
@@ -210,6 +211,11 @@ extension EmailOTP {
                 print("state:      \(r.stateName)\(r.pending ? " (the first login activates it)" : "")")
                 print("fail count: \(r.failCount)")
                 print("locked:     \(r.isLocked ? "yes, since \(TimeFormat.local(r.lockedAt))" : "no")")
+                print("sources:    \(r.sources.count) with failures, \(r.lockedSources) locked (max_fail_source)")
+                for source in r.sources {
+                    print("  \(source.id.prefix(12))  \(source.count) failure\(source.count == 1 ? "" : "s"), last \(TimeFormat.local(source.last))"
+                        + (source.isLocked ? "  locked since \(TimeFormat.local(source.lockedAt))" : ""))
+                }
                 print("challenges: \(r.challenges.count) open")
                 for c in r.challenges {
                     print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(Messages.triesLeft(c.triesLeft))")

@@ -93,7 +93,10 @@ package struct TokenAdmin {
 
     /// Clears the fail count and the lock.
     package func reset(user: String) throws {
-        try modify(user) { $0.registerSuccess() }
+        try modify(user) { record in
+            record.registerSuccess()
+            record.sources.removeAll()
+        }
     }
 
     /// Deletes the token with its challenges.

@@ -44,9 +44,14 @@ public enum HelperProtocol {
         /// The application asked for silence or has no terminal (`RequestContext.quiet`). A
         /// caller may claim it freely: it only moves a message into the code prompt.
         public var quiet: Bool
+        /// `PAM_TTY` and `PAM_RUSER`: the source of a local login's failures (pam_emailotp(8)).
+        public var tty = ""
+        public var ruser = ""
 
         public init(user: String, service: String, rhost: String, authtok: String?, callerUID: uid_t, program: String,
-                    quiet: Bool = false) {
+                    quiet: Bool = false, tty: String = "", ruser: String = "") {
+            self.tty = tty
+            self.ruser = ruser
             self.user = user
             self.service = service
             self.rhost = rhost
@@ -122,7 +127,7 @@ public enum HelperProtocol {
         case .request(let r):
             var bytes = [UInt8]()
             let fields = ["1", r.user, r.service, r.rhost, r.authtok == nil ? "0" : "1", r.authtok ?? "",
-                          String(r.callerUID), r.program, r.quiet ? "1" : "0"]
+                          String(r.callerUID), r.program, r.quiet ? "1" : "0", r.tty, r.ruser]
             for field in fields {
                 bytes += Array(field.utf8)
                 bytes.append(0)
@@ -183,8 +188,11 @@ public enum HelperProtocol {
     public static func decodeRequest(_ bytes: [UInt8]) throws -> Request {
         guard bytes.last == 0 else { throw Refused("request not NUL-terminated") }
         let fields = bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false)
-        // The ninth field (quiet) is optional: a module of the release before sends eight.
-        guard fields.count == 8 || fields.count == 9 else { throw Refused("request has \(fields.count) fields, not 9") }
+        // The ninth field (quiet) and the tenth and eleventh (tty, ruser) are optional: modules of
+        // the releases before send eight or nine.
+        guard fields.count == 8 || fields.count == 9 || fields.count == 11 else {
+            throw Refused("request has \(fields.count) fields, not 11")
+        }
         guard fields.allSatisfy({ $0.count <= maxFieldBytes }) else { throw Refused("request field too long") }
         var text = [String]()
         for field in fields {
@@ -199,8 +207,13 @@ public enum HelperProtocol {
         guard text[4] == "0" || text[4] == "1", text[4] == "1" || text[5].isEmpty else { throw Refused("malformed authtok field") }
         guard let uid = UInt32(text[6]), text[6] == String(uid) else { throw Refused("malformed caller uid") }
         guard text.count == 8 || text[8] == "0" || text[8] == "1" else { throw Refused("malformed quiet field") }
+        let tty = text.count == 11 ? text[9] : ""
+        let ruser = text.count == 11 ? text[10] : ""
+        guard !tty.hasControlCharacters, !ruser.hasControlCharacters, tty.utf8.count <= maxNameBytes, ruser.utf8.count <= maxNameBytes else {
+            throw Refused("tty or remote user holds control characters or is too long")
+        }
         return Request(user: text[1], service: text[2], rhost: text[3], authtok: text[4] == "1" ? text[5] : nil,
-                       callerUID: uid, program: text[7], quiet: text.count == 9 && text[8] == "1")
+                       callerUID: uid, program: text[7], quiet: text.count >= 9 && text[8] == "1", tty: tty, ruser: ruser)
     }
 
     /// An own-token request strictly: version 1, the verb, and for recovery-codes how many
