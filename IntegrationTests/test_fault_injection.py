@@ -691,7 +691,7 @@ def test_kill_9_at_random_points_during_parallel_logins_never_tears_a_record(mak
     other than the planned SIGKILL, every record parses after every round, and at the end
     each user logs in normally."""
     lab = make_lab(keys={"concurrent_challenges": "true", "max_open_challenges": 100,
-                         "max_fail": 1000})
+                         "max_fail": 1000, "max_fail_source": 1000})
     users = {ALICE: ALICE_EMAIL, "bob": "bob@example.com", "carol": "carol@example.com"}
     for u, addr in users.items():
         if u != ALICE:

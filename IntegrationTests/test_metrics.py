@@ -13,6 +13,7 @@ EXPECTED_FAMILIES = {
     "emailotp_tokens", "emailotp_tokens_locked", "emailotp_tokens_address_from_command",
     "emailotp_tokens_with_recovery_codes", "emailotp_open_challenges", "emailotp_mails_last_hour",
     "emailotp_failures", "emailotp_tokens_with_failures", "emailotp_records_unreadable",
+    "emailotp_sources_throttled", "emailotp_sources_locked",
 }
 
 

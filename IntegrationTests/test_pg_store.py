@@ -5,6 +5,7 @@ import concurrent.futures
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -230,7 +231,7 @@ def test_100_concurrent_wrong_and_first_step_answers_count_every_failure(hosts, 
     is counted, on whichever host it ran."""
     a, b = hosts
     for site in hosts:
-        site.write_config(max_fail=1000, resend_interval=300, store_timeout=60)
+        site.write_config(max_fail=1000, max_fail_source=1000, resend_interval=300, store_timeout=60)
     names = [ALICE] if users == 1 else ["user%02d" % i for i in range(users)]
     for name in names:
         a.enroll(name, name + "@example.com")
@@ -256,7 +257,7 @@ def test_100_concurrent_answers_use_every_code_once(hosts, smtp, users):
     with wrong codes: each code is granted exactly once, never twice."""
     a, b = hosts
     for site in hosts:
-        site.write_config(max_fail=1000, concurrent_challenges="true", max_open_challenges=100,
+        site.write_config(max_fail=1000, max_fail_source=1000, concurrent_challenges="true", max_open_challenges=100,
                           otp_tries=10, store_timeout=60)
     names = [ALICE] if users == 1 else ["user%02d" % i for i in range(users)]
     for name in names:
@@ -480,3 +481,154 @@ def test_libpq_is_loaded_only_for_a_database_store(hosts, smtp, tmp_path):
     assert marker.read_text() == "False"
     assert a.authenticate(ALICE, CodeAnswerer(smtp, before_code=record_maps)).rc == PAM_SUCCESS
     assert marker.read_text() == "True"
+
+
+# -- no connection across a prompt, one budget per login, secrets, advisory-lock keys
+
+HELD_PAMTESTER, HELD_SU = 25, 25
+
+
+@pytest.fixture
+def small_pg(product):
+    """A cluster of its own with max_connections = 10 (7 for the module's role once the
+    superuser's 3 reserved slots are kept), the schema made and the grants given."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="emailotp-pgsmall-")
+    os.chmod(d, 0o755)
+    cluster = PGCluster(d + "/cluster")
+    with open(os.path.join(cluster.data, "postgresql.conf"), "a") as f:
+        f.write("max_connections = 10\n")
+    cluster.start()
+    try:
+        cluster.create_fleet()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def module_backends(pg):
+    return pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pam_emailotp'",
+                  database="postgres")[0]
+
+
+def test_logins_waiting_at_their_prompts_hold_no_connection(small_pg, tmp_path, smtp):
+    """50 logins stopped at the PIN prompt (pamtester: the module in-process; su run by an
+    unprivileged user: through the helper) against a server with 7 slots for the module: none
+    holds a backend, and another host's login goes through meanwhile."""
+    import pexpect
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "services"))
+    import svc
+    pg = small_pg
+    a = PGSite(tmp_path, pg, smtp=smtp, name="heldA", keys={"resend_interval": 0, "max_mails_per_hour": 1000})
+    a.store_init()
+    b = PGSite(tmp_path, pg, smtp=smtp, name="heldB", keys={"resend_interval": 0, "max_mails_per_hour": 1000})
+    users = svc.Users()
+    children = []
+    try:
+        # the helper runs at most 8 logins at once per calling user: four callers
+        invokers, target = [users.create() for _ in range(4)], users.create()
+        a.enroll(target.name, target.email)
+        a.enroll(ALICE, ALICE_EMAIL)
+        module = a.module_line()
+        plain = svc.write_file(tmp_path / "pam.plain", module + "\naccount required pam_permit.so\n")
+        su = svc.write_file(tmp_path / "pam.su", "auth sufficient pam_rootok.so\n" + module
+                            + "\naccount required pam_permit.so\nsession required pam_permit.so\n")
+        log = svc.Tee()
+        for i in range(HELD_PAMTESTER + HELD_SU):
+            if i < HELD_PAMTESTER:
+                argv = svc.ns_argv([(plain, "/etc/pam.d/su")], ["pamtester", "su", ALICE, "authenticate"])
+            else:
+                argv = svc.ns_argv([(su, "/etc/pam.d/su")],
+                                   ["su", "--pty", invokers[i % 4].name, "-c", "su %s -c true" % target.name])
+            child = svc.spawn(argv, log, timeout=60)
+            children.append(child)
+            child.expect_exact("PIN: ")
+        print("%d logins at their PIN prompt; pam_emailotp backends: %s; max_connections = %s"
+              % (len(children), module_backends(pg), pg.sql("SHOW max_connections", database="postgres")[0]))
+        assert module_backends(pg) == "0", pg.sql("SELECT application_name, state, query FROM pg_stat_activity",
+                                                  database="postgres")
+        # another host logs in meanwhile
+        res = b.authenticate(ALICE, CodeAnswerer(smtp))
+        assert res.rc == PAM_SUCCESS, res.describe()
+        # a held pamtester and a held su finish their logins
+        for child, name in ((children[0], ALICE), (children[-1], target.name)):
+            n = smtp.count()
+            child.sendline(DEFAULT_PIN)
+            child.expect(r"[Cc]ode[^\n]*: ")
+            assert smtp.count() == n + 1
+            child.sendline(extract_code(smtp.last()))
+            child.expect(pexpect.EOF)
+            child.close()
+            assert child.exitstatus == 0, log.text()[-2000:]
+        assert module_backends(pg) == "0"
+    finally:
+        for child in children:
+            if child.isalive():
+                child.close(force=True)
+        users.cleanup()
+
+
+def test_a_uri_password_as_libpq_reads_it_is_refused_and_never_logged(hosts, smtp, module_log):
+    """libpq ends the user part of a URI at `@` or `/`, not at `?`: a password holding `?` is a
+    password. And no line, at debug level, carries the URI's password or the password file's."""
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    secret = "Qq?secret-42"
+    hostile = a.pg.uri().replace("emailotp_module@", "emailotp_module:%s@" % secret)
+    a.write_config(store=hostile)
+    p = a.cli("list")
+    assert p.returncode == 1 and "store_password_file" in p.stderr, p.stdout + p.stderr
+    assert secret not in p.stdout + p.stderr
+    socket_path, cap = module_log
+    rc, texts = authenticate_with_env(a, ALICE, DEFAULT_PIN, {}, args="mode=challenge debug",
+                                      timeout=HANG_CAP, log_socket=socket_path)
+    assert rc != PAM_SUCCESS and smtp.count() == 0, texts
+    rc, texts = authenticate_with_env(b, ALICE, DEFAULT_PIN, {}, args="mode=challenge debug",
+                                      timeout=HANG_CAP, log_socket=socket_path)
+    assert rc == PAM_AUTH_ERR and smtp.count() == 1, texts
+    lines = [t for _, _, t in cap.lines()]
+    assert any("store postgresql://" in t for t in lines), lines     # the debug line was written
+    for line in lines:
+        assert "secret-42" not in line and MODULE_PASSWORD not in line, line
+
+
+def test_the_lock_of_a_user_without_a_row_does_not_name_the_user(hosts, smtp):
+    """pg_locks is readable by every database user: the advisory lock taken for a name without a
+    record is keyed by the fleet's secret key, not hashtext(name), which a dictionary inverts.
+    Holding hashtext(name)'s lock therefore does not stop that name's login."""
+    a, _ = hosts
+    a.write_config(store_timeout=2)
+    holder = a.pg.session()
+    try:
+        holder.run("BEGIN;")
+        holder.run("SELECT pg_advisory_xact_lock(%d, hashtext('ghost'));" % 0x454F5450)
+        p = a.cli("check", "ghost", input=DEFAULT_PIN + "\n", timeout=HANG_CAP)
+        assert p.returncode == 1, p.stderr
+        holder.run("ROLLBACK;")
+    finally:
+        holder.close()
+
+
+def test_a_slow_database_cannot_stretch_a_login_past_store_timeout(hosts, smtp, tmp_path):
+    """A relay delays every packet by 0.2 s each way: each statement stays under store_timeout = 3, but
+    the login's ~20 round trips do not fit in it. The login fails closed on its one budget
+    instead of taking store_timeout per statement."""
+    a, b = hosts
+    a.enroll(ALICE, ALICE_EMAIL)
+    here = os.path.dirname(os.path.abspath(__file__))
+    relay = subprocess.Popen([sys.executable, os.path.join(here, "lib", "relay.py"), "127.0.0.1", "0",
+                              "127.0.0.1", str(a.pg.port), "0.2"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(relay.stdout.readline())
+        b.write_config(store=a.pg.uri().replace(":%d/" % a.pg.port, ":%d/" % port), store_timeout=3)
+        started = time.monotonic()
+        res = bounded(lambda: b.authenticate(ALICE, CodeAnswerer(smtp)))
+        took = time.monotonic() - started
+        print("login through a relay (0.2 s each way) with store_timeout = 3: %.1f s, %s" % (took, res.describe()))
+        assert res.rc == PAM_AUTHINFO_UNAVAIL, res.describe()
+    finally:
+        relay.kill()
+        relay.wait()

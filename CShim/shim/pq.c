@@ -19,7 +19,8 @@ struct cshim_pqoption {
 
 static struct cshim_loader loader = CSHIM_LOADER(CSHIM_PQ_SONAME);
 
-static cshim_pgconn *(*p_connectdb_params)(const char *const *, const char *const *, int);
+static cshim_pgconn *(*p_connect_start_params)(const char *const *, const char *const *, int);
+static int (*p_connect_poll)(cshim_pgconn *);
 static struct cshim_pqoption *(*p_conninfo_parse)(const char *, char **);
 static void (*p_conninfo_free)(struct cshim_pqoption *);
 static void (*p_freemem)(void *);
@@ -47,7 +48,8 @@ static void (*p_clear)(cshim_pgresult *);
 int cshim_pq_load(char *error, size_t size)
 {
     const struct cshim_symbol symbols[] = {
-        { "PQconnectdbParams", (void **)&p_connectdb_params },
+        { "PQconnectStartParams", (void **)&p_connect_start_params },
+        { "PQconnectPoll", (void **)&p_connect_poll },
         { "PQconninfoParse", (void **)&p_conninfo_parse },
         { "PQconninfoFree", (void **)&p_conninfo_free },
         { "PQfreemem", (void **)&p_freemem },
@@ -131,10 +133,46 @@ static const char *lookup(const char *const *keywords, const char *const *values
     return NULL;
 }
 
+/* The number of comma-separated items of a host, hostaddr or port list. */
+static int list_length(const char *value)
+{
+    int count = 1;
+    for (const char *p = value; *p != '\0'; p++)
+        if (*p == ',')
+            count++;
+    return count;
+}
+
+/* Item `index` of a comma-separated list, or its only item (one port serves every host); the
+ * bounds of the item in `value` go to `*start` and `*length`. */
+static void list_item(const char *value, int index, const char **start, size_t *length)
+{
+    if (list_length(value) == 1)
+        index = 0;
+    const char *p = value;
+    for (int i = 0; i < index; i++) {
+        const char *comma = strchr(p, ',');
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    const char *end = strchr(p, ',');
+    *start = p;
+    *length = end != NULL ? (size_t)(end - p) : strlen(p);
+}
+
+static int is_host_list(const char *keyword)
+{
+    return strcmp(keyword, "host") == 0 || strcmp(keyword, "hostaddr") == 0 || strcmp(keyword, "port") == 0;
+}
+
 cshim_pgconn *cshim_pq_connect(const char *conninfo, const char *const *default_keywords,
                                const char *const *default_values, const char *const *override_keywords,
-                               const char *const *override_values, char *error, size_t size)
+                               const char *const *override_values, int host_index, int *host_count,
+                               char *error, size_t size)
 {
+    if (host_count != NULL)
+        *host_count = 1;
     if (error != NULL && size > 0)
         error[0] = '\0';
     if (!ready()) {
@@ -172,8 +210,23 @@ cshim_pgconn *cshim_pq_connect(const char *conninfo, const char *const *default_
             && (service || getenv(option->envvar) != NULL
                 || (strcmp(option->keyword, "sslmode") == 0 && getenv("PGREQUIRESSL") != NULL)))
             value = option->compiled != NULL ? option->compiled : "";
-        if (value != NULL)
+        if (value != NULL && is_host_list(option->keyword)) {
+            /* One host at a time, so that the caller can give each its share of the time. */
+            if (strcmp(option->keyword, "port") != 0 && host_count != NULL && list_length(value) > *host_count)
+                *host_count = list_length(value);
+            const char *start;
+            size_t length;
+            list_item(value, host_index, &start, &length);
+            char *item = strndup(start, length);
+            if (item == NULL) {
+                text.failed = 1;
+                continue;
+            }
+            append_setting(&text, option->keyword, item);
+            free(item);
+        } else if (value != NULL) {
             append_setting(&text, option->keyword, value);
+        }
     }
     p_conninfo_free(options);
     if (text.failed) {
@@ -182,14 +235,37 @@ cshim_pgconn *cshim_pq_connect(const char *conninfo, const char *const *default_
             snprintf(error, size, "out of memory");
         return NULL;
     }
-    /* One connection string, expanded once: its values, empty ones included, are settings. */
+    /* One connection string, expanded once: its values, empty ones included, are settings.
+     * Started without waiting: the caller drives cshim_pq_connect_poll within its deadline. */
     const char *const keywords[] = { "dbname", NULL };
     const char *const values[] = { text.bytes, NULL };
-    cshim_pgconn *conn = p_connectdb_params(keywords, values, 1);
+    cshim_pgconn *conn = p_connect_start_params(keywords, values, 1);
     free(text.bytes);
     if (conn == NULL && error != NULL && size > 0)
         snprintf(error, size, "out of memory");
     return conn;
+}
+
+int cshim_pq_connect_poll(cshim_pgconn *conn) { return p_connect_poll(conn); }
+
+int cshim_pq_conninfo_has_password(const char *conninfo)
+{
+    char error[16];
+    if (cshim_pq_load(error, sizeof error) != 0)
+        return -1;
+    char *why = NULL;
+    struct cshim_pqoption *options = p_conninfo_parse(conninfo, &why);
+    if (options == NULL) {
+        if (why != NULL)
+            p_freemem(why);
+        return -1;
+    }
+    int found = 0;
+    for (struct cshim_pqoption *option = options; option->keyword != NULL; option++)
+        if (strcmp(option->keyword, "password") == 0 && option->val != NULL)
+            found = 1;
+    p_conninfo_free(options);
+    return found;
 }
 
 int cshim_pq_status(const cshim_pgconn *conn) { return p_status(conn); }

@@ -85,7 +85,7 @@ class Database:
     def configure_hosts(self, uri=None, **keys):
         settings = dict(store=uri or self.uri(), store_password_file=str(self.init.password_file),
                         store_timeout=STORE_TIMEOUT, resend_interval=0, max_mails_per_hour=1000,
-                        max_fail=1000)
+                        max_fail=1000, max_fail_source=1000)
         settings.update(keys)
         for host in self.net.hosts:
             host.configure(**settings)
@@ -286,6 +286,24 @@ def test_async_failover_loses_the_answers_the_standby_lacked(net, database):
 
 
 @pytest.mark.replication("sync")
+def test_config_check_reads_sync_state(net, database):
+    """A standby that streams but is not the one synchronous_standby_names names is
+    asynchronous: config-check says so instead of promising that answers survive a failover;
+    without pg_read_all_stats it says that it could not check."""
+    out = net.hosts[0].cli("config-check", check=True).stdout
+    assert "cannot read pg_stat_replication's sync_state" in out, out
+    database.primary.sql("GRANT pg_read_all_stats TO emailotp_module", database="postgres")
+    out = net.hosts[0].cli("config-check", check=True).stdout
+    assert "survive a failover" in out and "warning" not in out and "cannot read" not in out, out
+    database.primary.configure(synchronous_standby_names="nosuch")
+    wait_for(lambda: database.primary.sql("SELECT 1 FROM pg_stat_replication WHERE sync_state = 'async'"),
+             "the standby streams asynchronously")
+    out = net.hosts[0].cli("config-check", check=True).stdout
+    assert "warning: no connected standby is synchronous: 1 standby(s) stream" in out, out
+    assert "survive a failover" not in out, out
+
+
+@pytest.mark.replication("sync")
 def test_sync_with_the_standby_cut_off_grants_nothing_it_could_lose(net, database):
     """The same lagging standby under synchronous replication: a COMMIT waits for the standby,
     so the answer fails closed within store_timeout (nothing granted, nothing counted as
@@ -384,7 +402,12 @@ def test_a_link_that_drops_packets_fails_closed_or_succeeds_and_loses_no_count(n
     for user, r in results:
         assert r.rc in (SUCCESS, UNAVAILABLE) and r.seconds < HANG_CAP, (user, r)
         again = host(net, 2).login(user, PIN + codes[user]).rc
-        assert [r.rc, again].count(SUCCESS) == 1, (user, r, again)
+        # never granted twice; an answer cut off (UNAVAILABLE) may have used its code up, when
+        # its COMMIT reached the server but the reply did not come within the login's
+        # store_timeout (docs/fleet.md): then the user asks for a new code
+        assert [r.rc, again].count(SUCCESS) <= 1 and again in (SUCCESS, REFUSED), (user, r, again)
+        if r.rc == SUCCESS:
+            assert again == REFUSED, (user, r, again)
     for r in wrongs:
         assert r.rc in (REFUSED, UNAVAILABLE) and r.seconds < HANG_CAP, r
     acknowledged = sum(1 for r in wrongs if r.rc == REFUSED)

@@ -57,7 +57,8 @@ def site(helper_installed, tmp_path, tls_smtp):
     code, a short store_timeout."""
     s = TestSite(tmp_path, smtp=tls_smtp, keys={
         "resend_interval": 0, "max_mails_per_hour": 1000, "mail_tls": "starttls",
-        "mail_ca_file": tls_smtp.ca_file, "otp_tries": 3, "max_fail": 20, "store_timeout": 3})
+        "mail_ca_file": tls_smtp.ca_file, "otp_tries": 3, "max_fail": 20, "max_fail_source": 20,
+        "store_timeout": 3})
     # The caller must be able to reach the site's directory (not its store).
     os.chmod(tmp_path, 0o755)
     yield s

@@ -308,3 +308,99 @@ def test_a_directory_group_from_nss_counts(tmp_path, site, smtp, users, spawn):
         c.close()
     assert c.exitstatus == 0
     assert len(code_mails(smtp, member)) == 1 and code_mails(smtp, other) == []
+
+
+# --------------------------------------------------------------------------- per-source throttling
+
+def test_wrong_pins_from_one_source_never_lock_out_another(tmp_path, site, smtp, users, netns, spawn):
+    """max_fail_source=5, max_fail=15: five wrong PINs over ssh from one network namespace
+    and five through su from one terminal lock those two sources only; the user logs in
+    from the other namespace; then wrong PINs from three more remote hosts reach the
+    user-wide lock, and even the right PIN from the good namespace is refused. Every
+    failure is counted in the record."""
+    site.write_config(max_fail=15, max_fail_source=5, fail_delay=0, unlock_time=0)
+    home, attacker = netns(3), netns(4)
+    target, caller = users.create(), users.create()
+    site.enroll(target.name, target.email, pin=svc.PIN)
+    text = svc.substitute(svc.read_example("sshd"), ("pam_emailotp.so pin=none", "pam_emailotp.so pin=token"))
+    d = tmp_path / "sshd-throttle"
+    d.mkdir()
+    sshd = svc.SSHD(d, svc.with_config(text, site.config), allow_user=target.name,
+                    auth_methods="keyboard-interactive", listen=(home[2], attacker[2])).start()
+
+    def ssh(ns, pin):
+        c = spawn(["ip", "netns", "exec", ns[0]] + sshd.client_argv(target.name, "keyboard-interactive", host=ns[2]))
+        c.expect("PIN: ")
+        c.sendline(pin)
+        return c
+
+    try:
+        for _ in range(5):
+            c = ssh(attacker, "wrong-pin")
+            i = c.expect(["Permission denied", "Email code: ", "PIN: ", MARKER, pexpect.EOF])
+            assert i in (0, 4), c.seen()
+            svc.finish(c)
+        record = site.read_record(target.name)
+        assert record["fail_count"] == "5" and record["locked_at"] == "0"
+        # the attacker's source is locked: the right PIN is refused there, no mail
+        c = ssh(attacker, svc.PIN)
+        i = c.expect(["Permission denied", "Email code: ", MARKER, pexpect.EOF])
+        assert i in (0, 3), c.seen()
+        svc.finish(c)
+        assert code_mails(smtp, target) == []
+
+        # su from one terminal: another local user types wrong PINs for the target
+        su_pam = svc.write_file(tmp_path / "pam.su", "auth sufficient pam_rootok.so\n"
+                                "auth required pam_emailotp.so pin=token config=%s\n"
+                                "account required pam_permit.so\nsession required pam_permit.so\n" % site.config)
+        # five su runs on one terminal: one source (the tty and the calling user)
+        su_argv = svc.ns_argv([(su_pam, "/etc/pam.d/su")],
+                              ["su", "--pty", caller.name, "-c",
+                               "for i in 1 2 3 4 5; do su %s -c 'echo su-ok'; done; echo su-done" % target.name])
+        c = spawn(su_argv)
+        for _ in range(5):
+            c.expect("PIN: ")
+            c.sendline("wrong-pin")
+        c.expect("su-done")
+        assert "su-ok" not in c.seen()
+        svc.finish(c)
+        record = site.read_record(target.name)
+        assert record["fail_count"] == "10" and record["locked_at"] == "0"
+        sources = [l.split() for l in record["lines"] if l.startswith("source ")]
+        assert sorted(int(s[2]) for s in sources) == [5, 5] and all(s[4] != "0" for s in sources), sources
+
+        # the user, from home: PIN and code
+        c = ssh(home, svc.PIN)
+        c.expect("Email code: ")
+        c.sendline(extract_code(code_mails(smtp, target)[-1]))
+        c.expect(MARKER)
+        assert svc.finish(c)[1] == 0
+        record = site.read_record(target.name)
+        assert record["fail_count"] == "0"
+        shown = site.cli("show", target.name, check=True).stdout
+        assert "2 locked" in shown, shown
+        metrics = site.cli("metrics", check=True).stdout
+        assert "emailotp_sources_locked 2" in metrics, metrics
+
+        # the user-wide lock: 15 failures from three more remote hosts (pamtester, PAM_RHOST set)
+        service = "eotp-throttle-" + secrets.token_hex(3)
+        pam_dir = svc.pam_dir_with(tmp_path, {service: "auth required pam_emailotp.so pin=token config=%s\n"
+                                              "account required pam_permit.so\n" % site.config})
+        for host in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+            for _ in range(5):
+                c = spawn(svc.ns_argv([(pam_dir, "/etc/pam.d")],
+                                      ["pamtester", "-I", "rhost=" + host, service, target.name, "authenticate"]))
+                c.expect("PIN: ")
+                c.sendline("wrong-pin")
+                c.expect(pexpect.EOF)
+                svc.finish(c)
+        record = site.read_record(target.name)
+        assert record["fail_count"] == "15" and record["locked_at"] != "0", record
+        c = ssh(home, svc.PIN)
+        i = c.expect(["Permission denied", "Email code: ", MARKER, pexpect.EOF])
+        assert i in (0, 3), c.seen()
+        svc.finish(c)
+        assert len(code_mails(smtp, target)) == 1
+    finally:
+        sshd.stop()
+        print(sshd.log_text())

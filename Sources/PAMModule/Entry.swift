@@ -65,9 +65,9 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
         return PAM_SERVICE_ERR
     }
     session.debugLog("user=\(LogText.quoted(user)): config \(options.configPath), mode=\(options.mode.rawValue), "
-        + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(config.store), transport \(config.transportDescription)")
+        + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(StoreLocation.shown(config.store)), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "",
-                                 quiet: session.quiet)
+                                 quiet: session.quiet, tty: session.item(PAM_TTY) ?? "", ruser: session.item(PAM_RUSER) ?? "")
     let authenticator = Login.system(config: config, pinMode: options.pinMode, logger: session, context: context)
     let result = Login.run(authenticator, options: options, user: user, conversation: session, authtok: session.item(PAM_AUTHTOK))
     session.delayFailure(seconds: Login.failDelay(after: result, openedChallenge: session.openedChallenge, config: config))

@@ -42,7 +42,8 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
     let path = options.helperPath
     let request = HelperProtocol.Request(user: user, service: session.item(PAM_SERVICE) ?? "",
                                          rhost: session.item(PAM_RHOST) ?? "", authtok: session.item(PAM_AUTHTOK),
-                                         callerUID: getuid(), program: applicationProgram(), quiet: session.quiet)
+                                         callerUID: getuid(), program: applicationProgram(), quiet: session.quiet,
+                                         tty: session.item(PAM_TTY) ?? "", ruser: session.item(PAM_RUSER) ?? "")
     // The helper judges every argument itself; helper= only says where it is.
     let forwarded = arguments.filter { !ByteText.hasPrefix($0, "helper=") }
     let ours: FileDescriptor
@@ -88,32 +89,10 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
 
 /// The conversation half of `loginThroughHelper`: until the result frame, or nil (logged).
 func relay(session: PAMSession, fd: Int32, path: String) -> HelperProtocol.Outcome? {
-    while true {
-        let frame: HelperProtocol.Frame
-        do {
-            frame = try HelperProtocol.readFrame(fd, until: Deadline(afterSeconds: HelperProtocol.relayTimeout))
-        } catch {
-            session.log(.error, "helper \(path): \(error)")
-            return nil
-        }
-        switch frame {
-        case .prompt(let text, let echo):
-            var answer = session.prompt(text, echo: echo)
-            let sent = HelperProtocol.writeFrame(fd, .answer(answer), until: Deadline(afterSeconds: HelperProtocol.requestTimeout))
-            answer = nil
-            guard sent else {
-                session.log(.error, "helper \(path): it stopped reading")
-                return nil
-            }
-        case .info(let text):
-            session.info(text)
-        case .error(let text):
-            session.error(text)
-        case .result(let outcome):
-            return outcome
-        case .request, .answer:
-            session.log(.error, "helper \(path): unexpected frame")
-            return nil
-        }
+    do {
+        return try HelperProtocol.relay(fd, to: session)
+    } catch {
+        session.log(.error, "helper \(path): \(error)")
+        return nil
     }
 }

@@ -58,3 +58,11 @@ extension Challenge {
                  ("expires", .string(TimeFormat.iso8601(expires))), ("tries_left", .number(Int64(triesLeft)))])
     }
 }
+
+extension SourceFailures {
+    /// One throttled source in `show --json`: its keyed hash (never the host), failures, lock.
+    var json: JSON {
+        .object([("id", .string(id)), ("failures", .number(Int64(count))), ("last", .string(TimeFormat.iso8601(last))),
+                 ("locked_at", isLocked ? .string(TimeFormat.iso8601(lockedAt)) : .null)])
+    }
+}

@@ -40,6 +40,8 @@ struct MetricCounts {
     var mailsLastHour = 0
     var failures = 0
     var withFailures = 0
+    var sources = 0
+    var sourcesLocked = 0
     var unreadable = 0
 
     /// `record` as the module sees it now (refreshed): expired challenges, old mail times and
@@ -53,6 +55,8 @@ struct MetricCounts {
         mailsLastHour += record.mails.count
         failures += record.failCount
         if record.failCount > 0 { withFailures += 1 }
+        sources += record.sources.count
+        sourcesLocked += record.lockedSources
     }
 
     var exposition: String {
@@ -70,6 +74,8 @@ struct MetricCounts {
         gauge("mails_last_hour", "Code mails sent in the last hour (what max_mails_per_hour counts).", [("", mailsLastHour)])
         gauge("failures", "Consecutive failures (wrong PIN or code) summed over all tokens.", [("", failures)])
         gauge("tokens_with_failures", "Tokens with at least one consecutive failure.", [("", withFailures)])
+        gauge("sources_throttled", "Sources (remote hosts, terminals) with consecutive failures, over all tokens.", [("", sources)])
+        gauge("sources_locked", "Sources locked after max_fail_source failures (and not yet unlocked).", [("", sourcesLocked)])
         gauge("records_unreadable", "Store records that are corrupt (those users are refused).", [("", unreadable)])
         return out
     }

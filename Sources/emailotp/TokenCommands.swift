@@ -201,7 +201,8 @@ extension EmailOTP {
                 if json {
                     print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
                                                        ("challenges", .array(r.challenges.map(\.json))),
-                                                       ("auth_cache", .array(grants.map(\.json)))] + r.recoveryJSON).text)
+                                                       ("auth_cache", .array(grants.map(\.json))),
+                                                       ("sources", .array(r.sources.map(\.json)))] + r.recoveryJSON).text)
                     return
                 }
                 print("user:       \(r.user)")
@@ -210,6 +211,11 @@ extension EmailOTP {
                 print("state:      \(r.stateName)\(r.pending ? " (the first login activates it)" : "")")
                 print("fail count: \(r.failCount)")
                 print("locked:     \(r.isLocked ? "yes, since \(TimeFormat.local(r.lockedAt))" : "no")")
+                print("sources:    \(r.sources.count) with failures, \(r.lockedSources) locked (max_fail_source)")
+                for source in r.sources {
+                    print("  \(source.id.prefix(12))  \(source.count) failure\(source.count == 1 ? "" : "s"), last \(TimeFormat.local(source.last))"
+                        + (source.isLocked ? "  locked since \(TimeFormat.local(source.lockedAt))" : ""))
+                }
                 print("challenges: \(r.challenges.count) open")
                 for c in r.challenges {
                     print("  \(c.transactionID)  expires \(TimeFormat.local(c.expires))  \(Messages.triesLeft(c.triesLeft))")
@@ -227,12 +233,18 @@ extension EmailOTP {
     struct SetPIN: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-pin", abstract: "Set a new PIN.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The user whose PIN is replaced.") var user: String
-        @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
+        @Argument(help: "The user whose PIN is replaced (root; a user without root replaces their own).") var user: String?
+        @Flag(help: "Read the PIN from the first line of standard input (root).") var pinStdin = false
 
         func run() throws {
+            if OwnTokenClient.isUser {
+                try OwnTokenClient.check(user: user, global: global, verb: "set-pin")
+                guard !pinStdin else { throw ValidationError("--pin-stdin is root's: your own PIN is asked on the terminal") }
+                try EmailOTPTool.run { try OwnTokenClient.run(.setPIN) }
+                return
+            }
             try EmailOTPTool.run {
-                let user = try checkedUser(self.user)
+                let user = try checkedUser(try rootsUser(self.user))
                 let admin = try global.tokenAdmin()
                 try admin.requireToken(user)
                 let hash = try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())

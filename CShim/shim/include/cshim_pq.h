@@ -12,9 +12,15 @@ typedef struct pg_result cshim_pgresult;
 
 enum {
     CSHIM_CONNECTION_OK = 0,
+    CSHIM_CONNECTION_BAD = 1,
     CSHIM_PGRES_COMMAND_OK = 1,
     CSHIM_PGRES_TUPLES_OK = 2,
     CSHIM_PG_DIAG_SQLSTATE = 'C',
+    /* PostgresPollingStatusType */
+    CSHIM_PGRES_POLLING_FAILED = 0,
+    CSHIM_PGRES_POLLING_READING = 1,
+    CSHIM_PGRES_POLLING_WRITING = 2,
+    CSHIM_PGRES_POLLING_OK = 3,
 };
 
 /* The library cshim_pq_load opens. */
@@ -31,11 +37,23 @@ int cshim_pq_load(char *error, size_t size);
  * keyword and value arrays, or NULL) fill keywords the conninfo leaves unset; `override_*`
  * replace what it says. The environment is only read, never changed. PGSERVICE is the one
  * variable still consulted (no value of `service` means "none"): it can make the connection
- * fail, not redirect it, since every keyword a variable backs is then set. NULL with a reason in `error` when the
- * conninfo does not parse or memory ran out; otherwise check cshim_pq_status. */
+ * fail, not redirect it, since every keyword a variable backs is then set. The connection is
+ * only started (PQconnectStartParams): drive it with cshim_pq_connect_poll until it reports
+ * CSHIM_PGRES_POLLING_OK or _FAILED, waiting on cshim_pq_socket as it asks. NULL with a reason
+ * in `error` when the conninfo does not parse or memory ran out. Only host `host_index` (from 0)
+ * of a multi-host conninfo is tried (item `host_index` of the host, hostaddr and port lists; a
+ * list of one item serves every host); `*host_count` gets the number of hosts. */
 cshim_pgconn *cshim_pq_connect(const char *conninfo, const char *const *default_keywords,
                                const char *const *default_values, const char *const *override_keywords,
-                               const char *const *override_values, char *error, size_t size);
+                               const char *const *override_values, int host_index, int *host_count,
+                               char *error, size_t size);
+
+/* PQconnectPoll. */
+int cshim_pq_connect_poll(cshim_pgconn *conn);
+/* 1 when libpq's own parser (PQconninfoParse) finds a password in `conninfo` (user:password@ in
+ * a URI, a password parameter, percent-encoded or not), 0 when not; -1 when libpq cannot be
+ * loaded or the conninfo does not parse. */
+int cshim_pq_conninfo_has_password(const char *conninfo);
 
 int cshim_pq_status(const cshim_pgconn *conn);
 const char *cshim_pq_error_message(const cshim_pgconn *conn);

@@ -34,7 +34,8 @@ public struct Config {
     public var maxMailsPerHour = 10
     public var maskAddress = true
     public var sendmailPath = "/usr/sbin/sendmail"
-    public var maxFail = 10
+    public var maxFail = 100
+    public var maxFailSource = 10
     public var unlockTime: Int64 = 900
     public var pinPrompt = "PIN: "
     public var otpPrompt = "Email code: "

@@ -73,6 +73,7 @@ public enum ConfigKeys {
         ConfigKey("mask_address") { key, value, config in config.maskAddress = try boolean(key, value) },
         ConfigKey("sendmail_path") { key, value, config in config.sendmailPath = try path(key, value) },
         ConfigKey("max_fail") { key, value, config in config.maxFail = Int(try integer(key, value, 1...1000)) },
+        ConfigKey("max_fail_source") { key, value, config in config.maxFailSource = Int(try integer(key, value, 1...1000)) },
         ConfigKey("unlock_time") { key, value, config in config.unlockTime = try integer(key, value, 0...31_536_000) },
         ConfigKey("pin_prompt") { key, value, config in config.pinPrompt = try text(key, value, maxBytes: 200) },
         ConfigKey("otp_prompt") { key, value, config in config.otpPrompt = try text(key, value, maxBytes: 200) },

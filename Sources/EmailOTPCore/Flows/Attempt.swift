@@ -40,8 +40,8 @@ private enum Lead: Equatable {
 extension TokenRecord {
     /// The charge of one attempt: one failure (with `lock` false, a deferred miss that does not
     /// lock yet, see `lockIfDue`) and one try of each challenge named in `tries`.
-    mutating func chargeFailure(now: Int64, config: Config, lock: Bool, tries ids: [String]) {
-        registerFailure(now: now, config: config, lock: lock)
+    mutating func chargeFailure(now: Int64, config: Config, lock: Bool, tries ids: [String], source: String? = nil) {
+        registerFailure(now: now, config: config, lock: lock, source: source)
         for id in ids {
             guard let index = challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
             challenges[index].triesLeft -= 1
@@ -50,21 +50,22 @@ extension TokenRecord {
 
     /// Locks a token whose failures reached `max_fail` without locking it (deferred misses),
     /// not counting the `pending` ones a right PIN is about to refund.
-    mutating func lockIfDue(now: Int64, config: Config, pending: Int = 0) {
+    mutating func lockIfDue(now: Int64, config: Config, pending: Int = 0, source: String? = nil) {
         if lockedAt == 0 && failCount - pending >= config.maxFail {
             lockedAt = max(now, 1)
             challenges.removeAll()
         }
+        lockSourceIfDue(source, now: now, config: config, pending: pending)
     }
 
     /// `self` (the record after the charge, or as another host left it since) with the charge
     /// undone. When nothing changed it since the charge, that is exactly `pre`; otherwise the
     /// failure and the tries are given back, and a lock stays (fail closed).
-    func refunded(charged: TokenRecord?, pre: TokenRecord, tries ids: [String]) -> TokenRecord {
+    func refunded(charged: TokenRecord?, pre: TokenRecord, tries ids: [String], source: String? = nil) -> TokenRecord {
         if charged == pre { return self }
         if self == charged { return pre }
         var r = self
-        r.failCount = max(0, r.failCount - 1)
+        r.refund(1, source: source)
         for id in ids {
             guard let index = r.challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
             r.challenges[index].triesLeft += 1
@@ -126,6 +127,7 @@ extension Authenticator {
                  remembered: Bool = false, enrolling: Enrolling? = nil) throws -> (outcome: AttemptOutcome, code: String) {
         let hasher = CodeHasher(key: try store.codeKey())
         let rememberedID = remembered ? try rememberedHostID(user: user) : nil
+        let source = try sourceID(user: user)
         var grantID: String? = nil
         if case .password(let password) = typed, config.authCache > 0 {
             grantID = try grantHash(user: user, password: password)
@@ -148,14 +150,14 @@ extension Authenticator {
             guard var r = record else { return }
             targets = self.targets(in: r, transactionID: transactionID)
             r.refresh(now: now, config: config)
-            r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds)
+            r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds, source: source)
             pre = r
             let open = targets.filter { !$0.isExpired(at: now) }
-            let usable = r.admits(enrolling) && !r.isLocked && (pins.isEmpty || r.pinHash != nil)
+            let usable = r.admits(enrolling) && !r.isBlocked(source: source) && (pins.isEmpty || r.pinHash != nil)
             let compares = !pins.isEmpty || bareCode.map { RecoveryCode.normalized($0) != nil || !open.isEmpty } ?? false
             if usable && compares {
                 charged = checksCode ? open.map(\.transactionID) : []
-                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: charged)
+                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: charged, source: source)
             }
             record = r
         }, settle: { record, chargedRecord, now in
@@ -164,12 +166,12 @@ extension Authenticator {
                                   answersCode: answersCode,
                                   targets: targets, tries: charged, now: now, user: user, hasher: hasher,
                                   deferMiss: deferMiss, refunds: refunds, rememberedID: rememberedID,
-                                  trusted: remembered && fromTrustedNetwork,
+                                  trusted: remembered && fromTrustedNetwork, source: source,
                                   grantID: grantID, enrolling: enrolling, code: &code)
             } catch let error as CryptoFailure {
                 // A hash that cannot be computed (memory) says nothing about the answer: the
                 // charge is given back and the login ends as a service error.
-                if let cur = record, let before = pre { record = cur.refunded(charged: chargedRecord, pre: before, tries: charged) }
+                if let cur = record, let before = pre { record = cur.refunded(charged: chargedRecord, pre: before, tries: charged, source: source) }
                 cryptFailure = error
                 return .verify(.noChallenge)
             }
@@ -182,7 +184,8 @@ extension Authenticator {
     private func settle(_ record: inout TokenRecord?, charged: TokenRecord?, pre: TokenRecord?,
                         pins: [(pin: String, lead: Lead)], bareCode: String?, answersCode: Bool, targets: [Challenge], tries: [String],
                         now: Int64, user: String, hasher: CodeHasher, deferMiss: Bool, refunds: Int,
-                        rememberedID: String?, trusted: Bool, grantID: String?, enrolling: Enrolling?, code: inout String) throws -> AttemptOutcome {
+                        rememberedID: String?, trusted: Bool, source: String, grantID: String?, enrolling: Enrolling?,
+                        code: inout String) throws -> AttemptOutcome {
         // Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
         // work depends on the shape of what was typed, never on the record.
         var matched: Lead? = nil
@@ -199,33 +202,34 @@ extension Authenticator {
         }
         guard let cur = record, let before = pre else { return refused(.noToken) }
         guard before.admits(enrolling) else { return refused(.disabled) }
-        guard !before.isLocked else { return refused(.locked) }
+        guard !before.isBlocked(source: source) else { return refused(.locked) }
         if asPIN && before.pinHash == nil { return refused(.noPIN) }
 
-        var r = cur.refunded(charged: charged, pre: before, tries: tries)
+        var r = cur.refunded(charged: charged, pre: before, tries: tries, source: source)
         let lead: Lead
         if asPIN {
             guard let found = matched else {
-                r.registerFailure(now: now, config: config, lock: !deferMiss)
+                r.registerFailure(now: now, config: config, lock: !deferMiss, source: source)
                 record = r
                 return refused(.wrongPIN)
             }
-            r.failCount = max(0, r.failCount - refunds)
+            r.refund(refunds, source: source)
             lead = found
         } else {
             lead = bareCode.map { .code($0) } ?? .trigger
         }
         // The record moved on since the charge (another host, PostgreSQL): grant only what is
         // still grantable there.
-        guard r.admits(enrolling), !r.isLocked else {
+        guard r.admits(enrolling), !r.isBlocked(source: source) else {
             record = cur
             return refused(.locked)
         }
 
         guard case .code(let answer) = lead else {
-            // A right PIN from a remembered host, or from trusted_networks, needs no code.
-            if trusted || rememberedID.map({ r.isRemembered($0, now: now) }) == true {
-                r.registerSuccess()
+            // A right PIN from a remembered host, or from trusted_networks, needs no code. A
+            // pending enrolment is activated by a code only: never granted without one.
+            if enrolling == nil, trusted || rememberedID.map({ r.isRemembered($0, now: now) }) == true {
+                r.registerSuccess(source: source)
                 record = r
                 return .trigger(.remembered)
             }
@@ -234,7 +238,7 @@ extension Authenticator {
             return .trigger(opened)
         }
         if let id = grantID, r.hasCachedGrant(id, at: now) {
-            r.registerSuccess()
+            r.registerSuccess(source: source)
             record = r
             return .cachedGrant
         }
@@ -242,11 +246,11 @@ extension Authenticator {
         // What is left of a wrong answer: the charge, minus the challenges it used up.
         func wrong() -> AttemptOutcome {
             var w = cur
-            if asPIN { w.failCount = max(0, w.failCount - refunds) }
+            if asPIN { w.refund(refunds, source: source) }
             let left = open.compactMap { target in w.challenges.first { $0.transactionID == target.transactionID }?.triesLeft }.max() ?? 0
             w.challenges.removeAll { challenge in challenge.triesLeft <= 0 && open.contains { $0.transactionID == challenge.transactionID } }
             record = w
-            return .verify(.wrong(triesLeft: w.isLocked ? 0 : max(left, 0)))
+            return .verify(.wrong(triesLeft: w.isBlocked(source: source) ? 0 : max(left, 0)))
         }
         if let recovery = RecoveryCode.normalized(answer) {
             guard let index = try RecoveryCode.check(recovery, hashes: before.recoveryHashes) else { return wrong() }
@@ -254,7 +258,7 @@ extension Authenticator {
             guard let still = r.recoveryHashes.firstIndex(of: hash) else { return wrong() }
             r.recoveryHashes.remove(at: still)
             r.challenges.removeAll { challenge in open.contains { $0.transactionID == challenge.transactionID } }
-            r.registerSuccess()
+            r.registerSuccess(source: source)
             record = r
             return .verify(.recovered(left: r.recoveryHashes.count))
         }
@@ -277,7 +281,7 @@ extension Authenticator {
             return .verify(.noChallenge)
         }
         r.challenges.removeAll { $0.transactionID == granted.transactionID }
-        r.registerSuccess()
+        r.registerSuccess(source: source)
         if let enrolment = enrolling { r.activate(pinHash: enrolment.pinHash) }
         record = r
         return .verify(.granted)

@@ -76,8 +76,9 @@ extension Authenticator {
     func settleDeferredMisses(user: String, _ misses: Int) {
         guard misses > 0 else { return }
         do {
+            let source = try sourceID(user: user)
             try store.update(user: user) { record, now in
-                record?.lockIfDue(now: now, config: config)
+                record?.lockIfDue(now: now, config: config, source: source)
             }
         } catch {
             log(.error, user, "store error: \(error)")

@@ -46,12 +46,18 @@ public struct RequestContext {
     /// The application asked for silence or has no terminal: where the code went goes into
     /// the code prompt, never into a separate message (pam_emailotp(8), NOTES).
     public var quiet: Bool
+    /// `PAM_TTY` and `PAM_RUSER`: with no remote host, the source a failure is counted for.
+    public var tty: String
+    public var ruser: String
 
-    public init(service: String, rhost: String, host: String = Host.name(), quiet: Bool = false) {
+    public init(service: String, rhost: String, host: String = Host.name(), quiet: Bool = false,
+                tty: String = "", ruser: String = "") {
         self.service = service
         self.rhost = rhost
         self.host = host
         self.quiet = quiet
+        self.tty = tty
+        self.ruser = ruser
     }
 }
 

@@ -17,6 +17,13 @@ public enum HostKey {
         Hex.encode(try Digest.hmacSHA256(key: key, message: Array("remember\0\(user)\0\(service)\0\(rhost)".utf8)))
     }
 
+    /// The id of the source failures are counted for (SourceThrottle.swift): the remote host,
+    /// or for a local login the terminal and the calling user.
+    public static func source(key: [UInt8], user: String, context: RequestContext) throws -> String {
+        let place = context.rhost.isEmpty ? "local\0\(context.tty)\0\(context.ruser)" : "remote\0\(context.rhost)"
+        return Hex.encode(try Digest.hmacSHA256(key: key, message: Array("source\0\(user)\0\(place)".utf8)))
+    }
+
     /// The id of a remote host among the user's recent ones (any service).
     public static func recent(key: [UInt8], user: String, rhost: String) throws -> String {
         Hex.encode(try Digest.hmacSHA256(key: key, message: Array("host\0\(user)\0\(rhost)".utf8)))
@@ -56,18 +63,24 @@ extension Authenticator {
         return try HostKey.remembered(key: try store.codeKey(), user: user, service: context.service, rhost: context.rhost)
     }
 
+    /// This request's source (`HostKey.source`).
+    func sourceID(user: String) throws -> String {
+        try HostKey.source(key: try store.codeKey(), user: user, context: context)
+    }
+
     /// With pin=none: true when this request comes from a remembered (service, remote host) of
     /// the user and may skip mail and code (the token enabled and unlocked). Nothing typed is
     /// compared here; with pin=token the remembered host is checked by `attempt`, after the PIN.
     func rememberedLogin(user: String) -> Bool {
         do {
             guard let id = try rememberedHostID(user: user) else { return false }
+            let source = try sourceID(user: user)
             // The store's time, under the user's lock: a host clock cannot stretch the window.
             let granted: Bool = try store.update(user: user) { record, now in
                 guard var r = record, r.isRemembered(id, now: now) else { return false }
                 r.refresh(now: now, config: config)
-                guard r.enabled, !r.isLocked else { return false }
-                r.registerSuccess()
+                guard r.enabled, !r.isBlocked(source: source) else { return false }
+                r.registerSuccess(source: source)
                 record = r
                 return true
             }

@@ -12,7 +12,7 @@ public enum Login {
     public static func system(config: Config, pinMode: PINMode, logger: Logger, context: RequestContext) -> Authenticator {
         let clock = SystemClock()
         let random = OpenSSLRandom()
-        return Authenticator(config: config, pinMode: pinMode, store: StoreLocation.open(config, clock: clock, random: random),
+        return Authenticator(config: config, pinMode: pinMode, store: StoreLocation.open(config, clock: clock, random: random, login: true),
                              clock: clock, random: random, mailer: makeMailer(config, clock: clock, random: random),
                              logger: logger, context: context)
     }

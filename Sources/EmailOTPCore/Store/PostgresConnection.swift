@@ -9,13 +9,23 @@ import Glibc
 package final class PostgresConnection {
     private var raw: OpaquePointer?
     package let timeout: Int64
+    /// The monotonic time (ms) past which nothing waits any more: the end of a login's store
+    /// budget (`PostgresStore`), or nil (each statement then waits `store_timeout`).
+    let deadline: Int64?
 
     /// `uri` is expanded by libpq; `password` (from `store_password_file`) is passed apart.
-    init(uri: String, password: String, timeout: Int64) throws {
+    /// The hosts of a multi-host URI are tried in turn, each within its share of what is left
+    /// of `deadline` (without one, `store_timeout` each, at least 2 s); the addresses of one
+    /// host name are tried within that host's share.
+    init(uri: String, password: String, timeout: Int64, deadline: Int64?) throws {
         self.timeout = timeout
+        self.deadline = deadline
         var error = [CChar](repeating: 0, count: 256)
         guard cshim_pq_load(&error, error.count) == 0 else {
             throw StoreError.io("PostgreSQL store: \(String(cString: error))")
+        }
+        guard cshim_pq_conninfo_has_password(uri) != 1 else {
+            throw StoreError.unsafe("the store URI holds a password; put it in a root-only file named by store_password_file")
         }
         // Defaults the URI may override; overrides replace what it says. Nothing comes from the
         // environment (cshim_pq_connect).
@@ -23,24 +33,61 @@ package final class PostgresConnection {
                                             ("application_name", "pam_emailotp")]
         var overrides: [(String, String)] = [("client_encoding", "UTF8")]
         if !password.isEmpty { overrides.append(("password", password)) }
-        var why = [CChar](repeating: 0, count: 512)
-        let connection = try Self.withCArrays(defaults) { defaultKeys, defaultValues in
-            try Self.withCArrays(overrides) { overrideKeys, overrideValues in
-                cshim_pq_connect(uri, defaultKeys, defaultValues, overrideKeys, overrideValues, &why, why.count)
+        var reasons = [String]()
+        var index: Int32 = 0, count: Int32 = 1
+        while index < count {
+            var why = [CChar](repeating: 0, count: 512)
+            let started = try Self.withCArrays(defaults) { defaultKeys, defaultValues in
+                try Self.withCArrays(overrides) { overrideKeys, overrideValues in
+                    cshim_pq_connect(uri, defaultKeys, defaultValues, overrideKeys, overrideValues, index, &count, &why, why.count)
+                }
             }
+            guard let connection = started else {
+                throw StoreError.io("PostgreSQL store: cannot connect: \(Self.oneLine(why))")
+            }
+            let now = Monotonic.milliseconds()
+            let share = deadline.map { now + max($0 - now, 0) / Int64(max(count - index, 1)) } ?? now + max(timeout, 2) * 1000
+            if let reason = Self.establish(connection, until: share) {
+                cshim_pq_finish(connection)
+                reasons.append(reason)
+                index += 1
+                continue
+            }
+            raw = connection
+            break
         }
-        guard let connection = connection else {
-            throw StoreError.io("PostgreSQL store: cannot connect: \(Self.oneLine(why))")
-        }
-        raw = connection
-        guard cshim_pq_status(connection) == Int32(CSHIM_CONNECTION_OK) else {
-            let message = Self.oneLine(cshim_pq_error_message(connection))
-            close()
-            throw StoreError.io("PostgreSQL store: cannot connect: \(message)")
+        guard let connection = raw else {
+            throw StoreError.io("PostgreSQL store: cannot connect: \(reasons.joined(separator: "; "))")
         }
         guard cshim_pq_set_nonblocking(connection, 1) == 0 else {
             close()
             throw StoreError.io("PostgreSQL store: cannot switch the connection to non-blocking mode")
+        }
+    }
+
+    /// Drives a started connection (PQconnectPoll) until it is made or `end`; nil when made,
+    /// else why not. Name resolution runs inside libpq and is the resolver's to bound.
+    private static func establish(_ connection: OpaquePointer, until end: Int64) -> String? {
+        guard cshim_pq_status(connection) != Int32(CSHIM_CONNECTION_BAD) else {
+            return oneLine(cshim_pq_error_message(connection))
+        }
+        var state = Int32(CSHIM_PGRES_POLLING_WRITING)
+        while true {
+            switch state {
+            case Int32(CSHIM_PGRES_POLLING_OK): return nil
+            case Int32(CSHIM_PGRES_POLLING_FAILED): return oneLine(cshim_pq_error_message(connection))
+            default: break
+            }
+            var descriptor = pollfd(fd: cshim_pq_socket(connection),
+                                    events: Int16(state == Int32(CSHIM_PGRES_POLLING_READING) ? POLLIN : POLLOUT), revents: 0)
+            while true {
+                let left = end - Monotonic.milliseconds()
+                guard left > 0 else { return "timeout expired (store_timeout)" }
+                let ready = poll(&descriptor, 1, Int32(min(left, 60_000)))
+                if ready > 0 { break }
+                if ready < 0 && errno != EINTR { return SystemError("poll", "PostgreSQL socket").description }
+            }
+            state = cshim_pq_connect_poll(connection)
         }
     }
 
@@ -67,7 +114,16 @@ package final class PostgresConnection {
     /// reported as such; a host that vanishes inside a transaction must not hold a user's row
     /// for long. One round trip: the simple protocol runs the statements together.
     package func begin() throws {
-        let lock = timeout * 1000, statement = timeout * 1000 + 250, idle = timeout * 2000
+        var lock = timeout * 1000, statement = timeout * 1000 + 250
+        let idle = timeout * 2000
+        if let end = deadline {
+            let left = end - Monotonic.milliseconds()
+            guard left > 0 else { throw budgetSpent() }
+            // The server's timeouts end before the client's deadline, so that a held row is
+            // reported as such.
+            lock = min(lock, max(left - 300, 1))
+            statement = min(statement, max(left - 150, 1))
+        }
         try execute("BEGIN; SET LOCAL lock_timeout = \(lock); SET LOCAL statement_timeout = \(statement); "
                     + "SET LOCAL idle_in_transaction_session_timeout = \(idle)", simple: true)
     }
@@ -96,7 +152,7 @@ package final class PostgresConnection {
     @discardableResult
     package func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false) throws -> [[String?]] {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
-        let deadline = Monotonic.milliseconds() + timeout * 1000 + 500
+        let deadline = min(Monotonic.milliseconds() + timeout * 1000 + 500, self.deadline ?? Int64.max)
         let copies = parameters.map { strdup($0) }
         defer { for pointer in copies { free(pointer) } }
         guard copies.allSatisfy({ $0 != nil }) else { throw StoreError.io("PostgreSQL store: out of memory") }
@@ -149,6 +205,7 @@ package final class PostgresConnection {
             let left = deadline - Monotonic.milliseconds()
             guard left > 0 else {
                 close()
+                if let end = self.deadline, Monotonic.milliseconds() >= end { throw budgetSpent() }
                 throw StoreError.io("PostgreSQL store: no answer from the database within store_timeout (\(timeout) s)")
             }
             let ready = poll(&descriptor, 1, Int32(min(left, 60_000)))
@@ -158,6 +215,10 @@ package final class PostgresConnection {
                 throw StoreError.io(SystemError("poll", "PostgreSQL socket").description)
             }
         }
+    }
+
+    private func budgetSpent() -> StoreError {
+        StoreError.io("PostgreSQL store: this login's store work reached store_timeout (\(timeout) s)")
     }
 
     private func failure(_ message: UnsafePointer<CChar>?) -> StoreError {

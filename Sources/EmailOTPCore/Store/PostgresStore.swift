@@ -4,18 +4,29 @@ import EmailOTPToken
 /// The fleet store: one PostgreSQL database shared by many hosts (emailotp.conf(5), store). A user's record
 /// is one row holding the same versioned text as a file-store record (`RecordFormat`), so
 /// fields added to the record need no schema change. Schema: `PostgresSchema` (store-init, in the admin code), docs/DESIGN.md.
+///
+/// Every operation connects, runs its transactions and closes (docs/fleet.md, connections): no
+/// connection outlives a store call, so none is held while a login waits at a prompt or for a
+/// mail server. A login's store (`perLogin`) has one budget of `store_timeout` for the sum of its
+/// store work: every connection attempt (each address), every statement and every lock wait
+/// get only what is left of it.
 public final class PostgresStore: TokenStore {
     public let uri: String
     let password: String
     let timeout: Int64
-    private var connection: PostgresConnection?
+    /// What is left of a login's `store_timeout`; nil for the admin command (each statement
+    /// then gets `store_timeout`).
+    private let budget: StoreBudget?
+    /// The connection `session()` keeps for store-init and migrate.
+    private var held: PostgresConnection?
     private var key: [UInt8]?
 
     /// Nothing is loaded or connected until the first call.
-    public init(uri: String, password: String, timeout: Int64) {
+    public init(uri: String, password: String, timeout: Int64, perLogin: Bool = false) {
         self.uri = uri
         self.password = password
         self.timeout = timeout
+        self.budget = perLogin ? StoreBudget(milliseconds: timeout * 1000) : nil
     }
 
     /// The schema version this module reads; `emailotp store-init` creates or upgrades to it.
@@ -23,24 +34,51 @@ public final class PostgresStore: TokenStore {
     /// Advisory-lock class (`EOTP`) for users without a row, which `FOR UPDATE` cannot lock.
     package static let absentUserLockClass = 0x454F_5450
 
+    /// Reads the code key in the same transaction when it is not known yet: a login's first
+    /// step is a read, and its next needs the key, so one connection serves both.
     public func read(user: String) throws -> TokenRecord? {
         _ = try UserName.encode(user)
-        let rows = try transaction { try $0.execute("SELECT record FROM emailotp_tokens WHERE user_name = $1", [user]) }
+        let known = key != nil
+        let (rows, keyRows) = try transaction { db in
+            (try db.execute("SELECT record FROM emailotp_tokens WHERE user_name = $1", [user]),
+             known ? nil : try db.execute(Self.keyQuery))
+        }
+        if let found = keyRows { key = try? Self.decodeKey(found) }
         return try rows.first.map { try parse($0.first ?? nil, user: user) }
     }
 
     public func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
         _ = try UserName.encode(user)
-        let db = try first { db -> PostgresConnection in
-            try db.begin()
-            return db
+        return try connected { link in try update(link, user: user, body) }
+    }
+
+    /// Charge and settle on one connection, closed before the caller goes on; when the
+    /// connection died after the charge's COMMIT (a failover, `pg_terminate_backend`), the
+    /// settle runs on a new one.
+    public func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
+                           settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        _ = try UserName.encode(user)
+        return try connected { link in
+            let charged: TokenRecord? = try update(link, user: user) { record, now in
+                try charge(&record, now)
+                return record
+            }
+            return try update(link, user: user) { record, now in try settle(&record, charged, now) }
         }
+    }
+
+    /// One transaction on `user`'s row (`TokenStore.update`).
+    private func update<T>(_ link: Link, user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
+        let db = try link.begun()
         do {
             let select = "SELECT record FROM emailotp_tokens WHERE user_name = $1 FOR UPDATE"
             var rows = try db.execute(select, [user])
             if rows.isEmpty {
-                // Two hosts creating one user's record wait for each other here.
-                try db.execute("SELECT pg_advisory_xact_lock(\(Self.absentUserLockClass), hashtext($1))", [user])
+                // Two hosts creating one user's record wait for each other here. The key is a
+                // hash of the fleet's secret code key and the name, so that pg_locks, which
+                // every database user reads, does not name who tries to log in.
+                try db.execute("SELECT pg_advisory_xact_lock(\(Self.absentUserLockClass), "
+                               + "hashtext((SELECT key FROM emailotp_key WHERE id = 1) || $1))", [user])
                 rows = try db.execute(select, [user])
             }
             let before = try rows.first.map { try parse($0.first ?? nil, user: user) }
@@ -79,9 +117,14 @@ public final class PostgresStore: TokenStore {
 
     public func codeKey() throws -> [UInt8] {
         if let key = key { return key }
-        let rows = try transaction {
-            try $0.execute("SELECT (SELECT value FROM emailotp_meta WHERE name = 'schema_version'), (SELECT key FROM emailotp_key WHERE id = 1)")
-        }
+        let found = try Self.decodeKey(try transaction { try $0.execute(Self.keyQuery) })
+        key = found
+        return found
+    }
+
+    static let keyQuery = "SELECT (SELECT value FROM emailotp_meta WHERE name = 'schema_version'), (SELECT key FROM emailotp_key WHERE id = 1)"
+
+    static func decodeKey(_ rows: [[String?]]) throws -> [UInt8] {
         let version = rows.first?.first ?? nil
         guard version == String(PostgresStore.schemaVersion) else {
             throw StoreError.unsafe("the database holds schema version \(version ?? "none"), this module needs \(PostgresStore.schemaVersion): run emailotp store-init")
@@ -89,7 +132,6 @@ public final class PostgresStore: TokenStore {
         guard let hex = rows.first?.last ?? nil, hex.utf8.count == 64, let found = Hex.decode(hex) else {
             throw StoreError.unsafe("the database holds no 256-bit code key: run emailotp store-init")
         }
-        key = found
         return found
     }
 
@@ -98,10 +140,13 @@ public final class PostgresStore: TokenStore {
     public func replicationReport() throws -> [String] {
         let rows = try transaction {
             try $0.execute("SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), "
-                           + "current_setting('synchronous_commit'), (SELECT count(*) FROM pg_stat_replication)")
+                           + "current_setting('synchronous_commit'), (SELECT count(*) FROM pg_stat_replication), "
+                           + "(SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), "
+                           + "(SELECT count(*) FROM pg_stat_replication WHERE sync_state IS NULL)")
         }
-        guard let row = rows.first, row.count == 4 else { return [] }
+        guard let row = rows.first, row.count == 6 else { return [] }
         let standby = row[0] == "t", names = row[1] ?? "", commit = row[2] ?? "", streaming = Int(row[3] ?? "") ?? 0
+        let synchronous = Int(row[4] ?? "") ?? 0, hidden = Int(row[5] ?? "") ?? 0
         if standby {
             return ["warning: the store's server is a standby (read-only): every login fails until it is promoted; "
                     + "list the primary's address too and add target_session_attrs=read-write to the store URI"]
@@ -123,41 +168,84 @@ public final class PostgresStore: TokenStore {
                          + "synchronous_commit = \(commit)): an accepted code and a counted failure survive a failover to that standby"]
             if streaming == 0 {
                 lines.append("warning: no standby is connected: every write waits for one, so logins fail closed (store_timeout)")
+            } else if hidden > 0 {
+                lines.append("note: this role cannot read pg_stat_replication's sync_state (it needs pg_read_all_stats), "
+                             + "so whether a connected standby is synchronous was not checked")
+            } else if synchronous == 0 {
+                lines = ["warning: no connected standby is synchronous: \(streaming) standby(s) stream but none is named by "
+                         + "synchronous_standby_names = '\(names)' (sync_state async or potential); every write waits, so "
+                         + "logins fail closed (store_timeout) (docs/fleet.md)"]
             }
             return lines
         }
     }
 
-    /// Runs the first statement of an operation. A connection that died while idle (a
-    /// failover between the PIN and the code prompt) is replaced once: nothing ran yet.
-    func first<T>(_ step: (PostgresConnection) throws -> T) throws -> T {
-        if let db = connection, db.isOpen {
-            do {
-                return try step(db)
-            } catch {
-                guard !db.isOpen else { throw error }
-            }
+    /// The connection of one store operation: opened on first use, closed when the operation
+    /// ends, whatever it ended with. For a login, the operation's waits are bounded by what is
+    /// left of its budget, and its time is taken from it.
+    final class Link {
+        let store: PostgresStore
+        let deadline: Int64?
+        var db: PostgresConnection?
+
+        init(_ store: PostgresStore, deadline: Int64?) {
+            self.store = store
+            self.deadline = deadline
         }
-        connection = nil
-        let db = try PostgresConnection(uri: uri, password: password, timeout: timeout)
-        connection = db
-        return try step(db)
+
+        /// The connection with a transaction begun. A connection that died between two
+        /// transactions (a failover after a charge) is replaced once: nothing of this
+        /// transaction ran yet.
+        func begun() throws -> PostgresConnection {
+            if let db = db, db.isOpen {
+                do {
+                    try db.begin()
+                    return db
+                } catch {
+                    guard !db.isOpen else { throw error }
+                }
+            }
+            db = nil
+            let fresh = try store.held.flatMap { $0.isOpen ? $0 : nil }
+                ?? PostgresConnection(uri: store.uri, password: store.password, timeout: store.timeout, deadline: deadline)
+            db = fresh
+            try fresh.begin()
+            return fresh
+        }
+    }
+
+    /// Runs one store operation on its own connection (`Link`), closed at its end; `session()`'s
+    /// connection is used, and kept, when there is one.
+    func connected<T>(_ body: (Link) throws -> T) throws -> T {
+        let started = Monotonic.milliseconds()
+        var deadline: Int64? = nil
+        if let budget = budget {
+            guard budget.milliseconds > 0 else {
+                throw StoreError.io("PostgreSQL store: this login's store work took store_timeout (\(timeout) s) already")
+            }
+            deadline = started + budget.milliseconds
+        }
+        let link = Link(self, deadline: deadline)
+        defer {
+            if let db = link.db, db !== held { db.close() }
+            budget?.milliseconds -= Monotonic.milliseconds() - started
+        }
+        return try body(link)
     }
 
     /// One read-only statement in its own transaction, so that the timeouts `begin` sets
     /// bound it too.
     func transaction<T>(_ step: (PostgresConnection) throws -> T) throws -> T {
-        let db = try first { db -> PostgresConnection in
-            try db.begin()
-            return db
-        }
-        do {
-            let result = try step(db)
-            try db.commit()
-            return result
-        } catch {
-            if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
-            throw error
+        try connected { link in
+            let db = try link.begun()
+            do {
+                let result = try step(db)
+                try db.commit()
+                return result
+            } catch {
+                if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
+                throw error
+            }
         }
     }
 
@@ -169,8 +257,20 @@ public final class PostgresStore: TokenStore {
         }
     }
 
-    /// The connection, opened when needed; for `emailotp store-init` and `migrate`.
+    /// A connection kept open until the store goes away; for `emailotp store-init` and `migrate`.
     package func session() throws -> PostgresConnection {
-        try first { $0 }
+        if let db = held, db.isOpen { return db }
+        let db = try PostgresConnection(uri: uri, password: password, timeout: timeout, deadline: nil)
+        held = db
+        return db
+    }
+}
+
+/// The store time left to one login, in milliseconds.
+final class StoreBudget {
+    var milliseconds: Int64
+
+    init(milliseconds: Int64) {
+        self.milliseconds = milliseconds
     }
 }

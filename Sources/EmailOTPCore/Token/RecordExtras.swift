@@ -21,7 +21,7 @@ public struct RememberedHost: Equatable {
 /// have none of them and are read as records without any; every write is format 2.
 extension RecordFormat {
     static let readableHeaders = ["emailotp-token 1", header]
-    static let extraKeys = ["recovery", "remember", "hosts", "alerts", "lock_alerted"]
+    static let extraKeys = ["recovery", "remember", "hosts", "alerts", "lock_alerted", "source"]
     /// Far above what the module keeps (20 codes, 10 hosts): a bigger list is not ours.
     static let maxExtraEntries = 100
 
@@ -33,13 +33,14 @@ extension RecordFormat {
         if !record.recentHosts.isEmpty { lines.append((["hosts"] + record.recentHosts).joined(separator: " ")) }
         if !record.alerts.isEmpty { lines.append((["alerts"] + record.alerts.map(String.init)).joined(separator: " ")) }
         if record.alertedLock != 0 { lines.append("lock_alerted \(record.alertedLock)") }
+        for entry in record.sources { lines.append("source \(entry.id) \(entry.count) \(entry.last) \(entry.lockedAt)") }
         return lines
     }
 
     static func applyExtras(_ entries: [(key: String, value: String, line: Int)], to record: inout TokenRecord) throws {
         var seen = Set<String>()
         for (key, value, line) in entries {
-            if !ByteText.same(key, "remember") {
+            if !ByteText.same(key, "remember") && !ByteText.same(key, "source") {
                 guard !seen.contains(key) else { throw CorruptRecord(line: line, reason: "\(key) twice") }
                 seen.insert(key)
             }
@@ -57,6 +58,14 @@ extension RecordFormat {
                     throw CorruptRecord(line: line, reason: "bad remembered host")
                 }
                 record.remembered.append(RememberedHost(id: items[0], created: created, expires: expires))
+            case "source":
+                guard record.sources.count < maxExtraEntries, items.count == 4, isKeyedHash(items[0]),
+                      let count = parseInteger(items[1], in: 0...1_000_000),
+                      let last = parseInteger(items[2], in: 0...Int64(Int32.max) * 4),
+                      let locked = parseInteger(items[3], in: 0...Int64(Int32.max) * 4) else {
+                    throw CorruptRecord(line: line, reason: "bad source")
+                }
+                record.sources.append(SourceFailures(id: items[0], count: Int(count), last: last, lockedAt: locked))
             case "hosts":
                 guard items.count <= maxExtraEntries, items.allSatisfy(isKeyedHash) else {
                     throw CorruptRecord(line: line, reason: "bad recent hosts")

@@ -43,6 +43,8 @@ public struct TokenRecord: Equatable {
     public var recentHosts: [String] = []
     public var alerts: [Int64] = []
     public var alertedLock: Int64 = 0
+    /// Failures per source (SourceThrottle.swift).
+    public var sources: [SourceFailures] = []
 
     public init(user: String, email: String, pinHash: String?) {
         self.user = user

@@ -11,6 +11,7 @@ extension TokenRecord {
             failCount = 0
         }
         challenges.removeAll { $0.isExpired(at: now) }
+        expireSources(now: now, config: config)
         mails.removeAll { $0 <= now - 3600 || $0 > now + 3600 }
         // auth_cache as it is set now, not as it was at the grant (0 drops every grant).
         cachedGrants = cachedGrants.map { $0.limited(to: config.authCache) }.filter { !$0.isExpired(at: now) }
@@ -18,21 +19,25 @@ extension TokenRecord {
 
     public var isLocked: Bool { lockedAt != 0 }
 
-    /// Counts a wrong PIN or code; `max_fail` consecutive ones lock the token. Locking voids
-    /// the open challenges: a code mailed before the lock must not work after a reset. With
-    /// `lock` false the failure is counted and the lock left to `lockIfDue`.
-    public mutating func registerFailure(now: Int64, config: Config, lock: Bool = true) {
+    /// Counts a wrong PIN or code, for the user and for `source` (SourceThrottle.swift):
+    /// `max_fail_source` consecutive ones lock the source, `max_fail` the token. Locking the
+    /// token voids the open challenges: a code mailed before the lock must not work after a
+    /// reset. With `lock` false the failure is counted and the lock left to `lockIfDue`.
+    public mutating func registerFailure(now: Int64, config: Config, lock: Bool = true, source: String? = nil) {
         if failCount < 1_000_000 { failCount += 1 }
+        if let id = source { countSourceFailure(id, now: now, config: config, lock: lock) }
         if lock && failCount >= config.maxFail && lockedAt == 0 {
             lockedAt = max(now, 1)
             challenges.removeAll()
         }
     }
 
-    /// A granted login clears the failures.
-    public mutating func registerSuccess() {
+    /// A granted login clears the user's failures and those of its `source`; other sources
+    /// keep theirs (and their locks) until `unlock_time`.
+    public mutating func registerSuccess(source: String? = nil) {
         failCount = 0
         lockedAt = 0
+        if let id = source { sources.removeAll { $0.id == id } }
     }
 
     /// The newest open challenge.
@@ -72,6 +77,13 @@ extension TokenRecord {
 
     /// A new set of recovery codes (`emailotp recovery-codes`), replacing the old set: as after
     /// a lost device, every remembered host and cached grant goes too.
+    /// A new PIN (`emailotp set-pin`, root's or the user's own): grants cached under the old
+    /// PIN must not outlive it.
+    public mutating func replacePIN(_ hash: String) {
+        pinHash = hash
+        cachedGrants = []
+    }
+
     public mutating func replaceRecoveryCodes(_ hashes: [String]) {
         recoveryHashes = hashes
         forgetTrust()

@@ -53,6 +53,7 @@ final class ConfigTests: TempDirTestCase {
             "mask_address": ("off", { !$0.maskAddress }, ["2", "nope"]),
             "sendmail_path": ("/usr/lib/sendmail", { $0.sendmailPath == "/usr/lib/sendmail" }, ["sendmail", ""]),
             "max_fail": ("5", { $0.maxFail == 5 }, ["0", "1001"]),
+            "max_fail_source": ("3", { $0.maxFailSource == 3 }, ["0", "1001", "x"]),
             "unlock_time": ("0", { $0.unlockTime == 0 }, ["-5", "31536001"]),
             "pin_prompt": ("Token PIN: ", { $0.pinPrompt == "Token PIN: " }, ["PIN\n", "\u{7}", String(repeating: "p", count: 201)]),
             "otp_prompt": ("Code: ", { $0.otpPrompt == "Code: " }, ["Code\r", String(repeating: "c", count: 201)]),
@@ -171,7 +172,8 @@ final class ConfigTests: TempDirTestCase {
         XCTAssertEqual(config.maxMailsPerHour, 10)
         XCTAssertTrue(config.maskAddress)
         XCTAssertEqual(config.sendmailPath, "/usr/sbin/sendmail")
-        XCTAssertEqual(config.maxFail, 10)
+        XCTAssertEqual(config.maxFail, 100)
+        XCTAssertEqual(config.maxFailSource, 10)
         XCTAssertEqual(config.unlockTime, 900)
         XCTAssertEqual(config.pinPrompt, "PIN: ")
         XCTAssertEqual(config.otpPrompt, "Email code: ")
