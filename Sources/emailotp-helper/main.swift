@@ -220,10 +220,12 @@ func main() -> Never {
     let result = Login.run(authenticator, options: options, user: request.user, conversation: conversation,
                            authtok: request.authtok)
     var delay = Login.failDelay(after: result, openedChallenge: conversation.openedChallenge, config: config)
-    // For a caller that is not root, the helper waits itself: it must not guess faster than a
-    // PAM stack with pam_fail_delay.
-    if !trusted && delay > 0 {
-        _ = sleep(UInt32(delay))
+    // The helper waits out the fail delay itself, for every caller, counted from the last
+    // answer: a caller that is not root must not guess faster than a PAM stack with
+    // pam_fail_delay, and the caller of su, who can watch this process in /proc, sees it end
+    // at the same time whatever the work after the answer was.
+    if delay > 0 {
+        Deadline(afterMilliseconds: conversation.lastAnswer + delay * 1000 - Monotonic.milliseconds()).sleepUntilPassed()
         delay = 0
     }
     withExtendedLifetime(slot) {}
