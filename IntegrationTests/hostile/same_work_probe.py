@@ -42,19 +42,35 @@ def read_until(fd, token, seconds=30):
     return seen
 
 
-def helper_pid(seconds=10):
+def parent_and_state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), fields[0]
+
+
+def helper_pid(su, seconds=10):
+    """The live helper under this su (killed su's leave zombies of theirs behind)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    with open("/proc/%s/comm" % name) as f:
-                        if f.read().strip() == HELPER:
-                            return int(name)
-                except OSError:
-                    pass
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/comm" % name) as f:
+                    if f.read().strip() != HELPER:
+                        continue
+                pid = int(name)
+                parent, state = parent_and_state(pid)
+                if state in "ZX":
+                    continue
+                for _ in range(4):
+                    if parent == su:
+                        return pid
+                    parent, _ = parent_and_state(parent)
+            except (OSError, ValueError, IndexError):
+                pass
         time.sleep(0.001)
-    raise TimeoutError("no %s process" % HELPER)
+    raise TimeoutError("no %s process under su %d" % (HELPER, su))
 
 
 def sample(pid):
@@ -79,7 +95,7 @@ def one(user, wrong):
         os.execv("/bin/su", ["su", user, "-c", "true"])
     try:
         read_until(fd, b"PIN: ")
-        helper = helper_pid()
+        helper = helper_pid(pid)
         before = sample(helper)
         start = time.monotonic()
         os.write(fd, wrong.encode() + b"\n")

@@ -56,11 +56,13 @@ def mann_whitney_z(a, b):
 
 
 def lock(site, user):
-    """Locks the token in the store, as max_fail failures would (unlock_time 0: for good)."""
+    """Locks the token in the store, as max_fail failures would (unlock_time 0: for good), its
+    lockout alert already sent (once per lock)."""
     path = site.record_path(user)
     lines = path.read_text().splitlines()
-    out = ["locked_at %d" % int(time.time()) if l.startswith("locked_at ") else
-           "fail_count 5" if l.startswith("fail_count ") else l for l in lines]
+    now = int(time.time())
+    out = ["locked_at %d" % now if l.startswith("locked_at ") else
+           "fail_count 5" if l.startswith("fail_count ") else l for l in lines] + ["lock_alerted %d" % now]
     site.write_file(path, "\n".join(out) + "\n", 0o600)
     assert site.read_record(user)["locked_at"] != "0"
 
