@@ -76,9 +76,9 @@ uninstall() {
     say "uninstalled"
 }
 
-# The Swift toolchain's own prerequisites on Debian 12 (swift.org's list): a toolchain just
-# unpacked into /opt/swift on a bare system fails without them ("libncurses.so.6"), and
-# SwiftPM needs git to fetch swift-argument-parser.
+# The Swift toolchain's own prerequisites, per release. Debian 12: swift.org's list, as a
+# toolchain just unpacked into /opt/swift on a bare system fails without them ("libncurses.so.6").
+# Debian 13: its own swiftlang package. SwiftPM needs git to fetch swift-argument-parser.
 toolchain_packages() {
     local id= version=
     if [ -r /etc/os-release ]; then
@@ -91,6 +91,12 @@ toolchain_packages() {
         # package there): dpkg-query never finds it installed, and every run would call apt.
         echo binutils gcc libc6-dev libstdc++-12-dev libncurses6 libedit2 libxml2 libsqlite3-0 \
              libpython3.11 libz3-4 pkg-config tzdata zlib1g-dev uuid-dev
+    elif [ "$id" = debian ] && [ "$version" = 13 ]; then
+        # Debian's own toolchain, swiftlang (Swift 6.0.3, /usr/bin/swift), unless one is on PATH
+        # or in /opt/swift already. The module links GCC's static libstdc++ (link/static-libstdc++),
+        # which is in libstdc++-14-dev, not pulled in by swiftlang.
+        echo binutils gcc libc6-dev libstdc++-14-dev pkg-config
+        if ! command -v swift >/dev/null && [ ! -x /opt/swift/usr/bin/swift ]; then echo swiftlang; fi
     fi
 }
 

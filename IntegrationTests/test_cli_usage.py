@@ -10,7 +10,8 @@ import pytest
 from lib.env import ALICE, EMAILOTP
 
 VERBS = {
-    "enroll": ["<user>", "--email", "--address-from-command", "--pin-stdin", "--no-pin", "--verify"],
+    "enroll": ["<user>", "--email", "--address-from-command", "--pin-stdin", "--no-pin", "--verify", "--pending", "--from",
+               "--group"],
     "list": ["--json"],
     "show": ["<user>", "--json"],
     "set-pin": ["<user>", "--pin-stdin"],

@@ -6,7 +6,8 @@ Rules (emailotp(8), CONFIG-CHECK RULES): failure-passes, nullok-then-grant,
 success-skips-module, use-first-pass-unset, bad-argument, bad-control, include-missing,
 include-loop, include-depth, sshd-usepam, sshd-kbdinteractive, sshd-authmethods, sudo-timestamp; notes:
 rootok-skips, sudo-no-authentication, sshd-without-module, sudo-without-module, no-service,
-users-without-token; and address-command-untrusted, address-command-user (the configuration's
+users-without-token, ignore-refuses, groups-unknown; ignore-grants-without-factor and
+trusted-everywhere (groups, trusted_networks); and address-command-untrusted, address-command-user (the configuration's
 address_command and the account it runs as)."""
 
 import json
@@ -143,6 +144,30 @@ def test_rule_failure_passes(box, broken, fixed):
     sshd_service(box, fixed)
     code, found, report = box.rules()
     assert code == 0 and problems(found) == [], report
+
+
+def test_rule_ignore_grants_without_factor(box):
+    """groups= makes the module ignore non-members: with only pam_permit around it they get in
+    with no factor; behind a password that is the intended policy."""
+    box.service("svc", "auth required pam_emailotp.so groups=root,!nogroup-xyz\nauth required pam_permit.so\n")
+    code, found, report = box.rules()
+    assert code == 1 and problems(found) == ["ignore-grants-without-factor"], report
+    assert ("groups-unknown", "note") in found
+    assert {"service": "svc", "policy": "%s:1: asks members of root except members of nogroup-xyz; "
+            "anyone else is ignored; pin=token, mode=interactive" % (box.pam / "svc")} in report["policies"]
+    box.service("svc", "auth required pam_permit.so\nauth required pam_emailotp.so pin=none trusted_networks=192.0.2.0/24\n")
+    code, found, report = box.rules()
+    assert code == 1 and problems(found) == ["ignore-grants-without-factor"], report
+    text = box.run(json_out=False).stdout
+    assert "policy svc: %s:2: asks everyone; ignores logins from 192.0.2.0/24" % (box.pam / "svc") in text, text
+    # fixed: a password first
+    box.service("svc", "@include common-auth\nauth required pam_emailotp.so pin=none groups=root\n")
+    code, found, report = box.rules()
+    assert code == 0 and problems(found) == [], report
+    # no other module grants: a note that those users cannot log in
+    box.service("svc", "auth required pam_emailotp.so groups=root\n")
+    code, found, report = box.rules()
+    assert code == 0 and ("ignore-refuses", "note") in found, report
 
 
 def test_rule_nullok_then_grant(box):

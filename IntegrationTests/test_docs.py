@@ -57,7 +57,7 @@ CLI_OPTIONS = [
 
 PLACEHOLDERS = [
     "{otp}", "{user}", "{host}", "{service}", "{validity}", "{expires}",
-    "{transaction_id}", "{rhost}",
+    "{transaction_id}", "{rhost}", "{first_factor}",
 ]
 
 ENV = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH="80")

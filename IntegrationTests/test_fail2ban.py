@@ -1,7 +1,7 @@
 """The shipped fail2ban filter (packaging/fail2ban/pam-emailotp.conf, installed as
 /etc/fail2ban/filter.d/pam-emailotp.conf) against the module's own log lines, captured from real
 logins through libpam and the installed module: a wrong PIN, a wrong code and a locked token each
-match with the remote host they came from; a granted login, a failure without a remote host and a
+match with the remote host they came from, from sshd as from OpenSSH 10's sshd-session; a granted login, a failure without a remote host and a
 forged remote host match nothing."""
 
 import re
@@ -108,6 +108,17 @@ def test_filter_matches_failures_by_host_and_nothing_else(site, smtp, syslog, tm
     assert locked[2].startswith("refused: token locked"), found
     assert {h for h, _ in found} == {WRONG_PIN_HOST, WRONG_CODE_HOST, LOCKED_HOST}, found
     assert not [m for _, m in found if "granted" in m or "code mailed" in m], found
+
+    # OpenSSH 10 (Debian 13) runs the login in sshd-session, which names itself in the line:
+    # the same lines from that process ban the same hosts.
+    session = [re.sub(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d) [^\[: ]+(?:\[\d+\])?: ", r"\1 sshd-session[812]: ", t)
+               for t in texts]
+    assert all(" sshd-session[812]: pam_emailotp(" in t for t in session), session
+    (tmp_path / "session").mkdir()
+    def from_module(matches):
+        return sorted((h, m[m.index("pam_emailotp("):]) for h, m in matches)
+
+    assert from_module(fail2ban_matches(tmp_path / "session", as_syslog_file(session))) == from_module(found)
 
 
 def test_installed_filter_is_the_shipped_one():

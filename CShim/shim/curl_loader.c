@@ -100,3 +100,8 @@ int cshim_curl_shutdown_connection(CURL *curl)
         return -1;
     return shutdown(sock, SHUT_RDWR);
 }
+
+long cshim_curl_usessl_all(void)
+{
+    return (long)CURLUSESSL_ALL;
+}

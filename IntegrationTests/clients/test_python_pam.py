@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from clientsupport import PIN, example_service, service_line, token_user
-from lib.mail import extract_code
+from lib.mail import extract_code, text_body
 
 PYTHON_PAM = "python-pam==2.1.0"
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pam_app.py")
@@ -138,3 +138,35 @@ def test_helper_applies_the_modules_rate_limits_and_fail_counts(webapp, venv, si
     assert [s[3] for s in via_helper] == ["1", "2", "2", "2", "2", "3", "0"]
     assert via_helper[4][1] == PAM_AUTHINFO_UNAVAIL and "Too many codes were requested" in via_helper[4][2]
     assert via_helper[-1][:2] == (True, PAM_SUCCESS)
+
+
+def test_pending_enrolment_through_the_helper_in_challenge_mode(webapp, venv, site, smtp):
+    """A web application that is not root (the setuid helper), one password per attempt: the
+    first password of a pending user mails the code and says how to finish; the PIN chosen
+    followed by the code activates the token."""
+    ns, app_user, _ = webapp
+    user = token_user()
+    address = user + "@example.org"
+    p = site.cli("enroll", user, "--email", address, "--pending")
+    assert p.returncode == 0, p.stderr
+
+    first = login(ns, venv, user, "whatever-typed", as_user=app_user)
+    assert not first["ok"] and first["code"] == PAM_AUTH_ERR
+    assert any("log in again with a PIN you choose" in m for m in first["messages"]), first
+    assert smtp.count() == 1 and smtp.envelopes()[0]["rcpt_tos"] == [address]
+    assert "log in again with a PIN you choose" in " ".join(text_body(smtp.last()).split())
+    code = extract_code(smtp.last())
+
+    wrong = login(ns, venv, user, PIN + ("0" if code[0] != "0" else "1") + code[1:], as_user=app_user)
+    assert not wrong["ok"]
+    assert site.read_record(user)["state"] == "pending"
+    assert site.read_record(user)["fail_count"] == "1"
+
+    second = login(ns, venv, user, PIN + code, as_user=app_user)
+    assert second["ok"] and second["code"] == PAM_SUCCESS, second
+    assert site.read_record(user)["state"] == "enabled"
+    assert smtp.last()["X-EmailOTP-Alert"] == "enrolled"
+
+    # From now on an ordinary token: the PIN chosen opens a challenge.
+    third = login(ns, venv, user, PIN, as_user=app_user)
+    assert not third["ok"] and any("Log in again with your PIN followed by the code" in m for m in third["messages"])

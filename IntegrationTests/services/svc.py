@@ -244,7 +244,7 @@ class SSHD:
     /etc/pam.d/sshd."""
 
     def __init__(self, tmpdir, pam_text, *, allow_user, auth_methods,
-                 max_auth_tries=6, extra=""):
+                 max_auth_tries=6, extra="", listen=("127.0.0.1",)):
         self.dir = os.path.join(str(tmpdir), "sshd")
         os.makedirs(self.dir, mode=0o700)
         self.port = free_port()
@@ -252,8 +252,9 @@ class SSHD:
         self.host_key = os.path.join(self.dir, "ssh_host_ed25519_key")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "emailotp-test",
                         "-f", self.host_key], check=True)
+        self.listen = list(listen)
         self.config = write_file(os.path.join(self.dir, "sshd_config"), "\n".join([
-            "ListenAddress 127.0.0.1",
+            "\n".join("ListenAddress %s" % a for a in self.listen),
             "HostKey %s" % self.host_key,
             "PidFile %s" % os.path.join(self.dir, "sshd.pid"),
             "UsePAM yes",
@@ -329,7 +330,7 @@ class SSHD:
     def log_text(self):
         return "".join(self.log)
 
-    def client_argv(self, user, methods, identity=None, prompts=1, command="echo OK-$((6*7))"):
+    def client_argv(self, user, methods, identity=None, prompts=1, command="echo OK-$((6*7))", host=None):
         argv = ["ssh", "-F", "/dev/null", "-p", str(self.port),
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "LogLevel=ERROR", "-o", "BatchMode=no",
@@ -340,7 +341,7 @@ class SSHD:
             argv += ["-o", "IdentityFile=%s" % identity]
         else:
             argv += ["-o", "IdentityFile=none"]
-        return argv + ["%s@127.0.0.1" % user, command]
+        return argv + ["%s@%s" % (user, host or self.listen[0]), command]
 
 
 def install_key(tmpdir, user):

@@ -61,8 +61,8 @@ func finish(_ result: AuthResult, failDelay: Int64 = 0, openedChallenge: Bool = 
 }
 
 func userName(of uid: uid_t) -> String {
-    guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "?" }
-    return LogText.printable(String(cString: name))
+    guard let account = Account.lookup(uid: uid) else { return "?" }
+    return LogText.printable(account.name)
 }
 
 /// The program of a process, for the log (`/proc/PID/exe`).

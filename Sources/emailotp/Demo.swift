@@ -33,9 +33,13 @@ extension EmailOTP {
                 guard let modulePath = module ?? Self.moduleDirectories.map({ "\($0)/pam_emailotp.so" }).first(where: { access($0, R_OK) == 0 }) else {
                     throw CLIError("pam_emailotp.so is not installed (run ./install.sh) and --module was not given")
                 }
+                // mkdtemp returns a pointer into the template: it is read while the template lives.
                 var template = Array("/tmp/emailotp-demo.XXXXXX".utf8CString)
-                guard let made = mkdtemp(&template) else { throw CLIError("mkdtemp failed") }
-                let root = String(cString: made)
+                let made: String? = template.withUnsafeMutableBufferPointer { buffer in
+                    guard let base = buffer.baseAddress, let name = mkdtemp(base) else { return nil }
+                    return String(cString: name)
+                }
+                guard let root = made else { throw CLIError("mkdtemp failed: \(String(cString: strerror(errno)))") }
                 defer {
                     if keep { print("kept \(root)") } else { removeTree(root) }
                 }
@@ -98,19 +102,24 @@ final class DemoConversation {
     func authenticate(service: String, user: String, confdir: String) -> Int32 {
         var conversation = pam_conv(conv: demoConversationCallback,
                                     appdata_ptr: Unmanaged.passUnretained(self).toOpaque())
-        var handle: OpaquePointer? = nil
-        let started = pam_start_confdir(service, user, &conversation, confdir, &handle)
-        guard started == PAM_SUCCESS, let pamh = handle else {
-            resultText = "pam_start_confdir failed"
-            return started
+        // The conversation and this object (its appdata) stay alive until pam_end.
+        return withExtendedLifetime(self) {
+            withUnsafePointer(to: &conversation) { conversationPointer in
+                var handle: OpaquePointer? = nil
+                let started = pam_start_confdir(service, user, conversationPointer, confdir, &handle)
+                guard started == PAM_SUCCESS, let pamh = handle else {
+                    resultText = "pam_start_confdir failed"
+                    return started
+                }
+                // The demo plays a terminal login: with PAM_TTY set the module shows where the code
+                // went as a message, as login and su do.
+                _ = pam_set_item(pamh, PAM_TTY, "emailotp-demo")
+                let result = pam_authenticate(pamh, 0)
+                resultText = String(cString: pam_strerror(pamh, result))
+                pam_end(pamh, result)
+                return result
+            }
         }
-        // The demo plays a terminal login: with PAM_TTY set the module shows where the code
-        // went as a message, as login and su do.
-        _ = pam_set_item(pamh, PAM_TTY, "emailotp-demo")
-        let result = withExtendedLifetime(self) { pam_authenticate(pamh, 0) }
-        resultText = String(cString: pam_strerror(pamh, result))
-        pam_end(pamh, result)
-        return result
     }
 
     /// One answer for one message.

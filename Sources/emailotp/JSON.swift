@@ -46,7 +46,7 @@ indirect enum JSON {
 extension TokenRecord {
     /// The `list --json` object (docs/DESIGN.md).
     var summaryJSON: [(String, JSON)] {
-        [("user", .string(user)), ("email", .string(email)), ("state", .string(enabled ? "enabled" : "disabled")),
+        [("user", .string(user)), ("email", .string(email)), ("state", .string(stateName)),
          ("fail_count", .number(Int64(failCount))), ("locked", .bool(isLocked)), ("has_pin", .bool(pinHash != nil)),
          ("open_challenges", .number(Int64(challenges.count)))]
     }

@@ -32,6 +32,7 @@ extension EmailOTP {
 struct MetricCounts {
     var enabled = 0
     var disabled = 0
+    var pending = 0
     var locked = 0
     var fromCommand = 0
     var withRecoveryCodes = 0
@@ -44,7 +45,7 @@ struct MetricCounts {
     /// `record` as the module sees it now (refreshed): expired challenges, old mail times and
     /// elapsed locks are gone.
     mutating func add(_ record: TokenRecord) {
-        if record.enabled { enabled += 1 } else { disabled += 1 }
+        if record.pending { pending += 1 } else if record.enabled { enabled += 1 } else { disabled += 1 }
         if record.isLocked { locked += 1 }
         if record.email.isEmpty { fromCommand += 1 }
         if !record.recoveryHashes.isEmpty { withRecoveryCodes += 1 }
@@ -60,7 +61,8 @@ struct MetricCounts {
             out += "# HELP emailotp_\(name) \(help)\n# TYPE emailotp_\(name) gauge\n"
             for sample in samples { out += "emailotp_\(name)\(sample.labels) \(sample.value)\n" }
         }
-        gauge("tokens", "Enrolled tokens by state.", [("{state=\"enabled\"}", enabled), ("{state=\"disabled\"}", disabled)])
+        gauge("tokens", "Enrolled tokens by state.", [("{state=\"enabled\"}", enabled), ("{state=\"disabled\"}", disabled),
+                                                           ("{state=\"pending\"}", pending)])
         gauge("tokens_locked", "Tokens locked after max_fail consecutive failures (and not yet unlocked).", [("", locked)])
         gauge("tokens_address_from_command", "Tokens whose address comes from address_command.", [("", fromCommand)])
         gauge("tokens_with_recovery_codes", "Tokens with recovery codes left.", [("", withRecoveryCodes)])

@@ -72,6 +72,9 @@ struct StackCheckOptions: ParsableArguments {
         }
         let strict = result.strictServices.isEmpty ? "" : " (without nullok: \(result.strictServices.joined(separator: ", ")))"
         print("pam_emailotp is used by: \(result.services.isEmpty ? "no service" : result.services.joined(separator: ", "))\(strict)")
+        for entry in result.policies {
+            print("policy \(entry.service): \(entry.policy)")
+        }
         for finding in result.findings {
             let services = finding.services.isEmpty ? "" : " (\(finding.services.joined(separator: ", ")))"
             let label = finding.severity == .problem ? "PROBLEM" : "note"
@@ -119,6 +122,7 @@ struct StackCheckOptions: ParsableArguments {
             ("problems", .number(Int64(result.problemCount))),
             ("findings", .array(findings)),
             ("users_without_token", .array(result.usersWithoutToken.map { .string($0) })),
+            ("policies", .array(result.policies.map { .object([("service", .string($0.service)), ("policy", .string($0.policy))]) })),
         ]).text)
         if configError != nil || result.problemCount > 0 { throw ExitCode(1) }
     }

@@ -5,17 +5,47 @@ import Glibc
 
 extension EmailOTP {
     struct Enroll: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enrol a user: mail address and PIN.")
+        static let configuration = CommandConfiguration(
+            abstract: "Enrol a user: mail address and PIN; or many users (--from, --group), without a PIN.",
+            discussion: """
+                A pending enrolment (--pending) has no PIN yet: the user's first login mails a code to the address, \
+                and with pin=token asks the user to choose a PIN. Bulk enrolment (--from FILE, --group NAME) sets no PIN: \
+                give --pending (each user chooses a PIN at the first login) or --no-pin (stacks with pin=none).
+                """)
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The user (PAM_USER) to enrol.") var user: String
+        @Argument(help: "The user (PAM_USER) to enrol (not with --from or --group).") var user: String?
         @Option(help: ArgumentHelp("The address the codes go to.", valueName: "addr")) var email: String?
         @Flag(help: "Store no address: address_command names it for each mail.") var addressFromCommand = false
         @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
         @Flag(help: "Enrol without a PIN (for stacks with pin=none).") var noPin = false
         @Flag(help: "Mail a code to the address and enrol only once it is answered.") var verify = false
+        @Flag(help: "A pending enrolment: activated by the user's first login, which mails the code and asks for a PIN.") var pending = false
+        @Option(help: ArgumentHelp("Enrol the users of FILE (- for standard input): one \"USER ADDRESS\" a line, USER alone with --address-from-command.", valueName: "file"))
+        var from: String?
+        @Option(help: ArgumentHelp("Enrol every member of group NAME, each with the address from address_command.", valueName: "name"))
+        var group: String?
+
+        var bulk: Bool { from != nil || group != nil }
 
         func validate() throws {
             if pinStdin && noPin { throw ValidationError("--pin-stdin and --no-pin exclude each other") }
+            if pending && (pinStdin || verify) {
+                throw ValidationError("--pending sets no PIN and mails no code now: the user's first login does both; drop --pin-stdin and --verify")
+            }
+            if bulk {
+                if from != nil && group != nil { throw ValidationError("give either --from FILE or --group NAME") }
+                if user != nil { throw ValidationError("no USER with --from or --group: the users come from the file or the group") }
+                if email != nil { throw ValidationError("no --email with --from or --group: the addresses come from the file or address_command") }
+                if verify || pinStdin {
+                    throw ValidationError("--verify and --pin-stdin are for one user; bulk enrolment asks nothing")
+                }
+                if !pending && !noPin {
+                    throw ValidationError("bulk enrolment sets no PIN: give --pending (each user chooses a PIN at the first login) "
+                        + "or --no-pin (for stacks with pin=none)")
+                }
+                return
+            }
+            if user == nil { throw ValidationError("give the USER to enrol, or --from FILE or --group NAME") }
             if (email == nil) == !addressFromCommand {
                 throw ValidationError("give either --email ADDR or --address-from-command")
             }
@@ -23,18 +53,79 @@ extension EmailOTP {
         }
 
         func run() throws {
+            if bulk { return try runBulk() }
             try EmailOTPTool.run {
-                let user = try checkedUser(self.user)
+                let user = try checkedUser(self.user ?? "")
                 let address = try email.map(checkedAddress) ?? ""
                 let admin = try global.tokenAdmin()
                 try admin.requireNoToken(user)
-                let pinHash = noPin ? nil : try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
+                let pinHash = noPin || pending ? nil : try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())
                 if verify {
                     try verifyAddress(address, user: user, config: admin.config, store: admin.store, fromStdin: pinStdin)
                 }
-                try admin.enroll(user: user, email: address, pinHash: pinHash)
-                print("enrolled \(user) with \(address.isEmpty ? "the address from address_command" : address)\(noPin ? " (no PIN)" : "")")
+                try admin.enroll(user: user, email: address, pinHash: pinHash, pending: pending)
+                let target = address.isEmpty ? "the address from address_command" : address
+                print(pending ? "pending enrolment of \(user) with \(target): the first login activates it"
+                      : "enrolled \(user) with \(target)\(noPin ? " (no PIN)" : "")")
             }
+        }
+
+        /// --from and --group: every entry checked first (a bad line: exit 65, nobody enrolled),
+        /// then one line of report per user.
+        func runBulk() throws {
+            var conflicts = 0
+            try EmailOTPTool.run {
+                let admin = try global.tokenAdmin()
+                let entries: [BulkEntry]
+                do {
+                    entries = try bulkEntries(config: admin.config)
+                } catch let bad as BulkLineError {
+                    printError("\(from.map { $0 == "-" ? "standard input" : $0 } ?? "group \(group ?? "")"), \(bad): nobody was enrolled")
+                    throw ExitCode(65)
+                }
+                var counts = [BulkOutcome: Int]()
+                for entry in entries {
+                    let outcome = try admin.enroll(entry, pending: pending)
+                    counts[outcome, default: 0] += 1
+                    let target = entry.email.isEmpty ? "the address from address_command" : entry.email
+                    switch outcome {
+                    case .enrolled: print("\(entry.user): \(pending ? "pending enrolment" : "enrolled, no PIN"), codes to \(target)")
+                    case .unchanged: print("\(entry.user): already enrolled with this address, unchanged")
+                    case .conflict: print("\(entry.user): already has a token with another address, unchanged (see set-email)")
+                    }
+                }
+                conflicts = counts[.conflict] ?? 0
+                print("\(counts[.enrolled] ?? 0) enrolled, \(counts[.unchanged] ?? 0) unchanged, \(conflicts) with another address")
+            }
+            if conflicts > 0 { throw ExitCode(1) }
+        }
+
+        func bulkEntries(config: Config) throws -> [BulkEntry] {
+            if let name = group {
+                guard UnixName.isValid(name), let members = BulkEnrolment.members(ofGroup: name) else {
+                    throw CLIError("no group \"\(LogText.printable(name))\" on this host")
+                }
+                let entries = try BulkEnrolment.entries(forMembers: members)
+                try BulkEnrolment.checkAddresses(entries, config: config)
+                return entries
+            }
+            let path = from ?? "-"
+            let text: String
+            do {
+                // The list is the administrator's own file: a symbolic link to it is fine.
+                let raw = path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
+                guard raw >= 0 else { throw CLIError("cannot read \(path): \(String(cString: strerror(errno)))") }
+                let bytes = try FileDescriptor(raw: raw, path: path).readAll(limit: 64 << 20)
+                guard let decoded = String(validating: bytes, as: UTF8.self) else { throw CLIError("\(path) is not UTF-8 text") }
+                text = decoded
+            } catch let error as CLIError {
+                throw error
+            } catch {
+                throw CLIError("cannot read \(path): \(error)")
+            }
+            let entries = try BulkEnrolment.parse(text, fromCommand: addressFromCommand)
+            try BulkEnrolment.checkAddresses(entries, config: config)
+            return entries
         }
 
         /// Mails a code to the new address and asks for it back (the next stdin line with
@@ -83,7 +174,7 @@ extension EmailOTP {
                 }
                 var rows = [["USER", "EMAIL", "STATE", "FAILS", "OPEN"]]
                 for r in records {
-                    let state = !r.enabled ? "disabled" : (r.isLocked ? "locked" : "enabled")
+                    let state = r.enabled && r.isLocked ? "locked" : r.stateName
                     rows.append([r.user, r.shownEmail, state, String(r.failCount), String(r.challenges.count)])
                 }
                 printTable(rows)
@@ -116,7 +207,7 @@ extension EmailOTP {
                 print("user:       \(r.user)")
                 print("email:      \(r.shownEmail)")
                 print("pin:        \(r.pinHash == nil ? "none" : "set")")
-                print("state:      \(r.enabled ? "enabled" : "disabled")")
+                print("state:      \(r.stateName)\(r.pending ? " (the first login activates it)" : "")")
                 print("fail count: \(r.failCount)")
                 print("locked:     \(r.isLocked ? "yes, since \(TimeFormat.local(r.lockedAt))" : "no")")
                 print("challenges: \(r.challenges.count) open")

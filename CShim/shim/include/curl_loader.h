@@ -34,4 +34,8 @@ CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback
  * -1 when there is no such connection. */
 int cshim_curl_shutdown_connection(CURL *curl);
 
+/* Option values whose C type depends on the libcurl version: curl.h 7.88 declares CURLUSESSL_ALL
+ * an enum constant, 8.14 a `#define ... 3L`, which Swift imports as a different type. */
+long cshim_curl_usessl_all(void);
+
 #endif

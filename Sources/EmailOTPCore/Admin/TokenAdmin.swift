@@ -11,12 +11,15 @@ package enum TokenAdminError: Error, Equatable, CustomStringConvertible {
     case exists(String)
     /// `enroll`: someone enrolled the user between the check and the write.
     case enrolledMeanwhile(String)
+    /// `enable`: the enrolment is pending; the user's first login activates it.
+    case pending(String)
 
     package var description: String {
         switch self {
         case .noToken(let user): return "\(user) has no token"
         case .exists(let user): return "\(user) already has a token (use set-email or set-pin, or delete it first)"
         case .enrolledMeanwhile(let user): return "\(user) was enrolled by someone else meanwhile"
+        case .pending(let user): return "\(user) has a pending enrolment: the first login activates it (or delete it and enrol again)"
         }
     }
 }
@@ -46,10 +49,11 @@ package struct TokenAdmin {
 
     /// Creates the token, only if the user has none: an existing token is never overwritten
     /// (`email` empty: the address comes from `address_command`; `pinHash` nil: no PIN).
-    package func enroll(user: String, email: String, pinHash: String?) throws {
+    /// With `pending`, the token waits for the user's first login (`TokenRecord.pending`).
+    package func enroll(user: String, email: String, pinHash: String?, pending: Bool = false) throws {
         let created: Bool = try store.update(user: user) { record in
             guard record == nil else { return false }
-            record = TokenRecord(user: user, email: email, pinHash: pinHash)
+            record = pending ? TokenRecord.pending(user: user, email: email) : TokenRecord(user: user, email: email, pinHash: pinHash)
             return true
         }
         guard created else { throw TokenAdminError.enrolledMeanwhile(user) }
@@ -69,16 +73,25 @@ package struct TokenAdmin {
         try modify(user) { $0.replaceEmail(address) }
     }
 
-    /// Logins are refused without mail; open challenges are void.
+    /// Logins are refused without mail; open challenges are void. A pending enrolment becomes
+    /// a disabled token: the first login no longer activates it.
     package func disable(user: String) throws {
         try modify(user) {
             $0.enabled = false
+            $0.pending = false
             $0.challenges.removeAll()
         }
     }
 
+    /// A pending enrolment is not enabled here: it has no PIN yet, the user's first login
+    /// activates it.
     package func enable(user: String) throws {
-        try modify(user) { $0.enabled = true }
+        var wasPending = false
+        try modify(user) {
+            wasPending = $0.pending
+            if !wasPending { $0.enabled = true }
+        }
+        if wasPending { throw TokenAdminError.pending(user) }
     }
 
     /// Clears the fail count and the lock.

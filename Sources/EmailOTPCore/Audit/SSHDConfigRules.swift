@@ -64,7 +64,8 @@ public struct SSHDConfigRules {
 
     /// `Keyword value` or `Keyword=value`; keywords are case-insensitive.
     static func split(_ line: String) -> (String, String) {
-        let end = line.utf8.firstIndex { $0 == ByteText.space || $0 == ByteText.tab || $0 == 0x3D } ?? line.utf8.endIndex
+        let blank: String.Index? = line.utf8.firstIndex(where: { $0 == ByteText.space || $0 == ByteText.tab || $0 == 0x3D })
+        let end = blank ?? line.utf8.endIndex
         let keyword = line[line.startIndex..<end]
         var value = String(line[end...]).trimmedBlanks
         if ByteText.hasPrefix(value, "=") { value = String(ByteText.droppingASCIIPrefix(value)).trimmedBlanks }

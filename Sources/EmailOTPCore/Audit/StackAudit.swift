@@ -13,6 +13,8 @@ public struct AuditReport {
     /// Local login users (a real shell, uid 0 or ≥ 1000) with no token; empty when no stack
     /// requires a token.
     public var usersWithoutToken: [String] = []
+    /// Per service, the effective policy of each pam_emailotp line (who is asked, from where).
+    public var policies: [(service: String, policy: String)] = []
 
     public var problemCount: Int { findings.filter { $0.severity == .problem }.count }
 }
@@ -28,6 +30,8 @@ public struct StackAudit {
     /// login's and Cockpit's time limits, read when their services use the module.
     public var loginDefs = "/etc/login.defs"
     public var cockpitConf = "/etc/cockpit/cockpit.conf"
+    /// Whether NSS knows a group named in `groups` (tests replace it).
+    public var groupExists: (String) -> Bool = { UnixGroup.id(of: $0) != nil }
 
     public init() {}
 
@@ -43,6 +47,9 @@ public struct StackAudit {
             report.services.append(service)
             if PAMStackRules.requiresToken(stack) { report.strictServices.append(service) }
             raw += PAMStackRules.check(service: service, stack: stack)
+            let policy = PolicyRules.check(service: service, stack: stack, files: files, groupExists: groupExists)
+            raw += policy.findings
+            report.policies += policy.policies.map { (service, $0) }
         }
         raw += reader.findings
         if report.services.isEmpty {

@@ -50,8 +50,13 @@ public struct Config {
     public var addressCommand = ""
     public var addressCommandUser = "emailotp-lookup"
     public var addressCommandTimeout: Int64 = 5
+    /// A user without a token whose address `address_command` gives is enrolled at the first login.
+    public var enrollAtLogin = false
     /// Seconds a granted PIN + code keeps granting the same password (0 = off).
     public var authCache: Int64 = 0
+    /// Who is asked (empty: everyone) and from where no code is asked (emailotp.conf(5)).
+    public var groups = GroupRule()
+    public var trustedNetworks = TrustedNetworks()
     /// Seconds libpam waits after a real failure (`pam_fail_delay`); the challenge trigger waits none.
     public var failDelay: Int64 = 2
     /// The group whose members may use the setuid helper (empty: nobody but root).

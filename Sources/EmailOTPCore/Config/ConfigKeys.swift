@@ -89,7 +89,10 @@ public enum ConfigKeys {
             config.addressCommandUser = value
         },
         ConfigKey("address_command_timeout") { key, value, config in config.addressCommandTimeout = try integer(key, value, 1...60) },
+        ConfigKey("enroll_at_login") { key, value, config in config.enrollAtLogin = try boolean(key, value) },
         ConfigKey("auth_cache") { key, value, config in config.authCache = try integer(key, value, 0...86400) },
+        ConfigKey("groups") { _, value, config in config.groups = try GroupRule.parse(value) },
+        ConfigKey("trusted_networks") { _, value, config in config.trustedNetworks = try TrustedNetworks.parse(value) },
         ConfigKey("fail_delay") { key, value, config in config.failDelay = try integer(key, value, 0...30) },
         ConfigKey("helper_group") { key, value, config in
             guard value.isEmpty || UnixName.isValid(value) else {

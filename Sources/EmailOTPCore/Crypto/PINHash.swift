@@ -16,13 +16,19 @@ public enum PINHash {
     public static func make(_ pin: String, random: RandomSource) throws -> String {
         let salt = try random.bytes(32)
         var setting = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
-        let made = salt.withUnsafeBufferPointer { saltBuffer in
+        // crypt_gensalt_rn returns a pointer into `setting`: it is read while `setting` lives.
+        let made: String? = salt.withUnsafeBufferPointer { saltBuffer in
             saltBuffer.withMemoryRebound(to: CChar.self) { saltChars in
-                crypt_gensalt_rn("$y$", 0, saltChars.baseAddress, Int32(saltChars.count), &setting, Int32(setting.count))
+                setting.withUnsafeMutableBufferPointer { output in
+                    guard let base = output.baseAddress,
+                          let written = crypt_gensalt_rn("$y$", 0, saltChars.baseAddress, Int32(saltChars.count), base, Int32(output.count))
+                    else { return nil }
+                    return String(cString: written)
+                }
             }
         }
-        guard made != nil else { throw CryptoFailure(what: "crypt_gensalt") }
-        let hash = try crypt(pin, setting: String(cString: setting))
+        guard let made = made else { throw CryptoFailure(what: "crypt_gensalt") }
+        let hash = try crypt(pin, setting: made)
         guard ByteText.hasPrefix(hash, "$y$") else { throw CryptoFailure(what: "crypt") }
         return hash
     }

@@ -119,11 +119,14 @@ extension Authenticator {
     ///   - deferMiss: a wrong PIN is counted without locking yet: it is a stacked password
     ///     tried as the PIN, refunded when the PIN typed next is right.
     ///   - refunds: such earlier misses, given back when a PIN of this attempt is right.
-    ///   - remembered: a right PIN (or, with pin=none, none) from a remembered host grants.
+    ///   - remembered: a right PIN (or, with pin=none, none) from a remembered host, or a right
+    ///     PIN from `trusted_networks`, grants.
+    ///   - enrolling: the attempt is a pending enrolment's (Enrolment.swift): it answers a
+    ///     pending record only, and a right code activates it with `enrolling.pinHash`.
     /// Throws the store's error when the charge (or the outcome) cannot be written, and
     /// `CryptoFailure` when a hash could not be computed (the charge is refunded then).
     func attempt(user: String, _ typed: Typed, deferMiss: Bool = false, refunds: Int = 0,
-                 remembered: Bool = false) throws -> (outcome: AttemptOutcome, code: String) {
+                 remembered: Bool = false, enrolling: Enrolling? = nil) throws -> (outcome: AttemptOutcome, code: String) {
         let hasher = CodeHasher(key: try store.codeKey())
         let rememberedID = remembered ? try rememberedHostID(user: user) : nil
         var grantID: String? = nil
@@ -152,7 +155,7 @@ extension Authenticator {
             r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds)
             pre = r
             let open = targets.filter { !$0.isExpired(at: now) }
-            let usable = r.enabled && !r.isLocked && (pins.isEmpty || r.pinHash != nil)
+            let usable = r.admits(enrolling) && !r.isLocked && (pins.isEmpty || r.pinHash != nil)
             let compares = !pins.isEmpty || bareCode.map { RecoveryCode.normalized($0) != nil || !open.isEmpty } ?? false
             if usable && compares {
                 charged = checksCode ? open.map(\.transactionID) : []
@@ -165,7 +168,8 @@ extension Authenticator {
                                   answersCode: answersCode,
                                   targets: targets, tries: charged, failures: failures, now: now, user: user, hasher: hasher,
                                   deferMiss: deferMiss, refunds: refunds, rememberedID: rememberedID,
-                                  grantID: grantID, code: &code)
+                                  trusted: remembered && fromTrustedNetwork,
+                                  grantID: grantID, enrolling: enrolling, code: &code)
             } catch let error as CryptoFailure {
                 // A hash that cannot be computed (memory) says nothing about the answer: the
                 // charge is given back and the login ends as a service error.
@@ -184,7 +188,7 @@ extension Authenticator {
     private func settle(_ record: inout TokenRecord?, charged: TokenRecord?, pre: TokenRecord?,
                         pins: [(pin: String, lead: Lead)], bareCode: String?, answersCode: Bool, targets: [Challenge], tries: [String],
                         failures: Int, now: Int64, user: String, hasher: CodeHasher, deferMiss: Bool, refunds: Int,
-                        rememberedID: String?, grantID: String?, code: inout String) throws -> AttemptOutcome {
+                        rememberedID: String?, trusted: Bool, grantID: String?, enrolling: Enrolling?, code: inout String) throws -> AttemptOutcome {
         // Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
         // work depends on the shape of what was typed, never on the record.
         var matched: Lead? = nil
@@ -200,7 +204,7 @@ extension Authenticator {
             answersCode ? .verify(verify) : .trigger(TriggerOutcome(verify))
         }
         guard let cur = record, let before = pre else { return refused(.noToken) }
-        guard before.enabled else { return refused(.disabled) }
+        guard before.admits(enrolling) else { return refused(.disabled) }
         guard !before.isLocked else { return refused(.locked) }
         if asPIN && before.pinHash == nil { return refused(.noPIN) }
 
@@ -219,13 +223,14 @@ extension Authenticator {
         }
         // The record moved on since the charge (another host, PostgreSQL): grant only what is
         // still grantable there.
-        guard r.enabled, !r.isLocked else {
+        guard r.admits(enrolling), !r.isLocked else {
             record = cur
             return refused(.locked)
         }
 
         guard case .code(let answer) = lead else {
-            if let id = rememberedID, r.isRemembered(id, now: now) {
+            // A right PIN from a remembered host, or from trusted_networks, needs no code.
+            if trusted || rememberedID.map({ r.isRemembered($0, now: now) }) == true {
                 r.registerSuccess()
                 record = r
                 return .trigger(.remembered)
@@ -280,6 +285,7 @@ extension Authenticator {
         }
         r.challenges.removeAll { $0.transactionID == granted.transactionID }
         r.registerSuccess()
+        if let enrolment = enrolling { r.activate(pinHash: enrolment.pinHash) }
         record = r
         return .verify(.granted)
     }

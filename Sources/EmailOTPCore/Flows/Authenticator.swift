@@ -52,6 +52,8 @@ public struct Authenticator {
     public let context: RequestContext
     /// Where login names are canonicalised (tests replace it).
     public var accounts: AccountDirectory = SystemAccounts()
+    /// Where `groups` memberships are looked up (tests replace it).
+    public var groups: GroupDirectory = SystemGroups()
 
     public init(config: Config, pinMode: PINMode, store: TokenStore, clock: Clock, random: RandomSource,
                 mailer: Mailer, logger: Logger, context: RequestContext) {
@@ -74,10 +76,11 @@ public struct Authenticator {
     ///   - pendingMisses: earlier deferred misses, refunded when `pin` is right.
     ///   - finish: how the mail tells the user to finish the login (challenge mode).
     ///   - remembered: a remembered remote host is granted (`.remembered`) without a code.
+    ///   - enrolling: the challenge of a pending enrolment (Enrolment.swift).
     public func trigger(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0,
-                        finish: String = "", remembered: Bool = false) throws -> TriggerOutcome {
+                        finish: String = "", remembered: Bool = false, enrolling: Enrolling? = nil) throws -> TriggerOutcome {
         let (outcome, code) = try attempt(user: user, .pin(pin), deferMiss: deferMiss, refunds: pendingMisses,
-                                          remembered: remembered)
+                                          remembered: remembered, enrolling: enrolling)
         guard case .trigger(let opened) = outcome else { return .wrongPIN }
         return try deliver(opened, user: user, code: code, finish: finish)
     }
@@ -94,6 +97,7 @@ public struct Authenticator {
                                           service: context.service, rhost: context.rhost, host: context.host,
                                           created: challenge.created, expires: challenge.expires)
             content.finish = finish
+            content.firstFactor = pinMode == .token ? "your PIN" : "your password or key"
             try sendCodeMail(content)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
@@ -115,9 +119,11 @@ public struct Authenticator {
     /// Checks `code` against the challenge `transactionID`, or when nil against the open
     /// challenges (any of them with concurrent challenges, else the newest). Checks `pin` first
     /// when it is not nil. A right code is good once; a wrong one costs a try and a failure,
-    /// charged before the code is compared (`attempt`).
-    public func verify(user: String, code: String, transactionID: String?, pin: String?) throws -> VerifyOutcome {
-        let (outcome, _) = try attempt(user: user, .code(code, pin: pin, transactionID: transactionID))
+    /// charged before the code is compared (`attempt`). With `enrolling`, a right code activates
+    /// the pending enrolment (Enrolment.swift).
+    public func verify(user: String, code: String, transactionID: String?, pin: String?,
+                       enrolling: Enrolling? = nil) throws -> VerifyOutcome {
+        let (outcome, _) = try attempt(user: user, .code(code, pin: pin, transactionID: transactionID), enrolling: enrolling)
         guard case .verify(let verified) = outcome else { return .wrongPIN }
         return verified
     }

@@ -33,6 +33,7 @@ extension Authenticator {
     public func challengeStep(user given: String, password: String, nullok: Bool) -> StepReport {
         switch openLogin(user: given, nullok: nullok) {
         case .failure(let result): return StepReport(result: result)
+        case .success(let opened) where opened.enrolling: return enrolAnswer(user: opened.user, password: password)
         case .success(let opened): return answer(user: opened.user, password: password)
         }
     }
@@ -46,6 +47,8 @@ extension Authenticator {
         let user: String
         switch openLogin(user: given, nullok: nullok) {
         case .failure(let result): return result
+        case .success(let opened) where opened.enrolling:
+            return enrolChallenge(user: opened.user, conversation: conversation, stackPIN: stackPIN, firstPass: firstPass)
         case .success(let opened): user = opened.user
         }
         var pendingMisses = 0
@@ -181,7 +184,8 @@ extension Authenticator {
                               message: Messages.challengeReused(shown(email), interval: config.resendInterval,
                                                                 transactionID: challenge.transactionID, withPIN: withPIN))
         case .remembered:
-            log(.notice, user, "granted: remembered remote host, no code asked")
+            log(.notice, user, fromTrustedNetwork ? "granted: PIN from a remote host in trusted_networks, no code asked"
+                : "granted: remembered remote host, no code asked")
             return StepReport(result: .success)
         default:
             return StepReport(refuse(outcome, user: user) ?? Refusal(result: .authError, message: ""))

@@ -14,6 +14,8 @@ extension Authenticator {
         let user: String
         switch openLogin(user: given, nullok: nullok) {
         case .failure(let result): return result
+        case .success(let opened) where opened.enrolling:
+            return enrolInteractive(user: opened.user, conversation: conversation, authtok: authtok)
         case .success(let opened): user = opened.user
         }
 
@@ -73,7 +75,7 @@ extension Authenticator {
     /// failure, since each such login would otherwise burn `otp_tries` failures. A blank answer
     /// ends it the same way: the client cannot prompt.
     func answerCodes(user: String, challenge: Challenge, prompt: String, conversation: Conversation,
-                     echoes: [String] = []) -> AuthResult {
+                     echoes: [String] = [], enrolling: Enrolling? = nil) -> AuthResult {
         for _ in 0..<config.otpTries {
             guard let answer = conversation.prompt(prompt, echo: false) else { return .conversationError }
             if isNoAnswer(answer) { return noAnswer(user: user, at: "code", transactionID: challenge.transactionID) }
@@ -86,12 +88,14 @@ extension Authenticator {
             }
             let outcome: VerifyOutcome
             do {
-                outcome = try verify(user: user, code: answer.trimmedBlanks, transactionID: challenge.transactionID, pin: nil)
+                outcome = try verify(user: user, code: answer.trimmedBlanks, transactionID: challenge.transactionID, pin: nil,
+                                     enrolling: enrolling)
             } catch {
                 return storeRefusal(error, user: user).result
             }
             if outcome.isGrant {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
+                if enrolling != nil { enrolled(user: user) }
                 granted(user: user, outcome: outcome)
                 return .success
             }
@@ -107,10 +111,12 @@ extension Authenticator {
     /// With `deferMiss` (a stacked password tried as the PIN), a PIN refusal is returned as
     /// `stackedPINRefused` with nothing shown, so that the caller can prompt.
     func triggerForUser(_ user: String, pin: String?, conversation: Conversation,
-                        deferMiss: Bool = false, pendingMisses: Int = 0) -> Result<OpenedCode?, TriggerFailure> {
+                        deferMiss: Bool = false, pendingMisses: Int = 0, finish: String = "",
+                        enrolling: Enrolling? = nil) -> Result<OpenedCode?, TriggerFailure> {
         let outcome: TriggerOutcome
         do {
-            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses, remembered: true)
+            outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses, finish: finish,
+                                  remembered: true, enrolling: enrolling)
         } catch {
             // The recovery-code prompt instead of a mail failure; its result ends the login.
             if let fallback = recoveryFallback(user: user, error: error, conversation: conversation) { return .failure(.refused(fallback)) }
@@ -123,7 +129,8 @@ extension Authenticator {
         }
         switch outcome {
         case .remembered:
-            log(.notice, user, "granted: remembered remote host, no code asked")
+            log(.notice, user, fromTrustedNetwork ? "granted: PIN from a remote host in trusted_networks, no code asked"
+                : "granted: remembered remote host, no code asked")
             return .success(nil)
         case .sent(let challenge, let email):
             log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")

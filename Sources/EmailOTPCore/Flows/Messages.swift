@@ -41,6 +41,30 @@ public enum Messages {
             : "To finish logging in, log in again with this code."
     }
 
+    // Enrolment at the first login (Enrolment.swift).
+    public static let enrolling = "Setting up email codes for this account: a code is mailed to the address on record."
+    /// The code mail's {finish} line of an interactive enrolment.
+    public static let enrolMailNote = "This code sets up email codes for your account at its first login."
+    public static let choosePIN = "Choose a PIN (at least 4 characters): you will give it, then a mailed code, at each login."
+    public static let newPINPrompt = "New PIN: "
+    public static let repeatPINPrompt = "Repeat the new PIN: "
+    public static let pinsDiffer = "The PINs do not match."
+
+    public static func pinRefused(_ problem: String) -> String {
+        "PIN refused: \(problem)."
+    }
+
+    /// How a challenge-mode enrolment finishes: the mail's {finish} line and the message's end.
+    public static func enrolFinish(withPIN: Bool) -> String {
+        withPIN ? "To finish setting up email codes, log in again with a PIN you choose (at least 4 characters) followed by this code; that PIN is asked at every later login."
+            : "To finish setting up email codes, log in again with this code."
+    }
+
+    public static func enrolChallenge(_ address: String, sent: Bool, transactionID: String, withPIN: Bool) -> String {
+        (sent ? "Setting up email codes: a code was sent to \(address)." : "Setting up email codes: a code was already sent to \(address).")
+            + " Transaction id: \(transactionID). " + enrolFinish(withPIN: withPIN)
+    }
+
     public static func wrongCode(triesLeft: Int) -> String {
         "Wrong code. \(Messages.triesLeft(triesLeft))."
     }

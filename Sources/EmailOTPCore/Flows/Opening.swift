@@ -8,26 +8,13 @@ public protocol AccountDirectory {
     func canonicalName(_ name: String) -> String?
 }
 
-/// `getpwnam_r(3)`: SSSD or winbind map `ALICE` and `alice@DOMAIN` to the account `alice`; the
+/// `getpwnam_r(3)` (`Account.lookup`): SSSD or winbind map `ALICE` and `alice@DOMAIN` to the account `alice`; the
 /// token must be looked up under that one name, or a variant would pass `nullok` untested.
 public struct SystemAccounts: AccountDirectory {
     public init() {}
 
     public func canonicalName(_ name: String) -> String? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var size = 4096
-        while size <= 1 << 20 {
-            var buffer = [CChar](repeating: 0, count: size)
-            let status = getpwnam_r(name, &entry, &buffer, size, &result)
-            if status == ERANGE {
-                size *= 2
-                continue
-            }
-            guard status == 0, result != nil, let raw = entry.pw_name else { return nil }
-            return String(validatingCString: raw)
-        }
-        return nil
+        Account.lookup(name: name)?.name
     }
 }
 
@@ -35,11 +22,15 @@ public struct SystemAccounts: AccountDirectory {
 struct OpenedLogin {
     /// The name the token is stored under.
     var user: String
+    /// The login enrols the user (Enrolment.swift): a pending enrolment, or `enroll_at_login`
+    /// with an address from `address_command`.
+    var enrolling = false
 }
 
 extension Authenticator {
     /// The start both PAM flows share, before any prompt: a name that can be stored (clear
-    /// refusal otherwise), its canonical spelling, and the `nullok` decision.
+    /// refusal otherwise), its canonical spelling, the enrolment decision (`enrolsAtLogin`) and
+    /// the `nullok` decision.
     func openLogin(user given: String, nullok: Bool) -> Result<OpenedLogin, AuthResult> {
         do {
             _ = try UserName.encode(given)
@@ -63,6 +54,7 @@ extension Authenticator {
             log(.error, user, "store error: \(error)")
             return .failure(.unavailable)
         }
+        if enrolsAtLogin(user: user, existing: existing) { return .success(OpenedLogin(user: user, enrolling: true)) }
         if existing == nil && nullok {
             log(.info, user, "no token, nullok: ignored")
             return .failure(.ignore)
@@ -72,7 +64,9 @@ extension Authenticator {
 
     /// True only when the user has no token, so that `nullok` lets the login pass: the opening
     /// alone, reading and writing nothing else (the module gives this answer without a process).
+    /// With `enroll_at_login` and `address_command` the answer needs the command: never here.
     public func isUnenrolledUnderNullok(user given: String) -> Bool {
+        if config.enrollAtLogin && !config.addressCommand.isEmpty { return false }
         if case .failure(.ignore) = openLogin(user: given, nullok: true) { return true }
         return false
     }

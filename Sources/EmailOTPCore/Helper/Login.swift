@@ -22,6 +22,8 @@ public enum Login {
     /// rules live in the flows), and interactive mode always compares code answers with it.
     public static func run(_ authenticator: Authenticator, options: ModuleOptions, user: String,
                            conversation: Conversation, authtok: String?) -> AuthResult {
+        // groups and trusted_networks: decided before any store or mail work.
+        if authenticator.exemption(user: user) != nil { return .ignore }
         let stackPIN = options.firstPass == .no ? nil : authtok
         switch options.mode {
         case .interactive:

@@ -32,14 +32,14 @@ public struct AddressCommand {
     public func address(for user: String) throws -> String {
         guard !path.isEmpty else { throw AddressCommandError("the token has no address and address_command is not set") }
         let program = try Self.trustedProgram(path)
-        let account = try Self.account(runAs)
+        let (account, groups) = try Self.account(runAs)
         let (reader, writer) = try ChildIO.pipe()
         let deadline = Deadline(afterSeconds: timeout)
         let (output, status): ((bytes: [UInt8], timedOut: Bool), ChildStatus) = try keepingChildStatus {
             let child: ChildProcess
             do {
                 child = try ChildProcess.spawn(program, arguments: [user], environment: Self.environment, stdout: writer.raw,
-                                               as: .account(uid: account.uid, gid: account.gid, groups: account.groups))
+                                               as: .account(uid: account.uid, gid: account.gid, groups: groups))
             } catch {
                 throw AddressCommandError("cannot run \(program): \(error)")
             }
@@ -83,9 +83,7 @@ public struct AddressCommand {
     /// (sshd's rule for AuthorizedKeysCommand); symbolic links are resolved first.
     public static func trustedProgram(_ path: String) throws -> String {
         guard ByteText.hasPrefix(path, "/") else { throw AddressCommandError("\(path) is not an absolute path") }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard realpath(path, &buffer) != nil else { throw AddressCommandError(SystemError("realpath", path).description) }
-        let resolved = String(cString: buffer)
+        guard let resolved = SafeFile.realPath(path) else { throw AddressCommandError(SystemError("realpath", path).description) }
         var info = stat()
         guard stat(resolved, &info) == 0 else { throw AddressCommandError(SystemError("stat", resolved).description) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw AddressCommandError("\(resolved) is not a regular file") }
@@ -128,28 +126,14 @@ public struct AddressCommand {
         return nil
     }
 
-    struct Account {
-        var uid: uid_t
-        var gid: gid_t
-        var groups: [gid_t]
-    }
-
-    static func account(_ name: String) throws -> Account {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var buffer = [CChar](repeating: 0, count: 16384)
-        let status = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
-        guard status == 0, result != nil else {
+    /// The account and its groups (`Account.lookup`, `Account.groupList`).
+    static func account(_ name: String) throws -> (account: Account, groups: [gid_t]) {
+        guard let account = Account.lookup(name: name) else {
             throw AddressCommandError("address_command_user \(LogText.printable(name)) does not exist")
         }
-        var count: Int32 = 64
-        var groups = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, entry.pw_gid, &groups, &count) < 0 {
-            groups = [gid_t](repeating: 0, count: Int(max(count, 1)))
-            guard getgrouplist(name, entry.pw_gid, &groups, &count) >= 0 else {
-                throw AddressCommandError("cannot list the groups of \(LogText.printable(name))")
-            }
+        guard let groups = account.groupList() else {
+            throw AddressCommandError("cannot list the groups of \(LogText.printable(name))")
         }
-        return Account(uid: entry.pw_uid, gid: entry.pw_gid, groups: Array(groups.prefix(Int(count))))
+        return (account, groups)
     }
 }

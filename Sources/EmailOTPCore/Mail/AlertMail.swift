@@ -5,6 +5,8 @@ public enum AlertEvent: Equatable {
     case lockout
     case recovery(left: Int)
     case newHost
+    /// A pending enrolment was activated by the user's first login (always mailed).
+    case enrolled
 
     /// The `X-EmailOTP-Alert` header value.
     public var name: String {
@@ -12,6 +14,7 @@ public enum AlertEvent: Equatable {
         case .lockout: return "lockout"
         case .recovery: return "recovery"
         case .newHost: return "new_host"
+        case .enrolled: return "enrolled"
         }
     }
 
@@ -23,6 +26,8 @@ public enum AlertEvent: Equatable {
             return "A recovery code was used to log in. \(left == 1 ? "1 recovery code is" : "\(left) recovery codes are") left."
         case .newHost:
             return "A login succeeded from a remote host that is not among your last ten."
+        case .enrolled:
+            return "A one-time code token was set up for your account at its first login; codes now come to this address."
         }
     }
 }

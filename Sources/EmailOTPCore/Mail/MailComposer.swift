@@ -29,6 +29,9 @@ public struct CodeMailContext {
     /// How to finish the login ({finish}); set in challenge mode, where the service may never
     /// show the module's message. Empty in interactive mode.
     public var finish = ""
+    /// The first factor the stack asked before the code ({first_factor}): "your PIN" with
+    /// pin=token, "your password or key" with pin=none; empty: "your password, key or PIN".
+    public var firstFactor = ""
 
     public init(user: String, address: String, code: String, transactionID: String, service: String,
                 rhost: String, host: String, created: Int64, expires: Int64) {
@@ -73,8 +76,10 @@ public struct MailComposer {
     Transaction id: {transaction_id}
     Request from: {rhost}
 
-    If you did not ask for this code, someone else knows your PIN:
-    tell your administrator.
+    If you did not ask for this code, someone has used {first_factor}
+    to log in to {service} on {host} from {rhost} and now waits for
+    this code. Give the code to no one, change {first_factor} at once,
+    and tell your administrator.
 
     """
 
@@ -99,6 +104,7 @@ public struct MailComposer {
             "transaction_id": context.transactionID,
             "rhost": context.rhost.isEmpty ? "this host" : context.rhost,
             "finish": context.finish,
+            "first_factor": context.firstFactor.isEmpty ? "your password, key or PIN" : context.firstFactor,
         ]
     }
 

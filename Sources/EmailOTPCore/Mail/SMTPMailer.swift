@@ -74,7 +74,7 @@ public struct SMTPMailer: Mailer {
             ("CAPATH", cshim_curl_setopt_string(curl, CURLOPT_CAPATH, SMTPMailer.systemCAPath)),
         ]
         if config.mailTLS != .none {
-            steps.append(("USE_SSL", cshim_curl_setopt_long(curl, CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))))
+            steps.append(("USE_SSL", cshim_curl_setopt_long(curl, CURLOPT_USE_SSL, cshim_curl_usessl_all())))
         }
         if !config.mailUser.isEmpty {
             steps.append(("USERNAME", cshim_curl_setopt_string(curl, CURLOPT_USERNAME, config.mailUser)))

@@ -264,6 +264,14 @@ public enum SafeFile {
         return true
     }
 
+    /// `path` with every symbolic link, `.` and `..` resolved, or nil with `errno` set; `realpath(3)`
+    /// into memory it allocates, copied and freed here.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// The names in a directory, without `.` and `..` (`opendir(3)`/`readdir(3)`).
     public static func list(_ directory: String) throws -> [String] {
         guard let dir = opendir(directory) else { throw SystemError("opendir", directory) }

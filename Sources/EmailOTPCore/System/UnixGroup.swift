@@ -16,11 +16,42 @@ public enum UnixName {
 public enum UnixGroup {
     /// The id of group `name`, or nil when there is no such group; `getgrnam_r(3)`.
     public static func id(of name: String) -> gid_t? {
+        Reentrant.lookup(group()) { entry, buffer, size, result in
+            getgrnam_r(name, entry, buffer, size, result)
+        } copy: { $0.gr_gid }
+    }
+
+    /// The names listed as members of group `name` (`gr_mem`; not the accounts whose primary
+    /// group it is); empty when there is no such group. `getgrnam_r(3)`.
+    public static func memberNames(of name: String) -> [String] {
         var group = group()
         var result: UnsafeMutablePointer<group>? = nil
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return group.gr_gid
+        var size = 16384
+        while size <= 1 << 24 {
+            var buffer = [CChar](repeating: 0, count: size)
+            // The member names point into `buffer`: they are read inside its scope.
+            let names: [String]? = buffer.withUnsafeMutableBufferPointer { storage in
+                let status = getgrnam_r(name, &group, storage.baseAddress, storage.count, &result)
+                if status == ERANGE { return nil }
+                guard status == 0, result != nil, var member = group.gr_mem else { return [] }
+                var names = [String]()
+                while let raw = member.pointee {
+                    names.append(String(cString: raw))
+                    member += 1
+                }
+                return names
+            }
+            if let found = names { return found }
+            size *= 4
+        }
+        return []
+    }
+
+    /// Every group of account `user` (its primary group and the supplementary ones NSS knows:
+    /// local, LDAP, SSSD), or nil when NSS knows no such account or its groups cannot be listed;
+    /// `getpwnam_r(3)`, then `getgrouplist(3)`.
+    public static func memberships(of user: String) -> [gid_t]? {
+        Account.lookup(name: user)?.groupList()
     }
 
     /// The real group and the supplementary groups of this process; `getgroups(2)`.

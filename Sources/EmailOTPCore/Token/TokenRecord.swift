@@ -28,6 +28,10 @@ public struct TokenRecord: Equatable {
     public var email: String
     public var pinHash: String?
     public var enabled = true
+    /// A pending enrolment (`state pending`): made by root or by `enroll_at_login`, it has no
+    /// PIN yet and is activated only by the user's first login (`activate`). `enabled` is
+    /// false while it is pending, so that every path that does not know enrolment refuses it.
+    public var pending = false
     public var failCount = 0
     public var lockedAt: Int64 = 0
     public var mails: [Int64] = []
@@ -45,6 +49,24 @@ public struct TokenRecord: Equatable {
         self.email = email
         self.pinHash = pinHash
     }
+
+    /// A pending enrolment: the address it will have (empty: `address_command`), no PIN yet.
+    public static func pending(user: String, email: String) -> TokenRecord {
+        var record = TokenRecord(user: user, email: email, pinHash: nil)
+        record.enabled = false
+        record.pending = true
+        return record
+    }
+
+    /// The end of a pending enrolment: the token is enabled with the PIN chosen at the login.
+    public mutating func activate(pinHash: String?) {
+        pending = false
+        enabled = true
+        self.pinHash = pinHash
+    }
+
+    /// `state` of the record and of `emailotp show` and `list`.
+    public var stateName: String { pending ? "pending" : (enabled ? "enabled" : "disabled") }
 }
 
 /// A record file that cannot be trusted.
@@ -63,7 +85,7 @@ public enum RecordFormat {
                      "user \(record.user)",
                      "email \(record.email.isEmpty ? "-" : record.email)",
                      "pin \(record.pinHash ?? "-")",
-                     "state \(record.enabled ? "enabled" : "disabled")",
+                     "state \(record.stateName)",
                      "fail_count \(record.failCount)",
                      "locked_at \(record.lockedAt)",
                      (["mails"] + record.mails.map(String.init)).joined(separator: " ")]
@@ -133,6 +155,10 @@ public enum RecordFormat {
             record.enabled = true
         } else if ByteText.same(state, "disabled") {
             record.enabled = false
+        } else if ByteText.same(state, "pending") {
+            // Older code refuses this value as a bad state: a pending record fails closed there.
+            guard noPIN else { throw CorruptRecord(line: 0, reason: "a pending record with a PIN") }
+            record = TokenRecord.pending(user: user, email: email)
         } else {
             throw CorruptRecord(line: 0, reason: "bad state")
         }

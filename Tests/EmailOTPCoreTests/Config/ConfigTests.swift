@@ -68,8 +68,12 @@ final class ConfigTests: TempDirTestCase {
             "address_command": ("/usr/local/libexec/mail-of", { $0.addressCommand == "/usr/local/libexec/mail-of" }, ["mail-of", "./x"]),
             "address_command_user": ("ldaplookup", { $0.addressCommandUser == "ldaplookup" }, ["", "a b", "a\u{1}"]),
             "address_command_timeout": ("10", { $0.addressCommandTimeout == 10 }, ["0", "61", "5s"]),
+            "enroll_at_login": ("yes", { $0.enrollAtLogin }, ["maybe", ""]),
             "auth_cache": ("3600", { $0.authCache == 3600 }, ["-1", "86401", "1h"]),
             "fail_delay": ("0", { $0.failDelay == 0 }, ["-1", "31", "2s"]),
+            "groups": ("admins,!contractors", { $0.groups == GroupRule(included: ["admins"], excluded: ["contractors"]) }, ["a,,b", "!", "a:b"]),
+            "trusted_networks": ("10.0.0.0/8,2001:db8::/32", { $0.trustedNetworks.text == "10.0.0.0/8,2001:db8::/32" },
+                                 ["10.0.0.1/8", "intranet.example.org", "10.0.0.0/33"]),
             "helper_group": ("emailotp-web", { $0.helperGroup == "emailotp-web" }, ["Web", "a b", "-x"]),
         ]
     }
