@@ -127,6 +127,15 @@ let package = Package(
             path: "Sources/EmailOTPCore/Admin",
             swiftSettings: coreSettings
         ),
+        // A user's verbs on their own token, which the helper serves (and `emailotp` prints the
+        // status of): never linked into the module.
+        .target(
+            name: "EmailOTPOwnToken",
+            dependencies: ["EmailOTPSystem", "EmailOTPCrypto", "EmailOTPConfig", "EmailOTPToken", "EmailOTPStore", "EmailOTPMail",
+                           "EmailOTPFlows", "EmailOTPHelper"],
+            path: "Sources/EmailOTPCore/OwnToken",
+            swiftSettings: coreSettings
+        ),
         .target(
             name: "PAMModule",
             dependencies: ["EmailOTPCore", "CShim", "CPAM", "CPAMEntry"],
@@ -135,14 +144,14 @@ let package = Package(
         .executableTarget(
             name: "emailotp",
             dependencies: [
-                "EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim", "CPAM",
+                "EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "EmailOTPOwnToken", "CShim", "CPAM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The helper (pam_emailotp(8), PROCESS MODEL): no argument parser, nothing but the core.
-        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "CShim", "CHelperStart"]),
+        .executableTarget(name: "emailotp-helper", dependencies: ["EmailOTPCore", "EmailOTPOwnToken", "CShim", "CHelperStart"]),
         // The helper's first code (a constructor): never linked into the module.
         .target(name: "CHelperStart", dependencies: ["CShim"], path: "CShim/helper"),
-        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "CShim"]),
+        .testTarget(name: "EmailOTPCoreTests", dependencies: ["EmailOTPCore", "EmailOTPAudit", "EmailOTPAdmin", "EmailOTPOwnToken", "CShim"]),
     ]
 )

@@ -30,6 +30,7 @@ VERBS = {
     "migrate": [],
     "recovery-codes": ["<user>", "--count"],
     "forget": ["<user>"],
+    "status": ["<user>"],
     "metrics": [],
 }
 

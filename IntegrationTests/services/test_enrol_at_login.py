@@ -201,3 +201,45 @@ def test_sudo_first_login_from_the_directory_with_a_pin(tmp_path, site, smtp, us
     c.sendline(extract_code(svc.mails_to(smtp, address)[-1]))
     c.expect(ROOT_OUTPUT)
     assert svc.finish(c)[1] == 0
+
+
+def sudo_nullok_argv(tmp_path, site, user):
+    """The repo's sudo example (Unix password, then pam_emailotp pin=none) with nullok."""
+    text = svc.substitute(svc.read_example("sudo"), ("pam_emailotp.so pin=none", "pam_emailotp.so pin=none nullok"))
+    pam = svc.write_file(tmp_path / "pam.sudo.nullok", svc.with_config(text, site.config))
+    argv = sudo_argv(tmp_path, site, "example", user)
+    argv[argv.index(str(tmp_path / "pam.sudo"))] = str(pam)
+    return argv
+
+
+def test_sudo_nullok_does_not_skip_the_enrolment_of_a_directory_user(tmp_path, site, smtp, users, directory, spawn):
+    """nullok answers in sudo's own process only for users without a token; under
+    enroll_at_login the directory must be asked first, so a directory user is enrolled."""
+    u = users.create()
+    address = "%s@directory.test" % u.name
+    directory.add_person(u.name, address)
+    c = spawn(sudo_nullok_argv(tmp_path, site, u))
+    c.expect(r"\[sudo\] password for %s: " % u.name)
+    c.sendline(u.password)
+    c.expect(CODE_PROMPT)
+    mails = svc.mails_to(smtp, address)
+    assert len(mails) == 1
+    c.sendline(extract_code(mails[0]))
+    c.expect(ROOT_OUTPUT)
+    assert svc.finish(c)[1] == 0
+    assert show(site, u.name)["state"] == "enabled"
+
+
+def test_sudo_nullok_user_absent_from_the_directory_passes_as_today(tmp_path, site, smtp, users, directory, spawn):
+    """enroll_at_login keeps the module from answering nullok in sudo's process (the directory
+    must be asked), so the clean process decides: a user the directory does not know has no
+    token and is let through by nullok after the Unix password, as without enroll_at_login."""
+    u = users.create()
+    c = spawn(sudo_nullok_argv(tmp_path, site, u))
+    c.expect(r"\[sudo\] password for %s: " % u.name)
+    c.sendline(u.password)
+    c.expect(ROOT_OUTPUT)
+    assert svc.finish(c)[1] == 0
+    assert smtp.count() == 0
+    assert show(site, u.name) is None
+    assert "Setting up email codes" not in c.seen()

@@ -88,32 +88,10 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
 
 /// The conversation half of `loginThroughHelper`: until the result frame, or nil (logged).
 func relay(session: PAMSession, fd: Int32, path: String) -> HelperProtocol.Outcome? {
-    while true {
-        let frame: HelperProtocol.Frame
-        do {
-            frame = try HelperProtocol.readFrame(fd, until: Deadline(afterSeconds: HelperProtocol.relayTimeout))
-        } catch {
-            session.log(.error, "helper \(path): \(error)")
-            return nil
-        }
-        switch frame {
-        case .prompt(let text, let echo):
-            var answer = session.prompt(text, echo: echo)
-            let sent = HelperProtocol.writeFrame(fd, .answer(answer), until: Deadline(afterSeconds: HelperProtocol.requestTimeout))
-            answer = nil
-            guard sent else {
-                session.log(.error, "helper \(path): it stopped reading")
-                return nil
-            }
-        case .info(let text):
-            session.info(text)
-        case .error(let text):
-            session.error(text)
-        case .result(let outcome):
-            return outcome
-        case .request, .answer:
-            session.log(.error, "helper \(path): unexpected frame")
-            return nil
-        }
+    do {
+        return try HelperProtocol.relay(fd, to: session)
+    } catch {
+        session.log(.error, "helper \(path): \(error)")
+        return nil
     }
 }

@@ -1,5 +1,6 @@
 import CHelperStart
 import CShim
+import EmailOTPOwnToken
 import EmailOTPCore
 import Glibc
 
@@ -11,8 +12,12 @@ import Glibc
 // - an application that is not root (a web application, an nginx worker) runs it directly:
 //   members of helper_group only, settings from /etc/security/emailotp.conf only, its service
 //   and remote host labelled as claimed and its grants kept apart from root's services.
-// Either way the helper runs the whole flow (both modes, the mail too) and relays the
-// conversation over its standard input and output (HelperProtocol).
+// - a program asking for the login of the very user it runs as (a screen locker), without
+//   helper_group, as unix_chkpwd serves pam_unix for the caller's own password;
+// - `emailotp` run by a user on their own token (`emailotp-helper token`), for the user of the
+//   real uid alone.
+// Who may ask what is CallerPolicy's to decide. The helper runs the whole flow (both modes, the
+// mail too) and relays the conversation over its standard input and output (HelperProtocol).
 
 /// Syslog lines of the helper, `LOG_AUTHPRIV`, like the module's (no PIN, code or password).
 struct HelperLogger: EmailOTPCore.Logger {
@@ -60,9 +65,9 @@ func finish(_ result: AuthResult, failDelay: Int64 = 0, openedChallenge: Bool = 
     exit(HelperProtocol.status(of: result))
 }
 
-func userName(of uid: uid_t) -> String {
-    guard let account = Account.lookup(uid: uid) else { return "?" }
-    return LogText.printable(account.name)
+/// The account name of a uid (`getpwuid_r(3)` through `Account`), nil when it has none.
+func accountName(of uid: uid_t) -> String? {
+    Account.lookup(uid: uid)?.name
 }
 
 /// The program of a process, for the log (`/proc/PID/exe`).
@@ -92,13 +97,13 @@ enum CallerSlots {
     }
 }
 
+/// Parse, decide, run, finish — like unix_chkpwd's main.
 func main() -> Never {
     sanitizeProcess()
     openlog("emailotp-helper", LOG_PID, LOG_AUTHPRIV)
-    let caller = getuid()
-    let callerGroups = UnixGroup.processGroups()
+    let caller = HelperCaller(uid: getuid(), name: accountName(of: getuid()), groups: UnixGroup.processGroups())
     var logger = HelperLogger()
-    let who = "caller uid \(caller) (\(userName(of: caller)))"
+    let who = caller.description
     guard geteuid() == 0 else {
         logger.log(.error, "\(who): emailotp-helper is not setuid root (install.sh installs it mode 4755 root)")
         finish(.serviceError)
@@ -109,8 +114,6 @@ func main() -> Never {
         logger.log(.error, "\(who): cannot drop the caller's identity: \(String(cString: strerror(errno)))")
         finish(.serviceError)
     }
-    // Started with real uid 0: by the module's clean child (or root itself), never by the caller.
-    let trusted = caller == 0
     // A limit the caller lowered and that could not be raised again would let it end the
     // helper in the middle of the flow: nothing is evaluated then.
     if let limit = cshim_insufficient_limit() {
@@ -119,112 +122,85 @@ func main() -> Never {
         finish(.serviceError)
     }
 
-    let arguments = Array(CommandLine.arguments.dropFirst())
-    guard arguments.first == HelperProtocol.verb else {
-        logger.log(.error, "\(who): usage: emailotp-helper \(HelperProtocol.verb) [module arguments] (the module's protocol on stdin/stdout)")
+    let admission: CallerPolicy.Admission
+    switch CallerPolicy.admit(caller: caller, arguments: Array(CommandLine.arguments.dropFirst())) {
+    case .success(let admitted): admission = admitted
+    case .failure(let refusal):
+        logger.log(.error, "\(who): \(refusal)")
         finish(.serviceError)
     }
-    let options: ModuleOptions
-    do {
-        options = try ModuleOptions(arguments: Array(arguments.dropFirst()))
-    } catch {
-        logger.log(.error, "\(who): bad module arguments: \(error)")
-        finish(.serviceError)
-    }
-    logger.debug = options.debug
-    // A caller-chosen configuration, store or template would let it read root's files through
-    // the mail, or skip the rules: for a caller that is not root, settings come from
-    // /etc/security/emailotp.conf alone. pin=none would trust a first factor nobody checked.
-    if !trusted {
-        if options.configExplicit || !options.overrides.isEmpty {
-            let given = options.configExplicit ? "config=" : "\(options.overrides[0].key)="
-            logger.log(.error, "\(who): refused argument \(given): the helper reads only \(ConfigLoader.defaultPath); "
-                + "put settings there, not on the module line of a service that does not run as root")
-            finish(.serviceError)
-        }
-        if options.pinMode == .none {
-            logger.log(.error, "\(who): refused pin=none: the helper cannot see the first factor of the caller's stack; use pin=token")
-            finish(.serviceError)
-        }
-    }
+    logger.debug = admission.options.debug
     let config: Config
     do {
-        config = trusted
-            ? try ConfigLoader().load(path: options.configPath, explicit: options.configExplicit, overrides: options.overrides)
-            : try ConfigLoader().load(path: ConfigLoader.defaultPath)
+        config = try ConfigLoader().load(path: admission.configPath, explicit: admission.configExplicit, overrides: admission.overrides)
     } catch {
         logger.log(.error, "\(who): configuration refused: \(error)")
         finish(.serviceError)
     }
+    // Taken before the request is read: the caller's surplus helpers end at once.
     var slot: FileDescriptor? = nil
-    if !trusted {
-        guard !config.helperGroup.isEmpty else {
-            logger.log(.error, "\(who): refused: helper_group is not set in \(ConfigLoader.defaultPath); "
-                + "set helper_group = GROUP and add the application's user to that group to let it use pam_emailotp")
-            finish(.serviceError)
-        }
-        guard let gid = UnixGroup.id(of: config.helperGroup) else {
-            logger.log(.error, "\(who): refused: helper_group \(config.helperGroup) is not a group on this host")
-            finish(.serviceError)
-        }
-        guard callerGroups.contains(gid) else {
-            logger.log(.error, "\(who): refused: not a member of helper_group \(config.helperGroup) "
-                + "(\(ConfigLoader.defaultPath)); add the application's user to that group")
-            finish(.serviceError)
-        }
-        slot = CallerSlots.take(for: caller)
+    if !caller.isRoot {
+        slot = CallerSlots.take(for: caller.uid)
         guard slot != nil else {
             logger.log(.error, "\(who): refused: \(CallerSlots.maxPerCaller) helpers of this caller are running already")
             finish(.serviceError)
         }
     }
-    let request: HelperProtocol.Request
+    let request: CallerPolicy.Request
     do {
-        guard case .request(let r) = try HelperProtocol.readFrame(0, until: Deadline(afterSeconds: HelperProtocol.requestTimeout)) else {
-            throw HelperProtocol.Refused("the first frame is not a request")
+        switch try HelperProtocol.readFrame(0, until: Deadline(afterSeconds: HelperProtocol.requestTimeout)) {
+        case .request(let r): request = .login(r)
+        case .tokenRequest(let action): request = .token(action)
+        default: throw HelperProtocol.Refused("the first frame is not a request")
         }
-        request = r
     } catch {
         logger.log(.error, "\(who): refused request: \(error)")
         finish(.serviceError)
     }
+    let decision: CallerPolicy.Decision
+    switch CallerPolicy.decide(admission, caller: caller, helperGroup: config.helperGroup, request: request) {
+    case .success(let decided): decision = decided
+    case .failure(let refusal):
+        logger.log(.error, "\(who): \(refusal)")
+        finish(.serviceError)
+    }
     // A login of root's service: its clean process is bounded per application user as well.
-    if trusted && request.callerUID != 0 {
-        slot = CallerSlots.take(for: request.callerUID)
+    if let uid = decision.slotUID {
+        slot = CallerSlots.take(for: uid)
         guard slot != nil else {
-            logger.log(.error, "uid \(request.callerUID) (\(userName(of: request.callerUID))): refused: "
+            logger.log(.error, "uid \(uid) (\(LogText.printable(accountName(of: uid) ?? "?"))): refused: "
                 + "\(CallerSlots.maxPerCaller) logins of this user are running already")
             finish(.serviceError)
         }
     }
-    let context: RequestContext
-    let tag: String
-    if trusted {
-        context = RequestContext(service: request.service, rhost: request.rhost, quiet: request.quiet)
-        tag = "(clean process for uid \(request.callerUID), application \(LogText.printable(request.program)))"
-    } else {
-        // The service and remote host are the caller's word: labelled so in the log and the
-        // mail, and (inside the keys of auth_cache and remembered hosts) never those of root's services.
-        let label = "claimed by uid \(caller) (\(userName(of: caller)))"
-        context = RequestContext(service: "\(request.service.isEmpty ? "login" : request.service) (\(label))",
-                                 rhost: request.rhost.isEmpty ? "" : "\(request.rhost) (claimed)", quiet: request.quiet)
-        tag = "(via helper, caller uid \(caller)) application \(program(of: getppid()))"
-    }
+
     if !config.storeIsDatabase {
         FileStore(directory: config.store, random: OpenSSLRandom(), clock: SystemClock()).removeStaleTemporaries()
     }
-    let authenticator = Login.system(config: config, pinMode: options.pinMode,
-                                     logger: TaggedLogger(logger: logger, tag: tag), context: context)
+    let tag = caller.isRoot ? decision.tag : "\(decision.tag) application \(program(of: getppid()))"
+    let context = RequestContext(service: decision.service, rhost: decision.rhost, quiet: decision.quiet)
     // A code is worth waiting for as long as it lives, no longer.
     let conversation = RelayConversation(input: 0, output: 1, answerTimeout: min(max(config.otpValidity, 60), 900))
-    let result = Login.run(authenticator, options: options, user: request.user, conversation: conversation,
-                           authtok: request.authtok)
+    let result: AuthResult
+    switch request {
+    case .login(let login):
+        let authenticator = Login.system(config: config, pinMode: admission.options.pinMode,
+                                         logger: TaggedLogger(logger: logger, tag: tag), context: context)
+        result = Login.run(authenticator, options: admission.options, user: decision.user, conversation: conversation,
+                           authtok: login.authtok)
+    case .token(let action):
+        let proof = OwnToken.proofSettings(config)
+        let own = OwnToken(user: decision.user, config: config, authenticator: { mode in
+            Login.system(config: proof, pinMode: mode, logger: TaggedLogger(logger: logger, tag: tag), context: context)
+        }, conversation: conversation, random: OpenSSLRandom())
+        result = own.run(action)
+    }
     var delay = Login.failDelay(after: result, openedChallenge: conversation.openedChallenge, config: config)
-    // The helper waits out the fail delay itself, for every caller, counted from the last
+    // The helper waits out the fail delay itself (every login: CallerPolicy), counted from the last
     // answer: a caller that is not root must not guess faster than a PAM stack with
     // pam_fail_delay, and the caller of su, who can watch this process in /proc, sees it end
     // at the same time whatever the work after the answer was.
-    if delay > 0 {
+    if decision.waitsItself && delay > 0 {
         Deadline(afterMilliseconds: conversation.lastAnswer + delay * 1000 - Monotonic.milliseconds()).sleepUntilPassed()
         delay = 0
     }

@@ -8,13 +8,15 @@ struct EmailOTP: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emailotp",
         abstract: "Administer the Email OTP tokens of pam_emailotp.",
-        discussion: "Every verb needs root. The command reads the same configuration and store as the module.",
+        discussion: "Every verb needs root, except status, set-pin, recovery-codes and forget: run by a user who is not root, "
+            + "they act on that user's own token (set-pin and recovery-codes after the PIN and a mailed code), "
+            + "through the setuid helper. The command reads the same configuration and store as the module.",
         version: "emailotp \(EmailOTPVersion.current)",
         subcommands: [
             Enroll.self, List.self, Show.self, SetPIN.self, SetEmail.self, Disable.self, Enable.self,
             Reset.self, Delete.self, Challenges.self, Purge.self, Check.self, SendTest.self,
             ConfigCheck.self, Demo.self, StoreInit.self, Migrate.self, RecoveryCodes.self, Forget.self,
-            Metrics.self,
+            Metrics.self, Status.self,
         ]
     )
 
@@ -47,7 +49,9 @@ struct GlobalOptions: ParsableArguments {
     var store: String?
 
     func validate() throws {
-        guard geteuid() == 0 else { throw ValidationError("emailotp must be run as root") }
+        guard geteuid() == 0 || OwnTokenClient.isOwnTokenVerb(Array(CommandLine.arguments.dropFirst())) else {
+            throw ValidationError("emailotp must be run as root (a user may run status, set-pin, recovery-codes and forget on their own token)")
+        }
         if let path = config, !ByteText.hasPrefix(path, "/") {
             throw ValidationError("--config needs an absolute path")
         }
@@ -130,6 +134,13 @@ struct StderrLogger: EmailOTPCore.Logger {
         guard verbose || level.rawValue <= LogLevel.warning.rawValue else { return }
         fputs("emailotp: \(message)\n", stderr)
     }
+}
+
+/// The USER argument of a verb that root runs on anyone's token (a user runs it on their own
+/// without one).
+func rootsUser(_ user: String?) throws -> String {
+    guard let user = user else { throw CLIError("name the user (as root, the verb acts on the user named)") }
+    return user
 }
 
 /// Checks a user name argument before anything else happens.

@@ -8,7 +8,7 @@ extension EmailOTP {
             commandName: "recovery-codes",
             abstract: "Print fresh single-use recovery codes, one a line, replacing the previous set.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The user whose recovery codes are replaced.") var user: String
+        @Argument(help: "The user whose recovery codes are replaced (root; a user without root replaces their own).") var user: String?
         @Option(help: ArgumentHelp("How many codes (1 to \(RecoveryCode.maxCount)).", valueName: "n")) var count = 10
 
         func validate() throws {
@@ -18,8 +18,13 @@ extension EmailOTP {
         }
 
         func run() throws {
+            if OwnTokenClient.isUser {
+                try OwnTokenClient.check(user: user, global: global, verb: "recovery-codes")
+                try EmailOTPTool.run { try OwnTokenClient.run(.recoveryCodes(count: count)) }
+                return
+            }
             try EmailOTPTool.run {
-                let user = try checkedUser(self.user)
+                let user = try checkedUser(try rootsUser(self.user))
                 let codes = try global.tokenAdmin().replaceRecoveryCodes(user: user, count: count, random: OpenSSLRandom())
                 for code in codes { print(code) }
             }
@@ -30,11 +35,17 @@ extension EmailOTP {
         static let configuration = CommandConfiguration(
             abstract: "Drop every remembered remote host and cached grant (auth_cache) of a user.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The user whose remembered hosts and cached grants are dropped.") var user: String
+        @Argument(help: "The user whose remembered hosts and cached grants are dropped (root; a user without root forgets their own).")
+        var user: String?
 
         func run() throws {
+            if OwnTokenClient.isUser {
+                try OwnTokenClient.check(user: user, global: global, verb: "forget")
+                try EmailOTPTool.run { try OwnTokenClient.run(.forget) }
+                return
+            }
             try EmailOTPTool.run {
-                let user = try checkedUser(self.user)
+                let user = try checkedUser(try rootsUser(self.user))
                 let (dropped, grants) = try global.tokenAdmin().forget(user: user)
                 print("\(user): forgot \(dropped) remembered host\(dropped == 1 ? "" : "s") "
                     + "and \(grants) cached grant\(grants == 1 ? "" : "s") (auth_cache)")

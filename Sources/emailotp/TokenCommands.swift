@@ -227,12 +227,18 @@ extension EmailOTP {
     struct SetPIN: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-pin", abstract: "Set a new PIN.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The user whose PIN is replaced.") var user: String
-        @Flag(help: "Read the PIN from the first line of standard input.") var pinStdin = false
+        @Argument(help: "The user whose PIN is replaced (root; a user without root replaces their own).") var user: String?
+        @Flag(help: "Read the PIN from the first line of standard input (root).") var pinStdin = false
 
         func run() throws {
+            if OwnTokenClient.isUser {
+                try OwnTokenClient.check(user: user, global: global, verb: "set-pin")
+                guard !pinStdin else { throw ValidationError("--pin-stdin is root's: your own PIN is asked on the terminal") }
+                try EmailOTPTool.run { try OwnTokenClient.run(.setPIN) }
+                return
+            }
             try EmailOTPTool.run {
-                let user = try checkedUser(self.user)
+                let user = try checkedUser(try rootsUser(self.user))
                 let admin = try global.tokenAdmin()
                 try admin.requireToken(user)
                 let hash = try PINHash.make(Terminal.newPIN(fromStdin: pinStdin), random: OpenSSLRandom())

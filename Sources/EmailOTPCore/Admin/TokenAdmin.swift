@@ -59,12 +59,9 @@ package struct TokenAdmin {
         guard created else { throw TokenAdminError.enrolledMeanwhile(user) }
     }
 
-    /// A new PIN; grants cached under the old PIN must not outlive it.
+    /// A new PIN (`TokenRecord.replacePIN`).
     package func setPIN(user: String, pinHash: String) throws {
-        try modify(user) {
-            $0.pinHash = pinHash
-            $0.cachedGrants = []
-        }
+        try modify(user) { $0.replacePIN(pinHash) }
     }
 
     /// A new address; codes mailed to the old one are void, remembered hosts and cached

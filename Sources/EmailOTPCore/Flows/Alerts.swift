@@ -41,7 +41,7 @@ extension Authenticator {
 
     /// Reserves the quota (and, with `when`, checks and marks the record) under the lock,
     /// then mails the alert.
-    func alert(_ event: AlertEvent, user: String, when: (inout TokenRecord) -> Bool = { _ in true }) {
+    package func alert(_ event: AlertEvent, user: String, when: (inout TokenRecord) -> Bool = { _ in true }) {
         var now: Int64 = 0
         let address: String?
         do {

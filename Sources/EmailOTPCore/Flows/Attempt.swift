@@ -229,8 +229,9 @@ extension Authenticator {
         }
 
         guard case .code(let answer) = lead else {
-            // A right PIN from a remembered host, or from trusted_networks, needs no code.
-            if trusted || rememberedID.map({ r.isRemembered($0, now: now) }) == true {
+            // A right PIN from a remembered host, or from trusted_networks, needs no code. A
+            // pending enrolment is activated by a code only: never granted without one.
+            if enrolling == nil, trusted || rememberedID.map({ r.isRemembered($0, now: now) }) == true {
                 r.registerSuccess()
                 record = r
                 return .trigger(.remembered)

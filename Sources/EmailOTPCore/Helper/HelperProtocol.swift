@@ -1,3 +1,4 @@
+import EmailOTPCrypto
 import EmailOTPFlows
 import EmailOTPSystem
 import Glibc
@@ -7,9 +8,11 @@ import Glibc
 /// process (pam_emailotp(8), PROCESS MODEL; docs/DESIGN.md, The helper protocol).
 ///
 ///     argv    emailotp-helper login [the module's arguments]
+///             emailotp-helper token                (`emailotp` run by a user on their own token)
 ///     frames  one type byte, a 4-byte big-endian length, that many payload bytes
 ///
 ///     module → helper   Q request (once, first)   A answer   N no answer (the conversation failed)
+///     emailotp → helper T own-token request (once, first; `token` only): what to do, never whose
 ///     helper → module   P prompt, no echo   E prompt, echo   I info   M error message
 ///                       R result (last): status, fail delay in seconds, flags (1: a challenge was opened)
 ///
@@ -17,6 +20,8 @@ import Glibc
 /// control characters (a line feed or tab aside), and every read has a deadline on both sides.
 public enum HelperProtocol {
     public static let verb = "login"
+    /// The verb of `emailotp` run by a user on their own token: the user is the helper's real uid.
+    public static let tokenVerb = "token"
     public static let maxPayload = 64 * 1024
     static let maxFieldBytes = 4096
     static let maxNameBytes = 256
@@ -66,8 +71,36 @@ public enum HelperProtocol {
         }
     }
 
+    /// What a user asks about their own token (`emailotp status|set-pin|recovery-codes|forget`).
+    /// It names no user: the helper acts for the user of its real uid alone.
+    public enum TokenAction: Equatable {
+        case status
+        case setPIN
+        case recoveryCodes(count: Int)
+        case forget
+
+        /// The verb of `emailotp`, for the log, the mail and the code mail's service.
+        public var verb: String {
+            switch self {
+            case .status: return "status"
+            case .setPIN: return "set-pin"
+            case .recoveryCodes: return "recovery-codes"
+            case .forget: return "forget"
+            }
+        }
+
+        /// True for the verbs that raise trust: they first ask the PIN and a mailed code.
+        public var needsProof: Bool {
+            switch self {
+            case .setPIN, .recoveryCodes: return true
+            case .status, .forget: return false
+            }
+        }
+    }
+
     public enum Frame: Equatable {
         case request(Request)
+        case tokenRequest(TokenAction)
         case prompt(String, echo: Bool)
         case info(String)
         case error(String)
@@ -95,6 +128,10 @@ public enum HelperProtocol {
                 bytes.append(0)
             }
             (type, payload) = (0x51, bytes)
+        case .tokenRequest(let action):
+            var fields = ["1", action.verb]
+            if case .recoveryCodes(let count) = action { fields.append(String(count)) }
+            (type, payload) = (0x54, fields.flatMap { Array($0.utf8) + [0] })
         case .prompt(let text, let echo): (type, payload) = (echo ? 0x45 : 0x50, Array(text.utf8))
         case .info(let text): (type, payload) = (0x49, Array(text.utf8))
         case .error(let text): (type, payload) = (0x4D, Array(text.utf8))
@@ -110,6 +147,7 @@ public enum HelperProtocol {
     public static func decode(type: UInt8, payload: [UInt8]) throws -> Frame {
         switch type {
         case 0x51: return .request(try decodeRequest(payload))
+        case 0x54: return .tokenRequest(try decodeTokenRequest(payload))
         case 0x50: return .prompt(try text(payload), echo: false)
         case 0x45: return .prompt(try text(payload), echo: true)
         case 0x49: return .info(try text(payload))
@@ -163,6 +201,51 @@ public enum HelperProtocol {
         guard text.count == 8 || text[8] == "0" || text[8] == "1" else { throw Refused("malformed quiet field") }
         return Request(user: text[1], service: text[2], rhost: text[3], authtok: text[4] == "1" ? text[5] : nil,
                        callerUID: uid, program: text[7], quiet: text.count == 9 && text[8] == "1")
+    }
+
+    /// An own-token request strictly: version 1, the verb, and for recovery-codes how many
+    /// (1 to `RecoveryCode.maxCount`), each NUL-terminated.
+    public static func decodeTokenRequest(_ bytes: [UInt8]) throws -> TokenAction {
+        guard bytes.count <= 64, bytes.last == 0 else { throw Refused("malformed own-token request") }
+        let fields = bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        guard fields.first == "1" else { throw Refused("own-token request version is not 1") }
+        switch Array(fields.dropFirst()) {
+        case ["status"]: return .status
+        case ["set-pin"]: return .setPIN
+        case ["forget"]: return .forget
+        case let f where f.count == 2 && f[0] == "recovery-codes":
+            guard let count = Int(f[1]), String(count) == f[1], (1...RecoveryCode.maxCount).contains(count) else {
+                throw Refused("malformed recovery code count")
+            }
+            return .recoveryCodes(count: count)
+        default:
+            throw Refused("unknown own-token request")
+        }
+    }
+
+    // MARK: the caller's side
+
+    /// The caller's half of a conversation with the helper (the module, `emailotp`): each
+    /// prompt goes to `conversation` and its answer back, messages are shown, until the
+    /// result. Throws `Refused` when the helper stops talking or says something out of turn.
+    public static func relay(_ fd: Int32, to conversation: Conversation) throws -> Outcome {
+        while true {
+            switch try readFrame(fd, until: Deadline(afterSeconds: relayTimeout)) {
+            case .prompt(let text, let echo):
+                var answer = conversation.prompt(text, echo: echo)
+                let sent = writeFrame(fd, .answer(answer), until: Deadline(afterSeconds: requestTimeout))
+                answer = nil
+                guard sent else { throw Refused("it stopped reading") }
+            case .info(let text):
+                conversation.info(text)
+            case .error(let text):
+                conversation.error(text)
+            case .result(let outcome):
+                return outcome
+            case .request, .tokenRequest, .answer:
+                throw Refused("unexpected frame")
+            }
+        }
     }
 
     // MARK: the wire

@@ -7,6 +7,8 @@ public enum AlertEvent: Equatable {
     case newHost
     /// A pending enrolment was activated by the user's first login (always mailed).
     case enrolled
+    /// The user changed their own token with `emailotp` (`what`: "Your PIN was changed.").
+    case ownToken(String)
 
     /// The `X-EmailOTP-Alert` header value.
     public var name: String {
@@ -15,6 +17,7 @@ public enum AlertEvent: Equatable {
         case .recovery: return "recovery"
         case .newHost: return "new_host"
         case .enrolled: return "enrolled"
+        case .ownToken: return "own_token"
         }
     }
 
@@ -28,6 +31,8 @@ public enum AlertEvent: Equatable {
             return "A login succeeded from a remote host that is not among your last ten."
         case .enrolled:
             return "A one-time code token was set up for your account at its first login; codes now come to this address."
+        case .ownToken(let what):
+            return "\(what) It was done with the emailotp command by your own account."
         }
     }
 }

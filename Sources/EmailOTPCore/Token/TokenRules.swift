@@ -72,6 +72,13 @@ extension TokenRecord {
 
     /// A new set of recovery codes (`emailotp recovery-codes`), replacing the old set: as after
     /// a lost device, every remembered host and cached grant goes too.
+    /// A new PIN (`emailotp set-pin`, root's or the user's own): grants cached under the old
+    /// PIN must not outlive it.
+    public mutating func replacePIN(_ hash: String) {
+        pinHash = hash
+        cachedGrants = []
+    }
+
     public mutating func replaceRecoveryCodes(_ hashes: [String]) {
         recoveryHashes = hashes
         forgetTrust()

@@ -225,4 +225,38 @@ final class EnrolmentTests: FlowTestCase {
         XCTAssertEqual(try record()?.failCount, 0)
         XCTAssertEqual(try record()?.pending, true)
     }
+
+    /// `emailotp check` runs the same step: a pending user is enrolled through it too.
+    func testTheCheckStepEnrolsAPendingUser() throws {
+        try makePending()
+        let auth = authenticator()
+        let first = auth.challengeStep(user: "alice", password: "", nullok: false)
+        XCTAssertEqual(first.result, .authError)
+        XCTAssertNotNil(first.challenge)
+        XCTAssertTrue(first.message.contains("log in again with a PIN you choose"), first.message)
+        let code = try XCTUnwrap(lastCode)
+        XCTAssertEqual(auth.challengeStep(user: "alice", password: Self.newPIN + code, nullok: false).result, .success)
+        XCTAssertEqual(try record()?.stateName, "enabled")
+    }
+
+    /// In the application's process (su, sudo) the caller owns limits and signals: a command
+    /// that fails there must not turn a directory user into "no token, nullok". Under
+    /// enroll_at_login the shortcut never answers; the clean process asks the directory.
+    func testTheNullokShortcutDoesNotAnswerUnderEnrollAtLogin() throws {
+        config.addressCommand = "/nonexistent/emailotp-address"
+        XCTAssertTrue(authenticator().isUnenrolledUnderNullok(user: "alice"), "without enroll_at_login: answered here")
+        config.enrollAtLogin = true
+        XCTAssertFalse(authenticator().isUnenrolledUnderNullok(user: "alice"), "the clean process decides")
+    }
+
+    /// trusted_networks lets a right PIN in without a code; a pending enrolment has no PIN and
+    /// is activated by the mailed code only, from anywhere.
+    func testATrustedNetworkDoesNotSkipTheEnrolmentCode() throws {
+        config.trustedNetworks = try TrustedNetworks.parse("192.0.2.0/24")
+        try makePending()
+        let (result, conversation) = interactive([answer(Self.newPIN), answer(Self.newPIN), mailedCode()])
+        XCTAssertEqual(result, .success, logger.text)
+        XCTAssertEqual(conversation.prompts.last, "Email code: ")
+        XCTAssertEqual(try record()?.stateName, "enabled")
+    }
 }

@@ -25,6 +25,7 @@ final class HelperProtocolTests: XCTestCase {
             .error("Wrong code."), .answer("123456"), .answer(""), .answer(nil),
             .result(.init(result: .authError, failDelay: 2, openedChallenge: false)),
             .result(.init(result: .success, failDelay: 0, openedChallenge: true)),
+            .tokenRequest(.status), .tokenRequest(.setPIN), .tokenRequest(.forget), .tokenRequest(.recoveryCodes(count: 20)),
         ]
         for frame in frames { XCTAssertEqual(try roundTrip(frame), frame) }
     }
@@ -134,5 +135,15 @@ final class HelperProtocolTests: XCTestCase {
             XCTAssertThrowsError(try ConfigKeys.apply(key, bad, to: &config))
             XCTAssertThrowsError(try ConfigKeys.apply(key, "-1", to: &config))
         }
+    }
+
+    func testAnOwnTokenRequestNamesNoUserAndIsReadStrictly() {
+        func fields(_ list: [String]) -> [UInt8] { list.flatMap { Array($0.utf8) + [0] } }
+        XCTAssertEqual(try HelperProtocol.decodeTokenRequest(fields(["1", "recovery-codes", "3"])), .recoveryCodes(count: 3))
+        for bad in [["1", "status", "bob"], ["2", "status"], ["1", "set-email"], ["1", "recovery-codes", "0"],
+                    ["1", "recovery-codes", "21"], ["1", "recovery-codes", "03"], ["1", "recovery-codes"], ["1"]] {
+            XCTAssertThrowsError(try HelperProtocol.decodeTokenRequest(fields(bad)), "\(bad)")
+        }
+        XCTAssertThrowsError(try HelperProtocol.decodeTokenRequest(Array("1\u{0}status".utf8)))
     }
 }
