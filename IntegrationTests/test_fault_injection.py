@@ -269,6 +269,8 @@ VALUE_RE = {
     "mails": re.compile(r"^(\d+( \d+)*)?$"),
 }
 CHALLENGE_RE = re.compile(r"^challenge \d{20} [0-9a-f]{64} \d+ \d+ \d+$")
+# failures counted per source (keyed id, count, last failure, locked at): one line per source
+SOURCE_RE = re.compile(r"^source [0-9a-f]{64} \d+ \d+ \d+$")
 
 
 def check_record(name, text):
@@ -283,6 +285,9 @@ def check_record(name, text):
         key, _, value = line.partition(" ")
         if key == "challenge":
             assert CHALLENGE_RE.match(line), "torn challenge line %r in %s" % (line, where)
+            continue
+        if key == "source":
+            assert SOURCE_RE.match(line), "torn source line %r in %s" % (line, where)
             continue
         assert key in RECORD_FIELDS and key not in seen, "bad line %r in %s" % (line, where)
         seen[key] = value
@@ -304,6 +309,8 @@ def assert_store_whole(store, allow_temp=False):
     for name in sorted(os.listdir(users)) if os.path.isdir(users) else []:
         with open(os.path.join(users, name)) as f:
             text = f.read()
+        if name == ".decoy":
+            continue  # the decoy record every attempt writes when it leaves the record as it was
         if name.startswith("."):
             temps.append("users/" + name)
             continue

@@ -104,12 +104,14 @@ def test_maildir_login_does_not_load_libcurl(site, tmp_path, alice):
     assert "libcurl.so" not in out["after"], out
 
 
-def test_wrong_pin_loads_no_libcrypto(site, smtp, alice):
-    # the first login makes the store's hmac.key (random bytes: libcrypto), in its own process
+def test_wrong_pin_loads_libcrypto_only(site, smtp, alice):
+    # the first login makes the store's hmac.key (random bytes: libcrypto), in its own process.
+    # A wrong PIN is counted for its source too, under a keyed id (HMAC-SHA-256: libcrypto),
+    # whether or not the name has a token; it sends nothing, so libcurl stays out.
     assert run_child(site, ALICE, DEFAULT_PIN)["rc"] == 0
     out = run_child(site, ALICE, "not-the-PIN")
     assert out["rc"] == 7, out          # PAM_AUTH_ERR
-    assert out["after"] == [], out
+    assert out["after"] == ["libcrypto.so"], out
     assert site.read_record(ALICE)["fail_count"] == "1"
     assert smtp.count() == 1
 

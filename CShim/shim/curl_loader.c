@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 static struct cshim_loader loader = CSHIM_LOADER(CSHIM_CURL_SONAME);
 
@@ -14,6 +15,7 @@ static const char *(*p_easy_strerror)(CURLcode);
 static CURLcode (*p_easy_setopt)(CURL *, CURLoption, ...);
 static struct curl_slist *(*p_slist_append)(struct curl_slist *, const char *);
 static void (*p_slist_free_all)(struct curl_slist *);
+static CURLcode (*p_easy_getinfo)(CURL *, CURLINFO, ...);
 
 int cshim_curl_load(char *error, size_t size)
 {
@@ -25,6 +27,7 @@ int cshim_curl_load(char *error, size_t size)
         { "curl_easy_setopt", (void **)&p_easy_setopt },
         { "curl_slist_append", (void **)&p_slist_append },
         { "curl_slist_free_all", (void **)&p_slist_free_all },
+        { "curl_easy_getinfo", (void **)&p_easy_getinfo },
     };
     /* libcrypto first: it is initialised without the caller's OPENSSL_CONF before libcurl's
      * own initialisation could read it (crypto_loader.c). */
@@ -88,6 +91,14 @@ CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value)
 CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback)
 {
     return ready() ? p_easy_setopt(curl, CURLOPT_READFUNCTION, callback) : CURLE_FAILED_INIT;
+}
+
+int cshim_curl_shutdown_connection(CURL *curl)
+{
+    curl_socket_t sock = CURL_SOCKET_BAD;
+    if (!ready() || p_easy_getinfo(curl, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD)
+        return -1;
+    return shutdown(sock, SHUT_RDWR);
 }
 
 long cshim_curl_usessl_all(void)

@@ -51,8 +51,9 @@ def test_auth_cache_lets_the_clients_next_connections_in_until_it_expires(doveco
     # A wrong password never matches the cached one, and counts as usual.
     assert not server.login(user, PIN + "000000" if not password.endswith("000000") else PIN + "111111")[0]
     assert site.read_record(user)["fail_count"] == "0"   # no open challenge: not a guess at a code
+    # Tested as two PINs (before the code, and the whole password): two failures.
     assert not server.login(user, "wrong" + password)[0]
-    assert site.read_record(user)["fail_count"] == "1"
+    assert site.read_record(user)["fail_count"] == "2"
 
     expire_auth_cache(site, user)
     ok, text = server.login(user, password)

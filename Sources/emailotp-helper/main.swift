@@ -201,8 +201,12 @@ func main() -> Never {
         result = own.run(action)
     }
     var delay = Login.failDelay(after: result, openedChallenge: conversation.openedChallenge, config: config)
+    // The helper waits out the fail delay itself (every login: CallerPolicy), counted from the last
+    // answer: a caller that is not root must not guess faster than a PAM stack with
+    // pam_fail_delay, and the caller of su, who can watch this process in /proc, sees it end
+    // at the same time whatever the work after the answer was.
     if decision.waitsItself && delay > 0 {
-        _ = sleep(UInt32(delay))
+        Deadline(afterMilliseconds: conversation.lastAnswer + delay * 1000 - Monotonic.milliseconds()).sleepUntilPassed()
         delay = 0
     }
     withExtendedLifetime(slot) {}

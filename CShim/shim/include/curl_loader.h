@@ -29,6 +29,11 @@ CURLcode cshim_curl_setopt_string(CURL *curl, CURLoption option, const char *val
 CURLcode cshim_curl_setopt_pointer(CURL *curl, CURLoption option, void *value);
 CURLcode cshim_curl_setopt_read_function(CURL *curl, curl_read_callback callback);
 
+/* Shuts down (shutdown(2), both ways) the socket of the connection libcurl keeps after a
+ * transfer, so that curl_easy_cleanup's QUIT fails at once instead of waiting for a reply.
+ * -1 when there is no such connection. */
+int cshim_curl_shutdown_connection(CURL *curl);
+
 /* Option values whose C type depends on the libcurl version: curl.h 7.88 declares CURLUSESSL_ALL
  * an enum constant, 8.14 a `#define ... 3L`, which Swift imports as a different type. */
 long cshim_curl_usessl_all(void);

@@ -38,10 +38,11 @@ private enum Lead: Equatable {
 }
 
 extension TokenRecord {
-    /// The charge of one attempt: one failure (with `lock` false, a deferred miss that does not
-    /// lock yet, see `lockIfDue`) and one try of each challenge named in `tries`.
-    mutating func chargeFailure(now: Int64, config: Config, lock: Bool, tries ids: [String], source: String? = nil) {
-        registerFailure(now: now, config: config, lock: lock, source: source)
+    /// The charge of one attempt: `failures` failures (one per PIN candidate; with `lock` false,
+    /// deferred misses that do not lock yet, see `lockIfDue`), each also counted for `source`,
+    /// and one try of each challenge named in `tries`.
+    mutating func chargeFailure(now: Int64, config: Config, lock: Bool, tries ids: [String], failures: Int = 1, source: String? = nil) {
+        for _ in 0..<max(1, failures) { registerFailure(now: now, config: config, lock: lock, source: source) }
         for id in ids {
             guard let index = challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
             challenges[index].triesLeft -= 1
@@ -61,11 +62,11 @@ extension TokenRecord {
     /// `self` (the record after the charge, or as another host left it since) with the charge
     /// undone. When nothing changed it since the charge, that is exactly `pre`; otherwise the
     /// failure and the tries are given back, and a lock stays (fail closed).
-    func refunded(charged: TokenRecord?, pre: TokenRecord, tries ids: [String], source: String? = nil) -> TokenRecord {
+    func refunded(charged: TokenRecord?, pre: TokenRecord, tries ids: [String], failures: Int = 1, source: String? = nil) -> TokenRecord {
         if charged == pre { return self }
         if self == charged { return pre }
         var r = self
-        r.refund(1, source: source)
+        r.refund(max(1, failures), source: source)
         for id in ids {
             guard let index = r.challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
             r.challenges[index].triesLeft += 1
@@ -92,7 +93,9 @@ extension Authenticator {
     }
 
     /// The PIN candidates of `typed`, by shape only (never by whether they are right): each
-    /// with what it leads to when it is the PIN. Every one is hashed, whichever matches.
+    /// with what it leads to when it is the PIN. Every one is hashed, whichever matches, and
+    /// every one is charged as a failure of its own (refunded when one of them is the PIN), so
+    /// that `max_fail` buys one PIN guess per failure however the password splits.
     private func candidates(_ typed: Typed) -> (pins: [(pin: String, lead: Lead)], code: String?) {
         switch typed {
         case .pin(let pin?): return ([(pin, .trigger)], nil)
@@ -146,6 +149,7 @@ extension Authenticator {
         var charged: [String] = []
         var code = ""
         var cryptFailure: Error? = nil
+        let failures = max(1, pins.count)
         let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
             guard var r = record else { return }
             targets = self.targets(in: r, transactionID: transactionID)
@@ -157,21 +161,23 @@ extension Authenticator {
             let compares = !pins.isEmpty || bareCode.map { RecoveryCode.normalized($0) != nil || !open.isEmpty } ?? false
             if usable && compares {
                 charged = checksCode ? open.map(\.transactionID) : []
-                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: charged, source: source)
+                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: charged, failures: failures, source: source)
             }
             record = r
         }, settle: { record, chargedRecord, now in
             do {
                 return try settle(&record, charged: chargedRecord, pre: pre, pins: pins, bareCode: bareCode,
                                   answersCode: answersCode,
-                                  targets: targets, tries: charged, now: now, user: user, hasher: hasher,
+                                  targets: targets, tries: charged, failures: failures, now: now, user: user, hasher: hasher,
                                   deferMiss: deferMiss, refunds: refunds, rememberedID: rememberedID,
                                   trusted: remembered && fromTrustedNetwork, source: source,
                                   grantID: grantID, enrolling: enrolling, code: &code)
             } catch let error as CryptoFailure {
                 // A hash that cannot be computed (memory) says nothing about the answer: the
                 // charge is given back and the login ends as a service error.
-                if let cur = record, let before = pre { record = cur.refunded(charged: chargedRecord, pre: before, tries: charged, source: source) }
+                if let cur = record, let before = pre {
+                    record = cur.refunded(charged: chargedRecord, pre: before, tries: charged, failures: failures, source: source)
+                }
                 cryptFailure = error
                 return .verify(.noChallenge)
             }
@@ -183,7 +189,7 @@ extension Authenticator {
     /// The compare and its outcome, on the record as the charge left it (`record`).
     private func settle(_ record: inout TokenRecord?, charged: TokenRecord?, pre: TokenRecord?,
                         pins: [(pin: String, lead: Lead)], bareCode: String?, answersCode: Bool, targets: [Challenge], tries: [String],
-                        now: Int64, user: String, hasher: CodeHasher, deferMiss: Bool, refunds: Int,
+                        failures: Int, now: Int64, user: String, hasher: CodeHasher, deferMiss: Bool, refunds: Int,
                         rememberedID: String?, trusted: Bool, source: String, grantID: String?, enrolling: Enrolling?,
                         code: inout String) throws -> AttemptOutcome {
         // Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
@@ -205,11 +211,11 @@ extension Authenticator {
         guard !before.isBlocked(source: source) else { return refused(.locked) }
         if asPIN && before.pinHash == nil { return refused(.noPIN) }
 
-        var r = cur.refunded(charged: charged, pre: before, tries: tries, source: source)
+        var r = cur.refunded(charged: charged, pre: before, tries: tries, failures: failures, source: source)
         let lead: Lead
         if asPIN {
             guard let found = matched else {
-                r.registerFailure(now: now, config: config, lock: !deferMiss, source: source)
+                for _ in 0..<failures { r.registerFailure(now: now, config: config, lock: !deferMiss, source: source) }
                 record = r
                 return refused(.wrongPIN)
             }
@@ -243,10 +249,11 @@ extension Authenticator {
             return .cachedGrant
         }
         let open = targets.filter { !$0.isExpired(at: now) }
-        // What is left of a wrong answer: the charge, minus the challenges it used up.
+        // What is left of a wrong answer: one failure and the tries of the charge (the PIN was
+        // right: its other candidates' failures are given back), minus the challenges it used up.
         func wrong() -> AttemptOutcome {
-            var w = cur
-            if asPIN { w.refund(refunds, source: source) }
+            var w = r
+            w.chargeFailure(now: now, config: config, lock: !deferMiss, tries: tries, source: source)
             let left = open.compactMap { target in w.challenges.first { $0.transactionID == target.transactionID }?.triesLeft }.max() ?? 0
             w.challenges.removeAll { challenge in challenge.triesLeft <= 0 && open.contains { $0.transactionID == challenge.transactionID } }
             record = w
@@ -289,8 +296,12 @@ extension Authenticator {
 
     /// Opens a challenge, or re-uses one younger than `resend_interval`; `code` gets the new code.
     /// The challenge is written with no tries left: it cannot be answered until its mail has gone out.
+    /// Only an armed challenge (its mail went out) is re-used: one that is not (its login died
+    /// before the mail, or its mail is still being sent) is replaced by a new one and a new
+    /// mail, so that no login is told of a code nobody can answer.
     private func open(_ r: inout TokenRecord, user: String, now: Int64, hasher: CodeHasher, code: inout String) throws -> TriggerOutcome {
-        if let newest = r.newestChallenge, config.resendInterval > 0, now - newest.created < config.resendInterval {
+        let armed = r.challenges.filter { $0.triesLeft > 0 }.max { $0.created < $1.created }
+        if let newest = armed, config.resendInterval > 0, now - newest.created < config.resendInterval {
             return .reused(newest, email: r.email)
         }
         guard r.mails.count < config.maxMailsPerHour else { return .rateLimited }

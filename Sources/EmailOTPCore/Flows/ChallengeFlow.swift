@@ -109,6 +109,12 @@ extension Authenticator {
             // answered before the open challenges are tried, so it costs none of their tries.
             log(.notice, user, "granted from auth_cache")
             return StepReport(result: .success)
+        case .verify(let verified) where !verified.isGrant:
+            // One reply for every wrong password, whichever of its PIN candidates was the PIN
+            // (a wrong code, no code waiting, an expired one): the same as a wrong PIN, so that
+            // a password tested as several PINs says nothing of which one matched. The log
+            // keeps the reason.
+            return StepReport(result: refuse(verified, user: user).result, message: "")
         case .verify(let verified):
             let report = secondStepReport(user: user, verified, transactionID: nil)
             // A recovery code is for a mail outage, and single-use in every sense: never cached.

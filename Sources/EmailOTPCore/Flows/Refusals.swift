@@ -106,7 +106,9 @@ extension Authenticator {
     func refuse(_ outcome: TriggerOutcome, user: String) -> Refusal? {
         guard let refused = refusal(outcome) else { return nil }
         logged(refused, user: user)
-        if outcome == .wrongPIN || outcome == .locked { afterRefusal(.wrongPIN, user: user) }
+        // Every refusal that answers like a wrong PIN runs the hook (it reads the record): the
+        // same work whether the token is usable, locked, disabled, PIN-less or missing.
+        if outcome.isPINRefusal { afterRefusal(.wrongPIN, user: user) }
         return refused
     }
 

@@ -93,8 +93,10 @@ public enum CallerPolicy {
         public var quiet: Bool
         /// Whose helpers the request counts among (`CallerSlots`), when not already taken for the caller.
         public var slotUID: uid_t?
-        /// The helper waits the fail delay itself: a caller that is not root must not guess
-        /// faster than a PAM stack with pam_fail_delay.
+        /// The helper waits the fail delay itself (from the last answer): a caller that is not
+        /// root must not guess faster than a PAM stack with pam_fail_delay, and under root's
+        /// clean process the caller of su, who can watch the helper in /proc, must see it end at
+        /// the same time whatever the work after the answer was.
         public var waitsItself: Bool
         /// Appended to each log line of the flow (with the program of the caller when not root).
         public var tag: String
@@ -150,7 +152,7 @@ public enum CallerPolicy {
             if caller.isRoot {
                 return .success(Decision(kind: .root, user: request.user, service: request.service, rhost: request.rhost,
                                          quiet: request.quiet, slotUID: request.callerUID == 0 ? nil : request.callerUID,
-                                         waitsItself: false,
+                                         waitsItself: true,
                                          tag: "(clean process for uid \(request.callerUID), application \(LogText.printable(request.program)))"))
             }
             let kind: Kind

@@ -62,16 +62,24 @@ public final class RelayConversation: Conversation, ChallengeAware {
     public private(set) var openedChallenge = false
     /// The module stopped answering (end of file, timeout, malformed frame): every later prompt fails at once.
     public private(set) var broken = false
+    /// One deadline for every prompt of the login together: each answer is awaited at most
+    /// `answerTimeout`, and all of them end `2 × answerTimeout` after the conversation began
+    /// (the PIN's prompt, then the code's life), however many prompts there are.
+    public let lifetime: Deadline
+    /// When the last answer came (or the conversation began): the fail delay counts from here.
+    public private(set) var lastAnswer: Int64
 
     public init(input: Int32, output: Int32, answerTimeout: Int64) {
         self.input = input
         self.output = output
         self.answerTimeout = answerTimeout
+        lifetime = Deadline(afterSeconds: 2 * answerTimeout)
+        lastAnswer = Monotonic.milliseconds()
     }
 
     public func prompt(_ text: String, echo: Bool) -> String? {
         guard !broken else { return nil }
-        let deadline = Deadline(afterSeconds: answerTimeout)
+        let deadline = Deadline(afterSeconds: answerTimeout).earlier(lifetime)
         guard HelperProtocol.writeFrame(output, .prompt(text, echo: echo), until: deadline) else {
             broken = true
             return nil
@@ -80,6 +88,7 @@ public final class RelayConversation: Conversation, ChallengeAware {
             broken = true
             return nil
         }
+        lastAnswer = Monotonic.milliseconds()
         return answer
     }
 

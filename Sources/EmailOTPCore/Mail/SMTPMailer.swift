@@ -4,7 +4,7 @@ import EmailOTPSystem
 import Glibc
 
 /// SMTP through libcurl: `mail_tls` none / starttls (required) / tls, certificate and host name
-/// verification, AUTH when `mail_user` is set, one timeout for the whole exchange, no signals.
+/// verification, AUTH when `mail_user` is set, one deadline for the whole exchange, no signals.
 public struct SMTPMailer: Mailer {
     let config: Config
 
@@ -25,10 +25,18 @@ public struct SMTPMailer: Mailer {
         return "\(scheme)://\(host):\(config.effectivePort)/\(Host.name().isEmpty ? "localhost" : Host.name())"
     }
 
+    /// One deadline, `mail_timeout` from the call, for the whole exchange: connect, greeting,
+    /// TLS, every command and its reply, the message and the reply to its end. The mail is sent
+    /// once that reply accepted it; the connection is then shut down before libcurl's QUIT, whose
+    /// reply nobody waits for (a server that never answers QUIT holds no login).
     public func send(_ mail: OutgoingMail) throws {
+        let deadline = Deadline(afterSeconds: config.mailTimeout)
         try Self.loadLibcurl()
         guard let curl = cshim_curl_easy_init() else { throw MailError("curl_easy_init failed") }
-        defer { cshim_curl_easy_cleanup(curl) }
+        defer {
+            _ = cshim_curl_shutdown_connection(curl)
+            SignalGuard.withSIGPIPEBlocked { cshim_curl_easy_cleanup(curl) }
+        }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         defer { errorBuffer.deallocate() }
@@ -42,10 +50,11 @@ public struct SMTPMailer: Mailer {
         var steps: [(String, CURLcode)] = [
             ("URL", cshim_curl_setopt_string(curl, CURLOPT_URL, url)),
             ("NOSIGNAL", cshim_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1)),
-            ("TIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_TIMEOUT, Int(config.mailTimeout))),
-            ("CONNECTTIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_CONNECTTIMEOUT, Int(config.mailTimeout))),
-            // CURLOPT_TIMEOUT does not cover the QUIT that curl_easy_cleanup sends; without this a
-            // server that stops answering holds the login for libcurl's default 120 s.
+            // What is left of the deadline (libcurl's clock starts at perform, a little later).
+            ("TIMEOUT_MS", cshim_curl_setopt_long(curl, CURLOPT_TIMEOUT_MS, Int(max(1, deadline.remaining)))),
+            ("CONNECTTIMEOUT_MS", cshim_curl_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, Int(max(1, deadline.remaining)))),
+            // Bounds a reply's wait where CURLOPT_TIMEOUT does not apply (a QUIT sent while the
+            // connection closes, should its socket still be open); libcurl's default is 120 s.
             ("SERVER_RESPONSE_TIMEOUT", cshim_curl_setopt_long(curl, CURLOPT_SERVER_RESPONSE_TIMEOUT, Int(config.mailTimeout))),
             ("ERRORBUFFER", cshim_curl_setopt_pointer(curl, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))),
             ("MAIL_FROM", cshim_curl_setopt_string(curl, CURLOPT_MAIL_FROM, "<\(mail.from)>")),

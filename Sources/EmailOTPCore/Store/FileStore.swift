@@ -72,13 +72,60 @@ public struct FileStore: TokenStore {
 
     /// Both steps under one hold of the user's lock: the charge is renamed into place and
     /// synced before `settle` compares anything.
+    ///
+    /// Every attempt makes exactly two durable writes, whatever the record holds: the charge
+    /// and the settlement each write the record, or, when they leave it as it was (no token,
+    /// a locked, disabled or PIN-less one, nothing to refund), the decoy record `users/.decoy`
+    /// of the same size, through the same temporary file, `fsync` and rename. A local user who
+    /// watches another's login (its wall time, or the helper's `/proc`) cannot tell from the
+    /// store's work whether that user has a usable token.
+    ///
+    /// A name with neither lock file nor record takes no lock at all: there is nothing to
+    /// charge, so such attempts (any name anyone types) neither serialise on the `locks/`
+    /// directory nor wait for an enrolment. Should the bodies make a record, they run again
+    /// from the start under the lock, like any other name's.
     public func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
                            settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T {
-        try transaction(user: user) { record, now, checkpoint in
+        let name = try UserName.encode(user)
+        try prepare(create: true)
+        if try !exists("\(locksDirectory)/\(name)"), try load(user: user, file: name) == nil {
+            var record: TokenRecord? = nil
+            let now = clock.now()
+            try charge(&record, now)
+            if record == nil {
+                try writeDecoy(like: nil)
+                let result = try settle(&record, nil, now)
+                if record == nil {
+                    try writeDecoy(like: nil)
+                    return result
+                }
+            }
+        }
+        return try transaction(user: user) { record, now, checkpoint in
+            let before = record
             try charge(&record, now)
             try checkpoint(record)
+            if record == before { try writeDecoy(like: record) }
             let charged = record
-            return try settle(&record, charged, now)
+            let result = try settle(&record, charged, now)
+            // The transaction writes a record that changed; one that did not gets the decoy.
+            if record == charged { try writeDecoy(like: record) }
+            return result
+        }
+    }
+
+    /// The file name of the decoy record (an encoded user name never starts with a dot).
+    static let decoyName = ".decoy"
+    /// The decoy's size when there is no record to copy: about that of an enrolled token's.
+    static let decoySize = 512
+
+    /// Writes the decoy record durably, as `write` would write `record` (its size; without a
+    /// record, `decoySize` bytes). Its content is never read.
+    func writeDecoy(like record: TokenRecord?) throws {
+        let size = record.map { RecordFormat.render($0).utf8.count } ?? Self.decoySize
+        try classified {
+            try SafeFile.replace(directory: usersDirectory, name: Self.decoyName,
+                                 contents: [UInt8](repeating: UInt8(ascii: "#"), count: size), owner: fileOwner)
         }
     }
 

@@ -28,6 +28,17 @@ public struct Deadline {
 
     /// `remaining`, cut to what `poll(2)` takes.
     var pollTimeout: Int32 { Int32(clamping: min(remaining, 60_000)) }
+
+    /// The earlier of the two.
+    public func earlier(_ other: Deadline) -> Deadline { milliseconds <= other.milliseconds ? self : other }
+
+    /// Sleeps until the deadline has passed (signals do not cut the wait short).
+    public func sleepUntilPassed() {
+        while !hasPassed {
+            var wait = timespec(tv_sec: Int(remaining / 1000), tv_nsec: Int(remaining % 1000) * 1_000_000)
+            _ = nanosleep(&wait, nil)
+        }
+    }
 }
 
 /// How a child process ended, decoded from `waitpid(2)`'s status.

@@ -117,7 +117,8 @@ final class AuthCacheTests: FlowTestCase {
         let code = String(password.suffix(6))
         XCTAssertEqual(step(Self.pin + otherCode(code)), .authError)
         XCTAssertEqual(step("x" + password), .authError)
-        XCTAssertEqual(try record()?.failCount, 1, "the wrong PIN counts; PIN + code without a challenge does not")
+        XCTAssertEqual(try record()?.failCount, 2, "the wrong PIN counts, once per PIN candidate (before the code, the whole); "
+                       + "PIN + code without a challenge does not")
         XCTAssertEqual(step(password), .success, "and the cache still grants the right one")
         XCTAssertEqual(try record()?.failCount, 0)
     }

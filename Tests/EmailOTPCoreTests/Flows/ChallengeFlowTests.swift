@@ -119,7 +119,25 @@ final class ChallengeFlowTests: FlowTestCase {
         XCTAssertEqual(report.result, .authError)
         XCTAssertFalse(report.isChallenge)
         XCTAssertEqual(mailer.sent.count, 1)
-        XCTAssertEqual(try record()?.failCount, 1)
+        XCTAssertEqual(try record()?.failCount, 2, "two PIN candidates (before the code, the whole password), two failures")
+    }
+
+    /// One password tested as several PINs (the part before a code, before a recovery code,
+    /// the whole) costs one failure for each, and the reply is the same whichever of them is
+    /// the PIN: no oracle, and max_fail buys one PIN guess per failure.
+    func testAPasswordTestedAsSeveralPINsCountsEachAndAnswersAlike() throws {
+        let password = "Zz99abcd012345"
+        var replies: [StepReport] = []
+        for pin in ["Zz99", "Zz99abcd", "Other-PIN"] {
+            try store.update(user: "alice") { $0 = nil }
+            try enroll(pin: pin)
+            replies.append(step(password))
+        }
+        XCTAssertEqual(replies.map(\.result), [.authError, .authError, .authError])
+        XCTAssertEqual(replies.map(\.message), ["", "", ""], "the same reply whichever split is the PIN")
+        XCTAssertEqual(replies.filter(\.isChallenge).count, 0)
+        XCTAssertEqual(mailer.sent.count, 0)
+        XCTAssertEqual(try record()?.failCount, 3, "three PIN candidates, none the PIN: three failures")
     }
 
     func testCodeAloneWithoutPINIsDenied() throws {
@@ -187,10 +205,10 @@ final class ChallengeFlowTests: FlowTestCase {
         let wrong = otherCode(code)
         let first = step(Self.pin + wrong)
         XCTAssertEqual(first.result, .authError)
-        XCTAssertEqual(first.message, "Wrong code. 1 try left.")
+        XCTAssertEqual(first.message, "", "a wrong password is answered like a wrong PIN")
         let second = step(Self.pin + wrong)
         XCTAssertEqual(second.result, .authError)
-        XCTAssertEqual(second.message, "Wrong code.")
+        XCTAssertEqual(second.message, "")
         XCTAssertEqual(try record()?.challenges, [])
         XCTAssertEqual(step(Self.pin + code).result, .authError)
         XCTAssertEqual(answer(id, code).result, .authError)

@@ -278,12 +278,12 @@ final class ChargeTests: FlowTestCase {
         faulty.onDiskAtCompare = []
         XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + otherCode(code), nullok: false).result, .authError)
         let charged = try XCTUnwrap(faulty.onDiskAtCompare.first ?? nil)
-        XCTAssertEqual(charged.failCount, 1)
+        XCTAssertEqual(charged.failCount, 2, "one failure per PIN candidate (before the code, the whole password)")
         XCTAssertEqual(charged.challenges.first?.triesLeft, config.otpTries - 1)
 
         faulty.onDiskAtCompare = []
         XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + code, nullok: false).result, .success)
-        XCTAssertEqual(faulty.onDiskAtCompare.first??.failCount, 2, "the right answer was charged too")
+        XCTAssertEqual(faulty.onDiskAtCompare.first??.failCount, 3, "the right answer was charged too")
         XCTAssertEqual(try record()?.failCount, 0, "and refunded with the grant")
 
         faulty.onDiskAtCompare = []

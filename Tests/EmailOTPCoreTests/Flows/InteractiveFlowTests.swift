@@ -367,6 +367,42 @@ final class InteractiveFlowTests: FlowTestCase {
                        ["A code was already sent to a***@e******.com less than 30 seconds ago. Enter that code."])
     }
 
+    func testAChallengeNeverArmedIsReplacedNotReused() throws {
+        config.resendInterval = 30
+        try enroll()
+        // A login that died between writing its challenge and mailing it (kill -9, a client
+        // that went away): the challenge is there with no tries, and no mail went out.
+        _ = signIn([answer(Self.pin), answer(nil)])
+        try store.update(user: "alice") { record in
+            for index in record!.challenges.indices { record!.challenges[index].triesLeft = 0 }
+        }
+        mailer.sent.removeAll()
+        clock.advance(5)
+        let (result, conversation) = signIn([answer(Self.pin), mailedCode()])
+        XCTAssertEqual(result, .success, "the next login mails a new code and grants it")
+        XCTAssertEqual(mailer.sent.count, 1, "a challenge never armed is replaced, with a new mail")
+        XCTAssertEqual(conversation.infos, ["A code was sent to a***@e******.com. It is valid for 5 minutes."])
+    }
+
+    func testTwoLoginsAtOnceBothEndWithAUsableCodeOrAClearRefusal() throws {
+        config.resendInterval = 30
+        try enroll()
+        // Login A has written its challenge and is still sending the mail when login B starts.
+        var secondLogin: (AuthResult, ScriptedConversation)? = nil
+        mailer.whileSending = { [unowned self] _ in
+            guard secondLogin == nil else { return }
+            self.mailer.whileSending = nil
+            secondLogin = self.signIn([self.answer(Self.pin), self.mailedCode()])
+        }
+        let first = signIn([answer(Self.pin), mailedCode()])
+        let second = try XCTUnwrap(secondLogin)
+        XCTAssertEqual(second.0, .success, "the login started second got a mail and a usable code")
+        XCTAssertEqual(mailer.sent.count, 2)
+        XCTAssertEqual(first.0, .authError, "the first login's challenge was replaced")
+        XCTAssertEqual(first.1.errors, [Messages.noChallenge], "and it is told so plainly")
+        XCTAssertEqual(try record()?.failCount, 0, "neither login counted a failure")
+    }
+
     func testAfterResendIntervalANewMailIsSent() throws {
         config.resendInterval = 30
         try enroll()

@@ -148,7 +148,7 @@ final class RecoveryTests: FlowTestCase {
         let step = authenticator().challengeStep(user: "alice", password: "wrong-pin" + "abcde-12345", nullok: false)
         XCTAssertEqual(step.result, .authError)
         XCTAssertEqual(try record()?.recoveryHashes.count, 3, "not used")
-        XCTAssertEqual(try record()?.failCount, 1)
+        XCTAssertEqual(try record()?.failCount, 2, "two PIN candidates (before the recovery code, the whole password)")
     }
 
     func testChallengeModeWithoutPINTakesTheRecoveryCodeAlone() throws {

@@ -109,7 +109,7 @@ final class CallerPolicyTests: XCTestCase {
         XCTAssertEqual(decision.kind, .root)
         XCTAssertEqual(decision.service, "sudo")
         XCTAssertEqual(decision.slotUID, 1000)
-        XCTAssertFalse(decision.waitsItself)
+        XCTAssertTrue(decision.waitsItself, "the caller of su must not watch the helper end before the fail delay")
         XCTAssertNil(try decide(root, login("bob", claimedUID: 0)).get().slotUID)
     }
 

@@ -173,6 +173,37 @@ final class StoreTests: TempDirTestCase {
         XCTAssertNotEqual(inode("\(storeDirectory)/users/alice"), before, "a change is written by rename")
     }
 
+    /// An attempt that leaves the record as it was writes the decoy record instead, durably
+    /// (a new file renamed into place), so that it costs the writes of one that changes it.
+    func testAnAttemptThatChangesNothingWritesTheDecoy() throws {
+        try put(sample())
+        let record = inode("\(storeDirectory)/users/alice")
+        try store.attempt(user: "alice", charge: { _, _ in }, settle: { _, _, _ in })
+        let decoy = inode("\(storeDirectory)/users/.decoy")
+        XCTAssertNotEqual(decoy, 0, "the decoy was written")
+        XCTAssertEqual(inode("\(storeDirectory)/users/alice"), record, "the record was not rewritten")
+        XCTAssertEqual(unlink("\(storeDirectory)/users/.decoy"), 0)
+        try store.attempt(user: "alice", charge: { _, _ in }, settle: { _, _, _ in })
+        XCTAssertNotEqual(inode("\(storeDirectory)/users/.decoy"), 0, "written again")
+        XCTAssertEqual(try store.users(), ["alice"], "the decoy is no user")
+        XCTAssertEqual(TempDir.walk(root).filter { $0.contains(".tmp") }, [])
+    }
+
+    /// A name with neither record nor lock file: its attempt takes no lock (not even the
+    /// `locks/` directory's, held here by someone else) and leaves no file of its own.
+    func testAnAttemptForANameWithoutARecordTakesNoLock() throws {
+        try store.prepare(create: true)
+        let held = open("\(storeDirectory)/locks", O_RDONLY | O_DIRECTORY)
+        XCTAssertEqual(flock(held, LOCK_EX | LOCK_NB), 0)
+        defer { close(held) }
+        let quick = FileStore(directory: storeDirectory, owner: geteuid(), random: SeededRandom(), clock: TestClock(), lockTimeout: 1)
+        let seen = try quick.attempt(user: "nobody", charge: { _, _ in }, settle: { record, charged, _ in record == nil && charged == nil })
+        XCTAssertTrue(seen)
+        XCTAssertEqual(inode("\(storeDirectory)/locks/nobody"), 0)
+        XCTAssertEqual(inode("\(storeDirectory)/users/nobody"), 0)
+        XCTAssertNotEqual(inode("\(storeDirectory)/users/.decoy"), 0)
+    }
+
     func testAtomicWriteLeavesNoTemporaryFile() throws {
         for count in 0..<5 {
             try store.update(user: "alice") { record in
