@@ -744,3 +744,43 @@ def test_an_answer_stopped_between_charge_and_settlement_holds_the_user_only_unt
     assert results["wrong"].rc == PAM_AUTH_ERR, results["wrong"].describe()
     after = a.read_record(ALICE)
     assert int(after["fail_count"]) == charged + 1, after   # A's charge kept, B's wrong code's one
+
+
+# -- grants scoped to the host (grant_scope)
+
+REMOTE = "192.0.2.7"
+
+
+@pytest.mark.parametrize("scope", ["host", "fleet"])
+def test_remembered_hosts_and_cached_grants_serve_the_host_that_made_them(hosts, smtp, scope):
+    """Host A keeps its default identity (the machine id); host B says it is another host
+    (host_id). With grant_scope = host (the default) a remembered remote host and a cached
+    PIN + code made on A are not honoured on B, though the service name and the remote host
+    are the same; with grant_scope = fleet on both they are."""
+    a, b = hosts
+    for site in hosts:
+        site.write_config(remember=600, auth_cache=600, grant_scope=None if scope == "host" else scope)
+    b.write_config(host_id="hostB-test")
+    a.enroll(ALICE, ALICE_EMAIL)
+    shown = a.cli("show", ALICE, check=True).stdout
+    assert ("grant_scope = %s" % scope) in shown, shown
+    assert json.loads(a.cli("show", ALICE, "--json", check=True).stdout)["grant_scope"] == scope
+
+    # remember: PIN + code on A from REMOTE; then the same remote host logs in on B
+    res = a.authenticate(ALICE, CodeAnswerer(smtp), rhost=REMOTE)
+    assert res.rc == PAM_SUCCESS, res.describe()
+    mails = smtp.count()
+    res = a.authenticate(ALICE, CodeAnswerer(smtp, codes=()), rhost=REMOTE)
+    assert res.rc == PAM_SUCCESS and smtp.count() == mails, res.describe()   # A remembers it
+    res = b.authenticate(ALICE, CodeAnswerer(smtp), rhost=REMOTE)
+    assert res.rc == PAM_SUCCESS, res.describe()
+    asked = smtp.count() > mails
+    assert asked == (scope == "host"), res.describe()
+
+    # auth_cache: a PIN + code password granted on A, sent again on A and on B
+    code, _ = trigger(a, smtp)
+    password = DEFAULT_PIN + code
+    assert attempt(a, password, rhost=REMOTE).rc == PAM_SUCCESS
+    assert attempt(a, password, rhost=REMOTE).rc == PAM_SUCCESS          # from A's cache
+    replayed = attempt(b, password, rhost=REMOTE)
+    assert replayed.rc == (PAM_AUTH_ERR if scope == "host" else PAM_SUCCESS), replayed.describe()

@@ -202,7 +202,9 @@ extension EmailOTP {
                     print(JSON.object(r.summaryJSON + [("locked_at", r.isLocked ? .string(TimeFormat.iso8601(r.lockedAt)) : .null),
                                                        ("challenges", .array(r.challenges.map(\.json))),
                                                        ("auth_cache", .array(grants.map(\.json))),
-                                                       ("sources", .array(r.sources.map(\.json)))] + r.recoveryJSON).text)
+                                                       ("sources", .array(r.sources.map(\.json))),
+                                                       ("grant_scope", .string(config.grantHost == nil && config.storeIsDatabase ? "fleet" : "host"))]
+                                     + r.recoveryJSON).text)
                     return
                 }
                 print("user:       \(r.user)")
@@ -226,6 +228,8 @@ extension EmailOTP {
                     print("  granted \(TimeFormat.local(g.granted))  expires \(TimeFormat.local(g.expires))"
                         + (g.withoutRemoteHost ? "  (no remote host: good from every client of the service)" : ""))
                 }
+                print("grants:     remembered hosts and cached grants serve " + (!config.storeIsDatabase ? "this host only (its own store)"
+                    : config.grantHost == nil ? "every host of the fleet (grant_scope = fleet)" : "the host that made them only (grant_scope = host)"))
             }
         }
     }

@@ -55,6 +55,11 @@ public struct Config {
     public var enrollAtLogin = false
     /// Seconds a granted PIN + code keeps granting the same password (0 = off).
     public var authCache: Int64 = 0
+    /// Whether `remember` and `auth_cache` grants made on one host of a shared store serve
+    /// that host only (the default) or every host of the fleet.
+    public var grantScope = GrantScope.host
+    /// The identity grants are scoped to; empty: `Host.identity` (the machine id).
+    public var hostID = ""
     /// Who is asked (empty: everyone) and from where no code is asked (emailotp.conf(5)).
     public var groups = GroupRule()
     public var trustedNetworks = TrustedNetworks()
@@ -71,6 +76,15 @@ public struct Config {
 
     /// True when `store` names a PostgreSQL database rather than a directory.
     public var storeIsDatabase: Bool { StoreLocation.isDatabaseURI(store) }
+
+    /// The host a `remember` or `auth_cache` grant is bound to, besides user, service and
+    /// remote host: this host's identity on a database store with `grant_scope = host`; nil
+    /// for `fleet`, and for a file store, whose code key is the host's own already (its
+    /// grants keep the ids they had).
+    public var grantHost: String? {
+        guard storeIsDatabase, grantScope == .host else { return nil }
+        return hostID.isEmpty ? Host.identity : hostID
+    }
 
     /// The SMTP port: the configured one, or the default for the TLS mode.
     public var effectivePort: Int {
@@ -106,4 +120,10 @@ extension Config {
     public var plaintextGoesToPrivilegedLoopback: Bool {
         mailServerIsLoopback && effectivePort < 1024
     }
+}
+
+/// `grant_scope` (emailotp.conf(5)).
+public enum GrantScope: String, Sendable {
+    case host
+    case fleet
 }

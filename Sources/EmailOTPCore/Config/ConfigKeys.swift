@@ -92,6 +92,16 @@ public enum ConfigKeys {
         ConfigKey("address_command_timeout") { key, value, config in config.addressCommandTimeout = try integer(key, value, 1...60) },
         ConfigKey("enroll_at_login") { key, value, config in config.enrollAtLogin = try boolean(key, value) },
         ConfigKey("auth_cache") { key, value, config in config.authCache = try integer(key, value, 0...86400) },
+        ConfigKey("grant_scope") { key, value, config in
+            guard let scope = GrantScope(rawValue: ByteText.asciiLowercased(value)) else {
+                throw ConfigError("\(key): \"\(LogText.printable(value))\" is not host or fleet")
+            }
+            config.grantScope = scope
+        },
+        ConfigKey("host_id") { key, value, config in
+            guard !ByteText.contains(value, byte: ByteText.space) else { throw ConfigError("\(key): the value holds a space") }
+            config.hostID = try text(key, value, maxBytes: 255)
+        },
         ConfigKey("groups") { _, value, config in config.groups = try GroupRule.parse(value) },
         ConfigKey("trusted_networks") { _, value, config in config.trustedNetworks = try TrustedNetworks.parse(value) },
         ConfigKey("fail_delay") { key, value, config in config.failDelay = try integer(key, value, 0...30) },

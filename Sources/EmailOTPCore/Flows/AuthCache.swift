@@ -14,8 +14,10 @@ public struct GrantHasher {
     }
 
     /// HMAC-SHA-256 under the store's key; NUL separates the fields (none of them can hold one).
-    public func hash(user: String, service: String, rhost: String, password: String) throws -> String {
-        let message = Array("auth_cache\u{0}\(user)\u{0}\(service)\u{0}\(rhost)\u{0}\(password)".utf8)
+    /// With `host` (`Config.grantHost`) the grant serves that host only.
+    public func hash(user: String, service: String, rhost: String, password: String, host: String? = nil) throws -> String {
+        let scope = host.map { "auth_cache-on-host\u{0}\($0)\u{0}" } ?? "auth_cache\u{0}"
+        let message = Array("\(scope)\(user)\u{0}\(service)\u{0}\(rhost)\u{0}\(password)".utf8)
         return Hex.encode(try Digest.hmacSHA256(key: key, message: message))
     }
 }
@@ -48,7 +50,7 @@ extension TokenRecord {
 extension Authenticator {
     func grantHash(user: String, password: String) throws -> String {
         try GrantHasher(key: try store.codeKey()).hash(user: user, service: context.service,
-                                                       rhost: context.rhost, password: password)
+                                                       rhost: context.rhost, password: password, host: config.grantHost)
     }
 
     /// Remembers a granted PIN + code for `auth_cache` seconds. A failure here costs only the

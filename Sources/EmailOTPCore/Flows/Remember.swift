@@ -12,9 +12,11 @@ public enum HostKey {
     public static let maxRemembered = 10
     public static let maxRecent = 10
 
-    /// The id of a remembered (user, service, remote host).
-    public static func remembered(key: [UInt8], user: String, service: String, rhost: String) throws -> String {
-        Hex.encode(try Digest.hmacSHA256(key: key, message: Array("remember\0\(user)\0\(service)\0\(rhost)".utf8)))
+    /// The id of a remembered (user, service, remote host), on `host` when given
+    /// (`Config.grantHost`): then a host of the fleet does not honour another's.
+    public static func remembered(key: [UInt8], user: String, service: String, rhost: String, host: String? = nil) throws -> String {
+        let scope = host.map { "remember-on-host\0\($0)\0" } ?? "remember\0"
+        return Hex.encode(try Digest.hmacSHA256(key: key, message: Array("\(scope)\(user)\0\(service)\0\(rhost)".utf8)))
     }
 
     /// The id of the source failures are counted for (SourceThrottle.swift): the remote host,
@@ -60,7 +62,8 @@ extension Authenticator {
     /// service set a remote host; nil otherwise.
     func rememberedHostID(user: String) throws -> String? {
         guard config.remember > 0, !context.rhost.isEmpty else { return nil }
-        return try HostKey.remembered(key: try store.codeKey(), user: user, service: context.service, rhost: context.rhost)
+        return try HostKey.remembered(key: try store.codeKey(), user: user, service: context.service, rhost: context.rhost,
+                                      host: config.grantHost)
     }
 
     /// This request's source (`HostKey.source`).
@@ -107,7 +110,8 @@ extension Authenticator {
         guard remember || watch else { return }
         do {
             let key = try store.codeKey()
-            let rememberedID = try HostKey.remembered(key: key, user: user, service: context.service, rhost: context.rhost)
+            let rememberedID = try HostKey.remembered(key: key, user: user, service: context.service, rhost: context.rhost,
+                                                      host: config.grantHost)
             let recentID = try HostKey.recent(key: key, user: user, rhost: context.rhost)
             let isNew: Bool = try store.update(user: user) { record, now in
                 guard var r = record else { return false }

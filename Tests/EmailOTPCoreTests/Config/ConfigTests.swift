@@ -71,6 +71,8 @@ final class ConfigTests: TempDirTestCase {
             "address_command_timeout": ("10", { $0.addressCommandTimeout == 10 }, ["0", "61", "5s"]),
             "enroll_at_login": ("yes", { $0.enrollAtLogin }, ["maybe", ""]),
             "auth_cache": ("3600", { $0.authCache == 3600 }, ["-1", "86401", "1h"]),
+            "grant_scope": ("Fleet", { $0.grantScope == .fleet }, ["", "hosts", "everywhere"]),
+            "host_id": ("web-07", { $0.hostID == "web-07" }, ["a b", "x\u{1}", String(repeating: "h", count: 256)]),
             "fail_delay": ("0", { $0.failDelay == 0 }, ["-1", "31", "2s"]),
             "groups": ("admins,!contractors", { $0.groups == GroupRule(included: ["admins"], excluded: ["contractors"]) }, ["a,,b", "!", "a:b"]),
             "trusted_networks": ("10.0.0.0/8,2001:db8::/32", { $0.trustedNetworks.text == "10.0.0.0/8,2001:db8::/32" },
