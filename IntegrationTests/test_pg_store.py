@@ -4,6 +4,7 @@ database in a private cluster started by the test (lib/pgcluster.py)."""
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -784,3 +785,49 @@ def test_remembered_hosts_and_cached_grants_serve_the_host_that_made_them(hosts,
     assert attempt(a, password, rhost=REMOTE).rc == PAM_SUCCESS          # from A's cache
     replayed = attempt(b, password, rhost=REMOTE)
     assert replayed.rc == (PAM_AUTH_ERR if scope == "host" else PAM_SUCCESS), replayed.describe()
+
+
+# -- the same work whatever the token (the database store)
+
+def test_a_wrong_pin_costs_the_same_statements_and_commits_whatever_the_token(hosts, smtp):
+    """A wrong PIN for an enrolled token, a name without a row, a locked, a disabled and a PIN-less
+    token: the module sends the same statements (a row write or, without a row, a commit that
+    writes WAL in its place) and makes the same number of writing transactions (transaction
+    ids), so neither the database's work nor the round trips a caller can time tell the cases
+    apart."""
+    from lib.pggate import AnswerGate
+    a, _ = hosts
+    watch = AnswerGate((a.pg.listen, a.pg.port))
+    a.write_config(store=watch.uri(a.pg), max_fail=1000, unlock_time=0)
+    names = {case: "same%d" % i for i, case in enumerate(("enrolled", "unenrolled", "locked", "disabled", "no-pin"))}
+    for case in ("enrolled", "locked", "disabled"):
+        a.enroll(names[case], names[case] + "@example.com")
+    a.enroll(names["no-pin"], names["no-pin"] + "@example.com", pin=None)
+    a.cli("disable", names["disabled"], check=True)
+    # Locked as max_fail failures lock it: the lockout alert for this lock already went out.
+    text, when = a.pg.record_text(names["locked"]), a.pg.db_now() - 10
+    a.pg.set_record_text(names["locked"], text.replace("locked_at 0", "locked_at %d\nlock_alerted %d" % (when, when)))
+    assert a.read_record(names["locked"])["locked_at"] != "0"
+    a.pg.sql("ALTER SYSTEM SET autovacuum = off")
+    a.pg.sql("SELECT pg_reload_conf()")
+    try:
+        shapes, xids = {}, {}
+        for rounds in range(2):
+            for case, name in names.items():
+                del watch.statements[:]
+                before = int(a.pg.sql("SELECT txid_current()")[0])
+                p = a.cli("check", name, input="wrong-pin\n", timeout=HANG_CAP)
+                after = int(a.pg.sql("SELECT txid_current()")[0])
+                assert p.returncode == 1, (case, p.stderr)
+                shapes.setdefault(case, []).append([
+                    "write" if "txid_current()" in q or q.startswith(("UPDATE emailotp_tokens", "INSERT INTO emailotp_tokens"))
+                    else re.sub(r"\d+", "N", q) for q in watch.statements])   # timeouts: what is left of store_timeout
+                xids.setdefault(case, []).append(after - before - 1)
+    finally:
+        a.pg.sql("ALTER SYSTEM RESET autovacuum")
+        a.pg.sql("SELECT pg_reload_conf()")
+        watch.close()
+    print("writing transactions per wrong PIN:", xids)
+    for case in names:
+        assert shapes[case] == shapes["enrolled"], "%s:\n%s\nenrolled:\n%s" % (case, shapes[case], shapes["enrolled"])
+        assert xids[case] == xids["enrolled"] == [2, 2], xids

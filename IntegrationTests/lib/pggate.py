@@ -23,6 +23,7 @@ class AnswerGate:
         self._server.listen(64)
         self.port = self._server.getsockname()[1]
         self._sockets = []
+        self.statements = []                   # the SQL of every Query and Parse message sent
         threading.Thread(target=self._accept, daemon=True).start()
 
     def uri(self, pg):
@@ -56,11 +57,13 @@ class AnswerGate:
 
     def _upstream(self, client, server):
         updated, holding = False, False
+        stream = _Messages(self.statements)
         try:
             while True:
                 data = client.recv(65536)
                 if not data:
                     break
+                stream.feed(data)
                 if holding:
                     holding = False
                     self.held.set()
@@ -102,3 +105,38 @@ def _shut(*sockets):
             s.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+class _Messages:
+    """Splits a client's stream into protocol messages and notes the SQL of Query ('Q') and
+    Parse ('P') messages. The first messages carry no type byte (startup; an SSL or GSS
+    request, refused with sslmode=disable, comes before the startup)."""
+
+    def __init__(self, statements):
+        self.statements = statements
+        self.buffer = b""
+        self.started = False
+
+    def feed(self, data):
+        self.buffer += data
+        while True:
+            if not self.started:
+                if len(self.buffer) < 8:
+                    return
+                length = int.from_bytes(self.buffer[:4], "big")
+                if len(self.buffer) < length:
+                    return
+                code = int.from_bytes(self.buffer[4:8], "big")
+                self.buffer = self.buffer[length:]
+                self.started = code not in (80877103, 80877104)
+                continue
+            if len(self.buffer) < 5:
+                return
+            kind, length = self.buffer[:1], int.from_bytes(self.buffer[1:5], "big")
+            if len(self.buffer) < 1 + length:
+                return
+            body, self.buffer = self.buffer[5:1 + length], self.buffer[1 + length:]
+            if kind == b"Q":
+                self.statements.append(body.split(b"\0")[0].decode())
+            elif kind == b"P":
+                self.statements.append(body.split(b"\0")[1].decode())

@@ -88,6 +88,11 @@ public final class PostgresStore: TokenStore {
         case release(String?)
     }
 
+    static func isAnswer(_ lease: Lease) -> Bool {
+        if case .wait = lease { return false }
+        return true
+    }
+
     /// A lease counts only while it ends in the future and within the longest store_timeout,
     /// so that a database clock stepped back cannot make a row look held for long.
     static let leaseColumns = "updated > clock_timestamp() AND updated <= clock_timestamp() + interval '70 seconds', "
@@ -110,10 +115,13 @@ public final class PostgresStore: TokenStore {
             do {
                 let select = "SELECT record, \(Self.leaseColumns) FROM emailotp_tokens WHERE user_name = $1 FOR UPDATE"
                 var rows = try db.execute(select, [user])
-                if rows.isEmpty {
+                if rows.isEmpty, case .wait = lease {
                     // Two hosts creating one user's record wait for each other here. The key is a
                     // hash of the fleet's secret code key and the name, so that pg_locks, which
-                    // every database user reads, does not name who tries to log in.
+                    // every database user reads, does not name who tries to log in. An answer's
+                    // charge and settle make no record from nothing (a record one made would
+                    // meet another's on the primary key and fail closed), so they take no lock
+                    // here and send the same statements whether the user has a row or not.
                     try db.execute("SELECT pg_advisory_xact_lock(\(Self.absentUserLockClass), "
                                    + "hashtext((SELECT key FROM emailotp_key WHERE id = 1) || $1))", [user])
                     rows = try db.execute(select, [user])
@@ -173,6 +181,13 @@ public final class PostgresStore: TokenStore {
                     } else {
                         try db.execute("DELETE FROM emailotp_tokens WHERE user_name = $1", [user])
                     }
+                } else if before == nil, record == nil, Self.isAnswer(lease) {
+                    // No row (no token, no account): the charge and the settle still each make a
+                    // commit that writes and flushes WAL (a transaction id of its own) in one
+                    // statement where the others write the row, so that an answer costs the same
+                    // round trips, commits and waits whether the user has a row or not. No row is
+                    // shared, so such answers do not queue behind each other.
+                    try db.execute("SELECT txid_current()")
                 }
                 try db.commit()
                 return (result, written)
