@@ -14,7 +14,7 @@ import pytest
 
 from lib.env import DEFAULT_PIN, ALICE, ALICE_EMAIL, TestSite, EMAILOTP
 from lib.flows import CodeAnswerer, RIGHT, WRONG, wrong_code
-from lib.mail import extract_code, extract_txid
+from lib.mail import extract_code, extract_txid, alert_mails, text_body
 from lib.pamdriver import PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN
 from lib.pgcluster import PGCluster, PGSite, MODULE_PASSWORD, free_port, authenticate_with_env
 from lib.smtp_capture import SMTPCapture
@@ -160,6 +160,24 @@ def test_check_transaction_id_on_b_for_a_challenge_from_a(hosts, smtp):
     assert p.returncode == 0, p.stderr
     p = a.cli("check", ALICE, "--transaction-id", txid, input=code + "\n")
     assert p.returncode == 1
+
+
+def test_unanswered_code_from_a_is_alerted_once_by_the_purge_of_b(hosts, smtp):
+    """notify = unanswered on the database store: the code's origin travels in the record, and
+    one host's purge mails the alert once for the whole fleet."""
+    a, b = hosts
+    for site in (a, b):
+        site.write_config(notify="lockout,recovery,unanswered")
+    a.enroll(ALICE, ALICE_EMAIL)
+    trigger(a, smtp)
+    assert "unanswered" not in b.cli("purge", check=True).stdout
+    a.expire_challenges(ALICE)
+    assert "mailed 1 unanswered-code alert" in b.cli("purge", check=True).stdout
+    assert "unanswered" not in a.cli("purge", check=True).stdout
+    trigger(a, smtp)
+    mails = alert_mails(smtp, "unanswered")
+    assert len(mails) == 1 and mails[0]["To"] == ALICE_EMAIL, [m["Subject"] for m in smtp.messages()]
+    assert "for emailotp-test on this host" in text_body(mails[0]), text_body(mails[0])
 
 
 def test_lock_caused_on_a_refuses_on_b(hosts, smtp):
