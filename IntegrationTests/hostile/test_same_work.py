@@ -98,7 +98,8 @@ def table(samples):
 
 @pytest.fixture
 def quiet_site(site):
-    """No fail delay (the lifetimes then show the work itself), no lock from the wrong PINs."""
+    """No fail delay (the lifetimes then show the work itself), no lock from the wrong PINs: of
+    the token, nor of their source (the su's terminal, locked after max_fail_source)."""
     site.write_config(fail_delay=0, max_fail=1000, max_fail_source=1000, unlock_time=0)
     return site
 
@@ -136,7 +137,7 @@ def svc_encode(name):
 def test_helper_waits_out_the_fail_delay(tmp_path, site, users):
     """With fail_delay = 1 the helper of su ends no earlier than a second after the wrong PIN,
     whatever the token: the caller cannot watch it finish early."""
-    site.write_config(fail_delay=1, max_fail=1000, max_fail_source=1000, unlock_time=0)
+    site.write_config(fail_delay=1, max_fail=1000, unlock_time=0)
     caller = users.create()
     made = targets(site, users)
     samples = probe(tmp_path, site, caller, made, 1)
