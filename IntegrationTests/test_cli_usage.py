@@ -111,3 +111,24 @@ def test_demo_refuses_config_and_store_it_cannot_honour(args):
     assert p.returncode == 64, (p.returncode, p.stdout, p.stderr)
     assert "do not apply" in p.stderr, p.stderr
     assert "PAM login" not in p.stdout, p.stdout
+
+
+def test_an_empty_argv_is_a_usage_error_not_a_crash():
+    """execve(2) with argc 0 (possible, and what some wrappers do): emailotp ends with an exit
+    code, never a signal."""
+    import ctypes
+    import os
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            empty = (ctypes.c_char_p * 1)(None)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            libc.execve(EMAILOTP.encode(), empty, empty)
+        finally:
+            os._exit(127)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), "emailotp ended by signal %d" % os.WTERMSIG(status)
+    assert os.WEXITSTATUS(status) not in (0, 127), os.WEXITSTATUS(status)

@@ -268,7 +268,9 @@ VALUE_RE = {
     "locked_at": re.compile(r"^\d+$"),
     "mails": re.compile(r"^(\d+( \d+)*)?$"),
 }
-CHALLENGE_RE = re.compile(r"^challenge \d{20} [0-9a-f]{64} \d+ \d+ \d+$")
+# with notify = unanswered, two more fields: service and remote host in hex, or "-"
+CHALLENGE_RE = re.compile(r"^challenge \d{20} [0-9a-f]{64} \d+ \d+ \d+( (-|[0-9a-f]+) (-|[0-9a-f]+))?$")
+UNANSWERED_RE = re.compile(r"^unanswered \d+ \d+ (-|[0-9a-f]+) (-|[0-9a-f]+)$")
 # failures counted per source (keyed id, count, last failure, locked at): one line per source
 SOURCE_RE = re.compile(r"^source [0-9a-f]{64} \d+ \d+ \d+$")
 
@@ -288,6 +290,9 @@ def check_record(name, text):
             continue
         if key == "source":
             assert SOURCE_RE.match(line), "torn source line %r in %s" % (line, where)
+            continue
+        if key == "unanswered":
+            assert UNANSWERED_RE.match(line), "torn unanswered line %r in %s" % (line, where)
             continue
         assert key in RECORD_FIELDS and key not in seen, "bad line %r in %s" % (line, where)
         seen[key] = value

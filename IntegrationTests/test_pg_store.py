@@ -13,7 +13,7 @@ import pytest
 
 from lib.env import DEFAULT_PIN, ALICE, ALICE_EMAIL, TestSite, EMAILOTP
 from lib.flows import CodeAnswerer, RIGHT, WRONG, wrong_code
-from lib.mail import extract_code, extract_txid
+from lib.mail import extract_code, extract_txid, alert_mails, text_body
 from lib.pamdriver import PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_USER_UNKNOWN
 from lib.pgcluster import PGCluster, PGSite, MODULE_PASSWORD, free_port, authenticate_with_env
 from lib.smtp_capture import SMTPCapture
@@ -159,6 +159,24 @@ def test_check_transaction_id_on_b_for_a_challenge_from_a(hosts, smtp):
     assert p.returncode == 0, p.stderr
     p = a.cli("check", ALICE, "--transaction-id", txid, input=code + "\n")
     assert p.returncode == 1
+
+
+def test_unanswered_code_from_a_is_alerted_once_by_the_purge_of_b(hosts, smtp):
+    """notify = unanswered on the database store: the code's origin travels in the record, and
+    one host's purge mails the alert once for the whole fleet."""
+    a, b = hosts
+    for site in (a, b):
+        site.write_config(notify="lockout,recovery,unanswered")
+    a.enroll(ALICE, ALICE_EMAIL)
+    trigger(a, smtp)
+    assert "unanswered" not in b.cli("purge", check=True).stdout
+    a.expire_challenges(ALICE)
+    assert "mailed 1 unanswered-code alert" in b.cli("purge", check=True).stdout
+    assert "unanswered" not in a.cli("purge", check=True).stdout
+    trigger(a, smtp)
+    mails = alert_mails(smtp, "unanswered")
+    assert len(mails) == 1 and mails[0]["To"] == ALICE_EMAIL, [m["Subject"] for m in smtp.messages()]
+    assert "for emailotp-test on this host" in text_body(mails[0]), text_body(mails[0])
 
 
 def test_lock_caused_on_a_refuses_on_b(hosts, smtp):
@@ -632,3 +650,115 @@ def test_a_slow_database_cannot_stretch_a_login_past_store_timeout(hosts, smtp, 
     finally:
         relay.kill()
         relay.wait()
+
+
+# -- one serial outcome per answer: a right code and a wrong one, ordered by lib/pggate.py
+
+@pytest.fixture
+def gated(hosts):
+    """Host A reaches the database through a relay that holds A's answer between its charge
+    and its settlement; host B through one that only watches (lib/pggate.py)."""
+    from lib.pggate import AnswerGate
+    a, b = hosts
+    target = (a.pg.listen, a.pg.port)
+    gate, watch = AnswerGate(target, hold=True), AnswerGate(target)
+    a.write_config(store=gate.uri(a.pg))
+    b.write_config(store=watch.uri(b.pg))
+    yield a, b, gate, watch
+    gate.close()
+    watch.close()
+
+
+def right_held_then_wrong(a, b, gate, watch, smtp, answer):
+    """Host B opens a challenge; host A answers it rightly and is held once its charge is
+    committed; then host B answers it wrongly, and A is let go only once B's answer either ran
+    to its end or is waiting for A's. `answer(site, code, txid)` gives one answer.
+    Returns (A's result, B's result, the record as A's charge left it)."""
+    a.enroll(ALICE, ALICE_EMAIL)
+    code, txid = trigger(b, smtp)
+    results, progress = {}, threading.Event()
+    watch.progress = progress
+
+    def right():
+        results["right"] = answer(a, code, txid)
+
+    def wrong():
+        try:
+            results["wrong"] = answer(b, wrong_code(code), txid)
+        finally:
+            progress.set()
+
+    tr = threading.Thread(target=right)
+    tr.start()
+    assert gate.held.wait(HANG_CAP), "host A's answer never reached its settlement"
+    charged = a.read_record(ALICE)
+    tw = threading.Thread(target=wrong)
+    tw.start()
+    assert progress.wait(HANG_CAP)
+    gate.release()
+    tr.join(HANG_CAP)
+    tw.join(HANG_CAP)
+    assert not tr.is_alive() and not tw.is_alive()
+    return results["right"], results["wrong"], charged
+
+
+def test_a_right_code_with_a_try_left_is_granted_though_a_wrong_answer_came_between(gated, smtp):
+    """otp_tries = 2: the right code's charge leaves one try; a wrong answer that arrives before the
+    right one settles must not use that try up and drop the challenge under it. In every serial
+    order of the two answers the right code is granted."""
+    a, b, gate, watch = gated
+    for site in (a, b):
+        site.write_config(otp_tries=2, max_fail=10)
+    right, wrong, charged = right_held_then_wrong(a, b, gate, watch, smtp,
+                                                  lambda site, code, _: attempt(site, DEFAULT_PIN + code))
+    assert charged["challenges"][0]["tries_left"] == 1, charged
+    assert right.rc == PAM_SUCCESS, right.describe()
+    assert wrong.rc == PAM_AUTH_ERR, wrong.describe()
+    assert a.read_record(ALICE)["locked_at"] == "0"
+
+
+def test_a_lock_comes_only_from_failures_that_happened(gated, smtp):
+    """max_fail = 2, codes checked by transaction id (`emailotp check`): the right code's charge
+    counts one failure (refunded when it settles), the wrong code's a second. No serial order of
+    the two answers makes two failures (right then wrong: 0, and no challenge left to charge;
+    wrong then right: 1, then 0), so the token must not lock and the right code is granted."""
+    a, b, gate, watch = gated
+    for site in (a, b):
+        site.write_config(otp_tries=3, max_fail=2)
+
+    def check(site, code, txid):
+        return site.cli("check", ALICE, "--transaction-id", txid, input=code + "\n", timeout=HANG_CAP)
+
+    right, wrong, charged = right_held_then_wrong(a, b, gate, watch, smtp, check)
+    assert charged["fail_count"] == "1", charged   # the right answer's charge, not yet refunded
+    assert right.returncode == 0, right.stderr
+    assert wrong.returncode == 1, wrong.stderr
+    after = a.read_record(ALICE)
+    assert after["locked_at"] == "0", after
+    assert int(after["fail_count"]) <= 1, after
+
+
+def test_an_answer_stopped_between_charge_and_settlement_holds_the_user_only_until_its_deadline(gated, smtp):
+    """Host A's answer never gets past its charge (held past A's store_timeout = 2): it ends
+    PAM_AUTHINFO_UNAVAIL with its charge kept, and host B's wrong answer, made while A was
+    held, is answered as wrong (B waits at most until A's deadline), not refused as an outage."""
+    a, b, gate, watch = gated
+    a.write_config(store_timeout=2, max_fail=10)
+    b.write_config(store_timeout=10, max_fail=10)
+    a.enroll(ALICE, ALICE_EMAIL)
+    code, _ = trigger(b, smtp)
+    results = {}
+    tr = threading.Thread(target=lambda: results.update(right=attempt(a, DEFAULT_PIN + code)))
+    tr.start()
+    try:
+        assert gate.held.wait(HANG_CAP)
+        charged = int(a.read_record(ALICE)["fail_count"])
+        results["wrong"] = attempt(b, DEFAULT_PIN + wrong_code(code))
+        tr.join(HANG_CAP)
+    finally:
+        gate.release()
+        tr.join(HANG_CAP)
+    assert results["right"].rc == PAM_AUTHINFO_UNAVAIL, results["right"].describe()
+    assert results["wrong"].rc == PAM_AUTH_ERR, results["wrong"].describe()
+    after = a.read_record(ALICE)
+    assert int(after["fail_count"]) == charged + 1, after   # A's charge kept, B's wrong code's one

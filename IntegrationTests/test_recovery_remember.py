@@ -1,6 +1,6 @@
 """Recovery codes, remembered hosts and alerts (emailotp(8), emailotp.conf(5)) through real libpam and a loopback SMTP server:
 recovery codes (interactive, challenge mode, mail outage), remembered hosts
-(PAM_RHOST), alert mails (lockout, recovery, new_host), record format 2."""
+(PAM_RHOST), alert mails (lockout, recovery, new_host, unanswered), record format 2."""
 
 import fcntl
 import json
@@ -10,7 +10,7 @@ import time
 
 from lib.env import ALICE, ALICE_EMAIL, DEFAULT_PIN, encode_user
 from lib.flows import CodeAnswerer, RIGHT, PIN_PROMPT, OTP_PROMPT
-from lib.mail import text_body, code_mails, alert_mails
+from lib.mail import text_body, code_mails, alert_mails, extract_code
 from lib.pamdriver import (PAM_SUCCESS, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, ERROR_MSG)
 
 RECOVERY_PROMPT = "Recovery code: "
@@ -18,6 +18,7 @@ FALLBACK = "The code could not be sent by email. Enter one of your recovery code
 CODE_SHAPE = re.compile(r"^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}$")
 HOST_A = "192.0.2.10"
 HOST_B = "198.51.100.20"
+UNANSWERED = "A one-time code mailed to you expired without being used"
 
 
 def assert_rc(res, rc):
@@ -223,4 +224,69 @@ def test_new_host_alert_on_a_new_rhost_only(site, smtp, alice):
 
 def test_default_notify_sends_no_new_host_alert(site, smtp, alice):
     assert_rc(login(site, rhost=HOST_A), PAM_SUCCESS)
+    assert alert_mails(smtp) == []
+
+
+# ---------------------------------------------------------------- unanswered codes
+
+def purge(site):
+    return site.cli("purge", check=True).stdout
+
+
+def test_unanswered_code_is_alerted_once_after_expiry(site, smtp, alice):
+    site.write_config(notify="lockout,recovery,unanswered")
+    assert_rc(challenge(site, DEFAULT_PIN, rhost=HOST_B), PAM_AUTH_ERR)
+    assert len(code_mails(smtp)) == 1
+    challenge_line = [l for l in site.read_record(ALICE)["lines"] if l.startswith("challenge ")][0]
+    assert challenge_line.endswith(" " + "emailotp-test".encode().hex() + " " + HOST_B.encode().hex()), challenge_line
+    # before the code expires: nothing
+    assert "unanswered" not in purge(site)
+    assert alert_mails(smtp) == []
+    # after (the module's clock cannot be moved: the challenge is moved into the past), the
+    # periodic purge mails one alert to the enrolled address, naming the service and host
+    site.expire_challenges(ALICE)
+    assert "mailed 1 unanswered-code alert" in purge(site)
+    mails = alert_mails(smtp, "unanswered")
+    assert len(mails) == 1, [m["Subject"] for m in smtp.messages()]
+    assert mails[0]["To"] == ALICE_EMAIL
+    body = text_body(mails[0])
+    for words in (UNANSWERED, "for emailotp-test from " + HOST_B, "Remote host: " + HOST_B,
+                  "got past the first factor", "If this was not you, tell your administrator."):
+        assert words in body, body
+    assert not any(l.startswith(("unanswered ", "challenge ")) for l in site.read_record(ALICE)["lines"])
+    # never twice: another purge, another login
+    assert "unanswered" not in purge(site)
+    assert_rc(login(site, rhost=HOST_A), PAM_SUCCESS)
+    assert len(alert_mails(smtp)) == 1
+
+
+def test_unanswered_code_is_alerted_at_the_next_login(site, smtp, alice):
+    site.write_config(notify="lockout,recovery,unanswered")
+    assert_rc(challenge(site, DEFAULT_PIN, rhost=HOST_B), PAM_AUTH_ERR)
+    site.expire_challenges(ALICE)
+    # the next login, from elsewhere, succeeds; the alert names the first one's host
+    assert_rc(login(site, rhost=HOST_A), PAM_SUCCESS)
+    mails = alert_mails(smtp, "unanswered")
+    assert len(mails) == 1 and HOST_B in text_body(mails[0]), [m["Subject"] for m in smtp.messages()]
+    assert_rc(login(site, rhost=HOST_A), PAM_SUCCESS)
+    assert "unanswered" not in purge(site)
+    assert len(alert_mails(smtp)) == 1
+
+
+def test_used_code_is_never_alerted(site, smtp, alice):
+    site.write_config(notify="lockout,recovery,unanswered")
+    assert_rc(login(site, rhost=HOST_B), PAM_SUCCESS)
+    assert_rc(challenge(site, DEFAULT_PIN, rhost=HOST_B), PAM_AUTH_ERR)
+    assert_rc(challenge(site, DEFAULT_PIN + extract_code(code_mails(smtp)[-1]), rhost=HOST_B), PAM_SUCCESS)
+    assert site.challenges(ALICE) == []
+    assert "unanswered" not in purge(site)
+    assert_rc(login(site, rhost=HOST_B), PAM_SUCCESS)
+    assert alert_mails(smtp) == []
+
+
+def test_unanswered_is_off_by_default_and_stores_no_host(site, smtp, alice):
+    assert_rc(challenge(site, DEFAULT_PIN, rhost=HOST_B), PAM_AUTH_ERR)
+    assert HOST_B.encode().hex() not in site.record_path(ALICE).read_text()
+    site.expire_challenges(ALICE)
+    assert "unanswered" not in purge(site)
     assert alert_mails(smtp) == []

@@ -22,14 +22,12 @@ import os
 import pathlib
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import interleaved  # noqa: E402
-from unenrolled import instructions  # noqa: E402
+from unenrolled import instructions, private_namespace, scratch  # noqa: E402
 
 
 def installed_module():
@@ -47,26 +45,10 @@ def main():
     parser.add_argument("--no-callgrind", action="store_true")
     parser.add_argument("--module")
     args = parser.parse_args()
-    if os.environ.get("EMAILOTP_BENCH_NAMESPACE") != "1":
-        os.environ["EMAILOTP_BENCH_NAMESPACE"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", "--",
-                              sys.executable, str(pathlib.Path(__file__).resolve())] + sys.argv[1:])
-    if os.path.exists("/dev/log"):
-        subprocess.run(["mount", "--bind", "/dev/null", "/dev/log"], check=True)
+    private_namespace()
     module = os.path.abspath(args.module or installed_module())
-    work = pathlib.Path(tempfile.mkdtemp(prefix="emailotp-groups."))
+    work, pamrun, config, confdir = scratch("emailotp-groups.")
     try:
-        os.chmod(work, 0o755)
-        pamrun = str(work / "pamrun")
-        subprocess.run(["cc", "-O2", "-o", pamrun, str(HERE / "pamrun.c"), "-lpam"], check=True)
-        store = work / "store"
-        store.mkdir(mode=0o700)
-        config = work / "emailotp.conf"
-        config.write_text("store = %s\nmail_sender = bench@example.org\nmail_transport = maildir:%s\n"
-                          % (store, work / "maildir"))
-        os.chmod(config, 0o600)
-        confdir = work / "pam.d"
-        confdir.mkdir()
         stacks = {"today": "", "groups, member": "groups=nogroup", "groups, not asked": "groups=root"}
         cases = {}
         for number, (name, extra) in enumerate(stacks.items()):

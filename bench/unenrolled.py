@@ -36,19 +36,21 @@ def instructions(argv):
         return int(found.group(1)) if found else None
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--no-callgrind", action="store_true")
-    parser.add_argument("modules", nargs="+")
-    args = parser.parse_args()
+def private_namespace():
+    """Re-executes this script in a private mount namespace (once), where /dev/null is bound
+    over /dev/log: the module's log lines go nowhere instead of into the machine's log."""
     if os.environ.get("EMAILOTP_BENCH_NAMESPACE") != "1":
         os.environ["EMAILOTP_BENCH_NAMESPACE"] = "1"
         os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", "--",
-                              sys.executable, str(pathlib.Path(__file__).resolve())] + sys.argv[1:])
+                              sys.executable, os.path.abspath(sys.argv[0])] + sys.argv[1:])
     if os.path.exists("/dev/log"):
         subprocess.run(["mount", "--bind", "/dev/null", "/dev/log"], check=True)
-    work = pathlib.Path(tempfile.mkdtemp(prefix="emailotp-unenrolled."))
+
+
+def scratch(prefix):
+    """A work directory with bench/pamrun built, an empty file store, a configuration that mails
+    into a Maildir, and an empty PAM configuration directory: (work, pamrun, config, confdir)."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(work, 0o755)
     pamrun = str(work / "pamrun")
     subprocess.run(["cc", "-O2", "-o", pamrun, str(HERE / "pamrun.c"), "-lpam"], check=True)
@@ -60,6 +62,17 @@ def main():
     os.chmod(config, 0o600)
     confdir = work / "pam.d"
     confdir.mkdir()
+    return work, pamrun, config, confdir
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--no-callgrind", action="store_true")
+    parser.add_argument("modules", nargs="+")
+    args = parser.parse_args()
+    private_namespace()
+    work, pamrun, config, confdir = scratch("emailotp-unenrolled.")
     (confdir / "permit").write_text("auth required pam_permit.so\n")
     cases = {"pam_permit": ([pamrun, str(confdir), "permit", "nobody"], 0)}
     rows = []

@@ -20,6 +20,7 @@ import os
 import select
 import subprocess
 import time
+from lib.procs import stop_process  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
@@ -105,16 +106,6 @@ class Namespace:
     def stop(self):
         for p in reversed(self.children):
             if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+                stop_process(p, 15)
         if self.holder is not None and self.holder.poll() is None:
-            self.holder.terminate()
-            try:
-                self.holder.wait(10)
-            except subprocess.TimeoutExpired:
-                self.holder.kill()
-                self.holder.wait()
+            stop_process(self.holder, 10)

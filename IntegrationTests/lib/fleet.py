@@ -24,6 +24,7 @@ import sys
 import time
 
 from .env import TestSite, module_path
+from lib.procs import stop_process  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -296,10 +297,5 @@ class PgBouncer:
 
     def stop(self):
         if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, 10)
 

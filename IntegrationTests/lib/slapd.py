@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+from lib.procs import stop_process  # noqa: E402
 
 SLAPD = "/usr/sbin/slapd"
 SCHEMA = "/etc/ldap/schema"
@@ -105,12 +106,7 @@ class Slapd:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, 10)
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -25,6 +25,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(REPO, "pam.d-examples")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # IntegrationTests
 from lib.env import EMAILOTP  # noqa: E402  (install.sh's or the package's layout)
+from lib.procs import stop_process  # noqa: E402
 PIN = "s3cret-PIN"           # the token PIN of every test user
 MODULE_RE = re.compile(r"^(\s*auth\s+\S+\s+pam_emailotp\.so\b)(.*)$", re.M)
 
@@ -313,12 +314,7 @@ class SSHD:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, 10)
         if self._reader is not None:
             self._reader.join(5)
         if getattr(self, "_made_run_dir", False):

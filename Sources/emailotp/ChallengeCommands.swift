@@ -31,14 +31,26 @@ extension EmailOTP {
 
     struct Purge: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Drop expired challenges and remembered hosts, and unlock tokens whose unlock_time has passed.")
+            abstract: "Drop expired challenges and remembered hosts, and unlock tokens whose unlock_time has passed.",
+            discussion: "With notify = unanswered, also mails the alert of codes that expired unused.")
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             try EmailOTPTool.run {
-                let dropped = try global.tokenAdmin().purge()
-                print("purged \(dropped.challenges) expired challenge\(dropped.challenges == 1 ? "" : "s"), "
-                      + "\(dropped.hosts) expired remembered host\(dropped.hosts == 1 ? "" : "s")")
+                let config = try global.loadConfig()
+                let store = global.openStore(config)
+                let dropped = try TokenAdmin(store: store, config: config).purge()
+                var line = "purged \(dropped.challenges) expired challenge\(dropped.challenges == 1 ? "" : "s"), "
+                    + "\(dropped.hosts) expired remembered host\(dropped.hosts == 1 ? "" : "s")"
+                if !dropped.unanswered.isEmpty {
+                    let clock = SystemClock(), random = OpenSSLRandom()
+                    let alerts = Authenticator(config: config, pinMode: .token, store: store, clock: clock, random: random,
+                                               mailer: makeMailer(config, clock: clock, random: random), logger: StderrLogger(),
+                                               context: RequestContext(service: "emailotp-purge", rhost: ""))
+                    let mailed = dropped.unanswered.filter { alerts.alertUnanswered(user: $0) }.count
+                    line += ", mailed \(mailed) unanswered-code alert\(mailed == 1 ? "" : "s")"
+                }
+                print(line)
             }
         }
     }

@@ -27,7 +27,8 @@ struct EmailOTP: ParsableCommand {
     static func main() {
         // CommandLine.arguments turns invalid bytes into U+FFFD, so `caf\xe8` and `caf\xff`
         // would name one user: every argument must be valid UTF-8 as given.
-        for index in 1..<Int(CommandLine.argc) {
+        // argc may be 0 (execve with an empty argv): no argument to check then.
+        for index in 1..<max(1, Int(CommandLine.argc)) {
             guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) != nil else {
                 printError("argument \(index) is not valid UTF-8; user names and values must be UTF-8")
                 Glibc.exit(64)  // a usage error, like any argument the parser refuses

@@ -110,20 +110,22 @@ package struct TokenAdmin {
 
     /// Drops expired challenges and expired remembered hosts, and unlocks tokens whose
     /// `unlock_time` has passed, on the store's clock (the daily emailotp-purge.timer). Returns
-    /// how many challenges and remembered hosts went.
-    package func purge() throws -> (challenges: Int, hosts: Int) {
-        var dropped = (challenges: 0, hosts: 0)
+    /// how many challenges and remembered hosts went, and the users whose mailed codes expired
+    /// unused and wait for their `unanswered` alert (the caller mails it, outside the lock).
+    package func purge() throws -> (challenges: Int, hosts: Int, unanswered: [String]) {
+        var dropped = (challenges: 0, hosts: 0, unanswered: [String]())
         for user in try store.users() {
-            let counts = try store.update(user: user) { record, now -> (Int, Int) in
-                guard var r = record else { return (0, 0) }
+            let counts = try store.update(user: user) { record, now -> (Int, Int, Bool) in
+                guard var r = record else { return (0, 0, false) }
                 let challenges = r.challenges.count, hosts = r.remembered.count
                 r.refresh(now: now, config: config)
                 r.remembered.removeAll { $0.isExpired(at: now) }
                 record = r
-                return (challenges - r.challenges.count, hosts - r.remembered.count)
+                return (challenges - r.challenges.count, hosts - r.remembered.count, !r.unanswered.isEmpty)
             }
             dropped.challenges += counts.0
             dropped.hosts += counts.1
+            if counts.2 { dropped.unanswered.append(user) }
         }
         return dropped
     }

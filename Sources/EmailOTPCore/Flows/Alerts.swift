@@ -39,38 +39,62 @@ extension Authenticator {
         }
     }
 
+    /// Mails the `unanswered` alert of the codes that expired unused (Token/Unanswered.swift):
+    /// each one once, all those waiting in one mail, with the service and remote host each was
+    /// asked from. The codes leave the record with the quota reserved, in one transaction; when
+    /// the quota is used up they wait for the next chance. Returns whether a mail went out.
+    @discardableResult
+    package func alertUnanswered(user: String) -> Bool {
+        guard config.notify.contains(.unanswered) else { return false }
+        return alert(user: user, name: AlertEvent.unanswered([]).name) { r, now in
+            let codes = r.takeUnanswered(now: now, config: config)
+            return codes.isEmpty ? nil : .unanswered(codes)
+        }
+    }
+
     /// Reserves the quota (and, with `when`, checks and marks the record) under the lock,
     /// then mails the alert.
     package func alert(_ event: AlertEvent, user: String, when: (inout TokenRecord) -> Bool = { _ in true }) {
+        alert(user: user, name: event.name) { r, _ in when(&r) ? event : nil }
+    }
+
+    /// `take` decides under the user's lock which alert is due (nil: none) and marks the record
+    /// for it; the mark and the reserved quota are written together, then the mail is sent
+    /// outside the lock. A failing mail is logged only. Returns whether a mail went out.
+    @discardableResult
+    func alert(user: String, name: String, _ take: (inout TokenRecord, _ now: Int64) -> AlertEvent?) -> Bool {
         var now: Int64 = 0
-        let address: String?
+        let due: (address: String, event: AlertEvent)?
         do {
-            address = try store.update(user: user) { record, storeNow -> String? in
+            due = try store.update(user: user) { record, storeNow -> (String, AlertEvent)? in
                 now = storeNow
-                guard var r = record, when(&r) else { return nil }
+                guard var r = record, let event = take(&r, now) else { return nil }
                 guard r.reserveAlert(now: now, config: config) else {
-                    log(.warning, user, "\(event.name) alert not sent: max_mails_per_hour of alerts reached")
+                    log(.warning, user, "\(name) alert not sent: max_mails_per_hour of alerts reached")
                     return nil
                 }
                 record = r
-                return r.email
+                return (r.email, event)
             }
         } catch {
-            log(.error, user, "\(event.name) alert not sent: store error: \(error)")
-            return
+            log(.error, user, "\(name) alert not sent: store error: \(error)")
+            return false
         }
-        guard let stored = address else { return }
+        guard let (stored, event) = due else { return false }
         var to = stored
         do {
             // A token enrolled with --address-from-command keeps no address.
             if to.isEmpty { to = try AddressCommand(config: config).address(for: user) }
+            // The unanswered alert names where its codes were asked from, not who sends it.
             let mail = try MailComposer(config: config, random: random).composeAlert(
-                AlertMailContext(user: user, address: to, event: event, service: context.service,
-                                 rhost: context.rhost, host: context.host, time: now))
+                AlertMailContext(user: user, address: to, event: event, service: event.origin?.service ?? context.service,
+                                 rhost: event.origin?.rhost ?? context.rhost, host: context.host, time: now))
             try mailer.send(mail)
-            log(.notice, user, "\(event.name) alert mailed to \(EmailAddress.masked(to))")
+            log(.notice, user, "\(name) alert mailed to \(EmailAddress.masked(to))")
+            return true
         } catch {
-            log(.error, user, "\(event.name) alert mail failed: \(error)")
+            log(.error, user, "\(name) alert mail failed: \(error)")
+            return false
         }
     }
 }

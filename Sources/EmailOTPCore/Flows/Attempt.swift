@@ -149,11 +149,13 @@ extension Authenticator {
         var charged: [String] = []
         var code = ""
         var cryptFailure: Error? = nil
+        var unanswered = false
         let failures = max(1, pins.count)
         let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
             guard var r = record else { return }
             targets = self.targets(in: r, transactionID: transactionID)
             r.refresh(now: now, config: config)
+            unanswered = !r.unanswered.isEmpty
             r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds, source: source)
             pre = r
             let open = targets.filter { !$0.isExpired(at: now) }
@@ -182,6 +184,8 @@ extension Authenticator {
                 return .verify(.noChallenge)
             }
         })
+        // Codes that expired unused before this attempt: their alert, outside the lock.
+        if unanswered { alertUnanswered(user: user) }
         if let failure = cryptFailure { throw failure }
         return (outcome, code)
     }
@@ -309,7 +313,9 @@ extension Authenticator {
         let transactionID = try random.digits(20)
         let challenge = Challenge(transactionID: transactionID,
                                   codeHash: try hasher.hash(code: code, transactionID: transactionID, user: user),
-                                  created: now, expires: now + config.otpValidity, triesLeft: 0)
+                                  created: now, expires: now + config.otpValidity, triesLeft: 0,
+                                  origin: config.notify.contains(.unanswered)
+                                      ? ChallengeOrigin(service: context.service, rhost: context.rhost) : nil)
         r.open(challenge, config: config)
         r.mails.append(now)
         return .sent(challenge, email: r.email)

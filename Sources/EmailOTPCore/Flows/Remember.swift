@@ -76,15 +76,18 @@ extension Authenticator {
             guard let id = try rememberedHostID(user: user) else { return false }
             let source = try sourceID(user: user)
             // The store's time, under the user's lock: a host clock cannot stretch the window.
+            var unanswered = false
             let granted: Bool = try store.update(user: user) { record, now in
                 guard var r = record, r.isRemembered(id, now: now) else { return false }
                 r.refresh(now: now, config: config)
+                unanswered = !r.unanswered.isEmpty
                 guard r.enabled, !r.isBlocked(source: source) else { return false }
                 r.registerSuccess(source: source)
                 record = r
                 return true
             }
             if granted { log(.notice, user, "granted: remembered remote host, no code asked") }
+            if granted && unanswered { alertUnanswered(user: user) }
             return granted
         } catch {
             log(.error, user, "store error: \(error)")

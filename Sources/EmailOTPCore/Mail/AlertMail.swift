@@ -1,4 +1,5 @@
 import EmailOTPSystem
+import EmailOTPToken
 
 /// The alert mails of `notify` (emailotp.conf(5)).
 public enum AlertEvent: Equatable {
@@ -9,6 +10,8 @@ public enum AlertEvent: Equatable {
     case enrolled
     /// The user changed their own token with `emailotp` (`what`: "Your PIN was changed.").
     case ownToken(String)
+    /// Mailed codes expired unused (`notify = unanswered`), oldest first.
+    case unanswered([UnansweredCode])
 
     /// The `X-EmailOTP-Alert` header value.
     public var name: String {
@@ -18,7 +21,14 @@ public enum AlertEvent: Equatable {
         case .newHost: return "new_host"
         case .enrolled: return "enrolled"
         case .ownToken: return "own_token"
+        case .unanswered: return "unanswered"
         }
+    }
+
+    /// Where the alert's login was asked from, when that is not the request that sends it.
+    public var origin: ChallengeOrigin? {
+        if case .unanswered(let codes) = self { return codes.last?.origin }
+        return nil
     }
 
     var sentence: String {
@@ -33,7 +43,21 @@ public enum AlertEvent: Equatable {
             return "A one-time code token was set up for your account at its first login; codes now come to this address."
         case .ownToken(let what):
             return "\(what) It was done with the emailotp command by your own account."
+        case .unanswered(let codes):
+            let what = codes.count == 1 ? "A one-time code mailed to you expired without being used:"
+                : "\(codes.count) one-time codes mailed to you expired without being used:"
+            let lines = codes.map { code in
+                "  mailed \(TimeFormat.local(code.created)) for \(Self.describe(code.origin))"
+            }
+            return ([what, ""] + lines + ["", "Whoever started such a login got past the first factor (your password, key or PIN) "
+                + "and stopped at the code. If it was not you, change that password or PIN."]).joined(separator: "\n")
         }
+    }
+
+    /// "sshd from 192.0.2.7": PAM_SERVICE and PAM_RHOST as the application gave them, made printable.
+    static func describe(_ origin: ChallengeOrigin) -> String {
+        let service = origin.service.isEmpty ? "a login" : LogText.printable(origin.service)
+        return origin.rhost.isEmpty ? "\(service) on this host" : "\(service) from \(LogText.printable(origin.rhost))"
     }
 }
 

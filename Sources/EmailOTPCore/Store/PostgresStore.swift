@@ -55,59 +55,131 @@ public final class PostgresStore: TokenStore {
     /// Charge and settle on one connection, closed before the caller goes on; when the
     /// connection died after the charge's COMMIT (a failover, `pg_terminate_backend`), the
     /// settle runs on a new one.
+    ///
+    /// The two transactions act as one hold of the user, as the file store's one lock does:
+    /// the charge writes a lease into the row's `updated` column (a time in the future: until
+    /// when this answer holds the user, what is left of the login's store_timeout), the settle
+    /// clears it, and every other transaction on the row (`update`, another host's answer)
+    /// that finds a live lease waits for it to end. So every answer's outcome is one that a
+    /// serial order of the answers gives. The lease is data, not a session lock, so that it
+    /// holds through a pooler in transaction mode (PgBouncer hands the server connection to
+    /// other clients between the two transactions), and a process stopped or killed between
+    /// them holds the user no longer than its own deadline.
     public func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
                            settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T {
         _ = try UserName.encode(user)
         return try connected { link in
-            let charged: TokenRecord? = try update(link, user: user) { record, now in
+            let (charged, lease): (TokenRecord?, String?) = try update(link, user: user, lease: .take) { record, now in
                 try charge(&record, now)
                 return record
             }
-            return try update(link, user: user) { record, now in try settle(&record, charged, now) }
+            return try update(link, user: user, lease: .release(lease)) { record, now in try settle(&record, charged, now) }.0
         }
     }
 
-    /// One transaction on `user`'s row (`TokenStore.update`).
+    /// What a transaction does with the row's lease (`attempt`).
+    enum Lease {
+        /// Waits while another answer holds the user; leaves the lease column alone.
+        case wait
+        /// Waits like `.wait`, then writes a lease of its own (the charge).
+        case take
+        /// Clears the lease `take` wrote (its id; nil when the charge left no row); waits for
+        /// another answer's lease like `.wait`.
+        case release(String?)
+    }
+
+    /// A lease counts only while it ends in the future and within the longest store_timeout,
+    /// so that a database clock stepped back cannot make a row look held for long.
+    static let leaseColumns = "updated > clock_timestamp() AND updated <= clock_timestamp() + interval '70 seconds', "
+        + "(extract(epoch FROM updated) * 1000000)::bigint::text"
+    /// The lease written by a charge: `$3` milliseconds from the database's clock.
+    static let leaseUntil = "clock_timestamp() + $3::bigint * interval '1 millisecond'"
+
     private func update<T>(_ link: Link, user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
-        let db = try link.begun()
-        do {
-            let select = "SELECT record FROM emailotp_tokens WHERE user_name = $1 FOR UPDATE"
-            var rows = try db.execute(select, [user])
-            if rows.isEmpty {
-                // Two hosts creating one user's record wait for each other here. The key is a
-                // hash of the fleet's secret code key and the name, so that pg_locks, which
-                // every database user reads, does not name who tries to log in.
-                try db.execute("SELECT pg_advisory_xact_lock(\(Self.absentUserLockClass), "
-                               + "hashtext((SELECT key FROM emailotp_key WHERE id = 1) || $1))", [user])
-                rows = try db.execute(select, [user])
-            }
-            let before = try rows.first.map { try parse($0.first ?? nil, user: user) }
-            // Read once the lock is held: a wait for the lock must not age the decisions.
-            let clock = try db.execute("SELECT floor(extract(epoch FROM clock_timestamp()))::bigint")
-            guard let text = clock.first?.first ?? nil, let now = Int64(text) else {
-                throw StoreError.io("PostgreSQL store: the database did not tell its time")
-            }
-            var record = before
-            let result = try body(&record, now)
-            if record != before {
-                if let record = record {
-                    let text = RecordFormat.render(record)
-                    if before == nil {
-                        let made = try db.execute("INSERT INTO emailotp_tokens (user_name, record, updated) VALUES ($1, $2, now()) "
-                                                  + "ON CONFLICT (user_name) DO NOTHING RETURNING 1", [user, text])
-                        guard !made.isEmpty else { throw StoreError.io("PostgreSQL store: the record of \(LogText.printable(user)) appeared meanwhile") }
-                    } else {
-                        try db.execute("UPDATE emailotp_tokens SET record = $2, updated = now() WHERE user_name = $1", [user, text])
-                    }
-                } else {
-                    try db.execute("DELETE FROM emailotp_tokens WHERE user_name = $1", [user])
+        try update(link, user: user, lease: .wait, body).0
+    }
+
+    /// One transaction on `user`'s row (`TokenStore.update`), after any other answer's lease
+    /// ended (`Lease`); returns the id of the lease it wrote (`.take`).
+    private func update<T>(_ link: Link, user: String, lease: Lease,
+                           _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> (T, String?) {
+        var pause: Int64 = 5
+        let waitEnds = Monotonic.milliseconds() + timeout * 1000
+        while true {
+            let db = try link.begun()
+            do {
+                let select = "SELECT record, \(Self.leaseColumns) FROM emailotp_tokens WHERE user_name = $1 FOR UPDATE"
+                var rows = try db.execute(select, [user])
+                if rows.isEmpty {
+                    // Two hosts creating one user's record wait for each other here. The key is a
+                    // hash of the fleet's secret code key and the name, so that pg_locks, which
+                    // every database user reads, does not name who tries to log in.
+                    try db.execute("SELECT pg_advisory_xact_lock(\(Self.absentUserLockClass), "
+                                   + "hashtext((SELECT key FROM emailotp_key WHERE id = 1) || $1))", [user])
+                    rows = try db.execute(select, [user])
                 }
+                let held = rows.first.map { $0.count > 2 && $0[1] == "t" } ?? false
+                let heldBy = rows.first.flatMap { $0.count > 2 ? $0[2] : nil }
+                var ours = false
+                if case .release(let id) = lease, let id = id, id == heldBy { ours = true }
+                if held && !ours {
+                    // Another answer is between its charge and its settlement: wait for it
+                    // outside any transaction (a row lock held while waiting would stop it too).
+                    // A login's wait ends with its budget (`begun`), the admin command's here.
+                    guard link.deadline != nil || Monotonic.milliseconds() < waitEnds else {
+                        throw StoreError.io("PostgreSQL store: the record stayed locked longer than store_timeout "
+                                            + "(another answer is being checked)")
+                    }
+                    try db.execute("ROLLBACK")
+                    Deadline(afterMilliseconds: pause).sleepUntilPassed()
+                    pause = min(pause * 2, 100)
+                    continue
+                }
+                let before = try rows.first.map { try parse($0.first ?? nil, user: user) }
+                // Read once the lock is held: a wait for the lock must not age the decisions.
+                let clock = try db.execute("SELECT floor(extract(epoch FROM clock_timestamp()))::bigint")
+                guard let text = clock.first?.first ?? nil, let now = Int64(text) else {
+                    throw StoreError.io("PostgreSQL store: the database did not tell its time")
+                }
+                var record = before
+                let result = try body(&record, now)
+                var written: String? = nil
+                if case .take = lease, let record = record {
+                    // The charge writes even an unchanged record: the lease must be set.
+                    let text = RecordFormat.render(record)
+                    let until = String(max(link.deadline.map { $0 - Monotonic.milliseconds() } ?? timeout * 1000, 1))
+                    if before == nil {
+                        let made = try db.execute("INSERT INTO emailotp_tokens (user_name, record, updated) VALUES ($1, $2, \(Self.leaseUntil)) "
+                                                  + "ON CONFLICT (user_name) DO NOTHING RETURNING (extract(epoch FROM updated) * 1000000)::bigint::text",
+                                                  [user, text, until])
+                        guard let id = made.first?.first ?? nil else { throw StoreError.io("PostgreSQL store: the record of \(LogText.printable(user)) appeared meanwhile") }
+                        written = id
+                    } else {
+                        let set = try db.execute("UPDATE emailotp_tokens SET record = $2, updated = \(Self.leaseUntil) WHERE user_name = $1 "
+                                                 + "RETURNING (extract(epoch FROM updated) * 1000000)::bigint::text", [user, text, until])
+                        written = set.first?.first ?? nil
+                    }
+                } else if record != before || ours {
+                    // The settlement writes even an unchanged record when it must clear its lease.
+                    if let record = record {
+                        let text = RecordFormat.render(record)
+                        if before == nil {
+                            let made = try db.execute("INSERT INTO emailotp_tokens (user_name, record, updated) VALUES ($1, $2, now()) "
+                                                      + "ON CONFLICT (user_name) DO NOTHING RETURNING 1", [user, text])
+                            guard !made.isEmpty else { throw StoreError.io("PostgreSQL store: the record of \(LogText.printable(user)) appeared meanwhile") }
+                        } else {
+                            try db.execute("UPDATE emailotp_tokens SET record = $2, updated = now() WHERE user_name = $1", [user, text])
+                        }
+                    } else {
+                        try db.execute("DELETE FROM emailotp_tokens WHERE user_name = $1", [user])
+                    }
+                }
+                try db.commit()
+                return (result, written)
+            } catch {
+                if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
+                throw error
             }
-            try db.commit()
-            return result
-        } catch {
-            if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
-            throw error
         }
     }
 

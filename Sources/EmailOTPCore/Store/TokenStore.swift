@@ -20,8 +20,10 @@ public protocol TokenStore {
     /// on disk. When the charge cannot be written, this throws and `settle` never runs. `settle`
     /// gets the record as it is then and the charged record, and what it leaves is written like
     /// an `update`. The file store runs both under one hold of the user's lock; the default
-    /// (the PostgreSQL store) commits the charge in one transaction and settles in another,
-    /// where the record may have changed in between (`settle` sees that it differs from `charged`).
+    /// commits the charge in one transaction and settles in another, where the record may have
+    /// changed in between (`settle` sees that it differs from `charged`); the PostgreSQL store
+    /// holds the user between its two transactions with a lease, so that only a lease that ran
+    /// out lets anything in.
     func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
                     settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T
 

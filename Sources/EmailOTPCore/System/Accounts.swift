@@ -58,15 +58,16 @@ public struct Account: Equatable, Sendable {
 
 /// The `get*_r` calling convention: the entry's strings point into a caller's buffer, so the
 /// entry is read (by `copy`) inside the scope where that buffer is alive; the buffer grows on
-/// `ERANGE` (a group with many members, a long GECOS field) up to 1 MiB.
+/// `ERANGE` (a group with many members, a long GECOS field) up to `limit` bytes.
 enum Reentrant {
     static func lookup<Entry, Value>(
         _ empty: Entry,
+        limit: Int = 1 << 20,
         _ call: (UnsafeMutablePointer<Entry>, UnsafeMutablePointer<CChar>, Int, UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>) -> Int32,
         copy: (Entry) -> Value?
     ) -> Value? {
         var size = 4096
-        while size <= 1 << 20 {
+        while size <= limit {
             var storage = [CChar](repeating: 0, count: size)
             var entry = empty
             var result: UnsafeMutablePointer<Entry>? = nil

@@ -24,27 +24,19 @@ public enum UnixGroup {
     /// The names listed as members of group `name` (`gr_mem`; not the accounts whose primary
     /// group it is); empty when there is no such group. `getgrnam_r(3)`.
     public static func memberNames(of name: String) -> [String] {
-        var group = group()
-        var result: UnsafeMutablePointer<group>? = nil
-        var size = 16384
-        while size <= 1 << 24 {
-            var buffer = [CChar](repeating: 0, count: size)
-            // The member names point into `buffer`: they are read inside its scope.
-            let names: [String]? = buffer.withUnsafeMutableBufferPointer { storage in
-                let status = getgrnam_r(name, &group, storage.baseAddress, storage.count, &result)
-                if status == ERANGE { return nil }
-                guard status == 0, result != nil, var member = group.gr_mem else { return [] }
-                var names = [String]()
-                while let raw = member.pointee {
-                    names.append(String(cString: raw))
-                    member += 1
-                }
-                return names
+        // A group of many members needs a larger buffer than one account: up to 16 MiB.
+        Reentrant.lookup(group(), limit: 1 << 24) { entry, buffer, size, result in
+            getgrnam_r(name, entry, buffer, size, result)
+        } copy: { entry -> [String] in
+            // The member names point into the lookup's buffer: read inside its scope.
+            var names = [String]()
+            guard var member = entry.gr_mem else { return names }
+            while let raw = member.pointee {
+                names.append(String(cString: raw))
+                member += 1
             }
-            if let found = names { return found }
-            size *= 4
-        }
-        return []
+            return names
+        } ?? []
     }
 
     /// Every group of account `user` (its primary group and the supplementary ones NSS knows:

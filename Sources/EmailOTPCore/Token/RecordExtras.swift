@@ -17,11 +17,11 @@ public struct RememberedHost: Equatable {
     public func isExpired(at now: Int64) -> Bool { now >= expires }
 }
 
-/// The record lines of format 2 (recovery codes, remembered hosts, alerts). Format 1 records
+/// The record lines of format 2 (recovery codes, remembered hosts, alerts, unanswered codes). Format 1 records
 /// have none of them and are read as records without any; every write is format 2.
 extension RecordFormat {
     static let readableHeaders = ["emailotp-token 1", header]
-    static let extraKeys = ["recovery", "remember", "hosts", "alerts", "lock_alerted", "source"]
+    static let extraKeys = ["recovery", "remember", "hosts", "alerts", "lock_alerted", "source", "unanswered"]
     /// Far above what the module keeps (20 codes, 10 hosts): a bigger list is not ours.
     static let maxExtraEntries = 100
 
@@ -34,13 +34,14 @@ extension RecordFormat {
         if !record.alerts.isEmpty { lines.append((["alerts"] + record.alerts.map(String.init)).joined(separator: " ")) }
         if record.alertedLock != 0 { lines.append("lock_alerted \(record.alertedLock)") }
         for entry in record.sources { lines.append("source \(entry.id) \(entry.count) \(entry.last) \(entry.lockedAt)") }
+        for code in record.unanswered { lines.append("unanswered \(code.created) \(code.expires) \(code.origin.recordFields)") }
         return lines
     }
 
     static func applyExtras(_ entries: [(key: String, value: String, line: Int)], to record: inout TokenRecord) throws {
         var seen = Set<String>()
         for (key, value, line) in entries {
-            if !ByteText.same(key, "remember") && !ByteText.same(key, "source") {
+            if !ByteText.isOne(key, of: ["remember", "source", "unanswered"]) {
                 guard !seen.contains(key) else { throw CorruptRecord(line: line, reason: "\(key) twice") }
                 seen.insert(key)
             }
@@ -66,6 +67,14 @@ extension RecordFormat {
                     throw CorruptRecord(line: line, reason: "bad source")
                 }
                 record.sources.append(SourceFailures(id: items[0], count: Int(count), last: last, lockedAt: locked))
+            case "unanswered":
+                guard record.unanswered.count < UnansweredCode.maxKept, items.count == 4,
+                      let created = parseInteger(items[0], in: 0...Int64(Int32.max) * 4),
+                      let expires = parseInteger(items[1], in: 0...Int64(Int32.max) * 4),
+                      let origin = ChallengeOrigin.parse(items[2], items[3]) else {
+                    throw CorruptRecord(line: line, reason: "bad unanswered code")
+                }
+                record.unanswered.append(UnansweredCode(created: created, expires: expires, origin: origin))
             case "hosts":
                 guard items.count <= maxExtraEntries, items.allSatisfy(isKeyedHash) else {
                     throw CorruptRecord(line: line, reason: "bad recent hosts")

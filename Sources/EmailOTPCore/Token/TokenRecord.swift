@@ -7,13 +7,17 @@ public struct Challenge: Equatable {
     public var created: Int64
     public var expires: Int64
     public var triesLeft: Int
+    /// Where it was asked from, kept with `notify = unanswered` only (Unanswered.swift).
+    public var origin: ChallengeOrigin?
 
-    public init(transactionID: String, codeHash: String, created: Int64, expires: Int64, triesLeft: Int) {
+    public init(transactionID: String, codeHash: String, created: Int64, expires: Int64, triesLeft: Int,
+                origin: ChallengeOrigin? = nil) {
         self.transactionID = transactionID
         self.codeHash = codeHash
         self.created = created
         self.expires = expires
         self.triesLeft = triesLeft
+        self.origin = origin
     }
 
     /// A code is valid strictly before its expiry time.
@@ -45,6 +49,8 @@ public struct TokenRecord: Equatable {
     public var alertedLock: Int64 = 0
     /// Failures per source (SourceThrottle.swift).
     public var sources: [SourceFailures] = []
+    /// Mailed codes that expired unused, waiting for their alert (Unanswered.swift).
+    public var unanswered: [UnansweredCode] = []
 
     public init(user: String, email: String, pinHash: String?) {
         self.user = user
@@ -92,7 +98,8 @@ public enum RecordFormat {
                      "locked_at \(record.lockedAt)",
                      (["mails"] + record.mails.map(String.init)).joined(separator: " ")]
         for c in record.challenges {
-            lines.append("challenge \(c.transactionID) \(c.codeHash) \(c.created) \(c.expires) \(c.triesLeft)")
+            let origin = c.origin.map { " \($0.recordFields)" } ?? ""
+            lines.append("challenge \(c.transactionID) \(c.codeHash) \(c.created) \(c.expires) \(c.triesLeft)\(origin)")
         }
         lines += record.cachedGrants.map(\.recordLine)
         lines += renderExtras(record)
@@ -186,13 +193,16 @@ public enum RecordFormat {
 
     static func parseChallenge(_ value: String, line: Int) throws -> Challenge {
         let parts = ByteText.split(value, at: ByteText.space).map(String.init)
-        guard parts.count == 5, parts[0].utf8.count == 20, parts[0].isASCIIDigits,
+        // Five fields, or seven with the origin (`notify = unanswered`).
+        let origin = parts.count == 7 ? ChallengeOrigin.parse(parts[5], parts[6]) : nil
+        guard parts.count == 5 || origin != nil, parts[0].utf8.count == 20, parts[0].isASCIIDigits,
               parts[1].utf8.count == 64, Hex.decode(parts[1]) != nil,
               let created = parseInteger(parts[2], in: 0...Int64(Int32.max) * 4),
               let expires = parseInteger(parts[3], in: 0...Int64(Int32.max) * 4),
               let tries = parseInteger(parts[4], in: 0...100) else {
             throw CorruptRecord(line: line, reason: "bad challenge")
         }
-        return Challenge(transactionID: parts[0], codeHash: parts[1], created: created, expires: expires, triesLeft: Int(tries))
+        return Challenge(transactionID: parts[0], codeHash: parts[1], created: created, expires: expires, triesLeft: Int(tries),
+                         origin: origin)
     }
 }

@@ -3,13 +3,14 @@ import EmailOTPConfig
 /// The rules of one token, as pure functions of a record and the time; the flows apply them
 /// under the store's per-user lock.
 extension TokenRecord {
-    /// Unlocks a token whose `unlock_time` has passed, drops expired challenges and mail
-    /// times older than an hour.
+    /// Unlocks a token whose `unlock_time` has passed, drops expired challenges (noting the
+    /// unanswered ones for their alert, `noteUnanswered`) and mail times older than an hour.
     public mutating func refresh(now: Int64, config: Config) {
         if lockedAt != 0 && config.unlockTime > 0 && now >= lockedAt + config.unlockTime {
             lockedAt = 0
             failCount = 0
         }
+        noteUnanswered(now: now, config: config)
         challenges.removeAll { $0.isExpired(at: now) }
         expireSources(now: now, config: config)
         mails.removeAll { $0 <= now - 3600 || $0 > now + 3600 }
