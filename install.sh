@@ -10,7 +10,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=/usr/local
 sbin=$prefix/sbin
-# The setuid-root helper for PAM applications that do not run as root (pam_emailotp(8), Challenge mode); the module
+# The setuid-root helper that runs the login for setuid applications and those that do not run as root
+# (pam_emailotp(8), PROCESS MODEL); the module
 # has this path compiled in (ModuleOptions.defaultHelperPath).
 helper=$prefix/libexec/emailotp-helper
 mandir=$prefix/share/man

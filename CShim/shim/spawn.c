@@ -130,8 +130,10 @@ pid_t cshim_spawn(const struct cshim_spawn_request *r)
         for (int fd = 3; fd < 65536; fd++)
             close(fd);
     }
-    if (r->reset_limits)
-        cshim_reset_limits();
+    /* Its flags (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC) shape the address space at exec, before
+     * any code of the program runs; a setuid exec clears them, this one is root's to root's. */
+    if (r->reset_personality)
+        personality(PER_LINUX);
     if (r->set_ids) {
         if (setgroups(r->ngroups, r->groups) != 0 || setresgid(r->gid, r->gid, r->gid) != 0
             || setresuid(r->uid, r->uid, r->uid) != 0)

@@ -3,7 +3,8 @@
     python3 hostile_exec.py SPEC.json -- PROGRAM ARG...
 
 SPEC: {"env": {NAME: VALUE} (the whole environment), "limits": {"FSIZE": [soft, hard], ...},
-"ignore": [signal names], "block": [signal names] or "all", "close": [descriptors]}.
+"ignore": [signal names], "block": [signal names] or "all", "close": [descriptors],
+"open": [files left open, inherited across exec], "umask": the umask (an int)}.
 """
 
 import json
@@ -23,6 +24,10 @@ if block == "all":
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
 elif block:
     signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in block])
+for path in spec.get("open", []):
+    os.set_inheritable(os.open(path, os.O_RDONLY), True)
+if "umask" in spec:
+    os.umask(spec["umask"])
 for fd in spec.get("close", []):
     try:
         os.close(fd)

@@ -4,8 +4,11 @@ service and remote host kept apart from root's services, a bound on concurrent h
 deadline on the request, no stale temporary files, no SWIFT_* variable honoured."""
 
 import grp
+import json
 import os
+import resource
 import secrets
+import signal
 import subprocess
 import time
 
@@ -17,6 +20,9 @@ from lib.mail import extract_code, text_body
 
 
 pytestmark = pytest.mark.hostile
+
+SIGNALS_TO_IGNORE = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGCHLD",
+                     "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGXCPU", "SIGXFSZ"]
 
 PAM_SUCCESS, PAM_SERVICE_ERR, PAM_AUTH_ERR = 0, 3, 7
 
@@ -183,5 +189,77 @@ def test_hostile_environment_reaches_nothing(site, tls_smtp, app, pamrun, confdi
         rc, out = pamrun_as_app(site, app, pamrun, confdir, victim.name, [svc.PIN], spec=spec)
         assert len(svc.mails_to(tls_smtp, victim.email)) == 1, out
         caller.check_untouched()
+    finally:
+        caller.close()
+
+
+# The syscalls of a helper that waits for its request on standard input (x86_64: read, poll, ppoll).
+WAITING = {"x86_64": {0, 7, 271}, "aarch64": {63, 73}}.get(os.uname().machine, set())
+
+
+def waiting_helper(proc):
+    """The pid of the helper under `proc` (the wrapper execs it; su-less, so the pid is the same)
+    once it blocks reading its request, or fails after a bound."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if os.readlink("/proc/%d/exe" % proc.pid).endswith("emailotp-helper"):
+                number = open("/proc/%d/syscall" % proc.pid).read().split()[0]
+                if number.isdigit() and int(number) in WAITING:
+                    return proc.pid
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the helper never waited for its request (exit %s)" % proc.poll())
+
+
+def process_state(pid):
+    status = dict(line.split(":", 1) for line in open("/proc/%d/status" % pid).read().splitlines() if ":" in line)
+    limits = {}
+    for line in open("/proc/%d/limits" % pid).read().splitlines()[1:]:
+        name, soft, hard = line[:26].strip(), line[26:47].strip(), line[47:68].strip()
+        limits[name] = (soft, hard)
+    fds = {int(fd): os.readlink("/proc/%d/fd/%s" % (pid, fd)) for fd in os.listdir("/proc/%d/fd" % pid)}
+    return {k: v.strip() for k, v in status.items()}, limits, fds
+
+
+@pytest.mark.parametrize("who", ["application", "root"])
+def test_the_helper_sanitises_itself_whoever_starts_it(who, site, app, tmp_path):
+    """Started directly with a hostile environment, one of the caller's files left open, every
+    signal ignored and blocked, soft limits lowered and umask 0 — setuid by an application
+    (AT_SECURE), or by root (no AT_SECURE: as the module's clean child execs it) — the helper,
+    while it waits for its request, has none of it left, and the Swift runtime honoured no
+    SWIFT_* variable. The one sanitiser is the helper's constructor (CShim/helper/start.c)."""
+    caller = Caller(tmp_path, app)
+    try:
+        left_open = caller.home / ".netrc"
+        hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        spec = caller.spec(tmp_path, env={"PATH": "/usr/bin:/bin", "SWIFT_DEBUG_HELP": "YES", "SWIFT_BACKTRACE": "enable=yes"},
+                           open=[str(left_open)], ignore=SIGNALS_TO_IGNORE, block="all", umask=0,
+                           limits={"FSIZE": [0, -1], "CPU": [100, -1], "NOFILE": [64, hard_nofile]})
+        if who == "application":
+            argv = as_app(site, app, [HELPER, "login"], spec)
+        else:
+            argv = ["/usr/bin/python3", str(WRAPPER), str(spec), "--", HELPER, "login", "config=%s" % site.config]
+        r, w = os.pipe()
+        proc = subprocess.Popen(argv, stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env={"PATH": "/usr/bin:/bin"})
+        try:
+            pid = waiting_helper(proc)
+            status, limits, fds = process_state(pid)
+        finally:
+            os.close(w)
+            os.close(r)
+            out = proc.communicate(timeout=60)[1].decode(errors="replace")
+        assert int(status["SigBlk"], 16) == 0, status["SigBlk"]
+        assert int(status["SigIgn"], 16) == 1 << (signal.SIGPIPE - 1), "only SIGPIPE ignored: " + status["SigIgn"]
+        assert status["Umask"] == "0077", status["Umask"]
+        assert limits["Max file size"][0] == "unlimited", limits
+        assert limits["Max cpu time"][0] == "unlimited", limits
+        assert limits["Max open files"][0] == "1024", limits
+        assert {0, 1, 2} <= set(fds), fds
+        extra = {fd: target for fd, target in fds.items() if fd > 2 and not target.startswith("/run/emailotp/")}
+        assert extra == {}, "descriptors the caller handed down: %r" % extra
+        assert "SWIFT_DEBUG" not in out and "environment variables" not in out.lower(), out
     finally:
         caller.close()

@@ -98,8 +98,9 @@ def table(samples):
 
 @pytest.fixture
 def quiet_site(site):
-    """No fail delay (the lifetimes then show the work itself), no lock from the wrong PINs."""
-    site.write_config(fail_delay=0, max_fail=1000, unlock_time=0)
+    """No fail delay (the lifetimes then show the work itself), no lock from the wrong PINs: of
+    the token, nor of their source (the su's terminal, locked after max_fail_source)."""
+    site.write_config(fail_delay=0, max_fail=1000, max_fail_source=1000, unlock_time=0)
     return site
 
 

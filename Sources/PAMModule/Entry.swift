@@ -68,15 +68,15 @@ func authenticate(session: PAMSession, arguments: [String]) -> Int32 {
         + "pin=\(options.pinMode.rawValue), nullok=\(options.nullok), store \(StoreLocation.shown(config.store)), transport \(config.transportDescription)")
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "",
                                  quiet: session.quiet, tty: session.item(PAM_TTY) ?? "", ruser: session.item(PAM_RUSER) ?? "")
-    let authenticator = Login.system(config: config, pinMode: options.pinMode, logger: session, context: context)
-    let result = Login.run(authenticator, options: options, user: user, conversation: session, authtok: session.item(PAM_AUTHTOK))
-    session.delayFailure(seconds: Login.failDelay(after: result, openedChallenge: session.openedChallenge, config: config))
+    let authenticator = PAMLogin.system(config: config, pinMode: options.pinMode, logger: session, context: context)
+    let result = PAMLogin.run(authenticator, options: options, user: user, conversation: session, authtok: session.item(PAM_AUTHTOK))
+    session.delayFailure(seconds: PAMLogin.failDelay(after: result, openedChallenge: session.openedChallenge, config: config))
     return pamCode(result)
 }
 
 /// A failure before the configuration is read waits the default delay.
 func delayEarlyFailure(_ session: PAMSession) {
-    session.delayFailure(seconds: Login.failDelay(after: .serviceError, openedChallenge: false, config: Config()))
+    session.delayFailure(seconds: PAMLogin.failDelay(after: .serviceError, openedChallenge: false, config: Config()))
 }
 
 /// The helper's result, with the fail delay it asks for.
@@ -89,11 +89,9 @@ func applied(_ outcome: HelperProtocol.Outcome, _ session: PAMSession) -> Int32 
 /// process (a file store only: libpq never runs there). Any doubt is false and the helper decides.
 func isUnenrolledInProcess(session: PAMSession, options: ModuleOptions, user: String) -> Bool {
     guard let config = try? ConfigLoader().load(path: options.configPath, explicit: options.configExplicit,
-                                                overrides: options.overrides),
-          !config.storeIsDatabase else { return false }
+                                                overrides: options.overrides) else { return false }
     let context = RequestContext(service: session.item(PAM_SERVICE) ?? "", rhost: session.item(PAM_RHOST) ?? "")
-    return Login.isUnenrolledUnderNullok(Login.system(config: config, pinMode: options.pinMode, logger: session, context: context),
-                                         user: user)
+    return PAMLogin.isUnenrolledUnderNullok(config: config, user: user, logger: session, context: context)
 }
 
 /// A failed `pam_get_user` keeps its own meaning: a conversation that failed or was aborted is

@@ -75,7 +75,7 @@ extension EmailOTP {
             do {
                 let user = try checkedUser(self.user)
                 let config = try global.loadConfig()
-                let authenticator = Login.system(config: config, pinMode: pin, logger: StderrLogger(),
+                let authenticator = PAMLogin.system(config: config, pinMode: pin, logger: StderrLogger(),
                                                  context: RequestContext(service: "emailotp-check", rhost: ""))
                 let line = Terminal.readLine() ?? ""
                 if let id = transactionId {

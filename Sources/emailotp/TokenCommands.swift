@@ -131,7 +131,7 @@ extension EmailOTP {
         /// Mails a code to the new address and asks for it back (the next stdin line with
         /// --pin-stdin, else on the terminal).
         func verifyAddress(_ address: String, user: String, config: Config, store: TokenStore, fromStdin: Bool) throws {
-            let authenticator = Login.system(config: config, pinMode: .token, logger: StderrLogger(),
+            let authenticator = PAMLogin.system(config: config, pinMode: .token, logger: StderrLogger(),
                                              context: RequestContext(service: "emailotp enroll", rhost: ""))
             let code: String
             do {

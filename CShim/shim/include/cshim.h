@@ -20,9 +20,4 @@
 #include "cshim_spawn.h"
 #include "build_paths.h"
 
-/* The setuid helper (Sources/emailotp-helper): syslog(priority, "%s", message), and
- * closefrom(lowfd), which Swift's Glibc module does not export. */
-void cshim_syslog(int priority, const char *message);
-void cshim_closefrom(int lowfd);
-
 #endif

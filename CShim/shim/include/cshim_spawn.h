@@ -23,9 +23,9 @@ struct cshim_spawn_request {
     gid_t gid;
     const gid_t *groups;
     size_t ngroups;
-    /* 1: every resource limit, the nice value and the personality back to the system's
-     * defaults (needs root for raised hard limits). */
-    int reset_limits;
+    /* 1: the personality back to PER_LINUX before exec (the clean process: what else the caller
+     * chose, the helper resets on itself). */
+    int reset_personality;
 };
 
 /* Runs the request in a new session (its process group id is its pid), every signal at its
@@ -34,8 +34,9 @@ struct cshim_spawn_request {
  * calls between fork and exec: the parent may be threaded. */
 pid_t cshim_spawn(const struct cshim_spawn_request *request);
 
-/* What a clean process starts from (the setuid helper calls them on itself): every resource
- * limit at the system's default, every signal disposition at its default and none blocked. */
+/* What a clean process starts from (the helper's sanitiser, CShim/helper/start.c, calls them
+ * on itself): every resource limit at the system's default, every signal disposition at its
+ * default and none blocked. */
 void cshim_reset_limits(void);
 void cshim_reset_signals(void);
 

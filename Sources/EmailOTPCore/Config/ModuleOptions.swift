@@ -22,8 +22,9 @@ public struct ModuleOptions {
     public var firstPass = FirstPass.no
     public var mode = FlowMode.interactive
     public var overrides: [(key: String, value: String)] = []
-    /// The setuid helper that serves `mode=challenge` in a process that is not root: where the
-    /// build's layout installs it (BuildLayout; /usr/local/libexec for install.sh, /usr/libexec
+    /// The setuid helper that runs the login, in both modes, outside a process whose caller
+    /// chose its environment, limits and signals or that is not root (su, sudo, a web
+    /// application; pam_emailotp(8), PROCESS MODEL): where the build's layout installs it (BuildLayout; /usr/local/libexec for install.sh, /usr/libexec
     /// for the Debian package). The `helper=` argument (read from root's PAM service file only)
     /// names another.
     public static let defaultHelperPath = BuildLayout.helperPath

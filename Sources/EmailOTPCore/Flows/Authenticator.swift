@@ -131,9 +131,7 @@ public struct Authenticator {
     /// Every field the person logging in controls is quoted and escaped (LogText), so that
     /// no name or host can forge a line or a verdict.
     package func log(_ level: LogLevel, _ user: String, _ message: String) {
-        let service = context.service.isEmpty ? "" : " service=\(LogText.quoted(context.service))"
-        let rhost = context.rhost.isEmpty ? "" : " rhost=\(LogText.quoted(context.rhost))"
-        logger.log(level, "user=\(LogText.quoted(user))\(service)\(rhost): \(LogText.escaped(message))")
+        context.log(logger, level, user, message)
     }
 
     func shown(_ email: String) -> String {

@@ -1,3 +1,5 @@
+import EmailOTPConfig
+import EmailOTPStore
 import EmailOTPSystem
 import EmailOTPToken
 import Glibc
@@ -18,20 +20,16 @@ public struct SystemAccounts: AccountDirectory {
     }
 }
 
-/// The names a flow works with.
-struct OpenedLogin {
+/// What a login opens, read and nothing else: a name that can be stored (a clear refusal
+/// otherwise), in the account's own spelling, and its record. Shared by `openLogin` and the
+/// module's read-only `NullokQuery`.
+struct LoginRecord {
     /// The name the token is stored under.
     var user: String
-    /// The login enrols the user (Enrolment.swift): a pending enrolment, or `enroll_at_login`
-    /// with an address from `address_command`.
-    var enrolling = false
-}
+    var existing: TokenRecord?
 
-extension Authenticator {
-    /// The start both PAM flows share, before any prompt: a name that can be stored (clear
-    /// refusal otherwise), its canonical spelling, the enrolment decision (`enrolsAtLogin`) and
-    /// the `nullok` decision.
-    func openLogin(user given: String, nullok: Bool) -> Result<OpenedLogin, AuthResult> {
+    static func read(_ given: String, accounts: AccountDirectory, store: TokenStore,
+                     log: (LogLevel, String, String) -> Void) -> Result<LoginRecord, AuthResult> {
         do {
             _ = try UserName.encode(given)
         } catch {
@@ -47,28 +45,59 @@ extension Authenticator {
             log(.info, given, "looked up as the account's own name \(LogText.quoted(canonical))")
             user = canonical
         }
-        let existing: TokenRecord?
         do {
-            existing = try store.read(user: user)
+            return .success(LoginRecord(user: user, existing: try store.read(user: user)))
         } catch {
             log(.error, user, "store error: \(error)")
             return .failure(.unavailable)
         }
-        if enrolsAtLogin(user: user, existing: existing) { return .success(OpenedLogin(user: user, enrolling: true)) }
-        if existing == nil && nullok {
+    }
+}
+
+/// The module's `nullok` answer in the application's process, before it starts a clean
+/// process (su, sudo): one read of the user's record, with no `Authenticator`, no mailer and
+/// no write.
+public enum NullokQuery {
+    /// True only when the user has no token, so that `nullok` lets the login pass. With
+    /// `enroll_at_login` and `address_command` the answer needs the command: never here. Any
+    /// doubt (a store error, a name that cannot be stored, a pending enrolment) is false: the
+    /// full flow then decides, in the clean process.
+    public static func isUnenrolled(user given: String, config: Config, store: TokenStore, accounts: AccountDirectory = SystemAccounts(),
+                                    logger: Logger, context: RequestContext) -> Bool {
+        if config.enrollAtLogin && !config.addressCommand.isEmpty { return false }
+        let log = { (level: LogLevel, user: String, message: String) in context.log(logger, level, user, message) }
+        guard case .success(let opened) = LoginRecord.read(given, accounts: accounts, store: store, log: log),
+              opened.existing == nil else { return false }
+        log(.info, opened.user, "no token, nullok: ignored")
+        return true
+    }
+}
+
+/// The names a flow works with.
+struct OpenedLogin {
+    /// The name the token is stored under.
+    var user: String
+    /// The login enrols the user (Enrolment.swift): a pending enrolment, or `enroll_at_login`
+    /// with an address from `address_command`.
+    var enrolling = false
+}
+
+extension Authenticator {
+    /// The start both PAM flows share, before any prompt: the stored name and the record
+    /// (`LoginRecord`), the enrolment decision (`enrolsAtLogin`) and the `nullok` decision.
+    func openLogin(user given: String, nullok: Bool) -> Result<OpenedLogin, AuthResult> {
+        let opened: LoginRecord
+        switch LoginRecord.read(given, accounts: accounts, store: store, log: log) {
+        case .failure(let result): return .failure(result)
+        case .success(let read): opened = read
+        }
+        let user = opened.user
+        if enrolsAtLogin(user: user, existing: opened.existing) { return .success(OpenedLogin(user: user, enrolling: true)) }
+        if opened.existing == nil && nullok {
             log(.info, user, "no token, nullok: ignored")
             return .failure(.ignore)
         }
         return .success(OpenedLogin(user: user))
-    }
-
-    /// True only when the user has no token, so that `nullok` lets the login pass: the opening
-    /// alone, reading and writing nothing else (the module gives this answer without a process).
-    /// With `enroll_at_login` and `address_command` the answer needs the command: never here.
-    public func isUnenrolledUnderNullok(user given: String) -> Bool {
-        if config.enrollAtLogin && !config.addressCommand.isEmpty { return false }
-        if case .failure(.ignore) = openLogin(user: given, nullok: true) { return true }
-        return false
     }
 
     /// Locks a token whose deferred misses (a `try_first_pass` check that no right PIN

@@ -61,6 +61,15 @@ public struct RequestContext {
     }
 }
 
+extension RequestContext {
+    /// One log line of a login: `user="alice" service="sshd" rhost="192.0.2.7": message`.
+    func log(_ logger: Logger, _ level: LogLevel, _ user: String, _ message: String) {
+        let shownService = service.isEmpty ? "" : " service=\(LogText.quoted(service))"
+        let shownRHost = rhost.isEmpty ? "" : " rhost=\(LogText.quoted(rhost))"
+        logger.log(level, "user=\(LogText.quoted(user))\(shownService)\(shownRHost): \(LogText.escaped(message))")
+    }
+}
+
 /// What a flow ends with; the PAM boundary maps it to a PAM return code.
 public enum AuthResult: Equatable, CustomStringConvertible {
     case success

@@ -1,4 +1,5 @@
 import EmailOTPConfig
+import EmailOTPFlows
 import EmailOTPSystem
 import Glibc
 
@@ -10,11 +11,14 @@ public struct HelperCaller: Equatable {
     /// The account name of the real uid (`getpwuid(3)`), nil when the uid has none.
     public var name: String?
     public var groups: [gid_t]
+    /// The program of the parent process (`/proc/PPID/exe`), for the log of a caller that is not root.
+    public var program: String?
 
-    public init(uid: uid_t, name: String?, groups: [gid_t]) {
+    public init(uid: uid_t, name: String?, groups: [gid_t], program: String? = nil) {
         self.uid = uid
         self.name = name
         self.groups = groups
+        self.program = program
     }
 
     /// Started by root: the module's clean process (su, sudo), or root itself.
@@ -24,11 +28,31 @@ public struct HelperCaller: Equatable {
     public var description: String { "caller uid \(uid) (\(name.map { LogText.printable($0) } ?? "?"))" }
 }
 
+/// What the helper found when it took root in every id, before it reads anything of the
+/// caller's: facts of its own process, as the kernel tells them.
+public struct HelperStart: Equatable {
+    /// The effective uid was 0: the helper is installed setuid root.
+    public var setuidRoot: Bool
+    /// Why `setgroups(0)`, `setgid(0)` or `setuid(0)` failed; nil when the caller's identity is gone.
+    public var identityError: String?
+    /// The first resource limit still below what a login needs (`cshim_insufficient_limit`): a
+    /// hard limit the caller lowered that could not be raised again.
+    public var lowLimit: String?
+
+    public init(setuidRoot: Bool = true, identityError: String? = nil, lowLimit: String? = nil) {
+        self.setuidRoot = setuidRoot
+        self.identityError = identityError
+        self.lowLimit = lowLimit
+    }
+}
+
 /// The helper's trust rule in one place (docs/callers.md; pam_emailotp(8), PROCESS MODEL): a
-/// pure function of the caller, its arguments, the configuration and its request, so that each
-/// rule is unit-tested. The helper's `main` asks `admit` before it reads the configuration and
-/// `decide` once it has the request, and does what the decision says.
+/// pure function of the caller, its own process, its arguments, the configuration and its
+/// request, so that each rule is unit-tested. The helper's `main` asks `admit` before it reads
+/// the configuration and `decide` once it has the request, and does what the decision says.
 ///
+/// - Not setuid root, the caller's identity not dropped, or a limit too low to finish a login
+///   (a lowered hard limit and no `CAP_SYS_RESOURCE`): nothing is evaluated.
 /// - Real uid 0 (the module's clean process, or root): any login, with the module's arguments.
 /// - Anyone else, `login`: settings from /etc/security/emailotp.conf alone (no `config=`, no
 ///   `key=value`), never `pin=none`; the login of the very user it runs as (a screen locker,
@@ -62,6 +86,9 @@ public enum CallerPolicy {
         public var verb: Verb
         public var options: ModuleOptions
         public var trusted: Bool
+        /// Whose helpers this one counts among (`CallerSlots`) before the request is read: the
+        /// caller's, unless it is root.
+        public var slotUID: uid_t?
 
         /// The configuration file and its overrides: the module's arguments for root, the
         /// system's file alone for anyone else.
@@ -91,6 +118,10 @@ public enum CallerPolicy {
         public var service: String
         public var rhost: String
         public var quiet: Bool
+        /// `PAM_TTY` and `PAM_RUSER` of a login (the source its failures are counted for); the
+        /// remote user labelled as a claim for whoever is not root.
+        public var tty: String
+        public var ruser: String
         /// Whose helpers the request counts among (`CallerSlots`), when not already taken for the caller.
         public var slotUID: uid_t?
         /// The helper waits the fail delay itself (from the last answer): a caller that is not
@@ -100,10 +131,29 @@ public enum CallerPolicy {
         public var waitsItself: Bool
         /// Appended to each log line of the flow (with the program of the caller when not root).
         public var tag: String
+
+        /// The PAM items the flow sees.
+        public var context: RequestContext {
+            RequestContext(service: service, rhost: rhost, quiet: quiet, tty: tty, ruser: ruser)
+        }
     }
 
-    /// Before the configuration is read: the verb and the arguments this caller may give.
-    public static func admit(caller: HelperCaller, arguments: [String]) -> Result<Admission, Refusal> {
+    /// Before the configuration is read: the helper's own process, the verb and the arguments
+    /// this caller may give.
+    public static func admit(caller: HelperCaller, start: HelperStart = HelperStart(), arguments: [String]) -> Result<Admission, Refusal> {
+        guard start.setuidRoot else {
+            return .failure(Refusal("emailotp-helper is not setuid root (install.sh installs it mode 4755 root)"))
+        }
+        if let error = start.identityError {
+            return .failure(Refusal("cannot drop the caller's identity: \(error)"))
+        }
+        if let limit = start.lowLimit {
+            // A limit the caller lowered and that could not be raised again would let it end the
+            // helper in the middle of the flow.
+            return .failure(Refusal("refused: \(limit) is below what a login needs and cannot be raised "
+                + "(a hard limit lowered by the caller, and no CAP_SYS_RESOURCE)"))
+        }
+        let slotUID = caller.isRoot ? nil : caller.uid
         switch arguments.first {
         case HelperProtocol.verb?:
             let options: ModuleOptions
@@ -124,12 +174,12 @@ public enum CallerPolicy {
                     return .failure(Refusal("refused pin=none: the helper cannot see the first factor of the caller's stack; use pin=token"))
                 }
             }
-            return .success(Admission(verb: .login, options: options, trusted: caller.isRoot))
+            return .success(Admission(verb: .login, options: options, trusted: caller.isRoot, slotUID: slotUID))
         case HelperProtocol.tokenVerb?:
             guard arguments.count == 1 else {
                 return .failure(Refusal("refused: \(HelperProtocol.tokenVerb) takes no arguments (the user is the caller's real uid)"))
             }
-            return .success(Admission(verb: .token, options: ModuleOptions(), trusted: caller.isRoot))
+            return .success(Admission(verb: .token, options: ModuleOptions(), trusted: caller.isRoot, slotUID: slotUID))
         default:
             return .failure(Refusal("usage: emailotp-helper \(HelperProtocol.verb) [module arguments] | emailotp-helper "
                 + "\(HelperProtocol.tokenVerb) (the protocol on stdin/stdout)"))
@@ -139,6 +189,8 @@ public enum CallerPolicy {
     /// Once the request is read: whether and how it is served. `groupID` looks up `helper_group`.
     public static func decide(_ admission: Admission, caller: HelperCaller, helperGroup: String, request: Request,
                               groupID: (String) -> gid_t? = UnixGroup.id(of:)) -> Result<Decision, Refusal> {
+        // Whoever is not root: its program (the kernel's word) in every log line of the flow.
+        let application = caller.isRoot ? "" : " application \(caller.program ?? "?")"
         let label = "claimed by uid \(caller.uid) (\(caller.name.map { LogText.printable($0) } ?? "?"))"
         switch (admission.verb, request) {
         case (.token, .token(let action)):
@@ -146,12 +198,12 @@ public enum CallerPolicy {
                 return .failure(Refusal("refused: uid \(caller.uid) has no account name"))
             }
             return .success(Decision(kind: .ownToken, user: user, service: "emailotp \(action.verb) (own token of uid \(caller.uid))",
-                                     rhost: "", quiet: false, slotUID: nil, waitsItself: !caller.isRoot,
-                                     tag: "(own token, caller uid \(caller.uid))"))
+                                     rhost: "", quiet: false, tty: "", ruser: "", slotUID: nil, waitsItself: !caller.isRoot,
+                                     tag: "(own token, caller uid \(caller.uid))\(application)"))
         case (.login, .login(let request)):
             if caller.isRoot {
                 return .success(Decision(kind: .root, user: request.user, service: request.service, rhost: request.rhost,
-                                         quiet: request.quiet, slotUID: request.callerUID == 0 ? nil : request.callerUID,
+                                         quiet: request.quiet, tty: request.tty, ruser: request.ruser, slotUID: request.callerUID == 0 ? nil : request.callerUID,
                                          waitsItself: true,
                                          tag: "(clean process for uid \(request.callerUID), application \(LogText.printable(request.program)))"))
             }
@@ -178,8 +230,9 @@ public enum CallerPolicy {
             return .success(Decision(kind: kind, user: request.user,
                                      service: "\(request.service.isEmpty ? "login" : request.service) (\(label))",
                                      rhost: request.rhost.isEmpty ? "" : "\(request.rhost) (claimed)", quiet: request.quiet,
-                                     slotUID: nil, waitsItself: true,
-                                     tag: kind == .ownLogin ? "(via helper, own login of caller uid \(caller.uid))" : "(via helper, caller uid \(caller.uid))"))
+                                     tty: request.tty, ruser: "\(request.ruser) (claimed by uid \(caller.uid))", slotUID: nil, waitsItself: true,
+                                     tag: (kind == .ownLogin ? "(via helper, own login of caller uid \(caller.uid))" : "(via helper, caller uid \(caller.uid))")
+                                        + application))
         case (.login, .token):
             return .failure(Refusal("refused request: an own-token request to \(HelperProtocol.verb)"))
         case (.token, .login):

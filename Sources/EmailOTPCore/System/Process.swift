@@ -62,8 +62,9 @@ public enum ChildIdentity {
     case inherited
     /// Another account's, in every id (address_command).
     case account(uid: uid_t, gid: gid_t, groups: [gid_t])
-    /// Root in every id, no supplementary group, every resource limit at the system's default:
-    /// the clean process of a setuid application (pam_emailotp(8), PROCESS MODEL).
+    /// Root in every id, no supplementary group, the personality reset before exec: the clean
+    /// process of a setuid application (pam_emailotp(8), PROCESS MODEL). The helper it runs
+    /// resets the rest on itself (limits, umask; CShim/helper/start.c).
     case cleanRoot
 }
 
@@ -99,7 +100,7 @@ public struct ChildProcess {
             groups = list
         case .cleanRoot:
             request.set_ids = 1
-            request.reset_limits = 1
+            request.reset_personality = 1
         }
         let pid: pid_t = path.withCString { cPath in
             argv.withUnsafeBufferPointer { argvBuffer in

@@ -1,6 +1,7 @@
 import Glibc
 import XCTest
 @testable import EmailOTPConfig
+import EmailOTPCore
 @testable import EmailOTPFlows
 @testable import EmailOTPHelper
 @testable import EmailOTPStore
@@ -38,7 +39,7 @@ final class AccessPolicyTests: FlowTestCase {
         options.pinMode = pinMode
         options.mode = mode
         let conversation = ScriptedConversation(answers)
-        return (Login.run(a, options: options, user: user, conversation: conversation, authtok: nil), conversation)
+        return (PAMLogin.run(a, options: options, user: user, conversation: conversation, authtok: nil), conversation)
     }
 
     // MARK: parsing

@@ -244,9 +244,28 @@ final class EnrolmentTests: FlowTestCase {
     /// enroll_at_login the shortcut never answers; the clean process asks the directory.
     func testTheNullokShortcutDoesNotAnswerUnderEnrollAtLogin() throws {
         config.addressCommand = "/nonexistent/emailotp-address"
-        XCTAssertTrue(authenticator().isUnenrolledUnderNullok(user: "alice"), "without enroll_at_login: answered here")
+        XCTAssertTrue(unenrolled("alice"), "without enroll_at_login: answered here")
         config.enrollAtLogin = true
-        XCTAssertFalse(authenticator().isUnenrolledUnderNullok(user: "alice"), "the clean process decides")
+        XCTAssertFalse(unenrolled("alice"), "the clean process decides")
+    }
+
+    func unenrolled(_ user: String) -> Bool {
+        NullokQuery.isUnenrolled(user: user, config: config, store: store, logger: logger,
+                                 context: RequestContext(service: "su", rhost: "", host: "host.example.org"))
+    }
+
+    /// The module's query in the application's process only reads: a pending enrolment is no
+    /// "no token", and nothing is written or mailed whatever the answer.
+    func testTheNullokQueryOnlyReads() throws {
+        XCTAssertTrue(unenrolled("alice"))
+        XCTAssertTrue(logger.text.contains("user=\"alice\" service=\"su\": no token, nullok: ignored"), logger.text)
+        XCTAssertNil(try record(), "nothing written")
+        try makePending()
+        let pending = try record()
+        XCTAssertFalse(unenrolled("alice"), "a pending enrolment is the flow's")
+        XCTAssertEqual(try record(), pending, "nothing written")
+        XCTAssertFalse(unenrolled("al\u{0}ice"), "a name that cannot be stored: the flow refuses it")
+        XCTAssertTrue(mailer.sent.isEmpty)
     }
 
     /// trusted_networks lets a right PIN in without a code; a pending enrolment has no PIN and

@@ -113,6 +113,67 @@ final class CallerPolicyTests: XCTestCase {
         XCTAssertNil(try decide(root, login("bob", claimedUID: 0)).get().slotUID)
     }
 
+    // MARK: the helper's own process
+
+    func testNothingIsEvaluatedUnlessTheHelperRunsAsRootWithTheLimitsALoginNeeds() {
+        for caller in [root, web, alice] {
+            XCTAssertEqual(refusal(CallerPolicy.admit(caller: caller, start: HelperStart(setuidRoot: false), arguments: ["login"])),
+                           "emailotp-helper is not setuid root (install.sh installs it mode 4755 root)")
+            XCTAssertEqual(refusal(CallerPolicy.admit(caller: caller, start: HelperStart(identityError: "Operation not permitted"),
+                                                      arguments: ["token"])),
+                           "cannot drop the caller's identity: Operation not permitted")
+            // A hard limit the caller lowered and root could not raise (no CAP_SYS_RESOURCE).
+            XCTAssertEqual(refusal(CallerPolicy.admit(caller: caller, start: HelperStart(lowLimit: "RLIMIT_FSIZE"), arguments: ["login"])),
+                           "refused: RLIMIT_FSIZE is below what a login needs and cannot be raised "
+                            + "(a hard limit lowered by the caller, and no CAP_SYS_RESOURCE)")
+        }
+        // Before the arguments: even a usage error is not looked at.
+        XCTAssertEqual(refusal(CallerPolicy.admit(caller: web, start: HelperStart(setuidRoot: false), arguments: ["bogus"])),
+                       "emailotp-helper is not setuid root (install.sh installs it mode 4755 root)")
+    }
+
+    func testHelpersOfACallerThatIsNotRootAreCountedForItsUidBeforeTheRequest() throws {
+        XCTAssertEqual(try admitted(web, ["login"]).slotUID, 33)
+        XCTAssertEqual(try admitted(alice, ["token"]).slotUID, 1000)
+        XCTAssertNil(try admitted(root, ["login"]).slotUID, "root's clean process counts for the application's uid, once it is known")
+        XCTAssertNil(try admitted(root, ["token"]).slotUID)
+    }
+
+    // MARK: claims
+
+    func testTheRemoteUserIsAClaimOfWhoeverIsNotRootAndTheTerminalPassesAsGiven() throws {
+        var request = HelperProtocol.Request(user: "bob", service: "webapp", rhost: "", authtok: nil, callerUID: 0, program: "/x",
+                                             tty: "pts/3", ruser: "mallory")
+        let member = try decide(web, .login(request), group: "otpweb").get()
+        XCTAssertEqual(member.ruser, "mallory (claimed by uid 33)")
+        XCTAssertEqual(member.tty, "pts/3")
+        XCTAssertEqual(member.context.ruser, "mallory (claimed by uid 33)")
+        XCTAssertEqual(member.context.service, "webapp (claimed by uid 33 (www-data))")
+        request.user = "alice"
+        XCTAssertEqual(try decide(alice, .login(request)).get().ruser, "mallory (claimed by uid 1000)")
+        let clean = try decide(root, .login(request)).get()
+        XCTAssertEqual(clean.ruser, "mallory")
+        XCTAssertEqual(clean.tty, "pts/3")
+        XCTAssertEqual(clean.context.service, "webapp")
+    }
+
+    func testTheLogNamesTheCallersProgramAsTheKernelTellsItNeverTheClaimedOne() throws {
+        let app = HelperCaller(uid: 33, name: "www-data", groups: [33, 900], program: "/usr/sbin/nginx")
+        let claiming = HelperProtocol.Request(user: "bob", service: "webapp", rhost: "", authtok: nil, callerUID: 0, program: "/usr/bin/su")
+        XCTAssertEqual(try decide(app, .login(claiming), group: "otpweb").get().tag, "(via helper, caller uid 33) application /usr/sbin/nginx")
+        XCTAssertEqual(try decide(web, .login(claiming), group: "otpweb").get().tag, "(via helper, caller uid 33) application ?")
+        XCTAssertEqual(try decide(app, .token(.status), verb: ["token"]).get().tag, "(own token, caller uid 33) application /usr/sbin/nginx")
+        // Root's clean process names the application it runs for.
+        XCTAssertEqual(try decide(root, .login(claiming)).get().tag, "(clean process for uid 0, application /usr/bin/su)")
+        XCTAssertEqual(try decide(root, .token(.status), verb: ["token"]).get().tag, "(own token, caller uid 0)")
+    }
+
+    func testRootWaitsItsOwnFailDelayForLoginsButNotForItsOwnToken() throws {
+        XCTAssertTrue(try decide(root, login("bob")).get().waitsItself)
+        XCTAssertFalse(try decide(root, .token(.status), verb: ["token"]).get().waitsItself)
+        XCTAssertTrue(try decide(alice, .token(.status), verb: ["token"]).get().waitsItself)
+    }
+
     // MARK: own token
 
     func testOwnTokenIsTheRealUidsWhateverTheCaller() throws {

@@ -104,16 +104,6 @@ final class HelperProtocolTests: XCTestCase {
         }
     }
 
-    func testFailDelayOnlyAfterRealFailures() {
-        var config = Config()
-        config.failDelay = 3
-        XCTAssertEqual(Login.failDelay(after: .authError, openedChallenge: false, config: config), 3)
-        XCTAssertEqual(Login.failDelay(after: .unavailable, openedChallenge: false, config: config), 3)
-        XCTAssertEqual(Login.failDelay(after: .authError, openedChallenge: true, config: config), 0, "first step of challenge mode")
-        XCTAssertEqual(Login.failDelay(after: .success, openedChallenge: false, config: config), 0)
-        XCTAssertEqual(Login.failDelay(after: .ignore, openedChallenge: false, config: config), 0)
-    }
-
     func testHelperArgumentIsAnAbsolutePath() throws {
         XCTAssertEqual(try ModuleOptions(arguments: []).helperPath, "/usr/local/libexec/emailotp-helper")
         XCTAssertEqual(try ModuleOptions(arguments: ["helper=/opt/h"]).helperPath, "/opt/h")
