@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test: unit tests (swift test), a bounded fuzz run of every parser (fuzz/run.sh, about a
 # minute), then the integration suites against the installed module (real libpam, a loopback
-# SMTP server, sshd, sudo, su), the AddressSanitizer run (asan.sh) and the package built here in
-# a Debian 13 root. Run as root:
+# SMTP server, sshd, sudo, su), the package suites (IntegrationTests/package; among them Debian 13
+# from source: install.sh with swiftlang, the unit suite, the .deb built there, lintian and its
+# package cycle with sudo-rs, test_trixie_source.py), the AddressSanitizer run (asan.sh) and the
+# package built here in a Debian 13 root. Run as root:
 #   sudo IntegrationTests/run-all.sh            installs the current tree first (./install.sh)
 #   sudo IntegrationTests/run-all.sh --no-install
 set -euo pipefail

@@ -19,20 +19,22 @@ import urllib.request
 
 # EMAILOTP_PACKAGE_SUITE=trixie: the same tests in Debian 13 roots (with EMAILOTP_DEB, the
 # package built on Debian 12 installed on 13, as on a fleet of mixed releases).
+# test_trixie_source.py asks for Debian 13 roots by name (suite="trixie"), whatever SUITE is.
 SUITE = os.environ.get("EMAILOTP_PACKAGE_SUITE") or "bookworm"
 HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources"
-PROBE = "http://deb.debian.org/debian/dists/%s/Release" % SUITE
+PROBE = "http://deb.debian.org/debian/dists/%s/Release"
 
 
-def mirrors():
+def mirrors(suite=None):
     """The host's sources for its own release; the Debian mirror's main, updates and security
     suites for another."""
+    suite = suite or SUITE
     host = open("/etc/os-release").read() if os.path.exists("/etc/os-release") else ""
-    if os.path.exists(HOST_SOURCES) and "VERSION_CODENAME=%s\n" % SUITE in host:
+    if os.path.exists(HOST_SOURCES) and "VERSION_CODENAME=%s\n" % suite in host:
         return [HOST_SOURCES]
-    return ["deb http://deb.debian.org/debian %s main" % SUITE,
-            "deb http://deb.debian.org/debian %s-updates main" % SUITE,
-            "deb http://deb.debian.org/debian-security %s-security main" % SUITE]
+    return ["deb http://deb.debian.org/debian %s main" % suite,
+            "deb http://deb.debian.org/debian %s-updates main" % suite,
+            "deb http://deb.debian.org/debian-security %s-security main" % suite]
 
 _NS = r'''
 set -e
@@ -63,30 +65,32 @@ exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noni
 '''
 
 
-def network_reason():
-    """None when the Debian mirror answers, else why not."""
+def network_reason(suite=None):
+    """None when the Debian mirror answers for the suite, else why not."""
     if not shutil.which("mmdebstrap"):
         return "mmdebstrap is not installed"
+    probe = PROBE % (suite or SUITE)
     try:
-        with urllib.request.urlopen(PROBE, timeout=15) as r:
+        with urllib.request.urlopen(probe, timeout=15) as r:
             r.read(64)
         return None
     except OSError as e:
-        return "no network to %s (%s): the chroot tests need apt" % (PROBE, e)
+        return "no network to %s (%s): the chroot tests need apt" % (probe, e)
 
 
-def base_tarball(cache_dir, include=(), name="base"):
-    """A tarball of `mmdebstrap --variant=apt SUITE` (with `include`), made once per cache
-    directory and day."""
+def base_tarball(cache_dir, include=(), name="base", suite=None):
+    """A tarball of `mmdebstrap --variant=apt SUITE` (or `suite`, with `include`), made once per
+    cache directory and day."""
+    suite = suite or SUITE
     os.makedirs(cache_dir, exist_ok=True)
     tag = hashlib.sha256(" ".join(sorted(include)).encode()).hexdigest()[:8]
-    tar = os.path.join(cache_dir, "%s-%s-%s-%s.tar" % (SUITE, name, tag, time.strftime("%Y%m%d")))
+    tar = os.path.join(cache_dir, "%s-%s-%s-%s.tar" % (suite, name, tag, time.strftime("%Y%m%d")))
     if os.path.exists(tar):
         return tar
     argv = ["mmdebstrap", "--variant=apt", "--quiet", "--format=tar", "--mode=root"]
     if include:
         argv.append("--include=" + ",".join(include))
-    argv += [SUITE, tar + ".tmp"] + mirrors()
+    argv += [suite, tar + ".tmp"] + mirrors(suite)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     if p.returncode != 0:
         raise RuntimeError("mmdebstrap failed (%d):\n%s\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))

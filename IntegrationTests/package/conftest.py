@@ -23,19 +23,12 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-import chroot  # noqa: E402
-from pkgsupport import REPO  # noqa: E402
+from pkgsupport import REPO, require_mirror  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def root_ok():
-    if os.geteuid() != 0:
-        pytest.fail("the package tests must run as root")
-    why = chroot.network_reason()
-    if why:
-        if os.environ.get("EMAILOTP_PACKAGE_TESTS") == "required":
-            pytest.fail(why)
-        pytest.skip(why)
+    require_mirror()
 
 
 @pytest.fixture(scope="session")

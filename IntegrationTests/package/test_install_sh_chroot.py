@@ -8,30 +8,13 @@ it installs the files the package ships (account, timers, fail2ban filter) in it
 and `--uninstall` takes the module out as the package's remove does."""
 
 import os
-import subprocess
 
 import pytest
 
 import chroot
-from pkgsupport import REPO, swift_dir
+from pkgsupport import REPO, swift_dir, swiftpm_mirror, use_swiftpm_mirror
 
 SECURITY = "/usr/lib/x86_64-linux-gnu/security"
-
-
-def swiftpm_mirror():
-    """(git insteadOf prefix, local directory) when git maps https://github.com/ to a local
-    mirror (how SwiftPM resolves swift-argument-parser offline on this machine), else None."""
-    p = subprocess.run(["git", "config", "--get-regexp", r"^url\..*\.insteadof$"],
-                       capture_output=True, text=True)
-    for line in p.stdout.splitlines():
-        key, _, value = line.partition(" ")
-        if value.rstrip("/") == "https://github.com":
-            base = key[len("url."):-len(".insteadof")]
-            for name in ("swift-argument-parser", "swift-argument-parser.git"):
-                path = os.path.join(base, "apple", name)
-                if os.path.isdir(path):
-                    return base, path
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +29,11 @@ def bare(root_ok, cache_dir, workdir):
 def binds():
     out = [] if chroot.SUITE != "bookworm" else [(swift_dir(), "/opt/swift")]
     mirror = swiftpm_mirror()
-    if mirror:
-        out.append((mirror[1], mirror[1]))
-    return out
+    return out + ([(mirror[1], mirror[1])] if mirror else [])
 
 
 def test_install_sh_and_demo_on_a_bare_debian_12(bare):
-    mirror = swiftpm_mirror()
-    if mirror:
-        bare.run("printf '[url \"%s\"]\\n\\tinsteadOf = https://github.com/\\n' > /etc/gitconfig"
-                 % mirror[0])
+    use_swiftpm_mirror(bare)
     p = bare.run("cd /src && ./install.sh 2>&1 && emailotp demo", binds=binds(), timeout=1800, check=False)
     assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
     if chroot.SUITE == "bookworm":

@@ -142,12 +142,13 @@ class Users:
 
     def cleanup(self):
         for name in self.created:
+            uid = pwd.getpwnam(name).pw_uid
             subprocess.run(["userdel", "--force", "--remove", name],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            # sudo's time stamp file for the user, if sudo made one
-            ts = os.path.join("/run/sudo/ts", name)
-            if os.path.lexists(ts):
-                os.unlink(ts)
+            # sudo's (by name) and sudo-rs's (by uid) time stamp files for the user, if made
+            for ts in (os.path.join("/run/sudo/ts", name), "/run/sudo-rs/ts/%d" % uid):
+                if os.path.lexists(ts):
+                    os.unlink(ts)
         self.created = []
 
 

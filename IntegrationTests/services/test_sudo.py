@@ -1,4 +1,6 @@
-"""sudo (Debian's sudo) with pam_emailotp, end to end.
+"""sudo (Debian's sudo) with pam_emailotp, end to end; the same tests with Debian 13's sudo-rs
+(the Rust sudo, `sudo-rs`, PAM service "sudo" as well) where it is installed: the package cycle
+in a Debian 13 root runs them (IntegrationTests/package/test_package_cycle.py).
 
 Everything runs in a private mount namespace where the PAM file is
 bind-mounted over /etc/pam.d/sudo and a test sudoers file over /etc/sudoers
@@ -13,9 +15,12 @@ pin=token").
 
 The test sudoers: the user may run anything as root; timestamp_timeout=0 (no
 cached authentication between the runs of one test), lecture=never, and
-passwd_tries=1 so that one sudo run is one PAM transaction.
+passwd_tries=1 so that one sudo run is one PAM transaction (sudo-rs takes the same file;
+its `lecture` is a flag: `!lecture`).
 """
 
+
+import shutil
 
 import pexpect
 import pytest
@@ -27,10 +32,21 @@ from svc import PIN
 
 pytestmark = pytest.mark.services
 
-COMMAND = "sudo /bin/sh -c 'echo sudo-uid-$(id -u)'"
+COMMAND = "%s /bin/sh -c 'echo sudo-uid-$(id -u)'"
 ROOT_OUTPUT = "sudo-uid-0"
 # sudo passes PAM_SILENT: where the code went is in the code prompt, no separate message.
 CODE_PROMPT = r"Code sent to (\S+) \(valid \d+ min\): "
+# The password prompt of each: sudo's own, sudo-rs's "[sudo: authenticate] Password: ".
+PASSWORD_PROMPT = {"sudo": r"\[sudo\] password for %s: ", "sudo-rs": r"\[sudo: authenticate\] Password: "}
+LECTURE = {"sudo": "Defaults lecture=never", "sudo-rs": "Defaults !lecture"}
+
+
+@pytest.fixture(params=["sudo", "sudo-rs"])
+def sudo(request):
+    if not shutil.which(request.param):
+        pytest.skip("%s is not installed (Debian 13's sudo-rs: the package cycle in a Debian 13 root runs it)"
+                    % request.param)
+    return request.param
 
 
 def sudo_pam(site, variant):
@@ -42,24 +58,24 @@ def sudo_pam(site, variant):
     return svc.with_config(text, site.config)
 
 
-def sudo_argv(tmp_path, site, variant, user):
+def sudo_argv(tmp_path, site, variant, user, sudo="sudo"):
     pam = svc.write_file(tmp_path / "pam.sudo", sudo_pam(site, variant))
     sudoers = svc.write_file(tmp_path / "sudoers", "\n".join([
         "Defaults env_reset",
         'Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
         "Defaults timestamp_timeout=0",
-        "Defaults lecture=never",
+        LECTURE[sudo],
         "Defaults passwd_tries=1",
         "root ALL=(ALL:ALL) ALL",
         "%s ALL=(ALL:ALL) ALL" % user.name,
         ""]), 0o440)
     return svc.ns_argv([(pam, "/etc/pam.d/sudo"), (sudoers, "/etc/sudoers")],
-                       ["su", "--pty", user.name, "-c", COMMAND])
+                       ["su", "--pty", user.name, "-c", COMMAND % sudo])
 
 
-def first_factor(c, variant, user):
+def first_factor(c, variant, user, sudo="sudo"):
     if variant == "example":
-        c.expect(r"\[sudo\] password for %s: " % user.name)
+        c.expect(PASSWORD_PROMPT[sudo].replace("%s", user.name))
         c.sendline(user.password)
     else:
         c.expect("PIN: ")
@@ -76,10 +92,10 @@ def setup(tmp_path, site, users):
 
 
 @pytest.mark.parametrize("variant", ["example", "token"])
-def test_sudo_password_or_pin_then_code(variant, tmp_path, site, smtp, setup, spawn):
+def test_sudo_password_or_pin_then_code(variant, sudo, tmp_path, site, smtp, setup, spawn):
     user = setup
-    c = spawn(sudo_argv(tmp_path, site, variant, user))
-    first_factor(c, variant, user)
+    c = spawn(sudo_argv(tmp_path, site, variant, user, sudo))
+    first_factor(c, variant, user, sudo)
     c.expect(CODE_PROMPT)
     assert c.match.group(1) == svc.masked(user.email)
     assert "A code was sent" not in c.seen()
@@ -93,15 +109,15 @@ def test_sudo_password_or_pin_then_code(variant, tmp_path, site, smtp, setup, sp
 
 
 @pytest.mark.parametrize("variant", ["example", "token"])
-def test_sudo_wrong_code_refused(variant, tmp_path, site, smtp, setup, spawn):
+def test_sudo_wrong_code_refused(variant, sudo, tmp_path, site, smtp, setup, spawn):
     otp_tries = 3
     site.write_config(otp_tries=otp_tries)
     user = setup
-    c = spawn(sudo_argv(tmp_path, site, variant, user))
-    first_factor(c, variant, user)
+    c = spawn(sudo_argv(tmp_path, site, variant, user, sudo))
+    first_factor(c, variant, user, sudo)
     codes = 0
     while True:
-        i = c.expect([CODE_PROMPT, "PIN: ", r"password for", pexpect.EOF])
+        i = c.expect([CODE_PROMPT, "PIN: ", r"password for|Password: ", pexpect.EOF])
         if i == 0:
             codes += 1
             mails = svc.mails_to(smtp, user.email)
