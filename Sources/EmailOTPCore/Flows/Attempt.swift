@@ -219,7 +219,7 @@ extension Authenticator {
         let lead: Lead
         if asPIN {
             guard let found = matched else {
-                for _ in 0..<failures { r.registerFailure(now: now, config: config, lock: !deferMiss, source: source) }
+                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: [], failures: failures, source: source)
                 record = r
                 return refused(.wrongPIN)
             }
