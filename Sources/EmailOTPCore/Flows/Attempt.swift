@@ -32,140 +32,170 @@ enum AttemptOutcome: Equatable {
 }
 
 /// What a PIN candidate leads to when it matches.
-private enum Lead: Equatable {
+enum Lead: Equatable {
     case trigger
     case code(String)
 }
 
-extension Authenticator {
-    /// The PIN candidates of `typed`, by shape only (never by whether they are right): each
-    /// with what it leads to when it is the PIN. Every one is hashed, whichever matches, and
-    /// every one is charged as a failure of its own (refunded when one of them is the PIN), so
-    /// that `max_fail` buys one PIN guess per failure however the password splits.
-    private func candidates(_ typed: Typed) -> (pins: [(pin: String, lead: Lead)], code: String?) {
-        switch typed {
-        case .pin(let pin?): return ([(pin, .trigger)], nil)
-        case .pin(nil): return ([], nil)
-        case .code(let code, let pin?, _): return ([(pin, .code(code))], nil)
-        case .code(let code, nil, _): return ([], code)
-        case .password(let password):
-            var pins = [(pin: String, lead: Lead)]()
-            // A PIN may itself end in digits: the split is taken only when the part before
-            // the code is the PIN. A recovery code takes the code's place the same way.
-            if let split = digitSplit(password) { pins.append((split.pin, .code(split.code))) }
-            if let split = RecoveryCode.split(password) { pins.append((split.pin, .code(split.code))) }
-            pins.append((password, .trigger))
-            return (pins, nil)
-        }
-    }
+/// One attempt at an answer: what was typed, the challenges it is checked against, the charge
+/// and the settlement. `charge` and `settle` are the two steps of one `TokenStore.attempt`;
+/// this value is all they share.
+struct Attempt {
+    // MARK: what was typed, by shape only (never by whether it is right)
 
-    /// One attempt: charge, compare, then refund or keep the charge, and apply the outcome
-    /// (open a challenge, grant, count a wrong code), all in one `TokenStore.attempt`.
-    /// Returns the outcome and, when a challenge was opened, its code (the caller mails it).
-    /// - Parameters:
-    ///   - deferMiss: a wrong PIN is counted without locking yet: it is a stacked password
-    ///     tried as the PIN, refunded when the PIN typed next is right.
-    ///   - refunds: such earlier misses, given back when a PIN of this attempt is right.
-    ///   - remembered: a right PIN (or, with pin=none, none) from a remembered host, or a right
-    ///     PIN from `trusted_networks`, grants.
-    ///   - enrolling: the attempt is a pending enrolment's (Enrolment.swift): it answers a
-    ///     pending record only, and a right code activates it with `enrolling.pinHash`.
-    /// Throws the store's error when the charge (or the outcome) cannot be written, and
-    /// `CryptoFailure` when a hash could not be computed (the charge is refunded then).
-    func attempt(user: String, _ typed: Typed, deferMiss: Bool = false, refunds: Int = 0,
-                 remembered: Bool = false, enrolling: Enrolling? = nil) throws -> (outcome: AttemptOutcome, code: String) {
-        let hasher = CodeHasher(key: try store.codeKey())
-        let rememberedID = remembered ? try rememberedHostID(user: user) : nil
-        let source = try sourceID(user: user)
+    /// The PIN candidates, each with what it leads to when it is the PIN. Every one is hashed,
+    /// whichever matches, and every one is charged as a failure of its own (refunded when one
+    /// of them is the PIN), so that `max_fail` buys one PIN guess per failure however the
+    /// password splits.
+    let pins: [(pin: String, lead: Lead)]
+    /// A code or recovery code typed without a PIN.
+    let bareCode: String?
+    /// The challenge a code answers (`--transaction-id`); nil: the open ones.
+    let transactionID: String?
+    /// A code answer: its refusals are `VerifyOutcome`s, a PIN's and a password's `TriggerOutcome`s.
+    let answersCode: Bool
+    /// The password of a challenge-mode answer, for `auth_cache`.
+    let password: String?
+
+    // MARK: how it is counted and what it may grant
+
+    let user: String
+    /// A wrong PIN is counted without locking yet: a stacked password tried as the PIN,
+    /// refunded when the PIN typed next is right.
+    let deferMiss: Bool
+    /// Such earlier misses, given back when a PIN of this attempt is right.
+    let refunds: Int
+    /// A right PIN (or, with pin=none, none) from a remembered host, or a right PIN from
+    /// `trusted_networks`, grants.
+    let remembered: Bool
+    /// A pending enrolment's attempt (Enrolment.swift): it answers a pending record only, and a
+    /// right code activates it with `enrolling.pinHash`.
+    let enrolling: Enrolling?
+
+    // MARK: the charge, as `charge` found and wrote it
+
+    /// The request's keyed ids, from the code key read inside the transaction.
+    private(set) var keys = Keys()
+    /// The record before the charge (refreshed), nil when there is none.
+    private(set) var pre: TokenRecord? = nil
+    /// The challenges the answer is checked against.
+    private(set) var targets: [Challenge] = []
+    /// The challenges that were charged a try.
+    private(set) var tries: [String] = []
+    /// Codes expired unused were waiting for their alert.
+    private(set) var unanswered = false
+
+    // MARK: the settlement
+
+    /// The code of a challenge the settlement opened (the caller mails it).
+    private(set) var code = ""
+    /// A hash that could not be computed: the charge was given back.
+    private(set) var failure: Error? = nil
+
+    /// The request's ids under the store's code key.
+    struct Keys {
+        var hasher = CodeHasher(key: [])
+        var source = ""
+        var rememberedID: String? = nil
         var grantID: String? = nil
-        if case .password(let password) = typed, config.authCache > 0 {
-            grantID = try grantHash(user: user, password: password)
-        }
-        let (pins, bareCode) = candidates(typed)
-        let checksCode = bareCode != nil || pins.contains { $0.lead != .trigger }
-        var transactionID: String? = nil
-        var answersCode = false
-        if case .code(_, _, let id) = typed {
-            transactionID = id
-            answersCode = true
-        }
-
-        var pre: TokenRecord? = nil
-        var targets: [Challenge] = []
-        var charged: [String] = []
-        var code = ""
-        var cryptFailure: Error? = nil
-        var unanswered = false
-        let failures = max(1, pins.count)
-        let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
-            guard var r = record else { return }
-            targets = r.targets(transactionID: transactionID, config: config)
-            r.refresh(now: now, config: config)
-            unanswered = !r.unanswered.isEmpty
-            r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds, source: source)
-            pre = r
-            let open = targets.filter { !$0.isExpired(at: now) }
-            let usable = r.admits(enrolling: enrolling != nil) && !r.isBlocked(source: source) && (pins.isEmpty || r.pinHash != nil)
-            let compares = !pins.isEmpty || bareCode.map { RecoveryCode.normalized($0) != nil || !open.isEmpty } ?? false
-            if usable && compares {
-                charged = checksCode ? open.map(\.transactionID) : []
-                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: charged, failures: failures, source: source)
-            }
-            record = r
-        }, settle: { record, chargedRecord, now in
-            do {
-                return try settle(&record, charged: chargedRecord, pre: pre, pins: pins, bareCode: bareCode,
-                                  answersCode: answersCode,
-                                  targets: targets, tries: charged, failures: failures, now: now, user: user, hasher: hasher,
-                                  deferMiss: deferMiss, refunds: refunds, rememberedID: rememberedID,
-                                  trusted: remembered && fromTrustedNetwork, source: source,
-                                  grantID: grantID, enrolling: enrolling, code: &code)
-            } catch let error as CryptoFailure {
-                // A hash that cannot be computed (memory) says nothing about the answer: the
-                // charge is given back and the login ends as a service error.
-                if let cur = record, let before = pre {
-                    record = cur.refunded(charged: chargedRecord, pre: before, tries: charged, failures: failures, source: source)
-                }
-                cryptFailure = error
-                return .verify(.noChallenge)
-            }
-        })
-        // Codes that expired unused before this attempt: their alert, outside the lock.
-        if unanswered { alertUnanswered(user: user) }
-        if let failure = cryptFailure { throw failure }
-        return (outcome, code)
     }
 
-    /// The compare and its outcome, on the record as the charge left it (`record`).
-    private func settle(_ record: inout TokenRecord?, charged: TokenRecord?, pre: TokenRecord?,
-                        pins: [(pin: String, lead: Lead)], bareCode: String?, answersCode: Bool, targets: [Challenge], tries: [String],
-                        failures: Int, now: Int64, user: String, hasher: CodeHasher, deferMiss: Bool, refunds: Int,
-                        rememberedID: String?, trusted: Bool, source: String, grantID: String?, enrolling: Enrolling?,
-                        code: inout String) throws -> AttemptOutcome {
-        // Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
-        // work depends on the shape of what was typed, never on the record.
+    var failures: Int { max(1, pins.count) }
+    var checksCode: Bool { bareCode != nil || pins.contains { $0.lead != .trigger } }
+
+    init(user: String, _ typed: Typed, splits: (String) -> [(pin: String, code: String)], deferMiss: Bool, refunds: Int,
+         remembered: Bool, enrolling: Enrolling?) {
+        self.user = user
+        self.deferMiss = deferMiss
+        self.refunds = refunds
+        self.remembered = remembered
+        self.enrolling = enrolling
+        switch typed {
+        case .pin(let pin):
+            (pins, bareCode, transactionID, answersCode, password) = (pin.map { [($0, .trigger)] } ?? [], nil, nil, false, nil)
+        case .code(let code, let pin?, let id):
+            (pins, bareCode, transactionID, answersCode, password) = ([(pin, .code(code))], nil, id, true, nil)
+        case .code(let code, nil, let id):
+            (pins, bareCode, transactionID, answersCode, password) = ([], code, id, true, nil)
+        case .password(let typed):
+            // A PIN may itself end in digits: a split is taken only when the part before the
+            // code is the PIN. A recovery code takes the code's place the same way.
+            let candidates = splits(typed).map { (pin: $0.pin, lead: Lead.code($0.code)) } + [(pin: typed, lead: Lead.trigger)]
+            (pins, bareCode, transactionID, answersCode, password) = (candidates, nil, nil, false, typed)
+        }
+    }
+
+    /// The first step, under the user's lock: refresh the record, then write the charge —
+    /// `failures` failures and one try of each open target —, when the answer will be compared
+    /// against something. Runs again from the start when the store retries it.
+    mutating func charge(_ record: inout TokenRecord?, now: Int64, keys: Keys, config: Config) {
+        self.keys = keys
+        (pre, targets, tries, unanswered) = (nil, [], [], false)
+        guard var r = record else { return }
+        targets = r.targets(transactionID: transactionID, config: config)
+        r.refresh(now: now, config: config)
+        unanswered = !r.unanswered.isEmpty
+        r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds, source: keys.source)
+        pre = r
+        let open = targets.filter { !$0.isExpired(at: now) }
+        let usable = r.admits(enrolling: enrolling != nil) && !r.isBlocked(source: keys.source) && (pins.isEmpty || r.pinHash != nil)
+        let compares = !pins.isEmpty || bareCode.map { RecoveryCode.normalized($0) != nil || !open.isEmpty } ?? false
+        if usable && compares {
+            tries = checksCode ? open.map(\.transactionID) : []
+            r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: tries, failures: failures, source: keys.source)
+        }
+        record = r
+    }
+
+    /// The second step, on the record as the charge left it (or as another host left it
+    /// since: `charged` tells): compare, then refund and apply the outcome, or keep the charge.
+    /// A hash that cannot be computed (memory) says nothing about the answer: the charge is
+    /// given back and `failure` set. Any other error is the store's: nothing is written.
+    mutating func settle(_ record: inout TokenRecord?, charged: TokenRecord?, now: Int64, by auth: Authenticator) throws -> AttemptOutcome {
+        do {
+            return try compareAndSettle(&record, charged: charged, now: now, by: auth)
+        } catch let error as CryptoFailure {
+            if let cur = record, let before = pre {
+                record = cur.refunded(charged: charged, pre: before, tries: tries, failures: failures, source: keys.source)
+            }
+            failure = error
+            return .verify(.noChallenge)
+        }
+    }
+
+    private func refused(_ verify: VerifyOutcome) -> AttemptOutcome {
+        answersCode ? .verify(verify) : .trigger(TriggerOutcome(verify))
+    }
+
+    /// Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
+    /// work depends on the shape of what was typed, never on the record. The lead of the first
+    /// candidate that is the PIN.
+    private func matchPIN(_ hash: String?) throws -> Lead? {
         var matched: Lead? = nil
         for candidate in pins {
-            if let hash = record?.pinHash {
+            if let hash = hash {
                 if try PINHash.check(candidate.pin, hash: hash), matched == nil { matched = candidate.lead }
             } else {
                 try PINHash.dummyCheck(candidate.pin)
             }
         }
-        let asPIN = !pins.isEmpty
-        func refused(_ verify: VerifyOutcome) -> AttemptOutcome {
-            answersCode ? .verify(verify) : .trigger(TriggerOutcome(verify))
-        }
+        return matched
+    }
+
+    private mutating func compareAndSettle(_ record: inout TokenRecord?, charged: TokenRecord?, now: Int64,
+                                           by auth: Authenticator) throws -> AttemptOutcome {
+        let matched = try matchPIN(record?.pinHash)
+        let source = keys.source
         guard let cur = record, let before = pre else { return refused(.noToken) }
         guard before.admits(enrolling: enrolling != nil) else { return refused(.disabled) }
         guard !before.isBlocked(source: source) else { return refused(.locked) }
-        if asPIN && before.pinHash == nil { return refused(.noPIN) }
+        if !pins.isEmpty && before.pinHash == nil { return refused(.noPIN) }
 
         var r = cur.refunded(charged: charged, pre: before, tries: tries, failures: failures, source: source)
         let lead: Lead
-        if asPIN {
+        if !pins.isEmpty {
             guard let found = matched else {
-                r.chargeFailure(now: now, config: config, lock: !deferMiss, tries: [], failures: failures, source: source)
+                r.chargeFailure(now: now, config: auth.config, lock: !deferMiss, tries: [], failures: failures, source: source)
                 record = r
                 return refused(.wrongPIN)
             }
@@ -180,27 +210,41 @@ extension Authenticator {
             record = cur
             return refused(.locked)
         }
-
-        guard case .code(let answer) = lead else {
-            // A right PIN from a remembered host, or from trusted_networks, needs no code. A
-            // pending enrolment is activated by a code only: never granted without one.
-            if enrolling == nil, trusted || rememberedID.map({ r.isRemembered($0, now: now) }) == true {
-                r.registerSuccess(source: source)
-                record = r
-                return .trigger(.remembered)
-            }
-            let opened = try open(&r, user: user, now: now, hasher: hasher, code: &code)
+        switch lead {
+        case .trigger:
+            let outcome = try settleTrigger(&r, now: now, by: auth)
             record = r
-            return .trigger(opened)
+            return outcome
+        case .code(let answer):
+            return try settleCode(answer, &record, refunded: r, before: before, now: now, config: auth.config)
         }
-        if let id = grantID, r.hasCachedGrant(id, at: now) {
+    }
+
+    /// A right PIN (or none, pin=none): granted from a remembered host or `trusted_networks`,
+    /// else a challenge opened or re-used. A pending enrolment is activated by a code only:
+    /// never granted without one.
+    private mutating func settleTrigger(_ r: inout TokenRecord, now: Int64, by auth: Authenticator) throws -> AttemptOutcome {
+        let trusted = remembered && auth.fromTrustedNetwork
+        if enrolling == nil, trusted || keys.rememberedID.map({ r.isRemembered($0, now: now) }) == true {
+            r.registerSuccess(source: keys.source)
+            return .trigger(.remembered)
+        }
+        return .trigger(try auth.open(&r, user: user, now: now, hasher: keys.hasher, code: &code))
+    }
+
+    /// A code or recovery code, the PIN (if any) right: a cached grant, a recovery code, or a
+    /// mailed code compared with the open targets. `r` is the record with the charge refunded;
+    /// a wrong answer keeps one failure and the tries.
+    private func settleCode(_ answer: String, _ record: inout TokenRecord?, refunded r: TokenRecord, before: TokenRecord,
+                            now: Int64, config: Config) throws -> AttemptOutcome {
+        let source = keys.source
+        var r = r
+        if let id = keys.grantID, r.hasCachedGrant(id, at: now) {
             r.registerSuccess(source: source)
             record = r
             return .cachedGrant
         }
         let open = targets.filter { !$0.isExpired(at: now) }
-        // What is left of a wrong answer: one failure and the tries of the charge (the PIN was
-        // right: its other candidates' failures are given back), minus the challenges it used up.
         func wrong() -> AttemptOutcome {
             var w = r
             let left = w.chargeWrongAnswer(now: now, config: config, lock: !deferMiss, tries: tries, open: open, source: source)
@@ -223,17 +267,58 @@ extension Authenticator {
         }
         let wellFormed = answer.utf8.count == config.otpLength && answer.isASCIIDigits
         var match: Challenge? = nil
-        for candidate in open where hasher.matches(code: answer, transactionID: candidate.transactionID, user: user, storedHash: candidate.codeHash) && wellFormed {
+        for candidate in open
+        where keys.hasher.matches(code: answer, transactionID: candidate.transactionID, user: user, storedHash: candidate.codeHash)
+            && wellFormed {
             if match == nil { match = candidate }
         }
         guard let granted = match else { return wrong() }
-        guard r.consume(granted, source: source) else {
-            record = cur
-            return .verify(.noChallenge)
-        }
+        // Answered or replaced meanwhile: nothing is written.
+        guard r.consume(granted, source: source) else { return .verify(.noChallenge) }
         if let enrolment = enrolling { r.activate(pinHash: enrolment.pinHash) }
         record = r
         return .verify(.granted)
+    }
+}
+
+extension Authenticator {
+    /// One attempt (`Attempt`): charge, compare, then refund or keep the charge, and apply the
+    /// outcome (open a challenge, grant, count a wrong code), all in one `TokenStore.attempt`;
+    /// the code key is read inside it. Returns the outcome and, when a challenge was opened,
+    /// its code (the caller mails it). Throws the store's error when the charge (or the
+    /// outcome) cannot be written, and `CryptoFailure` when a hash could not be computed (the
+    /// charge is refunded then).
+    func attempt(user: String, _ typed: Typed, deferMiss: Bool = false, refunds: Int = 0,
+                 remembered: Bool = false, enrolling: Enrolling? = nil) throws -> (outcome: AttemptOutcome, code: String) {
+        var attempt = Attempt(user: user, typed, splits: passwordSplits, deferMiss: deferMiss, refunds: refunds,
+                              remembered: remembered, enrolling: enrolling)
+        let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
+            let keys = try keys(for: attempt, key: try store.codeKey())
+            attempt.charge(&record, now: now, keys: keys, config: config)
+        }, settle: { record, charged, now in
+            try attempt.settle(&record, charged: charged, now: now, by: self)
+        })
+        // Codes that expired unused before this attempt: their alert, outside the lock.
+        if attempt.unanswered { alertUnanswered(user: user) }
+        if let failure = attempt.failure { throw failure }
+        return (outcome, attempt.code)
+    }
+
+    /// The request's ids under the code key `key`: the source, the remembered host (when
+    /// `remember` may grant), the cached grant (challenge mode with `auth_cache`).
+    func keys(for attempt: Attempt, key: [UInt8]) throws -> Attempt.Keys {
+        var keys = Attempt.Keys(hasher: CodeHasher(key: key), source: try sourceID(user: attempt.user, key: key))
+        if attempt.remembered { keys.rememberedID = try rememberedHostID(user: attempt.user, key: key) }
+        if let password = attempt.password, config.authCache > 0 {
+            keys.grantID = try grantHash(user: attempt.user, password: password, key: key)
+        }
+        return keys
+    }
+
+    /// The splits of a challenge-mode password into PIN + code: the digit split and the
+    /// recovery-code split, those its shape allows.
+    func passwordSplits(_ password: String) -> [(pin: String, code: String)] {
+        [digitSplit(password), RecoveryCode.split(password)].compactMap { $0 }
     }
 
     /// Opens a challenge, or re-uses one younger than `resend_interval`; `code` gets the new code.
@@ -241,7 +326,7 @@ extension Authenticator {
     /// Only an armed challenge (its mail went out) is re-used: one that is not (its login died
     /// before the mail, or its mail is still being sent) is replaced by a new one and a new
     /// mail, so that no login is told of a code nobody can answer.
-    private func open(_ r: inout TokenRecord, user: String, now: Int64, hasher: CodeHasher, code: inout String) throws -> TriggerOutcome {
+    func open(_ r: inout TokenRecord, user: String, now: Int64, hasher: CodeHasher, code: inout String) throws -> TriggerOutcome {
         if let newest = r.newestArmedChallenge, config.resendInterval > 0, now - newest.created < config.resendInterval {
             return .reused(newest, email: r.email)
         }

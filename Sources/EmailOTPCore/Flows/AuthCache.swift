@@ -23,8 +23,8 @@ public struct GrantHasher {
 }
 
 extension Authenticator {
-    func grantHash(user: String, password: String) throws -> String {
-        try GrantHasher(key: try store.codeKey()).hash(user: user, service: context.service,
+    func grantHash(user: String, password: String, key: [UInt8]? = nil) throws -> String {
+        try GrantHasher(key: try key ?? store.codeKey()).hash(user: user, service: context.service,
                                                        rhost: context.rhost, password: password, host: config.grantHost)
     }
 

@@ -100,11 +100,11 @@ public struct Authenticator {
             try sendCodeMail(content)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
-            try? store.update(user: user) { record in record?.withdraw(challenge) }
+            try? store.withdraw(challenge, user: user)
             throw DeliveryFailure(reason: "\(error)")
         }
         let tries = config.otpTries
-        try store.update(user: user) { record in record?.arm(challenge.transactionID, tries: tries) }
+        try store.arm(challenge, user: user, tries: tries)
         challenge.triesLeft = tries
         return .sent(challenge, email: email)
     }
@@ -129,5 +129,20 @@ public struct Authenticator {
 
     func shown(_ email: String) -> String {
         config.maskAddress ? EmailAddress.masked(email) : email
+    }
+}
+
+/// The store steps of a challenge's mail, each one transaction: `attempt` opens the challenge
+/// with no tries left, `deliver` mails it and then arms it, or withdraws it when the mail failed.
+extension TokenStore {
+    /// Arms `challenge` after its mail went out: it may be answered `tries` times (`TokenRecord.arm`).
+    func arm(_ challenge: Challenge, user: String, tries: Int) throws {
+        try update(user: user) { record in record?.arm(challenge.transactionID, tries: tries) }
+    }
+
+    /// Withdraws `challenge`, whose mail could not be sent, and its mail from the hourly quota
+    /// (`TokenRecord.withdraw`).
+    func withdraw(_ challenge: Challenge, user: String) throws {
+        try update(user: user) { record in record?.withdraw(challenge) }
     }
 }

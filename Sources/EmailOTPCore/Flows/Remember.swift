@@ -32,15 +32,16 @@ public enum HostKey {
 extension Authenticator {
     /// The id of this request's (user, service, remote host) when `remember` is on and the
     /// service set a remote host; nil otherwise.
-    func rememberedHostID(user: String) throws -> String? {
+    /// `key`: the store's code key when the caller read it already.
+    func rememberedHostID(user: String, key: [UInt8]? = nil) throws -> String? {
         guard config.remember > 0, !context.rhost.isEmpty else { return nil }
-        return try HostKey.remembered(key: try store.codeKey(), user: user, service: context.service, rhost: context.rhost,
+        return try HostKey.remembered(key: try key ?? store.codeKey(), user: user, service: context.service, rhost: context.rhost,
                                       host: config.grantHost)
     }
 
     /// This request's source (`HostKey.source`).
-    func sourceID(user: String) throws -> String {
-        try HostKey.source(key: try store.codeKey(), user: user, context: context)
+    func sourceID(user: String, key: [UInt8]? = nil) throws -> String {
+        try HostKey.source(key: try key ?? store.codeKey(), user: user, context: context)
     }
 
     /// With pin=none: true when this request comes from a remembered (service, remote host) of

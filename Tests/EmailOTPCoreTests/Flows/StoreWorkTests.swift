@@ -13,6 +13,8 @@ final class StoreWorkTests: FlowTestCase {
         let base: TokenStore
         var calls: [String] = []
         var writes = 0
+        /// Inside `update` or `attempt`: a call made there is recorded as `attempt.codeKey`.
+        var inside: String? = nil
 
         init(_ base: TokenStore) { self.base = base }
 
@@ -25,6 +27,8 @@ final class StoreWorkTests: FlowTestCase {
 
         func update<T>(user: String, _ body: (inout TokenRecord?, _ now: Int64) throws -> T) throws -> T {
             calls.append("update")
+            inside = "update"
+            defer { inside = nil }
             return try base.update(user: user) { record, now in
                 let before = record
                 let result = try body(&record, now)
@@ -36,6 +40,8 @@ final class StoreWorkTests: FlowTestCase {
         func attempt<T>(user: String, charge: (inout TokenRecord?, _ now: Int64) throws -> Void,
                         settle: (inout TokenRecord?, _ charged: TokenRecord?, _ now: Int64) throws -> T) throws -> T {
             calls.append("attempt")
+            inside = "attempt"
+            defer { inside = nil }
             writes += 2
             return try base.attempt(user: user, charge: charge, settle: settle)
         }
@@ -43,7 +49,7 @@ final class StoreWorkTests: FlowTestCase {
         func users() throws -> [String] { try base.users() }
 
         func codeKey() throws -> [UInt8] {
-            calls.append("codeKey")
+            calls.append(inside.map { "\($0).codeKey" } ?? "codeKey")
             return try base.codeKey()
         }
     }
@@ -65,9 +71,26 @@ final class StoreWorkTests: FlowTestCase {
                            nullok: false, stackPIN: nil, firstPass: .no)
         }
         XCTAssertEqual(result, .success)
-        // The code key is read before each attempt, twice: the code hasher's and the source's.
-        XCTAssertEqual(counting.calls, ["read", "codeKey", "codeKey", "attempt", "update", "codeKey", "codeKey", "attempt"])
+        // The code key is read once inside each attempt (`Attempt.Keys`).
+        XCTAssertEqual(counting.calls, ["read", "attempt", "attempt.codeKey", "update", "attempt", "attempt.codeKey"])
         XCTAssertEqual(counting.transactions, 3)
         XCTAssertEqual(counting.writes, 5)
+    }
+
+    /// With `remember` and the `new_host` alert: after the grant, the host is remembered and
+    /// noted in one more transaction, and the alert reserves its quota in another.
+    func testAnInteractiveLoginThatRemembersAndAlerts() throws {
+        config.remember = 3600
+        config.notify = [.newHost]
+        try enroll()
+        let (result, counting) = counted {
+            $0.interactive(user: "alice", conversation: ScriptedConversation([answer(Self.pin), mailedCode()]),
+                           nullok: false, stackPIN: nil, firstPass: .no)
+        }
+        XCTAssertEqual(result, .success)
+        XCTAssertEqual(mailer.sent.count, 2, "the code and the new_host alert")
+        XCTAssertEqual(counting.calls.filter { !$0.hasSuffix("codeKey") }, ["read", "attempt", "update", "attempt", "update", "update"])
+        XCTAssertEqual(counting.transactions, 5)
+        XCTAssertEqual(counting.writes, 7)
     }
 }
