@@ -74,7 +74,7 @@ struct Attempt {
 
     // MARK: the charge, as `charge` found and wrote it
 
-    /// The request's keyed ids, from the code key read inside the transaction.
+    /// The request's keyed ids under the store's code key, read once per attempt.
     private(set) var keys = Keys()
     /// The record before the charge (refreshed), nil when there is none.
     private(set) var pre: TokenRecord? = nil
@@ -283,8 +283,8 @@ struct Attempt {
 
 extension Authenticator {
     /// One attempt (`Attempt`): charge, compare, then refund or keep the charge, and apply the
-    /// outcome (open a challenge, grant, count a wrong code), all in one `TokenStore.attempt`;
-    /// the code key is read inside it. Returns the outcome and, when a challenge was opened,
+    /// outcome (open a challenge, grant, count a wrong code), all in one `TokenStore.attempt`,
+    /// after one read of the store's code key. Returns the outcome and, when a challenge was opened,
     /// its code (the caller mails it). Throws the store's error when the charge (or the
     /// outcome) cannot be written, and `CryptoFailure` when a hash could not be computed (the
     /// charge is refunded then).
@@ -292,8 +292,10 @@ extension Authenticator {
                  remembered: Bool = false, enrolling: Enrolling? = nil) throws -> (outcome: AttemptOutcome, code: String) {
         var attempt = Attempt(user: user, typed, splits: passwordSplits, deferMiss: deferMiss, refunds: refunds,
                               remembered: remembered, enrolling: enrolling)
+        // The keyed ids are made before the user's lock is taken: under it run only the
+        // compares and a new code's hash.
+        let keys = try keys(for: attempt, key: try store.codeKey())
         let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
-            let keys = try keys(for: attempt, key: try store.codeKey())
             attempt.charge(&record, now: now, keys: keys, config: config)
         }, settle: { record, charged, now in
             try attempt.settle(&record, charged: charged, now: now, by: self)
