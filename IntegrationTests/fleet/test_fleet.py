@@ -361,6 +361,35 @@ def test_sync_a_commit_stuck_for_the_standby_is_cancelled_and_its_charge_taken_b
     assert host(net, 2).login("cright", PIN + code).rc == REFUSED
 
 
+
+@pytest.mark.replication("sync")
+def test_sync_a_commit_wait_cancelled_by_the_dba_fails_closed_and_takes_its_charge_back(net, database):
+    """pg_cancel_backend on a module's backend waiting for the standby ends its COMMIT with
+    success and a warning although the standby lacks the transaction: the module counts that
+    COMMIT as failed, fails the login closed and takes the charge back (docs/fleet.md advises
+    pg_cancel_backend)."""
+    code = answers_to_a_lagging_standby(
+        net, database, "kright", "kwrong",
+        "database replication: synchronous (synchronous_standby_names = 'standby1', synchronous_commit = on)")
+    database.configure_hosts(store_timeout=30)
+    counted = database.fail_count("kright")
+    waiting = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'pam_emailotp' "
+               "AND wait_event = 'SyncRep'")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        login = pool.submit(host(net, 0).login, "kright", PIN + code)
+        wait_for(lambda: database.primary.sql(waiting, database="postgres"), "the charge's COMMIT waits for the standby")
+        database.primary.sql("SELECT pg_cancel_backend(pid) FROM (%s) w" % waiting, database="postgres")
+        r = login.result()
+    assert r.rc == UNAVAILABLE, r
+    assert database.primary.sql(waiting, database="postgres") == []
+    assert database.fail_count("kright") == counted
+    database.restore_replication()
+    database.caught_up()
+    assert database.fail_count("kright", database.standby) == counted
+    assert host(net, 1).login("kright", PIN + code).rc == SUCCESS
+    assert host(net, 2).login("kright", PIN + code).rc == REFUSED
+
+
 # -- PgBouncer
 
 @pytest.fixture
