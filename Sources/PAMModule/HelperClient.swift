@@ -46,32 +46,20 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
                                          tty: session.item(PAM_TTY) ?? "", ruser: session.item(PAM_RUSER) ?? "")
     // The helper judges every argument itself; helper= only says where it is.
     let forwarded = arguments.filter { !ByteText.hasPrefix($0, "helper=") }
-    let ours: FileDescriptor
-    let theirs: FileDescriptor
-    do {
-        (ours, theirs) = try ChildIO.socketPair()
-    } catch {
+    switch HelperCall.run(path, arguments: [HelperProtocol.verb] + forwarded, request: .request(request),
+                          as: clean ? .cleanRoot : .inherited, relayingTo: session) {
+    case .noSocket(let error):
         session.log(.error, "helper \(path): \(error)")
         return failed
-    }
-    return keepingChildStatus {
-        let child: ChildProcess
-        do {
-            child = try ChildProcess.spawn(path, arguments: [HelperProtocol.verb] + forwarded, environment: [],
-                                           stdin: theirs.raw, stdout: theirs.raw, as: clean ? .cleanRoot : .inherited)
-        } catch {
-            session.log(.error, "cannot run the helper \(path): \(error)")
-            return failed
+    case .notStarted(let error):
+        session.log(.error, "cannot run the helper \(path): \(error)")
+        return failed
+    case .ran(let outcome, let broken, let status):
+        switch broken {
+        case .requestNotWritten?: session.log(.error, "helper \(path): the request could not be written")
+        case .relay(let error)?: session.log(.error, "helper \(path): \(error)")
+        case nil: break
         }
-        theirs.closeNow()
-        var outcome: HelperProtocol.Outcome? = nil
-        if HelperProtocol.writeFrame(ours.raw, .request(request), until: Deadline(afterSeconds: HelperProtocol.requestTimeout)) {
-            outcome = relay(session: session, fd: ours.raw, path: path)
-        } else {
-            session.log(.error, "helper \(path): the request could not be written")
-        }
-        ours.closeNow()
-        let status = child.wait(until: Deadline(afterSeconds: outcome == nil ? 1 : 10))
         switch status {
         case .exited(127):
             session.log(.error, "cannot run the helper \(path) (\(clean ? "setuid and non-root callers" : "applications that are not root") "
@@ -81,18 +69,7 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
             session.log(.error, "helper \(path) died of signal \(signal)")
             return failed
         default:
-            break
+            return outcome ?? failed
         }
-        return outcome ?? failed
-    }
-}
-
-/// The conversation half of `loginThroughHelper`: until the result frame, or nil (logged).
-func relay(session: PAMSession, fd: Int32, path: String) -> HelperProtocol.Outcome? {
-    do {
-        return try HelperProtocol.relay(fd, to: session)
-    } catch {
-        session.log(.error, "helper \(path): \(error)")
-        return nil
     }
 }
