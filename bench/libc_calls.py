@@ -26,11 +26,59 @@ def libc_symbols():
     sys.exit("no libc.so.6")
 
 def strip(text):
+    """The code of each line: comments and the literal parts of strings dropped, the code of
+    string interpolations `\\(...)` kept (multi-line string literals included)."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    lines = []
-    for line in text.splitlines():
-        line = re.sub(r'"(\\.|[^"\\])*"', '""', line)
-        lines.append(line.split("//", 1)[0])
+    lines, out = [], []
+    i, n = 0, len(text)
+    stack = []  # per open string: its delimiter; None marks an interpolation's code
+    depth = []  # parentheses open inside each interpolation
+    while i < n:
+        c = text[i]
+        in_string = bool(stack) and stack[-1] is not None
+        if c == "\n":
+            lines.append("".join(out))
+            out = []
+            i += 1
+            continue
+        if in_string:
+            delimiter = stack[-1]
+            if text.startswith("\\(", i):
+                stack.append(None)
+                depth.append(0)
+                out.append("(")
+                i += 2
+            elif c == "\\":
+                i += 2
+            elif text.startswith(delimiter, i):
+                stack.pop()
+                out.append('""')
+                i += len(delimiter)
+            else:
+                i += 1
+            continue
+        if text.startswith("//", i):
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        if c == '"':
+            delimiter = '"""' if text.startswith('"""', i) else '"'
+            stack.append(delimiter)
+            i += len(delimiter)
+            continue
+        if stack and c == "(":
+            depth[-1] += 1
+        elif stack and c == ")":
+            if depth[-1] == 0:
+                stack.pop()
+                depth.pop()
+                out.append(")")
+                i += 1
+                continue
+            depth[-1] -= 1
+        out.append(c)
+        i += 1
+    lines.append("".join(out))
     return lines
 
 STRUCTS = {"stat", "sigaction", "passwd", "group", "tm", "timespec", "pollfd", "addrinfo"}

@@ -17,18 +17,10 @@ enum ProcessPlace: Equatable {
     case setuidHelper
 
     static func current() -> ProcessPlace {
-        if geteuid() != 0 { return .setuidHelper }
-        if getuid() != 0 || cshim_at_secure() != 0 { return .cleanProcess }
+        if ThisProcess.effectiveUser != 0 { return .setuidHelper }
+        if ThisProcess.realUser != 0 || ThisProcess.startedSecure { return .cleanProcess }
         return .application
     }
-}
-
-/// The application's program, for the helper's log and mail.
-func applicationProgram() -> String {
-    var buffer = [CChar](repeating: 0, count: 4097)
-    let n = readlink("/proc/self/exe", &buffer, 4096)
-    guard n > 0 else { return "?" }
-    return LogText.printable(String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))
 }
 
 /// The login run by the helper, the module relaying its conversation: the helper's prompts
@@ -42,7 +34,7 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
     let path = options.helperPath
     let request = HelperProtocol.Request(user: user, service: session.item(PAM_SERVICE) ?? "",
                                          rhost: session.item(PAM_RHOST) ?? "", authtok: session.item(PAM_AUTHTOK),
-                                         callerUID: getuid(), program: applicationProgram(), quiet: session.quiet,
+                                         callerUID: ThisProcess.realUser, program: ThisProcess.program(), quiet: session.quiet,
                                          tty: session.item(PAM_TTY) ?? "", ruser: session.item(PAM_RUSER) ?? "")
     // The helper judges every argument itself; helper= only says where it is.
     let forwarded = arguments.filter { !ByteText.hasPrefix($0, "helper=") }

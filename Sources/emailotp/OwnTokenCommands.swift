@@ -24,7 +24,7 @@ enum OwnTokenClient {
     }
 
     /// True when the verb acts on the caller's own token: run by a user who is not root.
-    static var isUser: Bool { getuid() != 0 || geteuid() != 0 }
+    static var isUser: Bool { !ThisProcess.isRoot }
 
     /// Refuses what a user may not ask: another user's token (exit 77) or another configuration.
     static func check(user: String?, global: GlobalOptions, verb: String) throws {
@@ -41,7 +41,7 @@ enum OwnTokenClient {
     }
 
     static func ownName() -> String? {
-        Account.lookup(uid: getuid())?.name
+        Account.lookup(uid: ThisProcess.realUser)?.name
     }
 
     /// Runs `action` in the helper, relaying its prompts to the terminal; exits with 0 when
