@@ -65,6 +65,19 @@ public final class FileDescriptor {
         raw = -1
     }
 
+    /// Runs `body`, then closes the descriptor however `body` ends: what the descriptor holds
+    /// (an `flock` lock) is held exactly for `body`'s scope.
+    public func closeAfter<R>(_ body: () throws -> R) rethrows -> R {
+        defer { closeNow() }
+        return try body()
+    }
+
+    /// Leaves the descriptor open for the rest of the process, whatever becomes of this object:
+    /// what it holds (a lock) is released by the kernel when the process ends.
+    public func keepOpenUntilExit() {
+        raw = -1
+    }
+
     /// Opens `path` without following a final symbolic link (unless `followingLinks`) and without
     /// inheriting across exec (`open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`).
     public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600, followingLinks: Bool = false) throws -> FileDescriptor {
@@ -144,6 +157,15 @@ public final class FileDescriptor {
     /// `flock(2)` with `LOCK_EX|LOCK_NB`: true when the lock is now held, false when another holds it.
     public func tryLockExclusive() -> Bool {
         flock(raw, LOCK_EX | LOCK_NB) == 0
+    }
+
+    /// Opens `path` (`flags`, made with mode 0600 under `O_CREAT`), takes its exclusive lock
+    /// within `seconds` (`lockExclusive`) and returns the descriptor that holds it: released
+    /// when the descriptor is closed, at the end of a `closeAfter`.
+    public static func locked(_ path: String, flags: Int32, within seconds: Int64) throws -> FileDescriptor {
+        let fd = try open(path, flags: flags)
+        try fd.lockExclusive(within: seconds)
+        return fd
     }
 
     /// `flock(2)` with `LOCK_EX`, waiting at most `seconds` for another holder to let go.
