@@ -150,6 +150,6 @@ extension AuditFiles {
         let directory = ByteText.split(pattern, at: 0x2F).dropLast().joined(separator: "/")
         let namePattern = String(ByteText.split(pattern, at: 0x2F).last(where: { !$0.isEmpty }) ?? "")
         guard let names = try? list(directory.isEmpty ? "/" : directory) else { return [] }
-        return names.filter { fnmatch(namePattern, $0, 0) == 0 }.map { joinedPath(directory, $0) }
+        return names.filter { SafeFile.nameMatches($0, pattern: namePattern) }.map { joinedPath(directory, $0) }
     }
 }

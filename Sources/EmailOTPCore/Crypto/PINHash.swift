@@ -88,10 +88,10 @@ public enum PINHash {
     static func crypt(_ phrase: String, setting: String) throws -> String {
         let data = UnsafeMutablePointer<crypt_data>.allocate(capacity: 1)
         defer {
-            memset(data, 0, MemoryLayout<crypt_data>.size)
+            CMemory.wipe(data, count: MemoryLayout<crypt_data>.size)
             data.deallocate()
         }
-        memset(data, 0, MemoryLayout<crypt_data>.size)
+        CMemory.wipe(data, count: MemoryLayout<crypt_data>.size)
         guard let result = crypt_rn(phrase, setting, data, Int32(MemoryLayout<crypt_data>.size)) else {
             throw CryptoFailure(what: "crypt")
         }

@@ -309,6 +309,12 @@ public enum SafeFile {
         }
     }
 
+    /// True when the file name `name` matches the shell pattern `pattern` (`*`, `?`, `[...]`);
+    /// `fnmatch(3)` without flags.
+    public static func nameMatches(_ name: String, pattern: String) -> Bool {
+        fnmatch(pattern, name, 0) == 0
+    }
+
     /// Renames `source` over `target` (`rename(2)`).
     public static func rename(_ source: String, to target: String) throws {
         try retryingEINTR("rename", target) { Glibc.rename(source, target) }

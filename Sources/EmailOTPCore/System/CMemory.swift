@@ -1,0 +1,25 @@
+import Glibc
+
+/// Memory that C owns or fills: what a C library allocated and handed over, and memory that
+/// held a secret.
+public enum CMemory {
+    /// The NUL-terminated string at `pointer`, which a C library allocated and handed to the
+    /// caller (a PAM answer): copied, its bytes overwritten with zeros, then freed.
+    /// `strlen(3)`, `memset(3)`, `free(3)`.
+    public static func takeWiping(_ pointer: UnsafeMutablePointer<CChar>) -> String {
+        let value = String(cString: pointer)
+        memset(pointer, 0, strlen(pointer))
+        Glibc.free(pointer)
+        return value
+    }
+
+    /// Frees what a C library allocated and handed to the caller; `free(3)`.
+    public static func free(_ pointer: UnsafeMutableRawPointer?) {
+        Glibc.free(pointer)
+    }
+
+    /// Overwrites `count` bytes at `pointer` with zeros; `memset(3)`.
+    public static func wipe(_ pointer: UnsafeMutableRawPointer, count: Int) {
+        memset(pointer, 0, count)
+    }
+}
