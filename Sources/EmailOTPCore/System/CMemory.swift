@@ -13,6 +13,17 @@ public enum CMemory {
         return value
     }
 
+    /// `count` zeroed values of `type` in memory a C library will free (a PAM conversation's
+    /// responses), or nil; `calloc(3)`.
+    public static func allocateZeroed<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T>? {
+        calloc(count, MemoryLayout<T>.stride)?.bindMemory(to: type, capacity: count)
+    }
+
+    /// A copy of `text` in memory a C library will free, or nil; `strdup(3)`.
+    public static func duplicate(_ text: String) -> UnsafeMutablePointer<CChar>? {
+        strdup(text)
+    }
+
     /// Frees what a C library allocated and handed to the caller; `free(3)`.
     public static func free(_ pointer: UnsafeMutableRawPointer?) {
         Glibc.free(pointer)
