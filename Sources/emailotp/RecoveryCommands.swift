@@ -73,11 +73,4 @@ extension TokenRecord {
                       ("expires", .string(TimeFormat.iso8601($0.expires)))])
          }))]
     }
-
-    /// Drops remembered hosts whose time has passed (display only).
-    func withoutExpiredHosts(_ now: Int64) -> TokenRecord {
-        var record = self
-        record.remembered.removeAll { $0.isExpired(at: now) }
-        return record
-    }
 }

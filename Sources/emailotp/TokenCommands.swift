@@ -354,12 +354,12 @@ extension TokenRecord {
     /// The address for people: a token enrolled with --address-from-command has none stored.
     var shownEmail: String { email.isEmpty ? "(address_command)" : email }
 
-    /// The record as the module would see it now: a lock past `unlock_time` is gone, expired
-    /// challenges are gone. For display only; nothing is written.
+    /// The record as the module would see it now (`TokenRecord.purge`: a lock past
+    /// `unlock_time`, expired challenges and remembered hosts are gone). For display only;
+    /// nothing is written.
     func current(_ config: Config) -> TokenRecord {
         var record = self
-        let now = SystemClock().now()
-        record.refresh(now: now, config: config)
-        return record.withoutExpiredHosts(now)
+        record.purge(now: SystemClock().now(), config: config)
+        return record
     }
 }

@@ -73,30 +73,20 @@ package struct TokenAdmin {
     /// Logins are refused without mail; open challenges are void. A pending enrolment becomes
     /// a disabled token: the first login no longer activates it.
     package func disable(user: String) throws {
-        try modify(user) {
-            $0.enabled = false
-            $0.pending = false
-            $0.challenges.removeAll()
-        }
+        try modify(user) { $0.disable() }
     }
 
     /// A pending enrolment is not enabled here: it has no PIN yet, the user's first login
     /// activates it.
     package func enable(user: String) throws {
         var wasPending = false
-        try modify(user) {
-            wasPending = $0.pending
-            if !wasPending { $0.enabled = true }
-        }
+        try modify(user) { wasPending = !$0.enable() }
         if wasPending { throw TokenAdminError.pending(user) }
     }
 
     /// Clears the fail count and the lock.
     package func reset(user: String) throws {
-        try modify(user) { record in
-            record.registerSuccess()
-            record.sources.removeAll()
-        }
+        try modify(user) { $0.reset() }
     }
 
     /// Deletes the token with its challenges.
@@ -118,8 +108,7 @@ package struct TokenAdmin {
             let counts = try store.update(user: user) { record, now -> (Int, Int, Bool) in
                 guard var r = record else { return (0, 0, false) }
                 let challenges = r.challenges.count, hosts = r.remembered.count
-                r.refresh(now: now, config: config)
-                r.remembered.removeAll { $0.isExpired(at: now) }
+                r.purge(now: now, config: config)
                 record = r
                 return (challenges - r.challenges.count, hosts - r.remembered.count, !r.unanswered.isEmpty)
             }
@@ -158,7 +147,7 @@ package struct TokenAdmin {
     /// token is never overwritten. nil: the source has no record for the user.
     package func migrate(user: String, from source: TokenStore) throws -> MigrateOutcome? {
         guard var record = try source.read(user: user) else { return nil }
-        record.challenges.removeAll()
+        record.dropChallenges()
         let made: Bool = try store.update(user: user) { existing in
             guard existing == nil else { return false }
             existing = record

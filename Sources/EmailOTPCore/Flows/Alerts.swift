@@ -17,26 +17,12 @@ extension VerifyOutcome {
     }
 }
 
-extension TokenRecord {
-    /// Takes one alert from the hourly quota; false when it is used up.
-    public mutating func reserveAlert(now: Int64, config: Config) -> Bool {
-        alerts.removeAll { $0 <= now - 3600 || $0 > now + 3600 }
-        guard alerts.count < config.maxMailsPerHour else { return false }
-        alerts.append(now)
-        return true
-    }
-}
-
 extension Authenticator {
     /// Mails the lockout alert once per lock: the record remembers the lock it was sent for.
     func alertLockout(user: String) {
         guard config.notify.contains(.lockout) else { return }
-        guard let existing = try? store.read(user: user), existing.isLocked, existing.alertedLock != existing.lockedAt else { return }
-        alert(.lockout, user: user) { r in
-            guard r.isLocked, r.alertedLock != r.lockedAt else { return false }
-            r.alertedLock = r.lockedAt
-            return true
-        }
+        guard let existing = try? store.read(user: user), existing.lockAlertDue else { return }
+        alert(.lockout, user: user) { $0.markLockAlerted() }
     }
 
     /// Mails the `unanswered` alert of the codes that expired unused (Token/Unanswered.swift):

@@ -37,61 +37,7 @@ private enum Lead: Equatable {
     case code(String)
 }
 
-extension TokenRecord {
-    /// The charge of one attempt: `failures` failures (one per PIN candidate; with `lock` false,
-    /// deferred misses that do not lock yet, see `lockIfDue`), each also counted for `source`,
-    /// and one try of each challenge named in `tries`.
-    mutating func chargeFailure(now: Int64, config: Config, lock: Bool, tries ids: [String], failures: Int = 1, source: String? = nil) {
-        for _ in 0..<max(1, failures) { registerFailure(now: now, config: config, lock: lock, source: source) }
-        for id in ids {
-            guard let index = challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
-            challenges[index].triesLeft -= 1
-        }
-    }
-
-    /// Locks a token whose failures reached `max_fail` without locking it (deferred misses),
-    /// not counting the `pending` ones a right PIN is about to refund.
-    mutating func lockIfDue(now: Int64, config: Config, pending: Int = 0, source: String? = nil) {
-        if lockedAt == 0 && failCount - pending >= config.maxFail {
-            lockedAt = max(now, 1)
-            challenges.removeAll()
-        }
-        lockSourceIfDue(source, now: now, config: config, pending: pending)
-    }
-
-    /// `self` (the record after the charge, or as another host left it since) with the charge
-    /// undone. When nothing changed it since the charge, that is exactly `pre`; otherwise the
-    /// failure and the tries are given back, and a lock stays (fail closed).
-    func refunded(charged: TokenRecord?, pre: TokenRecord, tries ids: [String], failures: Int = 1, source: String? = nil) -> TokenRecord {
-        if charged == pre { return self }
-        if self == charged { return pre }
-        var r = self
-        r.refund(max(1, failures), source: source)
-        for id in ids {
-            guard let index = r.challenges.firstIndex(where: { $0.transactionID == id }) else { continue }
-            r.challenges[index].triesLeft += 1
-        }
-        return r
-    }
-}
-
 extension Authenticator {
-    /// The challenges a code is checked against: `transactionID`'s, or the open ones (all of
-    /// them with concurrent challenges, else the newest). One without tries left is void, or
-    /// its mail has not gone out yet.
-    func targets(in record: TokenRecord, transactionID: String?) -> [Challenge] {
-        var targets: [Challenge]
-        if let id = transactionID {
-            targets = record.challenges.filter { $0.transactionID == id }
-        } else if config.concurrentChallenges {
-            targets = record.challenges
-        } else {
-            targets = record.newestChallenge.map { [$0] } ?? []
-        }
-        targets.removeAll { $0.triesLeft <= 0 }
-        return targets
-    }
-
     /// The PIN candidates of `typed`, by shape only (never by whether they are right): each
     /// with what it leads to when it is the PIN. Every one is hashed, whichever matches, and
     /// every one is charged as a failure of its own (refunded when one of them is the PIN), so
@@ -153,13 +99,13 @@ extension Authenticator {
         let failures = max(1, pins.count)
         let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
             guard var r = record else { return }
-            targets = self.targets(in: r, transactionID: transactionID)
+            targets = r.targets(transactionID: transactionID, config: config)
             r.refresh(now: now, config: config)
             unanswered = !r.unanswered.isEmpty
             r.lockIfDue(now: now, config: config, pending: pins.isEmpty ? 0 : refunds, source: source)
             pre = r
             let open = targets.filter { !$0.isExpired(at: now) }
-            let usable = r.admits(enrolling) && !r.isBlocked(source: source) && (pins.isEmpty || r.pinHash != nil)
+            let usable = r.admits(enrolling: enrolling != nil) && !r.isBlocked(source: source) && (pins.isEmpty || r.pinHash != nil)
             let compares = !pins.isEmpty || bareCode.map { RecoveryCode.normalized($0) != nil || !open.isEmpty } ?? false
             if usable && compares {
                 charged = checksCode ? open.map(\.transactionID) : []
@@ -211,7 +157,7 @@ extension Authenticator {
             answersCode ? .verify(verify) : .trigger(TriggerOutcome(verify))
         }
         guard let cur = record, let before = pre else { return refused(.noToken) }
-        guard before.admits(enrolling) else { return refused(.disabled) }
+        guard before.admits(enrolling: enrolling != nil) else { return refused(.disabled) }
         guard !before.isBlocked(source: source) else { return refused(.locked) }
         if asPIN && before.pinHash == nil { return refused(.noPIN) }
 
@@ -230,7 +176,7 @@ extension Authenticator {
         }
         // The record moved on since the charge (another host, PostgreSQL): grant only what is
         // still grantable there.
-        guard r.admits(enrolling), !r.isBlocked(source: source) else {
+        guard r.admits(enrolling: enrolling != nil), !r.isBlocked(source: source) else {
             record = cur
             return refused(.locked)
         }
@@ -257,19 +203,13 @@ extension Authenticator {
         // right: its other candidates' failures are given back), minus the challenges it used up.
         func wrong() -> AttemptOutcome {
             var w = r
-            w.chargeFailure(now: now, config: config, lock: !deferMiss, tries: tries, source: source)
-            let left = open.compactMap { target in w.challenges.first { $0.transactionID == target.transactionID }?.triesLeft }.max() ?? 0
-            w.challenges.removeAll { challenge in challenge.triesLeft <= 0 && open.contains { $0.transactionID == challenge.transactionID } }
+            let left = w.chargeWrongAnswer(now: now, config: config, lock: !deferMiss, tries: tries, open: open, source: source)
             record = w
-            return .verify(.wrong(triesLeft: w.isBlocked(source: source) ? 0 : max(left, 0)))
+            return .verify(.wrong(triesLeft: left))
         }
         if let recovery = RecoveryCode.normalized(answer) {
             guard let index = try RecoveryCode.check(recovery, hashes: before.recoveryHashes) else { return wrong() }
-            let hash = before.recoveryHashes[index]
-            guard let still = r.recoveryHashes.firstIndex(of: hash) else { return wrong() }
-            r.recoveryHashes.remove(at: still)
-            r.challenges.removeAll { challenge in open.contains { $0.transactionID == challenge.transactionID } }
-            r.registerSuccess(source: source)
+            guard r.useRecoveryCode(before.recoveryHashes[index], closing: open, source: source) else { return wrong() }
             record = r
             return .verify(.recovered(left: r.recoveryHashes.count))
         }
@@ -287,12 +227,10 @@ extension Authenticator {
             if match == nil { match = candidate }
         }
         guard let granted = match else { return wrong() }
-        guard r.challenges.contains(where: { $0.transactionID == granted.transactionID && $0.codeHash == granted.codeHash }) else {
+        guard r.consume(granted, source: source) else {
             record = cur
             return .verify(.noChallenge)
         }
-        r.challenges.removeAll { $0.transactionID == granted.transactionID }
-        r.registerSuccess(source: source)
         if let enrolment = enrolling { r.activate(pinHash: enrolment.pinHash) }
         record = r
         return .verify(.granted)
@@ -304,11 +242,10 @@ extension Authenticator {
     /// before the mail, or its mail is still being sent) is replaced by a new one and a new
     /// mail, so that no login is told of a code nobody can answer.
     private func open(_ r: inout TokenRecord, user: String, now: Int64, hasher: CodeHasher, code: inout String) throws -> TriggerOutcome {
-        let armed = r.challenges.filter { $0.triesLeft > 0 }.max { $0.created < $1.created }
-        if let newest = armed, config.resendInterval > 0, now - newest.created < config.resendInterval {
+        if let newest = r.newestArmedChallenge, config.resendInterval > 0, now - newest.created < config.resendInterval {
             return .reused(newest, email: r.email)
         }
-        guard r.mails.count < config.maxMailsPerHour else { return .rateLimited }
+        guard r.mayMailCode(config: config) else { return .rateLimited }
         code = try random.digits(config.otpLength)
         let transactionID = try random.digits(20)
         let challenge = Challenge(transactionID: transactionID,
@@ -316,8 +253,7 @@ extension Authenticator {
                                   created: now, expires: now + config.otpValidity, triesLeft: 0,
                                   origin: config.notify.contains(.unanswered)
                                       ? ChallengeOrigin(service: context.service, rhost: context.rhost) : nil)
-        r.open(challenge, config: config)
-        r.mails.append(now)
+        r.openMailed(challenge, config: config)
         return .sent(challenge, email: r.email)
     }
 }

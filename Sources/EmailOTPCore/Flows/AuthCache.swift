@@ -22,31 +22,6 @@ public struct GrantHasher {
     }
 }
 
-extension TokenRecord {
-    /// At most this many grants are remembered per user; the oldest go first.
-    public static let maxCachedGrants = 20
-
-    /// Whether an unexpired cached grant has `hash`. Every entry is compared, in constant time.
-    public func hasCachedGrant(_ hash: String, at now: Int64) -> Bool {
-        var found = false
-        for grant in cachedGrants where !grant.isExpired(at: now) {
-            if Digest.constantTimeEqual(Array(grant.hash.utf8), Array(hash.utf8)) { found = true }
-        }
-        return found
-    }
-
-    /// Remembers a grant until `now + lifetime`. A password already remembered keeps its first
-    /// expiry: the cache runs from the first grant, re-use does not stretch it.
-    public mutating func rememberGrant(_ hash: String, at now: Int64, lifetime: Int64, withoutRemoteHost: Bool = false) {
-        cachedGrants = cachedGrants.map { $0.limited(to: lifetime) }.filter { !$0.isExpired(at: now) }
-        guard !hasCachedGrant(hash, at: now) else { return }
-        cachedGrants.sort { $0.granted < $1.granted }
-        while cachedGrants.count >= Self.maxCachedGrants { cachedGrants.removeFirst() }
-        cachedGrants.append(CachedGrant(hash: hash, granted: now, expires: now + lifetime,
-                                        withoutRemoteHost: withoutRemoteHost))
-    }
-}
-
 extension Authenticator {
     func grantHash(user: String, password: String) throws -> String {
         try GrantHasher(key: try store.codeKey()).hash(user: user, service: context.service,

@@ -89,7 +89,6 @@ public struct Authenticator {
     /// outcome is returned as it is.
     func deliver(_ outcome: TriggerOutcome, user: String, code: String, finish: String) throws -> TriggerOutcome {
         guard case .sent(var challenge, let stored) = outcome else { return outcome }
-        let now = challenge.created
         var email = stored
         do {
             if email.isEmpty { email = try AddressCommand(config: config).address(for: user) }
@@ -101,17 +100,11 @@ public struct Authenticator {
             try sendCodeMail(content)
         } catch {
             // Should this write fail too, the challenge stays unanswerable and expires.
-            try? store.update(user: user) { record in
-                record?.challenges.removeAll { $0.transactionID == challenge.transactionID }
-                if let index = record?.mails.lastIndex(of: now) { record?.mails.remove(at: index) }
-            }
+            try? store.update(user: user) { record in record?.withdraw(challenge) }
             throw DeliveryFailure(reason: "\(error)")
         }
         let tries = config.otpTries
-        try store.update(user: user) { record in
-            guard let index = record?.challenges.firstIndex(where: { $0.transactionID == challenge.transactionID }) else { return }
-            record?.challenges[index].triesLeft = tries
-        }
+        try store.update(user: user) { record in record?.arm(challenge.transactionID, tries: tries) }
         challenge.triesLeft = tries
         return .sent(challenge, email: email)
     }

@@ -14,14 +14,6 @@ public struct Enrolling: Equatable {
     }
 }
 
-extension TokenRecord {
-    /// Whether an attempt may use this record: an enabled token for a login, a pending one
-    /// (and nothing else) for an enrolment.
-    func admits(_ enrolling: Enrolling?) -> Bool {
-        enrolling == nil ? enabled : pending
-    }
-}
-
 /// Enrolment at the first login (pam_emailotp(8), ENROLMENT AT THE FIRST LOGIN). A user with a
 /// pending enrolment (made by root), or without a token under `enroll_at_login` when
 /// `address_command` gives an address for them, is enrolled by a login: the code goes to that
@@ -175,7 +167,7 @@ extension Authenticator {
     func hasOpenChallenge(user: String) -> Bool {
         guard let record = try? store.read(user: user) else { return false }
         let now = clock.now()
-        return targets(in: record, transactionID: nil).contains { !$0.isExpired(at: now) }
+        return record.targets(transactionID: nil, config: config).contains { !$0.isExpired(at: now) }
     }
 
     /// Opens the enrolment's challenge: the first step, denied, its message saying how to finish.

@@ -9,9 +9,6 @@ import EmailOTPToken
 /// cannot be moved to another user or service. `emailotp show` therefore lists ids and times,
 /// not host names.
 public enum HostKey {
-    public static let maxRemembered = 10
-    public static let maxRecent = 10
-
     /// The id of a remembered (user, service, remote host), on `host` when given
     /// (`Config.grantHost`): then a host of the fleet does not honour another's.
     public static func remembered(key: [UInt8], user: String, service: String, rhost: String, host: String? = nil) throws -> String {
@@ -19,7 +16,7 @@ public enum HostKey {
         return Hex.encode(try Digest.hmacSHA256(key: key, message: Array("\(scope)\(user)\0\(service)\0\(rhost)".utf8)))
     }
 
-    /// The id of the source failures are counted for (SourceThrottle.swift): the remote host,
+    /// The id of the source failures are counted for (Token/Lockout.swift): the remote host,
     /// or for a local login the terminal and the calling user.
     public static func source(key: [UInt8], user: String, context: RequestContext) throws -> String {
         let place = context.rhost.isEmpty ? "local\0\(context.tty)\0\(context.ruser)" : "remote\0\(context.rhost)"
@@ -29,31 +26,6 @@ public enum HostKey {
     /// The id of a remote host among the user's recent ones (any service).
     public static func recent(key: [UInt8], user: String, rhost: String) throws -> String {
         Hex.encode(try Digest.hmacSHA256(key: key, message: Array("host\0\(user)\0\(rhost)".utf8)))
-    }
-}
-
-extension TokenRecord {
-    /// Trusts `id` until `now + seconds`: an older entry of the same id is replaced, expired
-    /// ones go, and only the newest `HostKey.maxRemembered` stay.
-    public mutating func remember(_ id: String, now: Int64, seconds: Int64) {
-        remembered.removeAll { $0.id == id || $0.isExpired(at: now) }
-        remembered.append(RememberedHost(id: id, created: now, expires: now + seconds))
-        remembered.sort { $0.created < $1.created }
-        if remembered.count > HostKey.maxRemembered { remembered.removeFirst(remembered.count - HostKey.maxRemembered) }
-    }
-
-    public func isRemembered(_ id: String, now: Int64) -> Bool {
-        remembered.contains { $0.id == id && !$0.isExpired(at: now) }
-    }
-
-    /// Moves `id` to the newest place of the recent hosts; true when it was not among them.
-    @discardableResult
-    public mutating func noteHost(_ id: String) -> Bool {
-        let isNew = !recentHosts.contains(id)
-        recentHosts.removeAll { $0 == id }
-        recentHosts.append(id)
-        if recentHosts.count > HostKey.maxRecent { recentHosts.removeFirst(recentHosts.count - HostKey.maxRecent) }
-        return isNew
     }
 }
 
@@ -81,11 +53,8 @@ extension Authenticator {
             // The store's time, under the user's lock: a host clock cannot stretch the window.
             var unanswered = false
             let granted: Bool = try store.update(user: user) { record, now in
-                guard var r = record, r.isRemembered(id, now: now) else { return false }
-                r.refresh(now: now, config: config)
+                guard var r = record, r.grantRemembered(id, now: now, config: config, source: source) else { return false }
                 unanswered = !r.unanswered.isEmpty
-                guard r.enabled, !r.isBlocked(source: source) else { return false }
-                r.registerSuccess(source: source)
                 record = r
                 return true
             }

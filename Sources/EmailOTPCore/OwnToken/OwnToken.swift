@@ -144,8 +144,7 @@ package struct OwnToken {
     /// What `emailotp status` shows a user about their own token (the address masked).
     package static func statusLines(user: String, record stored: TokenRecord?, now: Int64, config: Config) -> [String] {
         guard var record = stored else { return ["\(user): no token (not enrolled)"] }
-        record.refresh(now: now, config: config)
-        record.remembered.removeAll { $0.isExpired(at: now) }
+        record.purge(now: now, config: config)
         func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
         let lock = record.isLocked
             ? "yes, since \(TimeFormat.local(record.lockedAt))"

@@ -47,7 +47,7 @@ public struct TokenRecord: Equatable {
     public var recentHosts: [String] = []
     public var alerts: [Int64] = []
     public var alertedLock: Int64 = 0
-    /// Failures per source (SourceThrottle.swift).
+    /// Failures per source (Lockout.swift).
     public var sources: [SourceFailures] = []
     /// Mailed codes that expired unused, waiting for their alert (Unanswered.swift).
     public var unanswered: [UnansweredCode] = []

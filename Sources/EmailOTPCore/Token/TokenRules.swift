@@ -1,70 +1,57 @@
 import EmailOTPConfig
 
-/// The rules of one token, as pure functions of a record and the time; the flows apply them
-/// under the store's per-user lock.
+/// The rules of one token, as pure functions of a record and the time; the flows, the admin
+/// verbs and a user's own verbs apply them under the store's per-user lock. Every change to a
+/// `TokenRecord` is one of these rules or those beside them: the lockout rule (Lockout.swift),
+/// challenges and the charge of an attempt (Challenges.swift, Charge.swift), the hourly mail
+/// quotas (MailQuota.swift), remembered hosts, recent hosts and cached grants (Trust.swift),
+/// unanswered codes (Unanswered.swift).
 extension TokenRecord {
-    /// Unlocks a token whose `unlock_time` has passed, drops expired challenges (noting the
-    /// unanswered ones for their alert, `noteUnanswered`) and mail times older than an hour.
+    /// Unlocks what `unlock_time` unlocks (`unlockIfDue`), drops expired challenges (noting the
+    /// unanswered ones for their alert, `noteUnanswered`), mail times older than an hour and
+    /// cached grants past `auth_cache`.
     public mutating func refresh(now: Int64, config: Config) {
-        if lockedAt != 0 && config.unlockTime > 0 && now >= lockedAt + config.unlockTime {
-            lockedAt = 0
-            failCount = 0
-        }
+        unlockIfDue(now: now, config: config)
         noteUnanswered(now: now, config: config)
         challenges.removeAll { $0.isExpired(at: now) }
-        expireSources(now: now, config: config)
-        mails.removeAll { $0 <= now - 3600 || $0 > now + 3600 }
+        HourlyWindow.keepLastHour(&mails, now: now)
         // auth_cache as it is set now, not as it was at the grant (0 drops every grant).
         cachedGrants = cachedGrants.map { $0.limited(to: config.authCache) }.filter { !$0.isExpired(at: now) }
     }
 
-    public var isLocked: Bool { lockedAt != 0 }
-
-    /// Counts a wrong PIN or code, for the user and for `source` (SourceThrottle.swift):
-    /// `max_fail_source` consecutive ones lock the source, `max_fail` the token. Locking the
-    /// token voids the open challenges: a code mailed before the lock must not work after a
-    /// reset. With `lock` false the failure is counted and the lock left to `lockIfDue`.
-    public mutating func registerFailure(now: Int64, config: Config, lock: Bool = true, source: String? = nil) {
-        if failCount < 1_000_000 { failCount += 1 }
-        if let id = source { countSourceFailure(id, now: now, config: config, lock: lock) }
-        if lock && failCount >= config.maxFail && lockedAt == 0 {
-            lockedAt = max(now, 1)
-            challenges.removeAll()
-        }
+    /// `refresh`, and the remembered hosts whose time has passed go too (a login checks their
+    /// expiry itself): the record as `emailotp purge` writes it and `show` and `status` show it.
+    public mutating func purge(now: Int64, config: Config) {
+        refresh(now: now, config: config)
+        dropExpiredHosts(now: now)
     }
 
-    /// A granted login clears the user's failures and those of its `source`; other sources
-    /// keep theirs (and their locks) until `unlock_time`.
-    public mutating func registerSuccess(source: String? = nil) {
-        failCount = 0
-        lockedAt = 0
-        if let id = source { sources.removeAll { $0.id == id } }
+    /// Whether an attempt may use this record: an enabled token for a login, a pending one
+    /// (and nothing else) for an enrolment.
+    public func admits(enrolling: Bool) -> Bool {
+        enrolling ? pending : enabled
     }
 
-    /// The newest open challenge.
-    public var newestChallenge: Challenge? {
-        challenges.max { $0.created < $1.created }
+    /// `emailotp disable`: logins are refused without mail; open challenges are void. A pending
+    /// enrolment becomes a disabled token: the first login no longer activates it.
+    public mutating func disable() {
+        enabled = false
+        pending = false
+        challenges.removeAll()
     }
 
-    /// Adds a challenge: with concurrent challenges the oldest beyond `max_open_challenges` go,
-    /// without them every older challenge is voided.
-    public mutating func open(_ challenge: Challenge, config: Config) {
-        if config.concurrentChallenges {
-            challenges.sort { $0.created < $1.created }
-            while challenges.count >= config.maxOpenChallenges { challenges.removeFirst() }
-        } else {
-            challenges.removeAll()
-        }
-        challenges.append(challenge)
+    /// `emailotp enable`; a pending enrolment is not enabled (it has no PIN yet, the user's
+    /// first login activates it): false then, and nothing changes.
+    public mutating func enable() -> Bool {
+        guard !pending else { return false }
+        enabled = true
+        return true
     }
 
-    /// Drops every remembered host and cached grant (`emailotp forget`); returns how many.
-    @discardableResult
-    public mutating func forgetTrust() -> (hosts: Int, grants: Int) {
-        let dropped = (remembered.count, cachedGrants.count)
-        remembered.removeAll()
-        cachedGrants.removeAll()
-        return dropped
+    /// The token as `emailotp migrate` copies it: without its open challenges (their codes are
+    /// hashed with the source store's key).
+    public mutating func dropChallenges() {
+        challenges.removeAll()
     }
 
     /// A new address (`emailotp set-email`): the open challenges were mailed to the old one and
@@ -76,8 +63,6 @@ extension TokenRecord {
         forgetTrust()
     }
 
-    /// A new set of recovery codes (`emailotp recovery-codes`), replacing the old set: as after
-    /// a lost device, every remembered host and cached grant goes too.
     /// A new PIN (`emailotp set-pin`, root's or the user's own): grants cached under the old
     /// PIN must not outlive it.
     public mutating func replacePIN(_ hash: String) {
@@ -85,6 +70,8 @@ extension TokenRecord {
         cachedGrants = []
     }
 
+    /// A new set of recovery codes (`emailotp recovery-codes`), replacing the old set: as after
+    /// a lost device, every remembered host and cached grant goes too.
     public mutating func replaceRecoveryCodes(_ hashes: [String]) {
         recoveryHashes = hashes
         forgetTrust()

@@ -105,4 +105,74 @@ final class TokenRulesTests: XCTestCase {
         record.open(challenge(6, created: t0 + 6), config: config)
         XCTAssertEqual(record.challenges.map(\.created), [t0 + 6])
     }
+
+    /// The one lockout rule: failures counted at once and deferred misses settled later lock at
+    /// the same count, at the same time, and void the open challenges alike; a source locks at
+    /// `max_fail_source` either way.
+    func testDeferredMissesLockByTheSameRuleAsCountedFailures() {
+        var config = Config()
+        config.maxFail = 3
+        config.maxFailSource = 2
+        var counted = TokenRecord(user: "alice", email: "alice@example.com", pinHash: nil)
+        counted.open(challenge(1, created: t0), config: config)
+        var deferred = counted
+        for _ in 0..<3 { counted.registerFailure(now: t0, config: config, source: "s") }
+        for _ in 0..<3 { deferred.registerFailure(now: t0, config: config, lock: false, source: "s") }
+        XCTAssertFalse(deferred.isLocked, "a deferred miss does not lock by itself")
+        XCTAssertEqual(deferred.challenges.count, 1)
+        deferred.lockIfDue(now: t0, config: config, pending: 1, source: "s")
+        XCTAssertFalse(deferred.isLocked, "misses about to be refunded do not count")
+        deferred.lockIfDue(now: t0, config: config, source: "s")
+        XCTAssertEqual(deferred, counted)
+        XCTAssertTrue(counted.isLocked)
+        XCTAssertEqual(counted.challenges, [])
+        XCTAssertTrue(counted.isBlocked(source: "s"))
+        XCTAssertEqual(counted.lockedSources, 1)
+    }
+
+    func testResetClearsTheUserAndEverySource() {
+        var config = Config()
+        config.maxFailSource = 1
+        var record = TokenRecord(user: "alice", email: "alice@example.com", pinHash: nil)
+        record.registerFailure(now: t0, config: config, source: "a")
+        record.registerFailure(now: t0, config: config, source: "b")
+        XCTAssertEqual(record.lockedSources, 2)
+        record.reset()
+        XCTAssertEqual(record.failCount, 0)
+        XCTAssertEqual(record.sources, [])
+        XCTAssertFalse(record.isBlocked(source: "a"))
+    }
+
+    /// Codes and alerts count over the same hour: a time an hour old, or more than an hour
+    /// ahead, is out of both.
+    func testCodesAndAlertsShareOneHourlyWindow() {
+        var config = Config()
+        config.maxMailsPerHour = 2
+        var record = TokenRecord(user: "alice", email: "alice@example.com", pinHash: nil)
+        let times: [Int64] = [t0 - 3600, t0 - 3599, t0 + 3600, t0 + 3601]
+        record.mails = times
+        record.alerts = times
+        record.refresh(now: t0, config: config)
+        XCTAssertEqual(record.mails, [t0 - 3599, t0 + 3600])
+        XCTAssertFalse(record.mayMailCode(config: config))
+        XCTAssertFalse(record.reserveAlert(now: t0, config: config))
+        XCTAssertEqual(record.alerts, record.mails)
+    }
+
+    /// A challenge is answerable only once armed; a withdrawn one gives its mail back.
+    func testArmAndWithdraw() {
+        let config = Config()
+        var record = TokenRecord(user: "alice", email: "alice@example.com", pinHash: nil)
+        var unarmed = challenge(1, created: t0)
+        unarmed.triesLeft = 0
+        record.openMailed(unarmed, config: config)
+        XCTAssertEqual(record.mails, [t0])
+        XCTAssertEqual(record.targets(transactionID: nil, config: config), [])
+        XCTAssertNil(record.newestArmedChallenge)
+        record.arm(unarmed.transactionID, tries: 3)
+        XCTAssertEqual(record.targets(transactionID: unarmed.transactionID, config: config).map(\.triesLeft), [3])
+        record.withdraw(unarmed)
+        XCTAssertEqual(record.challenges, [])
+        XCTAssertEqual(record.mails, [])
+    }
 }
