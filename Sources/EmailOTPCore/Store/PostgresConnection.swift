@@ -24,7 +24,7 @@ package final class PostgresConnection {
 
     /// The time (ms) kept out of a login's store work for a COMMIT that must be cancelled: the
     /// cancel request, the COMMIT's reply, and `undo`'s one transaction.
-    static func reserve(_ timeout: Int64) -> Int64 { min(500, timeout * 250) }
+    static func reserve(_ timeout: Int64) -> Int64 { min(200, timeout * 100) }
 
     /// `uri` is expanded by libpq; `password` (from `store_password_file`) is passed apart.
     /// The hosts of a multi-host URI are tried in turn, each within its share of what is left
