@@ -2,6 +2,8 @@
 #include "crypto_loader.h"
 #include "dynload.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,10 @@ static int (*p_nfields)(const cshim_pgresult *);
 static int (*p_getisnull)(const cshim_pgresult *, int, int);
 static char *(*p_getvalue)(const cshim_pgresult *, int, int);
 static void (*p_clear)(cshim_pgresult *);
+static void *(*p_get_cancel)(cshim_pgconn *);
+static int (*p_cancel)(void *, char *, int);
+static void (*p_free_cancel)(void *);
+static void *(*p_set_notice_receiver)(cshim_pgconn *, void (*)(void *, const cshim_pgresult *), void *);
 
 int cshim_pq_load(char *error, size_t size)
 {
@@ -72,6 +78,10 @@ int cshim_pq_load(char *error, size_t size)
         { "PQgetisnull", (void **)&p_getisnull },
         { "PQgetvalue", (void **)&p_getvalue },
         { "PQclear", (void **)&p_clear },
+        { "PQgetCancel", (void **)&p_get_cancel },
+        { "PQcancel", (void **)&p_cancel },
+        { "PQfreeCancel", (void **)&p_free_cancel },
+        { "PQsetNoticeReceiver", (void **)&p_set_notice_receiver },
     };
     /* libcrypto first, initialised without the caller's OPENSSL_CONF (crypto_loader.c), before
      * libpq's TLS setup could read it. */
@@ -292,3 +302,58 @@ int cshim_pq_nfields(const cshim_pgresult *result) { return p_nfields(result); }
 int cshim_pq_getisnull(const cshim_pgresult *result, int row, int column) { return p_getisnull(result, row, column); }
 const char *cshim_pq_getvalue(const cshim_pgresult *result, int row, int column) { return p_getvalue(result, row, column); }
 void cshim_pq_clear(cshim_pgresult *result) { p_clear(result); }
+
+/* The WARNINGs received on this thread since the last cshim_pq_take_warnings. libpq calls the
+ * receiver on the thread that reads the connection's input. */
+static __thread int warnings;
+
+static void count_warning(void *arg, const cshim_pgresult *result)
+{
+    (void)arg;
+    const char *severity = p_result_error_field(result, CSHIM_PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity != NULL && strcmp(severity, "WARNING") == 0)
+        warnings++;
+}
+
+void cshim_pq_count_warnings(cshim_pgconn *conn) { p_set_notice_receiver(conn, count_warning, NULL); }
+
+int cshim_pq_take_warnings(void)
+{
+    int seen = warnings;
+    warnings = 0;
+    return seen;
+}
+
+static void *send_cancel(void *cancel)
+{
+    char error[256];
+    p_cancel(cancel, error, (int)sizeof error);
+    p_free_cancel(cancel);
+    return NULL;
+}
+
+int cshim_pq_cancel_detached(cshim_pgconn *conn)
+{
+    void *cancel = p_get_cancel(conn);
+    if (cancel == NULL)
+        return -1;
+    /* The thread takes no signal of the process: they stay the caller's. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_t attributes;
+    if (pthread_attr_init(&attributes) != 0) {
+        p_free_cancel(cancel);
+        return -1;
+    }
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t thread;
+    int failed = pthread_create(&thread, &attributes, send_cancel, cancel);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attributes);
+    if (failed != 0) {
+        p_free_cancel(cancel);
+        return -1;
+    }
+    return 0;
+}

@@ -101,6 +101,14 @@ class Database:
         self.standby.configure(primary_conninfo="host=/nonexistent")
         wait_for(lambda: not self.primary.sql("SELECT 1 FROM pg_stat_replication"), "replication stops")
 
+    def restore_replication(self):
+        """The standby receives WAL again (its own primary_conninfo) and is synchronous again."""
+        self.standby.sql("ALTER SYSTEM RESET primary_conninfo", database="postgres")
+        self.standby.sql("SELECT pg_reload_conf()", database="postgres")
+        wait_for(lambda: self.primary.sql("SELECT 1 FROM pg_stat_replication WHERE state = 'streaming' "
+                                          "AND sync_state = 'sync'", database="postgres"),
+                 "the standby streams again (sync)")
+
     def fail_over(self):
         """The primary dies; the standby is promoted. It inherited synchronous_standby_names
         (the base backup copies postgresql.auto.conf) and has no standby of its own: until
@@ -320,6 +328,66 @@ def test_sync_with_the_standby_cut_off_grants_nothing_it_could_lose(net, databas
     assert host(net, 1).login("sright", PIN + code).rc == SUCCESS
     assert host(net, 2).login("sright", PIN + code).rc == REFUSED
     assert database.fail_count("swrong", database.standby) == 0
+
+
+@pytest.mark.replication("sync")
+def test_sync_a_commit_stuck_for_the_standby_is_cancelled_and_its_charge_taken_back(net, database):
+    """With the standby cut off, an answer's charge waits in its COMMIT for the standby. At the
+    login's deadline the module cancels that COMMIT on the server and takes the charge back
+    (docs/fleet.md, replication): the login fails closed, no backend of the module is left
+    waiting for the standby, the user's row is free, and once the standby is back the right
+    answer was not counted as a failure and the code still works, once."""
+    code = answers_to_a_lagging_standby(
+        net, database, "cright", "cwrong",
+        "database replication: synchronous (synchronous_standby_names = 'standby1', synchronous_commit = on)")
+    counted = database.fail_count("cright")
+    r = host(net, 0).login("cright", PIN + code)
+    assert r.rc == UNAVAILABLE and r.seconds < HANG_CAP, r
+    print("login with the standby cut off: rc %d after %.2f s" % (r.rc, r.seconds))
+    # the standby is still gone: nothing of that login waits for it, nothing holds the row (a
+    # transaction that waits for no standby locks it at once)
+    waiting = database.primary.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pam_emailotp' "
+                                   "AND wait_event = 'SyncRep'", database="postgres")
+    assert waiting == ["0"], waiting
+    database.primary.sql("BEGIN; SET LOCAL synchronous_commit = local; "
+                         "SELECT 1 FROM emailotp_tokens WHERE user_name = 'cright' FOR UPDATE NOWAIT; ROLLBACK")
+    assert database.fail_count("cright") == counted
+    database.restore_replication()
+    database.caught_up()
+    # the charge and its refund both reached the standby: the right answer counted nothing
+    assert database.fail_count("cright", database.standby) == counted
+    assert database.fail_count("cright") == counted
+    assert host(net, 1).login("cright", PIN + code).rc == SUCCESS
+    assert host(net, 2).login("cright", PIN + code).rc == REFUSED
+
+
+
+@pytest.mark.replication("sync")
+def test_sync_a_commit_wait_cancelled_by_the_dba_fails_closed_and_takes_its_charge_back(net, database):
+    """pg_cancel_backend on a module's backend waiting for the standby ends its COMMIT with
+    success and a warning although the standby lacks the transaction: the module counts that
+    COMMIT as failed, fails the login closed and takes the charge back (docs/fleet.md advises
+    pg_cancel_backend)."""
+    code = answers_to_a_lagging_standby(
+        net, database, "kright", "kwrong",
+        "database replication: synchronous (synchronous_standby_names = 'standby1', synchronous_commit = on)")
+    database.configure_hosts(store_timeout=30)
+    counted = database.fail_count("kright")
+    waiting = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'pam_emailotp' "
+               "AND wait_event = 'SyncRep'")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        login = pool.submit(host(net, 0).login, "kright", PIN + code)
+        wait_for(lambda: database.primary.sql(waiting, database="postgres"), "the charge's COMMIT waits for the standby")
+        database.primary.sql("SELECT pg_cancel_backend(pid) FROM (%s) w" % waiting, database="postgres")
+        r = login.result()
+    assert r.rc == UNAVAILABLE, r
+    assert database.primary.sql(waiting, database="postgres") == []
+    assert database.fail_count("kright") == counted
+    database.restore_replication()
+    database.caught_up()
+    assert database.fail_count("kright", database.standby) == counted
+    assert host(net, 1).login("kright", PIN + code).rc == SUCCESS
+    assert host(net, 2).login("kright", PIN + code).rc == REFUSED
 
 
 # -- PgBouncer

@@ -17,18 +17,10 @@ enum ProcessPlace: Equatable {
     case setuidHelper
 
     static func current() -> ProcessPlace {
-        if geteuid() != 0 { return .setuidHelper }
-        if getuid() != 0 || cshim_at_secure() != 0 { return .cleanProcess }
+        if ThisProcess.effectiveUser != 0 { return .setuidHelper }
+        if ThisProcess.realUser != 0 || ThisProcess.startedSecure { return .cleanProcess }
         return .application
     }
-}
-
-/// The application's program, for the helper's log and mail.
-func applicationProgram() -> String {
-    var buffer = [CChar](repeating: 0, count: 4097)
-    let n = readlink("/proc/self/exe", &buffer, 4096)
-    guard n > 0 else { return "?" }
-    return LogText.printable(String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))
 }
 
 /// The login run by the helper, the module relaying its conversation: the helper's prompts
@@ -42,36 +34,24 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
     let path = options.helperPath
     let request = HelperProtocol.Request(user: user, service: session.item(PAM_SERVICE) ?? "",
                                          rhost: session.item(PAM_RHOST) ?? "", authtok: session.item(PAM_AUTHTOK),
-                                         callerUID: getuid(), program: applicationProgram(), quiet: session.quiet,
+                                         callerUID: ThisProcess.realUser, program: ThisProcess.program(), quiet: session.quiet,
                                          tty: session.item(PAM_TTY) ?? "", ruser: session.item(PAM_RUSER) ?? "")
     // The helper judges every argument itself; helper= only says where it is.
     let forwarded = arguments.filter { !ByteText.hasPrefix($0, "helper=") }
-    let ours: FileDescriptor
-    let theirs: FileDescriptor
-    do {
-        (ours, theirs) = try ChildIO.socketPair()
-    } catch {
+    switch HelperCall.run(path, arguments: [HelperProtocol.verb] + forwarded, request: .request(request),
+                          as: clean ? .cleanRoot : .inherited, relayingTo: session) {
+    case .noSocket(let error):
         session.log(.error, "helper \(path): \(error)")
         return failed
-    }
-    return keepingChildStatus {
-        let child: ChildProcess
-        do {
-            child = try ChildProcess.spawn(path, arguments: [HelperProtocol.verb] + forwarded, environment: [],
-                                           stdin: theirs.raw, stdout: theirs.raw, as: clean ? .cleanRoot : .inherited)
-        } catch {
-            session.log(.error, "cannot run the helper \(path): \(error)")
-            return failed
+    case .notStarted(let error):
+        session.log(.error, "cannot run the helper \(path): \(error)")
+        return failed
+    case .ran(let outcome, let broken, let status):
+        switch broken {
+        case .requestNotWritten?: session.log(.error, "helper \(path): the request could not be written")
+        case .relay(let error)?: session.log(.error, "helper \(path): \(error)")
+        case nil: break
         }
-        theirs.closeNow()
-        var outcome: HelperProtocol.Outcome? = nil
-        if HelperProtocol.writeFrame(ours.raw, .request(request), until: Deadline(afterSeconds: HelperProtocol.requestTimeout)) {
-            outcome = relay(session: session, fd: ours.raw, path: path)
-        } else {
-            session.log(.error, "helper \(path): the request could not be written")
-        }
-        ours.closeNow()
-        let status = child.wait(until: Deadline(afterSeconds: outcome == nil ? 1 : 10))
         switch status {
         case .exited(127):
             session.log(.error, "cannot run the helper \(path) (\(clean ? "setuid and non-root callers" : "applications that are not root") "
@@ -81,18 +61,7 @@ func loginThroughHelper(session: PAMSession, options: ModuleOptions, arguments: 
             session.log(.error, "helper \(path) died of signal \(signal)")
             return failed
         default:
-            break
+            return outcome ?? failed
         }
-        return outcome ?? failed
-    }
-}
-
-/// The conversation half of `loginThroughHelper`: until the result frame, or nil (logged).
-func relay(session: PAMSession, fd: Int32, path: String) -> HelperProtocol.Outcome? {
-    do {
-        return try HelperProtocol.relay(fd, to: session)
-    } catch {
-        session.log(.error, "helper \(path): \(error)")
-        return nil
     }
 }

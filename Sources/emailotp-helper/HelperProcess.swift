@@ -20,17 +20,19 @@ struct HelperProcess {
     /// Who started the helper, as the kernel tells it: its real uid, that uid's name, the
     /// process's groups and the parent's program.
     static func caller() -> HelperCaller {
-        let uid = getuid()
+        let uid = ThisProcess.realUser
         return HelperCaller(uid: uid, name: Account.lookup(uid: uid)?.name, groups: UnixGroup.processGroups(),
-                            program: program(of: getppid()))
+                            program: ThisProcess.program(of: ThisProcess.parent))
     }
 
     /// Root in every id (`setuid(0)` as root sets the real and saved ids too: from here on the
     /// caller cannot signal, stop or kill, the helper), and the first limit still too low.
     static func takeRoot() -> HelperStart {
-        guard geteuid() == 0 else { return HelperStart(setuidRoot: false) }
-        guard setgroups(0, nil) == 0, setgid(0) == 0, setuid(0) == 0 else {
-            return HelperStart(identityError: String(cString: strerror(errno)))
+        guard ThisProcess.effectiveUser == 0 else { return HelperStart(setuidRoot: false) }
+        do {
+            try ThisProcess.becomeRoot()
+        } catch {
+            return HelperStart(identityError: (error as? SystemError)?.reason ?? "\(error)")
         }
         return HelperStart(lowLimit: cshim_insufficient_limit().map { String(cString: $0) })
     }
@@ -108,15 +110,7 @@ struct HelperProcess {
     static func finish(_ result: AuthResult, failDelay: Int64 = 0, openedChallenge: Bool = false) -> Never {
         HelperProtocol.writeFrame(1, .result(HelperProtocol.Outcome(result: result, failDelay: failDelay, openedChallenge: openedChallenge)),
                                   until: Deadline(afterSeconds: 5))
-        exit(HelperProtocol.status(of: result))
-    }
-
-    /// The program of a process, for the log (`/proc/PID/exe`).
-    static func program(of pid: pid_t) -> String {
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let n = readlink("/proc/\(pid)/exe", &buffer, 4096)
-        guard n > 0 else { return "?" }
-        return LogText.printable(String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        ThisProcess.exit(HelperProtocol.status(of: result))
     }
 }
 
@@ -151,7 +145,7 @@ enum CallerSlots {
             guard let fd = try? FileDescriptor.open("\(directory)/helper.\(uid).\(slot)", flags: O_RDWR | O_CREAT | O_NONBLOCK) else {
                 continue
             }
-            if flock(fd.raw, LOCK_EX | LOCK_NB) == 0 { return fd }
+            if fd.tryLockExclusive() { return fd }
         }
         return nil
     }

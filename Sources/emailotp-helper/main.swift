@@ -21,7 +21,7 @@ import Glibc
 
 /// Parse, decide, run, finish — like unix_chkpwd's main.
 func main() -> Never {
-    openlog("emailotp-helper", LOG_PID, LOG_AUTHPRIV)
+    SystemLog.openAuthPrivate("emailotp-helper")
     // Parse: the caller as the kernel tells it (before this process takes root in every id), the
     // arguments, the configuration, the request.
     var helper = HelperProcess(caller: HelperProcess.caller())

@@ -31,19 +31,18 @@ extension EmailOTP {
 
         func run() throws {
             try EmailOTPTool.run {
-                guard geteuid() == 0 else { throw CLIError("emailotp must be run as root") }
-                guard let modulePath = module ?? Self.moduleDirectories.map({ "\($0)/pam_emailotp.so" }).first(where: { access($0, R_OK) == 0 }) else {
+                guard ThisProcess.effectiveUser == 0 else { throw CLIError("emailotp must be run as root") }
+                guard let modulePath = module ?? Self.moduleDirectories.map({ "\($0)/pam_emailotp.so" }).first(where: { SafeFile.permits($0, R_OK) }) else {
                     throw CLIError("pam_emailotp.so is not installed (run ./install.sh) and --module was not given")
                 }
-                // mkdtemp returns a pointer into the template: it is read while the template lives.
-                var template = Array("/tmp/emailotp-demo.XXXXXX".utf8CString)
-                let made: String? = template.withUnsafeMutableBufferPointer { buffer in
-                    guard let base = buffer.baseAddress, let name = mkdtemp(base) else { return nil }
-                    return String(cString: name)
+                let root: String
+                do {
+                    root = try SafeFile.makeTemporaryDirectory(prefix: "/tmp/emailotp-demo.")
+                } catch let error as SystemError {
+                    throw CLIError("mkdtemp failed: \(error.reason)")
                 }
-                guard let root = made else { throw CLIError("mkdtemp failed: \(String(cString: strerror(errno)))") }
                 defer {
-                    if keep { print("kept \(root)") } else { removeTree(root) }
+                    if keep { print("kept \(root)") } else { SafeFile.removeTree(root) }
                 }
                 let succeeded = try runDemo(root: root, modulePath: modulePath)
                 if !succeeded { throw ExitCode(1) }
@@ -54,7 +53,7 @@ extension EmailOTP {
             let store = "\(root)/store", maildir = "\(root)/mail", confdir = "\(root)/pam.d"
             let configPath = "\(root)/emailotp.conf"
             let user = "demo", address = "demo@example.org", pin = "4711-demo"
-            for directory in [store, confdir] where mkdir(directory, 0o700) != 0 {
+            for directory in [store, confdir] where (try? SafeFile.makeDirectory(directory)) != true {
                 throw CLIError("mkdir \(directory) failed")
             }
             try writeFile(configPath, """
@@ -181,16 +180,4 @@ private let demoConversationCallback: @convention(c) (
     }
     responses.pointee = replies
     return PAM_SUCCESS
-}
-
-/// Removes a directory tree made by the demo (no symlinks are followed).
-func removeTree(_ path: String) {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if info.st_mode & S_IFMT == S_IFDIR {
-        for name in (try? SafeFile.list(path)) ?? [] { removeTree("\(path)/\(name)") }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
 }

@@ -50,7 +50,7 @@ struct GlobalOptions: ParsableArguments {
     var store: String?
 
     func validate() throws {
-        guard geteuid() == 0 || OwnTokenClient.isOwnTokenVerb(Array(CommandLine.arguments.dropFirst())) else {
+        guard ThisProcess.effectiveUser == 0 || OwnTokenClient.isOwnTokenVerb(Array(CommandLine.arguments.dropFirst())) else {
             throw ValidationError("emailotp must be run as root (a user may run status, set-pin, recovery-codes and forget on their own token)")
         }
         if let path = config, !ByteText.hasPrefix(path, "/") {

@@ -38,7 +38,7 @@ extension EmailOTP {
             try EmailOTPTool.run {
                 let path = global.config ?? ConfigLoader.defaultPath
                 let config = try global.loadConfig()
-                if case .sendmail = config.mailTransport, access(config.sendmailPath, X_OK) != 0 {
+                if case .sendmail = config.mailTransport, !SafeFile.permits(config.sendmailPath, X_OK) {
                     throw CLIError("sendmail_path: \(config.sendmailPath) is not an executable program")
                 }
                 if config.mailTransport == .smtp && config.mailTLS == .none && config.effectivePort >= 1024 {

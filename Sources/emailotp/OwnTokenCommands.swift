@@ -24,7 +24,7 @@ enum OwnTokenClient {
     }
 
     /// True when the verb acts on the caller's own token: run by a user who is not root.
-    static var isUser: Bool { getuid() != 0 || geteuid() != 0 }
+    static var isUser: Bool { !ThisProcess.isRoot }
 
     /// Refuses what a user may not ask: another user's token (exit 77) or another configuration.
     static func check(user: String?, global: GlobalOptions, verb: String) throws {
@@ -41,27 +41,22 @@ enum OwnTokenClient {
     }
 
     static func ownName() -> String? {
-        Account.lookup(uid: getuid())?.name
+        Account.lookup(uid: ThisProcess.realUser)?.name
     }
 
     /// Runs `action` in the helper, relaying its prompts to the terminal; exits with 0 when
     /// it succeeded, 1 otherwise (the helper's messages say why, or the system log).
     static func run(_ action: HelperProtocol.TokenAction) throws {
         let path = BuildLayout.helperPath
-        let (ours, theirs) = try ChildIO.socketPair()
-        let outcome: HelperProtocol.Outcome? = try keepingChildStatus {
-            let child = try ChildProcess.spawn(path, arguments: [HelperProtocol.tokenVerb], environment: [],
-                                               stdin: theirs.raw, stdout: theirs.raw)
-            theirs.closeNow()
-            var outcome: HelperProtocol.Outcome? = nil
-            if HelperProtocol.writeFrame(ours.raw, .tokenRequest(action), until: Deadline(afterSeconds: HelperProtocol.requestTimeout)) {
-                outcome = try? HelperProtocol.relay(ours.raw, to: TerminalConversation())
-            }
-            ours.closeNow()
-            if case .exited(127) = child.wait(until: Deadline(afterSeconds: outcome == nil ? 1 : 10)) {
-                throw CLIError("cannot run the helper \(path) (install.sh installs it setuid root)")
-            }
-            return outcome
+        let outcome: HelperProtocol.Outcome?
+        switch HelperCall.run(path, arguments: [HelperProtocol.tokenVerb], request: .tokenRequest(action),
+                              relayingTo: TerminalConversation()) {
+        case .noSocket(let error), .notStarted(let error):
+            throw error
+        case .ran(_, _, .exited(127)):
+            throw CLIError("cannot run the helper \(path) (install.sh installs it setuid root)")
+        case .ran(let result, _, _):
+            outcome = result
         }
         guard let done = outcome else {
             throw CLIError("the helper \(path) ended without an answer; see the system log (journalctl -t emailotp-helper)")

@@ -113,9 +113,14 @@ extension EmailOTP {
             let text: String
             do {
                 // The list is the administrator's own file: a symbolic link to it is fine.
-                let raw = path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
-                guard raw >= 0 else { throw CLIError("cannot read \(path): \(String(cString: strerror(errno)))") }
-                let bytes = try FileDescriptor(raw: raw, path: path).readAll(limit: 64 << 20)
+                let file: FileDescriptor
+                do {
+                    file = try path == "-" ? FileDescriptor.duplicateStandardInput()
+                        : FileDescriptor.open(path, flags: O_RDONLY, followingLinks: true)
+                } catch let error as SystemError {
+                    throw CLIError("cannot read \(path): \(error.reason)")
+                }
+                let bytes = try file.readAll(limit: 64 << 20)
                 guard let decoded = String(validating: bytes, as: UTF8.self) else { throw CLIError("\(path) is not UTF-8 text") }
                 text = decoded
             } catch let error as CLIError {

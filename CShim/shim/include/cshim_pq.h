@@ -16,6 +16,7 @@ enum {
     CSHIM_PGRES_COMMAND_OK = 1,
     CSHIM_PGRES_TUPLES_OK = 2,
     CSHIM_PG_DIAG_SQLSTATE = 'C',
+    CSHIM_PG_DIAG_SEVERITY_NONLOCALIZED = 'V',
     /* PostgresPollingStatusType */
     CSHIM_PGRES_POLLING_FAILED = 0,
     CSHIM_PGRES_POLLING_READING = 1,
@@ -76,5 +77,18 @@ int cshim_pq_nfields(const cshim_pgresult *result);
 int cshim_pq_getisnull(const cshim_pgresult *result, int row, int column);
 const char *cshim_pq_getvalue(const cshim_pgresult *result, int row, int column);
 void cshim_pq_clear(cshim_pgresult *result);
+
+/* Replaces libpq's notice processor (which prints to standard error, the PAM application's) with
+ * one that only counts the server's WARNINGs, per thread: cshim_pq_take_warnings returns the count
+ * since its last call and resets it. A COMMIT whose wait for a synchronous standby was cancelled
+ * returns success with such a WARNING. */
+void cshim_pq_count_warnings(cshim_pgconn *conn);
+int cshim_pq_take_warnings(void);
+
+/* Asks the server to cancel what `conn`'s backend runs (PQgetCancel, PQcancel) from a detached
+ * thread, so that the caller does not block on the cancel connection (PQcancel blocks, without a
+ * deadline of its own): the caller waits for the interrupted statement's result on `conn`, within
+ * its own deadline. 0 when the request is under way, -1 when it could not be started. */
+int cshim_pq_cancel_detached(cshim_pgconn *conn);
 
 #endif

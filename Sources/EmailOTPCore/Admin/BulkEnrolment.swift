@@ -72,12 +72,7 @@ package enum BulkEnrolment {
     /// is (`getgrnam_r(3)`, `getpwent(3)`), sorted, each once. nil when there is no such group.
     package static func members(ofGroup name: String) -> [String]? {
         guard let gid = UnixGroup.id(of: name) else { return nil }
-        var names = Set(UnixGroup.memberNames(of: name))
-        setpwent()
-        while let entry = getpwent() {
-            if entry.pointee.pw_gid == gid, let raw = entry.pointee.pw_name { names.insert(String(cString: raw)) }
-        }
-        endpwent()
+        let names = Set(UnixGroup.memberNames(of: name)).union(Account.names(withPrimaryGroup: gid))
         return names.sorted()
     }
 

@@ -52,12 +52,13 @@ public struct SystemAuditFiles: AuditFiles {
 
     public func read(_ path: String) throws -> String? {
         // Symbolic links are followed: /etc often links its files elsewhere.
-        let raw = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-        if raw < 0 {
-            if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw AuditReadError("cannot read \(SystemError("open", path))")
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NONBLOCK, followingLinks: true)
+        } catch let error as SystemError {
+            if error.code == ENOENT || error.code == ENOTDIR { return nil }
+            throw AuditReadError("cannot read \(error)")
         }
-        let fd = FileDescriptor(raw: raw, path: path)
         do {
             let info = try fd.status()
             // A directory where a file may be (a glob match, a sub-directory of pam.d) is no file.
@@ -72,11 +73,13 @@ public struct SystemAuditFiles: AuditFiles {
     }
 
     public func list(_ directory: String) throws -> [String]? {
-        var info = stat()
-        if stat(directory, &info) != 0 {
-            if errno == ENOENT { return nil }
-            throw AuditReadError("cannot read \(directory): \(SystemError("stat", directory))")
+        let status: stat?
+        do {
+            status = try SafeFile.status(directory)
+        } catch {
+            throw AuditReadError("cannot read \(directory): \(error)")
         }
+        guard let info = status else { return nil }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw AuditReadError("\(directory) is not a directory") }
         do {
             return try SafeFile.list(directory)

@@ -84,19 +84,30 @@ public struct AddressCommand {
     public static func trustedProgram(_ path: String) throws -> String {
         guard ByteText.hasPrefix(path, "/") else { throw AddressCommandError("\(path) is not an absolute path") }
         guard let resolved = SafeFile.realPath(path) else { throw AddressCommandError(SystemError("realpath", path).description) }
-        var info = stat()
-        guard stat(resolved, &info) == 0 else { throw AddressCommandError(SystemError("stat", resolved).description) }
+        var info = try existing(resolved)
         guard info.st_mode & S_IFMT == S_IFREG else { throw AddressCommandError("\(resolved) is not a regular file") }
         guard info.st_mode & 0o111 != 0 else { throw AddressCommandError("\(resolved) is not executable") }
         try checkOwner(resolved, info)
         var directory = resolved
         while let slash = directory.utf8.lastIndex(of: 0x2F) {
             directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
-            guard stat(directory, &info) == 0 else { throw AddressCommandError(SystemError("stat", directory).description) }
+            info = try existing(directory)
             try checkOwner(directory, info)
             if directory == "/" { break }
         }
         return resolved
+    }
+
+    /// The status of `path` (`stat(2)`); a missing path is an error too.
+    static func existing(_ path: String) throws -> stat {
+        do {
+            guard let info = try SafeFile.status(path) else {
+                throw AddressCommandError(SystemError("stat", path, code: ENOENT).description)
+            }
+            return info
+        } catch let error as SystemError {
+            throw AddressCommandError(error.description)
+        }
     }
 
     static func checkOwner(_ path: String, _ info: stat) throws {

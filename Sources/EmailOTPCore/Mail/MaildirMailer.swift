@@ -19,15 +19,14 @@ public struct MaildirMailer: Mailer {
     public func send(_ mail: OutgoingMail) throws {
         do {
             for sub in ["", "/tmp", "/new", "/cur"] {
-                let path = directory + sub
-                if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path) }
+                try SafeFile.makeDirectory(directory + sub)
             }
-            let unique = "\(clock.now()).\(getpid())_\(Hex.encode(try random.bytes(8))).\(Host.name().replacingSlashesAndColons())"
+            let unique = "\(clock.now()).\(ThisProcess.id)_\(Hex.encode(try random.bytes(8))).\(Host.name().replacingSlashesAndColons())"
             let temporary = "\(directory)/tmp/\(unique)"
             let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
             try fd.writeAll(Array(mail.text.utf8))
             try fd.sync()
-            try retryingEINTR("rename", temporary) { rename(temporary, "\(directory)/new/\(unique)") }
+            try SafeFile.rename(temporary, to: "\(directory)/new/\(unique)")
             try SafeFile.syncDirectory("\(directory)/new")
         } catch let error as MailError {
             throw error

@@ -24,12 +24,11 @@ public struct SendmailMailer: Mailer {
                 child = try ChildProcess.spawn(path, arguments: ["-t", "-oi", "-f", mail.from],
                                                environment: Self.environment, stdin: theirs.raw)
             } catch {
-                throw MailError("cannot run \(path): \(String(cString: strerror((error as? SystemError)?.code ?? EIO)))")
+                throw MailError("cannot run \(path): \(SystemError.reason((error as? SystemError)?.code ?? EIO))")
             }
-            withExtendedLifetime(theirs) {}
             theirs.closeNow()
             let written = ChildIO.writeAll(ours.raw, Array(mail.text.utf8), until: deadline)
-            shutdown(ours.raw, Int32(SHUT_WR))
+            ours.shutdownWriting()
             let status = child.wait(until: deadline)
             if !written, case .exited(0) = status { throw MailError(SystemError("write to", path).description) }
             return status
@@ -40,7 +39,7 @@ public struct SendmailMailer: Mailer {
         case .exited(let code): throw MailError("\(path) exited with status \(code)")
         case .signaled(let signal): throw MailError("\(path) was killed by signal \(signal)")
         case .timedOut: throw MailError("\(path) did not finish within \(timeout) seconds")
-        case .notWaitable(let code): throw MailError("cannot wait for \(path): \(String(cString: strerror(code)))")
+        case .notWaitable(let code): throw MailError("cannot wait for \(path): \(SystemError.reason(code))")
         }
     }
 }

@@ -28,7 +28,7 @@ public struct FileStore: TokenStore {
     var locksDirectory: String { "\(directory)/locks" }
     /// Every file and directory the store makes is root:root (the owner's group in unit tests),
     /// whatever the effective group of the process (under su it is the caller's).
-    var fileOwner: FileOwner { FileOwner(uid: owner, gid: owner == 0 ? 0 : getegid()) }
+    var fileOwner: FileOwner { FileOwner(uid: owner, gid: owner == 0 ? 0 : ThisProcess.effectiveGroup) }
     var recordPolicy: FilePolicy { FilePolicy(owner: owner, forbiddenModeBits: 0o077, maxSize: 256 * 1024) }
 
     /// Checks (and with `create`, makes) the store directories. False when the store does not exist.
@@ -206,10 +206,11 @@ public struct FileStore: TokenStore {
     }
 
     func exists(_ path: String) throws -> Bool {
-        var info = stat()
-        if lstat(path, &info) == 0 { return true }
-        guard errno == ENOENT else { throw StoreError.io(SystemError("lstat", path).description) }
-        return false
+        do {
+            return try SafeFile.status(path, followingLinks: false) != nil
+        } catch {
+            throw StoreError.io("\(error)")
+        }
     }
 
     /// Drops what a killed writer left in `users/` (SafeFile.removeStaleTemporaries).

@@ -5,13 +5,26 @@ import Glibc
 /// One libpq connection whose every wait is bounded: `connect_timeout` while connecting, then
 /// the server's `statement_timeout` / `lock_timeout` in each transaction (`begin`) and a
 /// client-side deadline on each statement, so that a dead or hanging database never holds sshd. After a client-side
-/// timeout the connection is closed: the server rolls back whatever was open.
+/// timeout the connection is closed: the server rolls back whatever was open. A COMMIT is
+/// cancelled on the server instead (`commit`).
 package final class PostgresConnection {
     private var raw: OpaquePointer?
     package let timeout: Int64
-    /// The monotonic time (ms) past which nothing waits any more: the end of a login's store
-    /// budget (`PostgresStore`), or nil (each statement then waits `store_timeout`).
+    /// The monotonic time (ms) past which no statement waits any more: the end of a login's
+    /// store budget (`PostgresStore`) less `reserve`, or nil (each statement then waits
+    /// `store_timeout`).
     let deadline: Int64?
+    /// The end of the login's store budget: what `reserve` kept back serves a cancelled COMMIT
+    /// (its reply and `undo`).
+    let end: Int64?
+    /// The last COMMIT was cancelled at the deadline, or returned with a warning: it may be
+    /// committed on this server without the synchronous standby having it. The transaction is
+    /// over and the connection usable (`undo`).
+    private(set) var unconfirmed = false
+
+    /// The time (ms) kept out of a login's store work for a COMMIT that must be cancelled: the
+    /// cancel request, the COMMIT's reply, and `undo`'s one transaction.
+    static func reserve(_ timeout: Int64) -> Int64 { min(500, timeout * 250) }
 
     /// `uri` is expanded by libpq; `password` (from `store_password_file`) is passed apart.
     /// The hosts of a multi-host URI are tried in turn, each within its share of what is left
@@ -19,7 +32,8 @@ package final class PostgresConnection {
     /// host name are tried within that host's share.
     init(uri: String, password: String, timeout: Int64, deadline: Int64?) throws {
         self.timeout = timeout
-        self.deadline = deadline
+        self.end = deadline
+        self.deadline = deadline.map { $0 - Self.reserve(timeout) }
         var error = [CChar](repeating: 0, count: 256)
         guard cshim_pq_load(&error, error.count) == 0 else {
             throw StoreError.io("PostgreSQL store: \(String(cString: error))")
@@ -46,7 +60,7 @@ package final class PostgresConnection {
                 throw StoreError.io("PostgreSQL store: cannot connect: \(Self.oneLine(why))")
             }
             let now = Monotonic.milliseconds()
-            let share = deadline.map { now + max($0 - now, 0) / Int64(max(count - index, 1)) } ?? now + max(timeout, 2) * 1000
+            let share = self.deadline.map { now + max($0 - now, 0) / Int64(max(count - index, 1)) } ?? now + max(timeout, 2) * 1000
             if let reason = Self.establish(connection, until: share) {
                 cshim_pq_finish(connection)
                 reasons.append(reason)
@@ -63,6 +77,7 @@ package final class PostgresConnection {
             close()
             throw StoreError.io("PostgreSQL store: cannot switch the connection to non-blocking mode")
         }
+        cshim_pq_count_warnings(connection)
     }
 
     /// Drives a started connection (PQconnectPoll) until it is made or `end`; nil when made,
@@ -137,22 +152,80 @@ package final class PostgresConnection {
         raw = nil
     }
 
-    /// Commits the transaction `begin` opened. The server's statement timeout is lifted first:
-    /// with synchronous replication, a COMMIT waiting for the standby that is cancelled (as a
-    /// statement timeout cancels it) returns success with a mere warning although the standby
-    /// never got the transaction, and a code granted on that answer could be granted again
-    /// after a failover. The client-side deadline still bounds the wait: past it the connection
-    /// is closed, the answer counts as an outage and nothing is granted.
+    /// Commits the transaction `begin` opened. With synchronous replication a COMMIT waits
+    /// for the standby, and a wait that is cancelled returns success with a mere warning
+    /// although the standby never got the transaction (a code granted on that answer could be
+    /// granted again after a failover). So the server's statement timeout is lifted for the
+    /// COMMIT, and the module's own deadline ends the wait instead: past it, the module cancels
+    /// the COMMIT on the server (PQcancel), which ends the wait, commits the transaction
+    /// locally and frees its row locks and its connection slot, and counts the COMMIT as
+    /// failed whatever it returns: the answer is an outage and nothing is granted
+    /// (`unconfirmed`; `PostgresStore` takes a charge back with `undo`). A COMMIT that returns
+    /// with a warning (its wait cancelled by anyone else, pg_cancel_backend) fails the same way.
+    /// A backend whose client is gone (killed) is not cancelled: it waits for the standby.
     package func commit() throws {
-        try execute("SET LOCAL statement_timeout = 0; COMMIT", simple: true)
+        unconfirmed = false
+        _ = cshim_pq_take_warnings()
+        let cancelled: Bool
+        do {
+            cancelled = try run("SET LOCAL statement_timeout = 0; COMMIT", [], simple: true, until: nil, cancelling: true).cancelled
+        } catch {
+            _ = cshim_pq_take_warnings()
+            throw error
+        }
+        let warned = cshim_pq_take_warnings() > 0
+        guard !cancelled && !warned else {
+            unconfirmed = true
+            throw StoreError.io("PostgreSQL store: the COMMIT was not confirmed "
+                                + (cancelled ? "within store_timeout (\(timeout) s) and was cancelled" : "(its wait was cancelled)")
+                                + ": it may hold on the server without the synchronous standby (counted as an outage)")
+        }
+    }
+
+    /// After a COMMIT that was not confirmed (`unconfirmed`), runs `sql` in one transaction that
+    /// waits for no standby (`synchronous_commit = local`), within the time `reserve` kept
+    /// back; the rows `sql` returned. On a synchronous standby it lands after the COMMIT it
+    /// undoes (WAL order), or both are lost with the primary.
+    package func undo(_ sql: String, _ parameters: [String]) throws -> [[String?]] {
+        let until = min(Monotonic.milliseconds() + Self.reserve(timeout), end ?? Int64.max)
+        let left = until - Monotonic.milliseconds()
+        guard unconfirmed, left > 0 else { throw budgetSpent() }
+        try execute("BEGIN; SET LOCAL synchronous_commit = local; SET LOCAL lock_timeout = \(max(left - 100, 1)); "
+                    + "SET LOCAL statement_timeout = \(max(left - 50, 1))", simple: true, until: until)
+        do {
+            let rows = try execute(sql, parameters, until: until)
+            try execute("COMMIT", simple: true, until: until)
+            unconfirmed = false
+            return rows
+        } catch {
+            if isOpen, (try? execute("ROLLBACK", simple: true, until: until)) == nil { close() }
+            throw error
+        }
     }
 
     /// Runs one statement with text parameters; the rows of its result, NULL as nil.
     /// `simple`: the simple query protocol, which runs several statements and takes no parameters.
+    /// `until`: a deadline of its own instead of the statement's share of `deadline`.
     @discardableResult
-    package func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false) throws -> [[String?]] {
+    package func execute(_ sql: String, _ parameters: [String] = [], simple: Bool = false, until: Int64? = nil) throws -> [[String?]] {
+        try run(sql, parameters, simple: simple, until: until, cancelling: false).rows
+    }
+
+    /// How long a statement waits: past `until`, a `cancelling` one (COMMIT) has its backend
+    /// cancelled and waits for the reply until the end of the login's budget (`end`, or
+    /// `reserve` more); others, and one whose reply does not come then, close the connection.
+    private struct Wait {
+        var until: Int64
+        let cancelling: Bool
+        var cancelled = false
+    }
+
+    /// `execute`, and whether the statement was cancelled at its deadline (`Wait`).
+    private func run(_ sql: String, _ parameters: [String], simple: Bool, until: Int64?,
+                     cancelling: Bool) throws -> (rows: [[String?]], cancelled: Bool) {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
-        let deadline = min(Monotonic.milliseconds() + timeout * 1000 + 500, self.deadline ?? Int64.max)
+        var deadline = Wait(until: until ?? min(Monotonic.milliseconds() + timeout * 1000 + 500, self.deadline ?? Int64.max),
+                            cancelling: cancelling)
         let copies = parameters.map { strdup($0) }
         defer { for pointer in copies { free(pointer) } }
         guard copies.allSatisfy({ $0 != nil }) else { throw StoreError.io("PostgreSQL store: out of memory") }
@@ -165,14 +238,14 @@ package final class PostgresConnection {
             let flushed = cshim_pq_flush(connection)
             if flushed == 0 { break }
             guard flushed > 0 else { throw failure(cshim_pq_error_message(connection)) }
-            try wait(POLLOUT | POLLIN, until: deadline)
+            try wait(POLLOUT | POLLIN, &deadline)
             guard cshim_pq_consume_input(connection) == 1 else { throw failure(cshim_pq_error_message(connection)) }
         }
         var rows = [[String?]]()
         var problem: String? = nil
         while true {
             while cshim_pq_is_busy(connection) == 1 {
-                try wait(POLLIN, until: deadline)
+                try wait(POLLIN, &deadline)
                 guard cshim_pq_consume_input(connection) == 1 else { throw failure(cshim_pq_error_message(connection)) }
             }
             guard let result = cshim_pq_get_result(connection) else { break }
@@ -195,15 +268,20 @@ package final class PostgresConnection {
             if !isOpen { close() }
             throw StoreError.io("PostgreSQL store: \(problem)")
         }
-        return rows
+        return (rows, deadline.cancelled)
     }
 
-    private func wait(_ events: Int32, until deadline: Int64) throws {
+    private func wait(_ events: Int32, _ deadline: inout Wait) throws {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
         var descriptor = pollfd(fd: cshim_pq_socket(connection), events: Int16(events), revents: 0)
         while true {
-            let left = deadline - Monotonic.milliseconds()
+            let left = deadline.until - Monotonic.milliseconds()
             guard left > 0 else {
+                if deadline.cancelling, !deadline.cancelled, cshim_pq_cancel_detached(connection) == 0 {
+                    deadline.cancelled = true
+                    deadline.until = min(Monotonic.milliseconds() + Self.reserve(timeout), end ?? Int64.max)
+                    continue
+                }
                 close()
                 if let end = self.deadline, Monotonic.milliseconds() >= end { throw budgetSpent() }
                 throw StoreError.io("PostgreSQL store: no answer from the database within store_timeout (\(timeout) s)")

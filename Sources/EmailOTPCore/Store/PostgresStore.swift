@@ -143,6 +143,7 @@ public final class PostgresStore: TokenStore {
                     pause = min(pause * 2, 100)
                     continue
                 }
+                let stored = rows.first.flatMap { $0.first ?? nil }
                 let before = try rows.first.map { try parse($0.first ?? nil, user: user) }
                 // Read once the lock is held: a wait for the lock must not age the decisions.
                 let clock = try db.execute("SELECT floor(extract(epoch FROM clock_timestamp()))::bigint")
@@ -189,12 +190,35 @@ public final class PostgresStore: TokenStore {
                     // shared, so such answers do not queue behind each other.
                     try db.execute("SELECT txid_current()")
                 }
-                try db.commit()
+                do {
+                    try db.commit()
+                } catch let StoreError.io(reason) where db.unconfirmed {
+                    guard case .take = lease, let id = written else { throw StoreError.io(reason) }
+                    throw StoreError.io(reason + refund(db, user: user, to: stored, lease: id))
+                }
                 return (result, written)
             } catch {
                 if db.isOpen, (try? db.execute("ROLLBACK")) == nil { db.close() }
                 throw error
             }
+        }
+    }
+
+    /// Takes back a charge whose COMMIT was not confirmed (`PostgresConnection.commit`): the
+    /// row gets back the text it had before the charge, only while it still holds that
+    /// charge's lease (`id`), which no other transaction left in place; so it undoes exactly
+    /// that charge, once. Nothing was compared before the charge's COMMIT returned, so nothing
+    /// leaks. What the log line adds.
+    private func refund(_ db: PostgresConnection, user: String, to stored: String?, lease id: String) -> String {
+        let held = "(extract(epoch FROM updated) * 1000000)::bigint::text = $2"
+        do {
+            let rows = try stored.map {
+                try db.undo("UPDATE emailotp_tokens SET record = $3, updated = now() WHERE user_name = $1 AND \(held) RETURNING 1",
+                            [user, id, $0])
+            } ?? db.undo("DELETE FROM emailotp_tokens WHERE user_name = $1 AND \(held) RETURNING 1", [user, id])
+            return rows.isEmpty ? "; its charge was no longer in place" : "; its charge was taken back"
+        } catch {
+            return "; its charge stays: \(error)"
         }
     }
 

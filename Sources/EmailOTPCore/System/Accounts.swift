@@ -30,6 +30,19 @@ public struct Account: Equatable, Sendable {
         } copy: { Account($0) }
     }
 
+    /// The names of the accounts whose primary group is `gid`, in the order of the account
+    /// database; `setpwent(3)`, `getpwent(3)`, `endpwent(3)` (each entry read before the next call
+    /// reuses its memory).
+    public static func names(withPrimaryGroup gid: gid_t) -> [String] {
+        var names = [String]()
+        setpwent()
+        defer { endpwent() }
+        while let entry = getpwent() {
+            if entry.pointee.pw_gid == gid, let raw = entry.pointee.pw_name { names.append(String(cString: raw)) }
+        }
+        return names
+    }
+
     /// Reads the entry while the buffer its strings point into is alive.
     private init?(_ entry: passwd) {
         guard let raw = entry.pw_name, let name = String(validatingCString: raw) else { return nil }

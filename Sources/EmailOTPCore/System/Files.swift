@@ -65,10 +65,10 @@ public final class FileDescriptor {
         raw = -1
     }
 
-    /// Opens `path` without following a final symbolic link and without inheriting across exec
-    /// (`open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`).
-    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws -> FileDescriptor {
-        let all = flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY
+    /// Opens `path` without following a final symbolic link (unless `followingLinks`) and without
+    /// inheriting across exec (`open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`).
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600, followingLinks: Bool = false) throws -> FileDescriptor {
+        let all = flags | (followingLinks ? 0 : O_NOFOLLOW) | O_CLOEXEC | O_NOCTTY
         let raw = try retryingEINTR("open", path) { Glibc.open(path, all, mode) }
         return FileDescriptor(raw: raw, path: path)
     }
@@ -129,6 +129,21 @@ public final class FileDescriptor {
     /// `fsync(2)`.
     public func sync() throws {
         try retryingEINTR("fsync", path) { fsync(raw) }
+    }
+
+    /// A descriptor of this process's standard input of its own (`dup(2)`), closed with the value.
+    public static func duplicateStandardInput() throws -> FileDescriptor {
+        FileDescriptor(raw: try retryingEINTR("dup", "-") { dup(STDIN_FILENO) }, path: "-")
+    }
+
+    /// Ends the writing direction of a socket: the reader sees end of file (`shutdown(2)`, `SHUT_WR`).
+    public func shutdownWriting() {
+        _ = shutdown(raw, Int32(SHUT_WR))
+    }
+
+    /// `flock(2)` with `LOCK_EX|LOCK_NB`: true when the lock is now held, false when another holds it.
+    public func tryLockExclusive() -> Bool {
+        flock(raw, LOCK_EX | LOCK_NB) == 0
     }
 
     /// `flock(2)` with `LOCK_EX`, waiting at most `seconds` for another holder to let go.
@@ -194,7 +209,7 @@ public enum SafeFile {
             try retryingEINTR("fchmod", temporary) { fchmod(fd.raw, mode) }
             try fd.writeAll(contents)
             try fd.sync()
-            try retryingEINTR("rename", target) { rename(temporary, target) }
+            try rename(temporary, to: target)
         } catch {
             unlink(temporary)
             throw error
@@ -223,6 +238,60 @@ public enum SafeFile {
         return removed
     }
 
+    /// The status of `path`, or nil when it does not exist (`ENOENT`); a final symbolic link is
+    /// followed unless `followingLinks` is false. `stat(2)`, `lstat(2)`.
+    public static func status(_ path: String, followingLinks: Bool = true) throws -> stat? {
+        var info = stat()
+        let result = followingLinks ? stat(path, &info) : lstat(path, &info)
+        if result == 0 { return info }
+        guard errno == ENOENT else { throw SystemError(followingLinks ? "stat" : "lstat", path) }
+        return nil
+    }
+
+    /// Makes the directory `path` with `mode`; false when something of that name exists
+    /// already (`mkdir(2)`, `EEXIST`).
+    @discardableResult
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o700) throws -> Bool {
+        if mkdir(path, mode) == 0 { return true }
+        guard errno == EEXIST else { throw SystemError("mkdir", path) }
+        return false
+    }
+
+    /// True when this process's real ids may read (`R_OK`), write (`W_OK`) or run (`X_OK`)
+    /// `path`; `access(2)`.
+    public static func permits(_ path: String, _ mode: Int32) -> Bool {
+        access(path, mode) == 0
+    }
+
+    /// A new directory `prefix` + six random characters, mode 0700; `mkdtemp(3)`, which writes
+    /// the name into the template: it is read inside the template's scope.
+    public static func makeTemporaryDirectory(prefix: String) throws -> String {
+        var template = Array("\(prefix)XXXXXX".utf8CString)
+        let made: String? = template.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress, let name = mkdtemp(base) else { return nil }
+            return String(cString: name)
+        }
+        guard let path = made else { throw SystemError("mkdtemp", prefix) }
+        return path
+    }
+
+    /// Removes `path` and, when it is a directory, everything below it; symbolic links are
+    /// removed, never followed. Failures are ignored. `lstat(2)`, `unlink(2)`, `rmdir(2)`.
+    public static func removeTree(_ path: String) {
+        guard let info = try? status(path, followingLinks: false) else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            for name in (try? list(path)) ?? [] { removeTree("\(path)/\(name)") }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// Renames `source` over `target` (`rename(2)`).
+    public static func rename(_ source: String, to target: String) throws {
+        try retryingEINTR("rename", target) { Glibc.rename(source, target) }
+    }
+
     /// Removes `directory/name` and `fsync`s the directory; a missing file is not an error.
     public static func remove(directory: String, name: String) throws {
         let target = "\(directory)/\(name)"
@@ -242,16 +311,10 @@ public enum SafeFile {
     /// A directory it makes gets `group` (`fchown(2)`, see `replace`).
     @discardableResult
     public static func ensureDirectory(_ path: String, owner: uid_t, group: gid_t? = nil, create: Bool) throws -> Bool {
-        var info = stat()
         var made = false
-        if lstat(path, &info) != 0 {
-            guard errno == ENOENT else { throw SystemError("lstat", path) }
+        if try status(path, followingLinks: false) == nil {
             guard create else { return false }
-            if mkdir(path, 0o700) != 0 {
-                guard errno == EEXIST else { throw SystemError("mkdir", path) }
-            } else {
-                made = true
-            }
+            made = try makeDirectory(path)
         }
         let fd: FileDescriptor
         do {

@@ -13,9 +13,14 @@ public struct SystemError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String {
-        let reason = String(cString: strerror(code))
-        return path.isEmpty ? "\(operation): \(reason)" : "\(operation) \(path): \(reason)"
+        path.isEmpty ? "\(operation): \(reason)" : "\(operation) \(path): \(reason)"
     }
+
+    /// What `errno` says, without the operation; `strerror(3)`.
+    public var reason: String { SystemError.reason(code) }
+
+    /// The text of an `errno` value; `strerror(3)`.
+    public static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 }
 
 /// Retries a system call interrupted by a signal; turns -1 into a thrown `SystemError`.
