@@ -58,13 +58,10 @@ final class PAMSession: Conversation, Logger, ChallengeAware {
         var response: UnsafeMutablePointer<CChar>? = nil
         let style = echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF
         guard cshim_pam_prompt(handle, style, text, &response) == PAM_SUCCESS, let answer = response else {
-            if let answer = response { free(answer) }
+            CMemory.free(response)
             return nil
         }
-        let value = String(cString: answer)
-        memset(answer, 0, strlen(answer))
-        free(answer)
-        return value
+        return CMemory.takeWiping(answer)
     }
 
     func challengeOpened() {

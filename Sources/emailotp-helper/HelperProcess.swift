@@ -10,8 +10,6 @@ import Glibc
 struct HelperProcess {
     let caller: HelperCaller
     var logger = HelperLogger()
-    /// The slots held (`CallerSlots`): released by the kernel when the process ends.
-    var slots: [FileDescriptor] = []
 
     init(caller: HelperCaller) {
         self.caller = caller
@@ -63,14 +61,15 @@ struct HelperProcess {
         }
     }
 
-    /// One of `uid`'s slots, or the process ends (all taken).
-    mutating func takeSlot(for uid: uid_t, of what: String) {
+    /// One of `uid`'s slots, held until the process ends (the kernel releases it), or the
+    /// process ends (all taken).
+    func takeSlot(for uid: uid_t, of what: String) {
         guard let slot = CallerSlots.take(for: uid) else {
             let who = uid == caller.uid ? caller.description : "uid \(uid) (\(LogText.printable(Account.lookup(uid: uid)?.name ?? "?")))"
             logger.log(.error, "\(who): refused: \(CallerSlots.maxPerCaller) \(what) are running already")
             HelperProcess.finish(.serviceError)
         }
-        slots.append(slot)
+        slot.keepOpenUntilExit()
     }
 
     /// The flow the decision names: a PAM login, or a user's verb on their own token.
@@ -102,7 +101,6 @@ struct HelperProcess {
             Deadline(afterMilliseconds: conversation.lastAnswer + delay * 1000 - Monotonic.milliseconds()).sleepUntilPassed()
             delay = 0
         }
-        withExtendedLifetime(slots) {}
         HelperProcess.finish(result, failDelay: delay, openedChallenge: conversation.openedChallenge)
     }
 

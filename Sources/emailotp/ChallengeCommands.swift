@@ -110,7 +110,7 @@ extension EmailOTP {
                 ]).text)
             } else {
                 if let challenge = report.challenge, report.isChallenge { print(challenge.transactionID) }
-                fputs("\(message)\n", stderr)
+                Console.writeError("\(message)\n")
             }
             throw ExitCode(exit)
         }

@@ -167,14 +167,14 @@ private let demoConversationCallback: @convention(c) (
     UnsafeMutablePointer<UnsafeMutablePointer<pam_response>?>?, UnsafeMutableRawPointer?
 ) -> Int32 = { count, messages, responses, context in
     guard count > 0, let messages = messages, let responses = responses, let context = context,
-          let replies = calloc(Int(count), MemoryLayout<pam_response>.stride)?.bindMemory(to: pam_response.self, capacity: Int(count))
+          let replies = CMemory.allocateZeroed(pam_response.self, count: Int(count))
     else { return PAM_CONV_ERR }
     let demo = Unmanaged<DemoConversation>.fromOpaque(context).takeUnretainedValue()
     for index in 0..<Int(count) {
         guard let message = messages[index] else { continue }
         let text = message.pointee.msg.map { String(cString: $0) } ?? ""
         if let answer = demo.answer(style: message.pointee.msg_style, text: text) {
-            replies[index].resp = strdup(answer)
+            replies[index].resp = CMemory.duplicate(answer)
         }
         replies[index].resp_retcode = 0
     }

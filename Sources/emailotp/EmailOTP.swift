@@ -31,7 +31,7 @@ struct EmailOTP: ParsableCommand {
         for index in 1..<max(1, Int(CommandLine.argc)) {
             guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) != nil else {
                 printError("argument \(index) is not valid UTF-8; user names and values must be UTF-8")
-                Glibc.exit(64)  // a usage error, like any argument the parser refuses
+                ThisProcess.exit(64)  // a usage error, like any argument the parser refuses
             }
         }
         Self.main(nil)
@@ -125,7 +125,7 @@ extension GlobalOptions {
 
 func printError(_ message: String) {
     let line = "emailotp: error: \(message)\n"
-    fputs(line, stderr)
+    Console.writeError(line)
 }
 
 /// Logs of the shared flows go to stderr in the command.
@@ -133,7 +133,7 @@ struct StderrLogger: EmailOTPCore.Logger {
     var verbose = false
     func log(_ level: LogLevel, _ message: String) {
         guard verbose || level.rawValue <= LogLevel.warning.rawValue else { return }
-        fputs("emailotp: \(message)\n", stderr)
+        Console.writeError("emailotp: \(message)\n")
     }
 }
 

@@ -75,7 +75,7 @@ enum OwnTokenClient {
 struct TerminalConversation: Conversation {
     func prompt(_ text: String, echo: Bool) -> String? {
         if echo {
-            fputs(text, stderr)
+            Console.writeError(text)
             return Terminal.readLine()
         }
         return try? Terminal.readSecret(text)
@@ -83,11 +83,11 @@ struct TerminalConversation: Conversation {
 
     func info(_ text: String) {
         print(text)
-        fflush(stdout)
+        Console.flushOutput()
     }
 
     func error(_ text: String) {
-        fputs("\(text)\n", stderr)
+        Console.writeError("\(text)\n")
     }
 }
 

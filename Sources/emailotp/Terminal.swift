@@ -12,19 +12,13 @@ enum Terminal {
 
     /// Asks on the terminal with echo off (`tcsetattr(3)`).
     static func readSecret(_ prompt: String) throws -> String {
-        guard isatty(0) == 1 else { throw CLIError("standard input is not a terminal: use --pin-stdin") }
-        fputs(prompt, stderr)
-        var saved = termios()
-        tcgetattr(0, &saved)
-        var quiet = saved
-        quiet.c_lflag &= ~tcflag_t(ECHO)
-        tcsetattr(0, TCSAFLUSH, &quiet)
-        defer {
-            tcsetattr(0, TCSAFLUSH, &saved)
-            fputs("\n", stderr)
+        guard Console.inputIsTerminal else { throw CLIError("standard input is not a terminal: use --pin-stdin") }
+        Console.writeError(prompt)
+        defer { Console.writeError("\n") }
+        return try Console.withInputEchoOff {
+            guard let line = readLine() else { throw CLIError("no input") }
+            return line
         }
-        guard let line = readLine() else { throw CLIError("no input") }
-        return line
     }
 
     /// A new PIN: one stdin line with `fromStdin`, else asked twice on the terminal.

@@ -144,12 +144,12 @@ extension EmailOTP {
             } catch {
                 throw CLIError("the verification mail to \(address) failed: \(error)")
             }
-            fputs("A code was sent to \(address).\n", stderr)
+            Console.writeError("A code was sent to \(address).\n")
             let answer: String
             if fromStdin {
-                fputs("Code: ", stderr)
+                Console.writeError("Code: ")
                 guard let line = Terminal.readLine() else { throw CLIError("no code on standard input") }
-                fputs("\n", stderr)
+                Console.writeError("\n")
                 answer = line
             } else {
                 answer = try Terminal.readSecret("Code: ")

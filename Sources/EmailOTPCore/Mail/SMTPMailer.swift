@@ -5,10 +5,10 @@ import Glibc
 
 /// SMTP through libcurl: `mail_tls` none / starttls (required) / tls, certificate and host name
 /// verification, AUTH when `mail_user` is set, one deadline for the whole exchange, no signals.
-public struct SMTPMailer: Mailer {
+package struct SMTPMailer: Mailer {
     let config: Config
 
-    public init(config: Config) {
+    package init(config: Config) {
         self.config = config
     }
 
@@ -18,7 +18,7 @@ public struct SMTPMailer: Mailer {
     static let systemCAPath = "/etc/ssl/certs"
 
     /// The URL libcurl connects to.
-    public var url: String {
+    package var url: String {
         var host = config.mailServer
         if ByteText.contains(host, byte: 0x3A) && !ByteText.hasPrefix(host, "[") { host = "[\(host)]" }
         let scheme = config.mailTLS == .tls ? "smtps" : "smtp"
@@ -29,13 +29,13 @@ public struct SMTPMailer: Mailer {
     /// TLS, every command and its reply, the message and the reply to its end. The mail is sent
     /// once that reply accepted it; the connection is then shut down before libcurl's QUIT, whose
     /// reply nobody waits for (a server that never answers QUIT holds no login).
-    public func send(_ mail: OutgoingMail) throws {
+    package func send(_ mail: OutgoingMail) throws {
         let deadline = Deadline(afterSeconds: config.mailTimeout)
         try Self.loadLibcurl()
         guard let curl = cshim_curl_easy_init() else { throw MailError("curl_easy_init failed") }
         defer {
             _ = cshim_curl_shutdown_connection(curl)
-            SignalGuard.withSIGPIPEBlocked { cshim_curl_easy_cleanup(curl) }
+            Signals.withSIGPIPEBlocked { cshim_curl_easy_cleanup(curl) }
         }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -83,7 +83,7 @@ public struct SMTPMailer: Mailer {
         for (name, code) in steps where code != CURLE_OK {
             throw MailError("curl option \(name): \(String(cString: cshim_curl_easy_strerror(code)))")
         }
-        let result = withExtendedLifetime(body) { SignalGuard.withSIGPIPEBlocked { cshim_curl_easy_perform(curl) } }
+        let result = withExtendedLifetime(body) { Signals.withSIGPIPEBlocked { cshim_curl_easy_perform(curl) } }
         guard result == CURLE_OK else {
             let detail = String(cString: errorBuffer)
             let reason = detail.isEmpty ? String(cString: cshim_curl_easy_strerror(result)) : detail
@@ -119,9 +119,9 @@ private let readCallback: curl_read_callback = { buffer, size, count, userdata i
     guard !overflow else { return 0 }
     let length = min(capacity, body.bytes.count - body.offset)
     guard length > 0 else { return 0 }
-    body.bytes.withUnsafeBufferPointer { source in
+    body.bytes.withUnsafeBytes { source in
         guard let base = source.baseAddress else { return }
-        memcpy(buffer, base + body.offset, length)
+        UnsafeMutableRawPointer(buffer).copyMemory(from: base + body.offset, byteCount: length)
     }
     body.offset += length
     return length
@@ -137,28 +137,5 @@ extension String {
             out.append(byte)
         }
         return out
-    }
-}
-
-/// A peer that closes the connection while TLS writes would raise SIGPIPE, which kills sshd's
-/// or sudo's process. The signal is blocked in this thread for the exchange and a pending one
-/// is consumed before the old mask returns (libcurl's advice for CURLOPT_NOSIGNAL).
-enum SignalGuard {
-    static func withSIGPIPEBlocked<T>(_ body: () -> T) -> T {
-        var block = sigset_t()
-        sigemptyset(&block)
-        sigaddset(&block, SIGPIPE)
-        var old = sigset_t()
-        pthread_sigmask(SIG_BLOCK, &block, &old)
-        defer {
-            var pending = sigset_t()
-            sigemptyset(&pending)
-            if sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1 && sigismember(&old, SIGPIPE) == 0 {
-                var zero = timespec(tv_sec: 0, tv_nsec: 0)
-                _ = sigtimedwait(&block, nil, &zero)
-            }
-            pthread_sigmask(SIG_SETMASK, &old, nil)
-        }
-        return body()
     }
 }

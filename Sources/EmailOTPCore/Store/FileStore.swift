@@ -142,14 +142,12 @@ public struct FileStore: TokenStore {
         // user's own lock file exists and is locked (or the body made nothing).
         var userLock: FileDescriptor? = nil
         if try !exists(lockPath) {
-            let directoryLock: FileDescriptor = try classified {
-                let fd = try FileDescriptor.open(locksDirectory, flags: O_RDONLY | O_DIRECTORY)
-                try fd.lockExclusive(within: lockTimeout)
-                return fd
-            }
-            defer { withExtendedLifetime(directoryLock) {} }
-            if try !exists(lockPath), try load(user: user, file: name) == nil {
+            let held: Held<T> = try lockDirectory(locksDirectory).closeAfter {
+                guard try !exists(lockPath), try load(user: user, file: name) == nil else {
+                    return .userLock(try lockUser(lockPath))
+                }
                 var lock: FileDescriptor? = nil
+                defer { lock?.closeNow() }
                 var written: TokenRecord? = nil
                 let save = { (record: TokenRecord?) throws in
                     guard record != written else { return }
@@ -160,22 +158,36 @@ public struct FileStore: TokenStore {
                 var record: TokenRecord? = nil
                 let result = try body(&record, clock.now(), save)
                 try save(record)
-                withExtendedLifetime(lock) {}
-                return result
+                return .done(result)
             }
-            userLock = try lockUser(lockPath)
+            switch held {
+            case .done(let result): return result
+            case .userLock(let lock): userLock = lock
+            }
         }
-        let lock = try userLock ?? lockUser(lockPath)
-        var written = try load(user: user, file: name)
-        let save = { (record: TokenRecord?) throws in
-            try store(record, over: written, name: name)
-            written = record
+        return try (userLock ?? lockUser(lockPath)).closeAfter {
+            var written = try load(user: user, file: name)
+            let save = { (record: TokenRecord?) throws in
+                try store(record, over: written, name: name)
+                written = record
+            }
+            var record = written
+            let result = try body(&record, clock.now(), save)
+            try save(record)
+            return result
         }
-        var record = written
-        let result = try body(&record, clock.now(), save)
-        try save(record)
-        withExtendedLifetime(lock) {}
-        return result
+    }
+
+    /// What the locks directory's scope of `transaction` ended with: the body's result (it ran
+    /// there), or the user's lock, taken while the directory was still locked.
+    enum Held<T> {
+        case done(T)
+        case userLock(FileDescriptor)
+    }
+
+    /// `directory` opened and locked within the store's lock timeout.
+    func lockDirectory(_ directory: String) throws -> FileDescriptor {
+        try classified { try FileDescriptor.locked(directory, flags: O_RDONLY | O_DIRECTORY, within: lockTimeout) }
     }
 
     /// Writes `record` (nil: removes the file) unless it equals `before`.
@@ -230,18 +242,14 @@ public struct FileStore: TokenStore {
         try prepare(create: true)
         if let key = try readKey() { return key }
         // Two processes may make the key at once: the store directory's lock decides.
-        let lock: FileDescriptor = try classified {
-            let fd = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
-            try fd.lockExclusive(within: lockTimeout)
-            return fd
+        return try lockDirectory(directory).closeAfter {
+            if let key = try readKey() { return key }
+            let key = try random.bytes(32)
+            try classified {
+                try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8), owner: fileOwner)
+            }
+            return key
         }
-        defer { withExtendedLifetime(lock) {} }
-        if let key = try readKey() { return key }
-        let key = try random.bytes(32)
-        try classified {
-            try SafeFile.replace(directory: directory, name: "hmac.key", contents: Array((Hex.encode(key) + "\n").utf8), owner: fileOwner)
-        }
-        return key
     }
 
     func readKey() throws -> [UInt8]? {
