@@ -18,9 +18,12 @@ extension VerifyOutcome {
 }
 
 extension Authenticator {
-    /// Mails the lockout alert once per lock: the record remembers the lock it was sent for.
-    func alertLockout(user: String) {
-        guard config.notify.contains(.lockout) else { return }
+    /// The last step of a flow: when one of its refusals was `due` it (`Refusal.alertsLockout`),
+    /// mails the lockout alert once per lock (the record remembers the lock it was sent for).
+    /// It runs after the result is decided and the refusal logged and shown, and reads the
+    /// record whatever state the token is in.
+    func alertLockout(user: String, due: Bool) {
+        guard due, config.notify.contains(.lockout) else { return }
         guard let existing = try? store.read(user: user), existing.lockAlertDue else { return }
         alert(.lockout, user: user) { $0.markLockAlerted() }
     }

@@ -127,6 +127,13 @@ public struct Authenticator {
         context.log(logger, level, user, message)
     }
 
+    /// Logs `refused` (its line, when it has one) and returns it.
+    @discardableResult
+    func logged(_ refused: Refusal, user: String) -> Refusal {
+        if !refused.line.isEmpty { log(refused.level, user, refused.line) }
+        return refused
+    }
+
     func shown(_ email: String) -> String {
         config.maskAddress ? EmailAddress.masked(email) : email
     }

@@ -23,6 +23,9 @@ public struct StepReport: Equatable {
     var stackedPINRefused = false
     /// That refusal's miss was counted; it is given back when a right PIN follows.
     var owesMiss = false
+    /// A refusal of this step is due the lockout alert (`Refusal.alertsLockout`): the public
+    /// flow's last step runs it.
+    var alertDue = false
 }
 
 /// `mode=challenge` and `emailotp check`: the two-step flow for clients that send one password
@@ -31,11 +34,15 @@ public struct StepReport: Equatable {
 /// (granted). With `pin=none`, an empty password triggers and the code alone answers.
 extension Authenticator {
     public func challengeStep(user given: String, password: String, nullok: Bool) -> StepReport {
+        let opened: OpenedLogin
         switch openLogin(user: given, nullok: nullok) {
         case .failure(let result): return StepReport(result: result)
-        case .success(let opened) where opened.enrolling: return enrolAnswer(user: opened.user, password: password)
-        case .success(let opened): return answer(user: opened.user, password: password)
+        case .success(let login): opened = login
         }
+        let report = opened.enrolling ? enrolAnswer(user: opened.user, password: password)
+            : answer(user: opened.user, password: password)
+        alertLockout(user: opened.user, due: report.alertDue)
+        return report
     }
 
     /// `mode=challenge` in the module: one password, from the stack (`use_first_pass`,
@@ -44,39 +51,49 @@ extension Authenticator {
     /// prompt; its miss is counted unless the password typed there holds the right PIN.
     public func challenge(user given: String, conversation: Conversation, nullok: Bool,
                           stackPIN: String?, firstPass: FirstPass) -> AuthResult {
-        let user: String
+        let opened: OpenedLogin
         switch openLogin(user: given, nullok: nullok) {
         case .failure(let result): return result
-        case .success(let opened) where opened.enrolling:
-            return enrolChallenge(user: opened.user, conversation: conversation, stackPIN: stackPIN, firstPass: firstPass)
-        case .success(let opened): user = opened.user
+        case .success(let login): opened = login
         }
+        let report = opened.enrolling
+            ? enrolChallenge(user: opened.user, conversation: conversation, stackPIN: stackPIN, firstPass: firstPass)
+            : challengeSteps(user: opened.user, conversation: conversation, stackPIN: stackPIN, firstPass: firstPass)
+        let result = show(report, conversation)
+        alertLockout(user: opened.user, due: report.alertDue)
+        return result
+    }
+
+    /// The password from the stack or the prompt, answered (`answer`); the caller shows the report.
+    func challengeSteps(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass) -> StepReport {
         var pendingMisses = 0
         switch (firstPass, stackPIN) {
         case (.use, nil):
-            log(.notice, user, "use_first_pass given but no earlier module set a password")
-            return .authError
+            return StepReport(result: noStackedPassword(user: user))
         case (.use, let token?):
-            return show(answer(user: user, password: token), conversation)
+            return answer(user: user, password: token)
         case (.try, let token?) where pinMode == .token:
             let report = answer(user: user, password: token, deferMiss: true)
-            guard report.stackedPINRefused else { return show(report, conversation) }
+            guard report.stackedPINRefused else { return report }
             pendingMisses = report.owesMiss ? 1 : 0
         case (.try, let token?):
-            return show(answer(user: user, password: token), conversation)
+            return answer(user: user, password: token)
         default:
             break
         }
         guard let typed = conversation.prompt(config.pinPrompt, echo: false) else {
-            settleDeferredMisses(user: user, pendingMisses)
-            return .conversationError
+            var report = StepReport(result: .conversationError)
+            report.alertDue = settleDeferredMisses(user: user, pendingMisses)
+            return report
         }
         // With pin=none an empty password is the first step; with a PIN it is no answer.
         if pinMode == .token && isNoAnswer(typed) {
-            settleDeferredMisses(user: user, pendingMisses)
-            return noAnswer(user: user, at: "password")
+            var report = StepReport(result: .conversationError)
+            report.alertDue = settleDeferredMisses(user: user, pendingMisses)
+            report.result = noAnswer(user: user, at: "password")
+            return report
         }
-        return show(answer(user: user, password: typed, pendingMisses: pendingMisses), conversation)
+        return answer(user: user, password: typed, pendingMisses: pendingMisses)
     }
 
     func show(_ report: StepReport, _ conversation: Conversation) -> AuthResult {
@@ -114,7 +131,9 @@ extension Authenticator {
             // (a wrong code, no code waiting, an expired one): the same as a wrong PIN, so that
             // a password tested as several PINs says nothing of which one matched. The log
             // keeps the reason.
-            return StepReport(result: refuse(verified, user: user).result, message: "")
+            var report = StepReport(logged(refusal(verified), user: user))
+            report.message = ""
+            return report
         case .verify(let verified):
             let report = secondStepReport(user: user, verified, transactionID: nil)
             // A recovery code is for a mail outage, and single-use in every sense: never cached.
@@ -150,7 +169,9 @@ extension Authenticator {
             log(.notice, user, "refused: malformed transaction id")
             return StepReport(result: .authError, message: Messages.noChallenge)
         }
-        return secondStep(user: user, code: code, transactionID: transactionID, pin: nil)
+        let report = secondStep(user: user, code: code, transactionID: transactionID, pin: nil)
+        alertLockout(user: user, due: report.alertDue)
+        return report
     }
 
     func firstStep(user: String, pin: String?, deferMiss: Bool = false, pendingMisses: Int = 0) -> StepReport {
@@ -168,6 +189,7 @@ extension Authenticator {
         if deferMiss && outcome.isPINRefusal {
             // Logged only: the prompt that follows decides, and a lock waits for it.
             var report = StepReport(logged(refusal(outcome) ?? Refusal(result: .authError, message: ""), user: user))
+            report.alertDue = false
             report.stackedPINRefused = true
             report.owesMiss = outcome == .wrongPIN
             return report
@@ -184,11 +206,10 @@ extension Authenticator {
                               message: Messages.challengeReused(shown(email), interval: config.resendInterval,
                                                                 transactionID: challenge.transactionID, withPIN: withPIN))
         case .remembered:
-            log(.notice, user, fromTrustedNetwork ? "granted: PIN from a remote host in trusted_networks, no code asked"
-                : "granted: remembered remote host, no code asked")
+            logRememberedGrant(user: user, trustedNetwork: fromTrustedNetwork)
             return StepReport(result: .success)
         default:
-            return StepReport(refuse(outcome, user: user) ?? Refusal(result: .authError, message: ""))
+            return StepReport(logged(refusal(outcome) ?? Refusal(result: .authError, message: ""), user: user))
         }
     }
 
@@ -197,7 +218,7 @@ extension Authenticator {
         do {
             outcome = try verify(user: user, code: code, transactionID: transactionID, pin: pin)
         } catch {
-            return StepReport(storeRefusal(error, user: user))
+            return StepReport(logged(refusal(storeError: error), user: user))
         }
         return secondStepReport(user: user, outcome, transactionID: transactionID)
     }
@@ -208,12 +229,13 @@ extension Authenticator {
             granted(user: user, outcome: outcome)
             return StepReport(result: .success)
         }
-        return StepReport(refuse(outcome, user: user, transactionID: transactionID))
+        return StepReport(logged(refusal(outcome, transactionID: transactionID), user: user))
     }
 }
 
 extension StepReport {
     init(_ refused: Refusal) {
         self.init(result: refused.result, message: refused.message)
+        alertDue = refused.alertsLockout
     }
 }

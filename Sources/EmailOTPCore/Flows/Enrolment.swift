@@ -60,15 +60,16 @@ extension Authenticator {
     // MARK: mode=interactive
 
     /// Mails the code, asks the new PIN twice (pin=token), then the code, up to `otp_tries`.
-    func enrolInteractive(user: String, conversation: Conversation, authtok: String?) -> AuthResult {
+    func enrolInteractive(user: String, conversation: Conversation, authtok: String?, alertDue: inout Bool) -> AuthResult {
         do {
             guard try preparePending(user: user) else { return .authError }
         } catch {
-            return storeRefusal(error, user: user).result
+            return logged(refusal(storeError: error), user: user).result
         }
         conversation.info(Messages.enrolling)
         let opened: OpenedCode
-        switch triggerForUser(user, pin: nil, conversation: conversation, finish: Messages.enrolMailNote, enrolling: Enrolling()) {
+        switch triggerForUser(user, pin: nil, conversation: conversation, finish: Messages.enrolMailNote, enrolling: Enrolling(),
+                              alertDue: &alertDue) {
         case .success(let code?): opened = code
         case .success(nil), .failure(.stackedPINRefused): return .authError
         case .failure(.refused(let result)): return result
@@ -82,7 +83,7 @@ extension Authenticator {
             }
         }
         return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt, conversation: conversation,
-                           echoes: [pin, authtok].compactMap { $0 }, enrolling: Enrolling(pinHash: pinHash))
+                           echoes: [pin, authtok].compactMap { $0 }, enrolling: Enrolling(pinHash: pinHash), alertDue: &alertDue)
     }
 
     /// The new PIN, asked twice with the rules of `emailotp enroll` (`PINHash.validate`), and
@@ -104,7 +105,7 @@ extension Authenticator {
             do {
                 return .success((first, try PINHash.make(first, random: random)))
             } catch {
-                return .failure(storeRefusal(error, user: user).result)
+                return .failure(logged(refusal(storeError: error), user: user).result)
             }
         }
         log(.notice, user, "enrolment: no acceptable new PIN after 3 tries, nothing counted")
@@ -114,22 +115,22 @@ extension Authenticator {
     // MARK: mode=challenge and emailotp check
 
     /// `mode=challenge` in the module: the password from the stack (use_first_pass; with
-    /// try_first_pass only when it opens the challenge or answers it) or the prompt.
-    func enrolChallenge(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass) -> AuthResult {
+    /// try_first_pass only when it opens the challenge or answers it) or the prompt. The caller
+    /// shows the report.
+    func enrolChallenge(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass) -> StepReport {
         switch (firstPass, stackPIN) {
         case (.use, nil):
-            log(.notice, user, "use_first_pass given but no earlier module set a password")
-            return .authError
+            return StepReport(result: noStackedPassword(user: user))
         case (.use, let token?):
-            return show(enrolAnswer(user: user, password: token), conversation)
+            return enrolAnswer(user: user, password: token)
         case (.try, let token?) where !hasOpenChallenge(user: user) || enrolmentAnswer(token) != nil:
-            return show(enrolAnswer(user: user, password: token), conversation)
+            return enrolAnswer(user: user, password: token)
         default:
             break
         }
-        guard let typed = conversation.prompt(config.pinPrompt, echo: false) else { return .conversationError }
-        if pinMode == .token && isNoAnswer(typed) { return noAnswer(user: user, at: "password") }
-        return show(enrolAnswer(user: user, password: typed), conversation)
+        guard let typed = conversation.prompt(config.pinPrompt, echo: false) else { return StepReport(result: .conversationError) }
+        if pinMode == .token && isNoAnswer(typed) { return StepReport(result: noAnswer(user: user, at: "password")) }
+        return enrolAnswer(user: user, password: typed)
     }
 
     /// One password of an enrolling login: while a challenge is open, the PIN chosen followed
@@ -138,7 +139,7 @@ extension Authenticator {
         do {
             guard try preparePending(user: user) else { return StepReport(result: .authError) }
         } catch {
-            return StepReport(storeRefusal(error, user: user))
+            return StepReport(logged(refusal(storeError: error), user: user))
         }
         guard hasOpenChallenge(user: user), let answer = enrolmentAnswer(password) else { return enrolTrigger(user: user) }
         if let pin = answer.pin, let problem = PINHash.validate(pin) {
@@ -150,7 +151,7 @@ extension Authenticator {
             let hash = try answer.pin.map { try PINHash.make($0, random: random) }
             outcome = try verify(user: user, code: answer.code, transactionID: nil, pin: nil, enrolling: Enrolling(pinHash: hash))
         } catch {
-            return StepReport(storeRefusal(error, user: user))
+            return StepReport(logged(refusal(storeError: error), user: user))
         }
         if outcome.isGrant { enrolled(user: user) }
         return secondStepReport(user: user, outcome, transactionID: nil)

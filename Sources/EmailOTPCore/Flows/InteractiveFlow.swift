@@ -11,34 +11,41 @@ extension Authenticator {
     ///   - authtok: `PAM_AUTHTOK` whatever `firstPass` says: a code answer equal to it is an echo.
     public func interactive(user given: String, conversation: Conversation, nullok: Bool,
                             stackPIN: String?, firstPass: FirstPass, authtok: String? = nil) -> AuthResult {
-        let user: String
+        let opened: OpenedLogin
         switch openLogin(user: given, nullok: nullok) {
         case .failure(let result): return result
-        case .success(let opened) where opened.enrolling:
-            return enrolInteractive(user: opened.user, conversation: conversation, authtok: authtok)
-        case .success(let opened): user = opened.user
+        case .success(let login): opened = login
         }
+        var alertDue = false
+        let result = opened.enrolling
+            ? enrolInteractive(user: opened.user, conversation: conversation, authtok: authtok, alertDue: &alertDue)
+            : interactiveSteps(user: opened.user, conversation: conversation, stackPIN: stackPIN, firstPass: firstPass,
+                               authtok: authtok, alertDue: &alertDue)
+        alertLockout(user: opened.user, due: alertDue)
+        return result
+    }
 
+    /// The PIN (from the stack or the prompt), the mail, the codes. `alertDue` is set when a
+    /// refusal is due the lockout alert, the caller's last step.
+    func interactiveSteps(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass,
+                          authtok: String?, alertDue: inout Bool) -> AuthResult {
         var pin: String? = nil
         var pendingMisses = 0
         if pinMode == .token {
             switch firstPass {
             case .use:
-                guard let token = stackPIN else {
-                    log(.notice, user, "use_first_pass given but no earlier module set a password")
-                    return .authError
-                }
+                guard let token = stackPIN else { return noStackedPassword(user: user) }
                 pin = token
             case .try:
                 // The stacked password is checked like a typed PIN, charged first; a miss is
                 // counted without locking yet and given back when the PIN typed next is right,
                 // so the prompt (shown or not) is no free oracle.
                 if let token = stackPIN {
-                    switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true) {
+                    switch triggerForUser(user, pin: token, conversation: conversation, deferMiss: true, alertDue: &alertDue) {
                     case .success(nil): return .success
                     case .success(let opened?):
                         return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt,
-                                           conversation: conversation, echoes: [token, authtok].compactMap { $0 })
+                                           conversation: conversation, echoes: [token, authtok].compactMap { $0 }, alertDue: &alertDue)
                     case .failure(.stackedPINRefused(let counted)): pendingMisses = counted ? 1 : 0
                     case .failure(.refused(let result)): return result
                     }
@@ -48,22 +55,22 @@ extension Authenticator {
             }
             if pin == nil {
                 guard let answer = conversation.prompt(config.pinPrompt, echo: false) else {
-                    settleDeferredMisses(user: user, pendingMisses)
+                    alertDue = settleDeferredMisses(user: user, pendingMisses)
                     return .conversationError
                 }
                 if isNoAnswer(answer) {
-                    settleDeferredMisses(user: user, pendingMisses)
+                    alertDue = settleDeferredMisses(user: user, pendingMisses)
                     return noAnswer(user: user, at: "PIN")
                 }
                 pin = answer
             }
         }
 
-        switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses) {
+        switch triggerForUser(user, pin: pin, conversation: conversation, pendingMisses: pendingMisses, alertDue: &alertDue) {
         case .success(nil): return .success
         case .success(let opened?):
             return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt,
-                               conversation: conversation, echoes: [pin, authtok].compactMap { $0 })
+                               conversation: conversation, echoes: [pin, authtok].compactMap { $0 }, alertDue: &alertDue)
         case .failure(.refused(let result)): return result
         case .failure(.stackedPINRefused): return .authError
         }
@@ -75,7 +82,7 @@ extension Authenticator {
     /// failure, since each such login would otherwise burn `otp_tries` failures. A blank answer
     /// ends it the same way: the client cannot prompt.
     func answerCodes(user: String, challenge: Challenge, prompt: String, conversation: Conversation,
-                     echoes: [String] = [], enrolling: Enrolling? = nil) -> AuthResult {
+                     echoes: [String] = [], enrolling: Enrolling? = nil, alertDue: inout Bool) -> AuthResult {
         for _ in 0..<config.otpTries {
             guard let answer = conversation.prompt(prompt, echo: false) else { return .conversationError }
             if isNoAnswer(answer) { return noAnswer(user: user, at: "code", transactionID: challenge.transactionID) }
@@ -91,7 +98,7 @@ extension Authenticator {
                 outcome = try verify(user: user, code: answer.trimmedBlanks, transactionID: challenge.transactionID, pin: nil,
                                      enrolling: enrolling)
             } catch {
-                return storeRefusal(error, user: user).result
+                return logged(refusal(storeError: error), user: user).result
             }
             if outcome.isGrant {
                 log(.notice, user, "granted (transaction \(challenge.transactionID))")
@@ -99,7 +106,9 @@ extension Authenticator {
                 granted(user: user, outcome: outcome)
                 return .success
             }
-            let result = show(refuse(outcome, user: user, transactionID: challenge.transactionID), conversation)
+            let refused = logged(refusal(outcome, transactionID: challenge.transactionID), user: user)
+            alertDue = alertDue || refused.alertsLockout
+            let result = show(refused, conversation)
             if case .wrong(let left) = outcome, left > 0 { continue }
             return result
         }
@@ -109,17 +118,19 @@ extension Authenticator {
     /// Opens the challenge of an interactive login and tells the user where the code went;
     /// `.success(nil)`: a remembered remote host, granted without a code.
     /// With `deferMiss` (a stacked password tried as the PIN), a PIN refusal is returned as
-    /// `stackedPINRefused` with nothing shown, so that the caller can prompt.
+    /// `stackedPINRefused` with nothing shown (and no alert due), so that the caller can prompt.
     func triggerForUser(_ user: String, pin: String?, conversation: Conversation,
                         deferMiss: Bool = false, pendingMisses: Int = 0, finish: String = "",
-                        enrolling: Enrolling? = nil) -> Result<OpenedCode?, TriggerFailure> {
+                        enrolling: Enrolling? = nil, alertDue: inout Bool) -> Result<OpenedCode?, TriggerFailure> {
         let outcome: TriggerOutcome
         do {
             outcome = try trigger(user: user, pin: pin, deferMiss: deferMiss, pendingMisses: pendingMisses, finish: finish,
                                   remembered: true, enrolling: enrolling)
         } catch {
             // The recovery-code prompt instead of a mail failure; its result ends the login.
-            if let fallback = recoveryFallback(user: user, error: error, conversation: conversation) { return .failure(.refused(fallback)) }
+            if let fallback = recoveryFallback(user: user, error: error, conversation: conversation, alertDue: &alertDue) {
+                return .failure(.refused(fallback))
+            }
             return .failure(.refused(show(logged(refusal(triggerError: error), user: user), conversation)))
         }
         if deferMiss && outcome.isPINRefusal {
@@ -129,8 +140,7 @@ extension Authenticator {
         }
         switch outcome {
         case .remembered:
-            log(.notice, user, fromTrustedNetwork ? "granted: PIN from a remote host in trusted_networks, no code asked"
-                : "granted: remembered remote host, no code asked")
+            logRememberedGrant(user: user, trustedNetwork: fromTrustedNetwork)
             return .success(nil)
         case .sent(let challenge, let email):
             log(.notice, user, "code mailed to \(EmailAddress.masked(email)) (transaction \(challenge.transactionID))")
@@ -143,7 +153,8 @@ extension Authenticator {
             if prompt.showSent { conversation.info(Messages.reused(shown(email), interval: config.resendInterval)) }
             return .success(OpenedCode(challenge: challenge, prompt: prompt.text))
         default:
-            let refused = refuse(outcome, user: user) ?? Refusal(result: .authError, message: "")
+            let refused = logged(refusal(outcome) ?? Refusal(result: .authError, message: ""), user: user)
+            alertDue = alertDue || refused.alertsLockout
             return .failure(.refused(show(refused, conversation)))
         }
     }

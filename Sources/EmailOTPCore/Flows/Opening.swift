@@ -101,9 +101,10 @@ extension Authenticator {
     }
 
     /// Locks a token whose deferred misses (a `try_first_pass` check that no right PIN
-    /// followed) reached `max_fail`; they were counted when they were charged.
-    func settleDeferredMisses(user: String, _ misses: Int) {
-        guard misses > 0 else { return }
+    /// followed) reached `max_fail`; they were counted when they were charged. Returns whether
+    /// the lockout alert is due (there were misses), the flow's last step.
+    func settleDeferredMisses(user: String, _ misses: Int) -> Bool {
+        guard misses > 0 else { return false }
         do {
             let source = try sourceID(user: user)
             try store.update(user: user) { record, now in
@@ -112,6 +113,6 @@ extension Authenticator {
         } catch {
             log(.error, user, "store error: \(error)")
         }
-        afterRefusal(.wrongPIN, user: user)
+        return true
     }
 }

@@ -9,6 +9,12 @@ extension Authenticator {
         answer.trimmedBlanks.isEmpty
     }
 
+    /// `use_first_pass` with no password from an earlier module: refused, nothing counted.
+    func noStackedPassword(user: String) -> AuthResult {
+        log(.notice, user, "use_first_pass given but no earlier module set a password")
+        return .authError
+    }
+
     /// Logs an unanswered prompt; the caller ends the attempt with `.conversationError`.
     func noAnswer(user: String, at prompt: String, transactionID: String? = nil) -> AuthResult {
         let about = transactionID.map { ", transaction \($0)" } ?? ""

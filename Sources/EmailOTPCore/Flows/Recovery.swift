@@ -26,8 +26,9 @@ extension Authenticator {
 
     /// The mail-outage fallback of the interactive flow: when the mail of a login whose PIN
     /// was right could not be sent and the user has recovery codes left, ask for one instead
-    /// (up to `otp_tries` answers). nil: no fallback, the mail failure stands.
-    func recoveryFallback(user: String, error: Error, conversation: Conversation) -> AuthResult? {
+    /// (up to `otp_tries` answers). nil: no fallback, the mail failure stands. `alertDue` is set
+    /// when a refusal is due the lockout alert, the flow's last step.
+    func recoveryFallback(user: String, error: Error, conversation: Conversation, alertDue: inout Bool) -> AuthResult? {
         guard error is DeliveryFailure, RecoveryFallback.offered(for: try? store.read(user: user)) else { return nil }
         logged(refusal(triggerError: error), user: user)
         log(.notice, user, "mail failed: offering the recovery-code prompt")
@@ -43,20 +44,25 @@ extension Authenticator {
             do {
                 outcome = try verify(user: user, code: answer.trimmedBlanks, transactionID: Self.recoveryOnly, pin: nil)
             } catch {
-                return storeRefusal(error, user: user).result
+                return logged(refusal(storeError: error), user: user).result
             }
             if outcome.isGrant {
                 log(.notice, user, "granted")
                 granted(user: user, outcome: outcome)
                 return .success
             }
+            let refused = logged(refusal(outcome), user: user)
+            alertDue = alertDue || refused.alertsLockout
             if case .wrong = outcome {
-                refuse(outcome, user: user)
                 conversation.error(Messages.wrongCodeFinal)
-                if (try? store.read(user: user))?.isLocked == true { return show(refuse(.locked, user: user), conversation) }
+                if (try? store.read(user: user))?.isLocked == true {
+                    let locked = logged(refusal(.locked), user: user)
+                    alertDue = alertDue || locked.alertsLockout
+                    return show(locked, conversation)
+                }
                 continue
             }
-            return show(refuse(outcome, user: user), conversation)
+            return show(refused, conversation)
         }
         return .authError
     }

@@ -1,71 +1,89 @@
 import EmailOTPCrypto
 
-/// What a flow returns when it does not grant, what the user is told ("" = nothing) and the
-/// line that is logged.
+/// What a flow returns when it does not grant, what the user is told ("" = nothing), the
+/// line that is logged, and whether the flow ends with the lockout alert hook.
 struct Refusal: Equatable {
     var result: AuthResult
     var message: String
     var level: LogLevel = .notice
     var line: String = ""
+    /// The refusal may have locked the token (a counted failure), or found it locked, or answers
+    /// like a wrong PIN: the flow's last step runs the lockout alert hook (`alertLockout`), which
+    /// reads the record — the same work whether the token is usable, locked, disabled, PIN-less
+    /// or missing.
+    var alertsLockout = false
 
-    init(result: AuthResult, message: String, level: LogLevel = .notice, line: String = "") {
+    init(result: AuthResult, message: String, level: LogLevel = .notice, line: String = "", alertsLockout: Bool = false) {
         self.result = result
         self.message = message
         self.level = level
         self.line = line
+        self.alertsLockout = alertsLockout
     }
 }
 
-/// One place turns every outcome that is not a grant into a PAM result, a user message and a
-/// log line, for both flows. `refusal(_:)` is a pure function of the outcome; `refuse(_:user:)`
-/// logs it and runs the alert hook (`afterRefusal`).
+/// One place turns every outcome that is not a grant into a PAM result, a user message, a log
+/// line and whether the lockout alert is due, for both flows. Every function here is a pure
+/// function of its arguments: the flows log the refusal (`logged`) and end with the alert
+/// (`alertLockout(user:due:)`).
 extension Authenticator {
     /// nil when the trigger opened (or re-used) a challenge, or granted a remembered host.
     func refusal(_ outcome: TriggerOutcome) -> Refusal? {
+        let pinRefusal: VerifyOutcome
         switch outcome {
         case .sent, .reused, .remembered: return nil
-        case .noToken: return refusal(VerifyOutcome.noToken)
-        case .disabled: return refusal(VerifyOutcome.disabled)
-        case .locked: return refusal(VerifyOutcome.locked)
-        case .wrongPIN: return refusal(VerifyOutcome.wrongPIN)
-        case .noPIN: return refusal(VerifyOutcome.noPIN)
         case .rateLimited:
             return Refusal(result: .unavailable, message: Messages.rateLimited, level: .warning,
                            line: "refused: max_mails_per_hour reached, no mail sent")
+        case .noToken: pinRefusal = .noToken
+        case .disabled: pinRefusal = .disabled
+        case .locked: pinRefusal = .locked
+        case .wrongPIN: pinRefusal = .wrongPIN
+        case .noPIN: pinRefusal = .noPIN
         }
+        // Every refusal that answers like a wrong PIN is due the alert hook, which reads the
+        // record: the same work whether the token is usable, locked, disabled, PIN-less or missing.
+        var refused = refusal(pinRefusal)
+        refused.alertsLockout = true
+        return refused
     }
 
-    /// `transactionID` only names the challenge in the log line.
+    /// `transactionID` only names the challenge in the log line. A failure that may have locked
+    /// the token, and a locked token, are due the alert hook.
     func refusal(_ outcome: VerifyOutcome, transactionID: String? = nil) -> Refusal {
         let about = transactionID.map { " (transaction \($0))" } ?? ""
-        switch outcome {
-        case .granted, .recovered:
-            return Refusal(result: .success, message: "")
-        case .wrong(let left):
-            return Refusal(result: .authError, message: left > 0 ? Messages.wrongCode(triesLeft: left) : Messages.wrongCodeFinal,
-                           line: "wrong code\(about), \(Messages.triesLeft(left))")
-        case .expired:
-            return Refusal(result: .authError, message: Messages.expired, line: "expired code\(about)")
-        case .noChallenge:
-            return Refusal(result: .authError, message: Messages.noChallenge, line: "no open challenge for the code\(about)")
-        // Locked and disabled tokens, and names without a token, answer exactly like a wrong
-        // PIN: anything else would confirm to a stranger that the name is enrolled. The log
-        // keeps the real reason. With pin=none the stack has checked the first factor already
-        // (a key, the Unix password): the person is no stranger, and a lock is said plainly.
-        case .locked where pinMode == .none:
-            return Refusal(result: .authError, message: Messages.locked,
-                           line: "refused: token locked (told: pin=none, the first factor was checked)")
-        case .locked:
-            return Refusal(result: .authError, message: "", line: "refused: token locked (answered as a wrong PIN)")
-        case .disabled:
-            return Refusal(result: .authError, message: "", line: "refused: token disabled (answered as a wrong PIN)")
-        case .noToken:
-            return Refusal(result: .authError, message: "", line: "refused: no token (answered as a wrong PIN)")
-        case .wrongPIN:
-            return Refusal(result: .authError, message: "", line: "wrong PIN")
-        case .noPIN:
-            return Refusal(result: .authError, message: "", level: .warning, line: "refused: the token has no PIN; use pin=none for it")
-        }
+        var refused: Refusal = {
+            switch outcome {
+            case .granted, .recovered:
+                return Refusal(result: .success, message: "")
+            case .wrong(let left):
+                return Refusal(result: .authError, message: left > 0 ? Messages.wrongCode(triesLeft: left) : Messages.wrongCodeFinal,
+                               line: "wrong code\(about), \(Messages.triesLeft(left))")
+            case .expired:
+                return Refusal(result: .authError, message: Messages.expired, line: "expired code\(about)")
+            case .noChallenge:
+                return Refusal(result: .authError, message: Messages.noChallenge, line: "no open challenge for the code\(about)")
+            // Locked and disabled tokens, and names without a token, answer exactly like a wrong
+            // PIN: anything else would confirm to a stranger that the name is enrolled. The log
+            // keeps the real reason. With pin=none the stack has checked the first factor already
+            // (a key, the Unix password): the person is no stranger, and a lock is said plainly.
+            case .locked where pinMode == .none:
+                return Refusal(result: .authError, message: Messages.locked,
+                               line: "refused: token locked (told: pin=none, the first factor was checked)")
+            case .locked:
+                return Refusal(result: .authError, message: "", line: "refused: token locked (answered as a wrong PIN)")
+            case .disabled:
+                return Refusal(result: .authError, message: "", line: "refused: token disabled (answered as a wrong PIN)")
+            case .noToken:
+                return Refusal(result: .authError, message: "", line: "refused: no token (answered as a wrong PIN)")
+            case .wrongPIN:
+                return Refusal(result: .authError, message: "", line: "wrong PIN")
+            case .noPIN:
+                return Refusal(result: .authError, message: "", level: .warning, line: "refused: the token has no PIN; use pin=none for it")
+            }
+        }()
+        refused.alertsLockout = outcome.mayHaveLocked || outcome == .locked
+        return refused
     }
 
     /// A trigger that threw: the mail failed (its challenge is dropped), or the store did.
@@ -84,41 +102,5 @@ extension Authenticator {
             return Refusal(result: .serviceError, message: "", level: .error, line: "PIN check failed, nothing counted: \(error)")
         }
         return Refusal(result: .unavailable, message: "", level: .error, line: "store error: \(error)")
-    }
-
-    /// Logs `refused` and returns it.
-    @discardableResult
-    func logged(_ refused: Refusal, user: String) -> Refusal {
-        if !refused.line.isEmpty { log(refused.level, user, refused.line) }
-        return refused
-    }
-
-    /// The refusal of `outcome`, logged, after the alert hook ran.
-    @discardableResult
-    func refuse(_ outcome: VerifyOutcome, user: String, transactionID: String? = nil) -> Refusal {
-        let refused = logged(refusal(outcome, transactionID: transactionID), user: user)
-        afterRefusal(outcome, user: user)
-        return refused
-    }
-
-    /// The refusal of `outcome` (nil when it is none), logged, after the alert hook ran.
-    @discardableResult
-    func refuse(_ outcome: TriggerOutcome, user: String) -> Refusal? {
-        guard let refused = refusal(outcome) else { return nil }
-        logged(refused, user: user)
-        // Every refusal that answers like a wrong PIN runs the hook (it reads the record): the
-        // same work whether the token is usable, locked, disabled, PIN-less or missing.
-        if outcome.isPINRefusal { afterRefusal(.wrongPIN, user: user) }
-        return refused
-    }
-
-    func storeRefusal(_ error: Error, user: String) -> Refusal {
-        logged(refusal(storeError: error), user: user)
-    }
-
-    /// The alert hook of a refusal: a failure that may have locked the token mails the lockout
-    /// alert (once per lock, `alertLockout`).
-    func afterRefusal(_ outcome: VerifyOutcome, user: String) {
-        if outcome.mayHaveLocked || outcome == .locked { alertLockout(user: user) }
     }
 }

@@ -59,13 +59,20 @@ extension Authenticator {
                 record = r
                 return true
             }
-            if granted { log(.notice, user, "granted: remembered remote host, no code asked") }
+            if granted { logRememberedGrant(user: user, trustedNetwork: false) }
             if granted && unanswered { alertUnanswered(user: user) }
             return granted
         } catch {
             log(.error, user, "store error: \(error)")
             return false
         }
+    }
+
+    /// The line of a login granted without a code: from a remembered remote host, or with
+    /// `trustedNetwork` after a right PIN from a remote host in `trusted_networks`.
+    func logRememberedGrant(user: String, trustedNetwork: Bool) {
+        log(.notice, user, trustedNetwork ? "granted: PIN from a remote host in trusted_networks, no code asked"
+            : "granted: remembered remote host, no code asked")
     }
 
     /// After a login with a code (mailed or recovery): the recovery notice and alert, the
