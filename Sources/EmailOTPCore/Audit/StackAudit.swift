@@ -2,41 +2,41 @@ import EmailOTPSystem
 
 /// What `emailotp config-check` finds around the module: every PAM service's auth stack, sshd
 /// and sudo, and the local users a stack without `nullok` would lock out.
-package struct AuditReport {
+public struct AuditReport {
     /// Problems and notes, one per place: a line shared by several services (an included
     /// file) is reported once, with every service it applies to.
-    package var findings: [Finding] = []
+    public var findings: [Finding] = []
     /// Services whose auth stack uses pam_emailotp.
-    package var services: [String] = []
+    public var services: [String] = []
     /// Of those, the ones with a pam_emailotp line without `nullok`.
-    package var strictServices: [String] = []
+    public var strictServices: [String] = []
     /// Local login users (a real shell, uid 0 or ≥ 1000) with no token; empty when no stack
     /// requires a token.
-    package var usersWithoutToken: [String] = []
+    public var usersWithoutToken: [String] = []
     /// Per service, the effective policy of each pam_emailotp line (who is asked, from where).
-    package var policies: [(service: String, policy: String)] = []
+    public var policies: [(service: String, policy: String)] = []
 
-    package var problemCount: Int { findings.filter { $0.severity == .problem }.count }
+    public var problemCount: Int { findings.filter { $0.severity == .problem }.count }
 }
 
-package struct StackAudit {
-    package var pamDirectory = "/etc/pam.d"
+public struct StackAudit {
+    public var pamDirectory = "/etc/pam.d"
     /// nil: not checked. A missing file is an error only when `sshdConfigExplicit`.
-    package var sshdConfig: String? = "/etc/ssh/sshd_config"
-    package var sshdConfigExplicit = false
-    package var sudoers: String? = "/etc/sudoers"
-    package var sudoersExplicit = false
-    package var passwd = "/etc/passwd"
+    public var sshdConfig: String? = "/etc/ssh/sshd_config"
+    public var sshdConfigExplicit = false
+    public var sudoers: String? = "/etc/sudoers"
+    public var sudoersExplicit = false
+    public var passwd = "/etc/passwd"
     /// login's and Cockpit's time limits, read when their services use the module.
-    package var loginDefs = "/etc/login.defs"
-    package var cockpitConf = "/etc/cockpit/cockpit.conf"
+    public var loginDefs = "/etc/login.defs"
+    public var cockpitConf = "/etc/cockpit/cockpit.conf"
     /// Whether NSS knows a group named in `groups` (tests replace it).
-    package var groupExists: (String) -> Bool = { UnixGroup.id(of: $0) != nil }
+    public var groupExists: (String) -> Bool = { UnixGroup.id(of: $0) != nil }
 
-    package init() {}
+    public init() {}
 
     /// Throws `AuditReadError` when something it was told to read cannot be read.
-    package func run(files: AuditFiles, hasToken: (String) throws -> Bool) throws -> AuditReport {
+    public func run(files: AuditFiles, hasToken: (String) throws -> Bool) throws -> AuditReport {
         var report = AuditReport()
         guard let names = try files.list(pamDirectory) else { throw AuditReadError("\(pamDirectory): no such directory") }
         var reader = PAMStackReader(directory: pamDirectory, files: files)
@@ -119,11 +119,11 @@ package struct StackAudit {
 }
 
 /// The local accounts people log in with.
-package enum LocalUsers {
+public enum LocalUsers {
     static let nonLoginShells: Set<String> = ["nologin", "false", "sync", "halt", "shutdown"]
 
     /// Users of a passwd file with a real shell and uid 0 or ≥ 1000 (nobody excluded).
-    package static func logins(passwd: String) -> [String] {
+    public static func logins(passwd: String) -> [String] {
         numberedLines(passwd).compactMap { entry in
             let fields = ByteText.split(entry.text, at: 0x3A).map(String.init)
             guard fields.count == 7, !fields[0].isEmpty, !ByteText.hasPrefix(fields[0], "+"), !ByteText.hasPrefix(fields[0], "-"),

@@ -1,14 +1,14 @@
 import CShim
 
-package struct CryptoFailure: Error, CustomStringConvertible {
-    package let what: String
-    package var description: String { "\(what) failed" }
+public struct CryptoFailure: Error, CustomStringConvertible {
+    public let what: String
+    public var description: String { "\(what) failed" }
 }
 
 /// Keyed hashes and constant-time comparison (OpenSSL).
-package enum Digest {
+public enum Digest {
     /// HMAC-SHA-256 of `message` under `key` (`HMAC` with `EVP_sha256`).
-    package static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
         try loadLibcrypto()
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
@@ -26,7 +26,7 @@ package enum Digest {
     }
 
     /// Compares two byte strings in time that depends only on their length (`cshim_timingsafe_bcmp`).
-    package static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
         return a.withUnsafeBytes { x in

@@ -2,7 +2,7 @@ import EmailOTPSystem
 import EmailOTPToken
 
 /// The alert mails of `notify` (emailotp.conf(5)).
-package enum AlertEvent: Equatable {
+public enum AlertEvent: Equatable {
     case lockout
     case recovery(left: Int)
     case newHost
@@ -14,7 +14,7 @@ package enum AlertEvent: Equatable {
     case unanswered([UnansweredCode])
 
     /// The `X-EmailOTP-Alert` header value.
-    package var name: String {
+    public var name: String {
         switch self {
         case .lockout: return "lockout"
         case .recovery: return "recovery"
@@ -26,7 +26,7 @@ package enum AlertEvent: Equatable {
     }
 
     /// Where the alert's login was asked from, when that is not the request that sends it.
-    package var origin: ChallengeOrigin? {
+    public var origin: ChallengeOrigin? {
         if case .unanswered(let codes) = self { return codes.last?.origin }
         return nil
     }
@@ -62,16 +62,16 @@ package enum AlertEvent: Equatable {
 }
 
 /// What one alert says.
-package struct AlertMailContext {
-    package var user: String
-    package var address: String
-    package var event: AlertEvent
-    package var service: String
-    package var rhost: String
-    package var host: String
-    package var time: Int64
+public struct AlertMailContext {
+    public var user: String
+    public var address: String
+    public var event: AlertEvent
+    public var service: String
+    public var rhost: String
+    public var host: String
+    public var time: Int64
 
-    package init(user: String, address: String, event: AlertEvent, service: String, rhost: String, host: String, time: Int64) {
+    public init(user: String, address: String, event: AlertEvent, service: String, rhost: String, host: String, time: Int64) {
         self.user = user
         self.address = address
         self.event = event
@@ -84,7 +84,7 @@ package struct AlertMailContext {
 
 extension MailComposer {
     /// A short plain-text alert: what happened, where and when, and whom to tell.
-    package func composeAlert(_ context: AlertMailContext) throws -> OutgoingMail {
+    public func composeAlert(_ context: AlertMailContext) throws -> OutgoingMail {
         let sender = config.effectiveSender
         guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
             throw MailCompositionError(message: "refusing a mail address that is not a plain address")

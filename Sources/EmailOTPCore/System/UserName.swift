@@ -1,25 +1,25 @@
 /// Why a user name cannot be stored.
-package struct BadUserName: Error, CustomStringConvertible, Equatable {
-    package let reason: String
-    package var description: String { "bad user name: \(reason)" }
+public struct BadUserName: Error, CustomStringConvertible, Equatable {
+    public let reason: String
+    public var description: String { "bad user name: \(reason)" }
 }
 
 /// The reversible mapping from a user name to a file name that cannot leave its directory.
-package enum UserName {
-    package static let maxBytes = 256
+public enum UserName {
+    public static let maxBytes = 256
     /// The longest file name `encode` makes: the record is written through a temporary file
     /// `.<name>.tmp.<pid>` (pid up to 7 digits) that must fit NAME_MAX (255) too.
-    package static let maxEncodedBytes = 255 - ".".utf8.count - ".tmp.".utf8.count - 7
+    public static let maxEncodedBytes = 255 - ".".utf8.count - ".tmp.".utf8.count - 7
 
     /// Refuses names that no login can have: empty, too long, control bytes.
-    package static func validate(_ name: String) throws {
+    public static func validate(_ name: String) throws {
         if name.isEmpty { throw BadUserName(reason: "empty") }
         if name.utf8.count > maxBytes { throw BadUserName(reason: "longer than \(maxBytes) bytes") }
         if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { throw BadUserName(reason: "holds control characters") }
     }
 
     /// `A-Z a-z 0-9 _ -` stay; `.` and `@` stay except as the first byte; all else is `%XX`.
-    package static func encode(_ name: String) throws -> String {
+    public static func encode(_ name: String) throws -> String {
         try validate(name)
         var out = [UInt8]()
         for (index, byte) in name.utf8.enumerated() {
@@ -41,7 +41,7 @@ package enum UserName {
     }
 
     /// The user name of a file name made by `encode`, or nil for any other name.
-    package static func decode(_ file: String) -> String? {
+    public static func decode(_ file: String) -> String? {
         let bytes = Array(file.utf8)
         var out = [UInt8]()
         var index = 0
