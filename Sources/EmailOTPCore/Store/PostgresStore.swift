@@ -95,8 +95,9 @@ public final class PostgresStore: TokenStore {
 
     /// A lease counts only while it ends in the future and within the longest store_timeout,
     /// so that a database clock stepped back cannot make a row look held for long.
-    static let leaseColumns = "updated > clock_timestamp() AND updated <= clock_timestamp() + interval '70 seconds', "
-        + "(extract(epoch FROM updated) * 1000000)::bigint::text"
+    static let leaseColumns = "updated > clock_timestamp() AND updated <= clock_timestamp() + interval '70 seconds', \(leaseID)"
+    /// A row's lease as the charge that set it names it (`updated` in microseconds).
+    static let leaseID = "(extract(epoch FROM updated) * 1000000)::bigint::text"
     /// The lease written by a charge: `$3` milliseconds from the database's clock.
     static let leaseUntil = "clock_timestamp() + $3::bigint * interval '1 millisecond'"
 
@@ -159,13 +160,13 @@ public final class PostgresStore: TokenStore {
                     let until = String(max(link.deadline.map { $0 - Monotonic.milliseconds() } ?? timeout * 1000, 1))
                     if before == nil {
                         let made = try db.execute("INSERT INTO emailotp_tokens (user_name, record, updated) VALUES ($1, $2, \(Self.leaseUntil)) "
-                                                  + "ON CONFLICT (user_name) DO NOTHING RETURNING (extract(epoch FROM updated) * 1000000)::bigint::text",
+                                                  + "ON CONFLICT (user_name) DO NOTHING RETURNING \(Self.leaseID)",
                                                   [user, text, until])
                         guard let id = made.first?.first ?? nil else { throw StoreError.io("PostgreSQL store: the record of \(LogText.printable(user)) appeared meanwhile") }
                         written = id
                     } else {
                         let set = try db.execute("UPDATE emailotp_tokens SET record = $2, updated = \(Self.leaseUntil) WHERE user_name = $1 "
-                                                 + "RETURNING (extract(epoch FROM updated) * 1000000)::bigint::text", [user, text, until])
+                                                 + "RETURNING \(Self.leaseID)", [user, text, until])
                         written = set.first?.first ?? nil
                     }
                 } else if record != before || ours {
@@ -210,7 +211,7 @@ public final class PostgresStore: TokenStore {
     /// that charge, once. Nothing was compared before the charge's COMMIT returned, so nothing
     /// leaks. What the log line adds.
     private func refund(_ db: PostgresConnection, user: String, to stored: String?, lease id: String) -> String {
-        let held = "(extract(epoch FROM updated) * 1000000)::bigint::text = $2"
+        let held = "\(Self.leaseID) = $2"
         do {
             let rows = try stored.map {
                 try db.undo("UPDATE emailotp_tokens SET record = $3, updated = now() WHERE user_name = $1 AND \(held) RETURNING 1",
