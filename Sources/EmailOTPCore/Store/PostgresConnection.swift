@@ -1,6 +1,5 @@
 import CShim
 import EmailOTPSystem
-import Glibc
 
 /// One libpq connection whose every wait is bounded: `connect_timeout` while connecting, then
 /// the server's `statement_timeout` / `lock_timeout` in each transaction (`begin`) and a
@@ -51,8 +50,8 @@ package final class PostgresConnection {
         var index: Int32 = 0, count: Int32 = 1
         while index < count {
             var why = [CChar](repeating: 0, count: 512)
-            let started = try Self.withCArrays(defaults) { defaultKeys, defaultValues in
-                try Self.withCArrays(overrides) { overrideKeys, overrideValues in
+            let started = Self.withCArrays(defaults) { defaultKeys, defaultValues in
+                Self.withCArrays(overrides) { overrideKeys, overrideValues in
                     cshim_pq_connect(uri, defaultKeys, defaultValues, overrideKeys, overrideValues, index, &count, &why, why.count)
                 }
             }
@@ -93,32 +92,23 @@ package final class PostgresConnection {
             case Int32(CSHIM_PGRES_POLLING_FAILED): return oneLine(cshim_pq_error_message(connection))
             default: break
             }
-            var descriptor = pollfd(fd: cshim_pq_socket(connection),
-                                    events: Int16(state == Int32(CSHIM_PGRES_POLLING_READING) ? POLLIN : POLLOUT), revents: 0)
-            while true {
-                let left = end - Monotonic.milliseconds()
-                guard left > 0 else { return "timeout expired (store_timeout)" }
-                let ready = poll(&descriptor, 1, Int32(min(left, 60_000)))
-                if ready > 0 { break }
-                if ready < 0 && errno != EINTR { return SystemError("poll", "PostgreSQL socket").description }
+            let events: Readiness.Events = state == Int32(CSHIM_PGRES_POLLING_READING) ? .readable : .writable
+            do {
+                guard try Readiness.wait(cshim_pq_socket(connection), for: events, until: Deadline(monotonic: end),
+                                         what: "PostgreSQL socket") else { return "timeout expired (store_timeout)" }
+            } catch {
+                return "\(error)"
             }
             state = cshim_pq_connect_poll(connection)
         }
     }
 
-    /// NULL-terminated keyword and value arrays of C strings for the duration of `body`.
+    /// NULL-terminated keyword and value arrays of C strings for the duration of `body`
+    /// (`CMemory.withCStrings`: libpq copies what it keeps).
     private static func withCArrays<T>(_ pairs: [(String, String)],
-                                       _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<UnsafePointer<CChar>?>) throws -> T) throws -> T {
-        let keywords = pairs.map { strdup($0.0) }
-        let values = pairs.map { strdup($0.1) }
-        defer { for pointer in keywords + values { free(pointer) } }
-        guard keywords.allSatisfy({ $0 != nil }), values.allSatisfy({ $0 != nil }) else {
-            throw StoreError.io("PostgreSQL store: out of memory")
-        }
-        let k: [UnsafePointer<CChar>?] = keywords.map { UnsafePointer($0) } + [nil]
-        let v: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
-        return try k.withUnsafeBufferPointer { kp in
-            try v.withUnsafeBufferPointer { vp in try body(kp.baseAddress!, vp.baseAddress!) }
+                                       _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<UnsafePointer<CChar>?>) throws -> T) rethrows -> T {
+        try CMemory.withCStrings(pairs.map { $0.0 }) { keywords in
+            try CMemory.withCStrings(pairs.map { $0.1 }) { values in try body(keywords, values) }
         }
     }
 
@@ -226,26 +216,23 @@ package final class PostgresConnection {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
         var deadline = Wait(until: until ?? min(Monotonic.milliseconds() + timeout * 1000 + 500, self.deadline ?? Int64.max),
                             cancelling: cancelling)
-        let copies = parameters.map { strdup($0) }
-        defer { for pointer in copies { free(pointer) } }
-        guard copies.allSatisfy({ $0 != nil }) else { throw StoreError.io("PostgreSQL store: out of memory") }
-        var values: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
-        let sent = simple ? cshim_pq_send_query(connection, sql) : values.withUnsafeMutableBufferPointer {
-            cshim_pq_send_query_params(connection, sql, Int32(parameters.count), $0.baseAddress)
+        // libpq copies the parameters into its output buffer before PQsendQueryParams returns.
+        let sent = simple ? cshim_pq_send_query(connection, sql) : CMemory.withCStrings(parameters) {
+            cshim_pq_send_query_params(connection, sql, Int32(parameters.count), $0)
         }
         guard sent == 1 else { throw failure(cshim_pq_error_message(connection)) }
         while true {
             let flushed = cshim_pq_flush(connection)
             if flushed == 0 { break }
             guard flushed > 0 else { throw failure(cshim_pq_error_message(connection)) }
-            try wait(POLLOUT | POLLIN, &deadline)
+            try wait([.writable, .readable], &deadline)
             guard cshim_pq_consume_input(connection) == 1 else { throw failure(cshim_pq_error_message(connection)) }
         }
         var rows = [[String?]]()
         var problem: String? = nil
         while true {
             while cshim_pq_is_busy(connection) == 1 {
-                try wait(POLLIN, &deadline)
+                try wait(.readable, &deadline)
                 guard cshim_pq_consume_input(connection) == 1 else { throw failure(cshim_pq_error_message(connection)) }
             }
             guard let result = cshim_pq_get_result(connection) else { break }
@@ -271,27 +258,26 @@ package final class PostgresConnection {
         return (rows, deadline.cancelled)
     }
 
-    private func wait(_ events: Int32, _ deadline: inout Wait) throws {
+    private func wait(_ events: Readiness.Events, _ deadline: inout Wait) throws {
         guard let connection = raw else { throw StoreError.io("PostgreSQL store: the connection is closed") }
-        var descriptor = pollfd(fd: cshim_pq_socket(connection), events: Int16(events), revents: 0)
+        let socket = cshim_pq_socket(connection)
         while true {
-            let left = deadline.until - Monotonic.milliseconds()
-            guard left > 0 else {
-                if deadline.cancelling, !deadline.cancelled, cshim_pq_cancel_detached(connection) == 0 {
-                    deadline.cancelled = true
-                    deadline.until = min(Monotonic.milliseconds() + Self.reserve(timeout), end ?? Int64.max)
-                    continue
-                }
+            let ready: Bool
+            do {
+                ready = try Readiness.wait(socket, for: events, until: Deadline(monotonic: deadline.until), what: "PostgreSQL socket")
+            } catch {
                 close()
-                if let end = self.deadline, Monotonic.milliseconds() >= end { throw budgetSpent() }
-                throw StoreError.io("PostgreSQL store: no answer from the database within store_timeout (\(timeout) s)")
+                throw StoreError.io("\(error)")
             }
-            let ready = poll(&descriptor, 1, Int32(min(left, 60_000)))
-            if ready > 0 { return }
-            if ready < 0 && errno != EINTR {
-                close()
-                throw StoreError.io(SystemError("poll", "PostgreSQL socket").description)
+            if ready { return }
+            if deadline.cancelling, !deadline.cancelled, cshim_pq_cancel_detached(connection) == 0 {
+                deadline.cancelled = true
+                deadline.until = min(Monotonic.milliseconds() + Self.reserve(timeout), end ?? Int64.max)
+                continue
             }
+            close()
+            if let end = self.deadline, Monotonic.milliseconds() >= end { throw budgetSpent() }
+            throw StoreError.io("PostgreSQL store: no answer from the database within store_timeout (\(timeout) s)")
         }
     }
 

@@ -33,4 +33,29 @@ public enum CMemory {
     public static func wipe(_ pointer: UnsafeMutableRawPointer, count: Int) {
         memset(pointer, 0, count)
     }
+
+    /// NUL-terminated copies of `texts` for the duration of `body` only: `body` gets an array
+    /// of pointers to them, in order, ended by a NULL (the shape of libpq's keyword, value and
+    /// parameter arrays). The copies live in one buffer owned by this call; it is zeroed (the
+    /// texts may hold a password) and released when `body` returns or throws, so no pointer
+    /// may be kept past `body`. A text holding a NUL ends there, as a C string does.
+    public static func withCStrings<T>(_ texts: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) throws -> T) rethrows -> T {
+        var bytes = [CChar]()
+        var offsets = [Int]()
+        for text in texts {
+            offsets.append(bytes.count)
+            bytes.append(contentsOf: text.utf8.map { CChar(bitPattern: $0) })
+            bytes.append(0)
+        }
+        return try bytes.withUnsafeMutableBufferPointer { buffer in
+            let list = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: offsets.count + 1)
+            list.initialize(repeating: nil, count: offsets.count + 1)
+            defer {
+                list.deallocate()
+                if let base = buffer.baseAddress { wipe(base, count: buffer.count) }
+            }
+            for (index, offset) in offsets.enumerated() { list[index] = buffer.baseAddress.map { UnsafePointer($0 + offset) } }
+            return try body(UnsafePointer(list))
+        }
+    }
 }

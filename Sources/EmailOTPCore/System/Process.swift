@@ -22,6 +22,11 @@ public struct Deadline {
         self.init(afterMilliseconds: seconds * 1000)
     }
 
+    /// The point `milliseconds` of `Monotonic.milliseconds()`.
+    public init(monotonic milliseconds: Int64) {
+        self.milliseconds = milliseconds
+    }
+
     /// Milliseconds left, never below 0.
     public var remaining: Int64 { max(0, milliseconds - Monotonic.milliseconds()) }
     public var hasPassed: Bool { remaining == 0 }
@@ -37,6 +42,31 @@ public struct Deadline {
         while !hasPassed {
             var wait = timespec(tv_sec: Int(remaining / 1000), tv_nsec: Int(remaining % 1000) * 1_000_000)
             _ = nanosleep(&wait, nil)
+        }
+    }
+}
+
+/// Waiting for a descriptor another library reads and writes (libpq's socket): `poll(2)`.
+public enum Readiness {
+    /// What the wait is for.
+    public struct Events: OptionSet {
+        public let rawValue: Int16
+        public init(rawValue: Int16) { self.rawValue = rawValue }
+        public static let readable = Events(rawValue: Int16(POLLIN))
+        public static let writable = Events(rawValue: Int16(POLLOUT))
+    }
+
+    /// Waits until `fd` is ready for one of `events` (an error or hang-up on it counts as
+    /// ready: the next read or write tells) or `deadline` has passed: true when ready, false
+    /// at the deadline. A signal does not cut the wait short (`EINTR`: it goes on for what is
+    /// left); a `poll` that fails otherwise throws `SystemError` about `what`.
+    public static func wait(_ fd: Int32, for events: Events, until deadline: Deadline, what: String) throws -> Bool {
+        var descriptor = pollfd(fd: fd, events: events.rawValue, revents: 0)
+        while true {
+            let ready = poll(&descriptor, 1, deadline.pollTimeout)
+            if ready > 0 { return true }
+            if ready < 0 && errno != EINTR { throw SystemError("poll", what) }
+            if deadline.hasPassed { return false }
         }
     }
 }
