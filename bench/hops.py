@@ -6,7 +6,7 @@
 Run it as root after ./install.sh, inside /work/tools/sandbox (it adds a user). It measures the
 installed emailotp command and helper (installed unstripped) and the module of the build
 (default: .build/release/libpam_emailotp.so of this tree; the installed copy is stripped, and a
-stack needs its symbols and debug information). Two logins of one enrolled user (file store,
+stack needs its symbols and debug information). Three logins of one enrolled user (file store,
 codes mailed into a Maildir, the code answered from the mail), each a fresh bench/pamrun:
 
   interactive   pamrun CONFDIR svc USER PIN -     stack `auth required MODULE config=C`
@@ -14,6 +14,8 @@ codes mailed into a Maildir, the code answered from the mail), each a fresh benc
   su            pamrun --ruid UID CONFDIR svc USER -     stack `... config=C pin=none` (the
                 line of pam.d-examples/su): real uid not 0, euid 0 as in su, so the module
                 runs the login in the clean process: a child that execs emailotp-helper
+  su nullok     the same with `nullok`: the module answers "unenrolled?" in su's process
+                first (the user is enrolled, so the login goes on in the helper)
 
 each once under gdb (bench/hops_gdb.py, every process followed across fork and exec; nothing
 stops) and once under `strace -f -e trace=openat`.
@@ -28,7 +30,7 @@ to the caller of cshim_spawn) plus the helper's hops to the grant.
 
 Configuration loads: openat() calls of the configuration file per process (strace).
 Authenticators: calls of Authenticator.init per process (a gdb breakpoint on every copy,
-inlined ones too). Takes about a minute on 2 cores.
+inlined ones too). Takes about 40 s on 2 cores.
 """
 import argparse
 import json
@@ -227,16 +229,18 @@ def measure(args, module, work, user):
     confdir.mkdir()
     (confdir / "interactive").write_text("auth required %s config=%s\n" % (module, config))
     (confdir / "su").write_text("auth required %s config=%s pin=none\n" % (module, config))
+    (confdir / "su-nullok").write_text("auth required %s config=%s pin=none nullok\n" % (module, config))
     runs = {
         "interactive": [pamrun, str(confdir), "interactive", user, PIN, "-"],
         "su": [pamrun, "--ruid", str(uid), str(confdir), "su", user, "-"],
+        "su nullok": [pamrun, "--ruid", str(uid), str(confdir), "su-nullok", user, "-"],
     }
     authenticator_inits = (linkage_names(module, r"^EmailOTP\w*\.Authenticator\.init\(") +
                            linkage_names(args.helper, r"^EmailOTP\w*\.Authenticator\.init\("))
     figures = {"module": module}
     for case, argv in runs.items():
-        out = work / ("%s.jsonl" % case)
-        fifo = work / ("%s.stdin" % case)
+        out = work / ("%s.jsonl" % case.replace(" ", "-"))
+        fifo = work / ("%s.stdin" % case.replace(" ", "-"))
         os.mkfifo(fifo)
         env = dict(os.environ, HOPS_OUT=str(out), HOPS_STDIN=str(fifo), HOPS_ARGV=json.dumps(argv),
                    HOPS_COUNT=",".join(sorted(set(authenticator_inits))))
@@ -266,8 +270,8 @@ def measure(args, module, work, user):
                 inits[program] = inits.get(program, 0) + e["calls"]
         figures[case] = {"hops": total, "authenticators": inits}
         # the configuration file's opens, per process
-        trace = work / ("%s.strace" % case)
-        fifo = work / ("%s.strace.stdin" % case)
+        trace = work / ("%s.strace" % case.replace(" ", "-"))
+        fifo = work / ("%s.strace.stdin" % case.replace(" ", "-"))
         os.mkfifo(fifo)
         rc, text = login(["strace", "-f", "-qq", "-e", "trace=openat,execve", "-o", str(trace), "sh", "-c",
                           'exec "$@" < "$0"', str(fifo)] + argv, maildir, dict(os.environ), fifo)

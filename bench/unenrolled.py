@@ -2,7 +2,7 @@
 """The unenrolled path (nullok pin=none) and a re-used challenge of module builds beside pam_permit.
 
     sudo bench/unenrolled.py [--rounds N] [--no-callgrind] [--no-challenge] [--emailotp BIN]
-                             MODULE.so [MODULE.so ...]
+                             [--annotate N] MODULE.so [MODULE.so ...]
 
 For each module, stripped as install.sh installs it: its size, the count of admin-only symbols
 `nm` finds in the unstripped build, callgrind's instructions of one fresh bench/pamrun process
@@ -41,6 +41,9 @@ ADMIN_NAMES = ["Audit", "PostgresSchema", "StackAudit", "SudoersRules", "SSHDCon
                "PAMStackReader", "LocalUsers"]
 
 
+ANNOTATE = 0  # --annotate N: callgrind_annotate's N costliest functions (inclusive) of each case
+
+
 def instructions(argv, expect=None):
     """callgrind's instruction count of one run of ARGV; with EXPECT, the run's exit status
     must be EXPECT (else the wrong path was measured): (count, stdout)."""
@@ -48,6 +51,11 @@ def instructions(argv, expect=None):
         p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=%s/cg" % out] + argv,
                            capture_output=True, text=True)
         found = re.search(r"Collected : (\d+)", p.stderr)
+        if ANNOTATE and found:
+            table = subprocess.run(["callgrind_annotate", "--inclusive=yes", "%s/cg" % out],
+                                   capture_output=True, text=True).stdout
+            rows = [line for line in table.splitlines() if re.match(r"\s*[\d,]+ \(", line)][1:ANNOTATE + 1]
+            print("    %s:\n%s" % (argv[2], "\n".join("      " + row[:160] for row in rows)))
         if expect is None:
             return int(found.group(1)) if found else None
         if p.returncode != expect or not found:
@@ -129,9 +137,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--no-callgrind", action="store_true")
     parser.add_argument("--no-challenge", action="store_true", help="leave out the challenge-mode cases")
+    parser.add_argument("--annotate", type=int, default=0, metavar="N",
+                        help="print each case's N costliest functions (callgrind_annotate, inclusive); "
+                             "the module is then stripped of its debug information only, keeping its symbols")
     parser.add_argument("--emailotp", default="/usr/local/sbin/emailotp", help="enrols the challenge cases' user")
     parser.add_argument("modules", nargs="+")
     args = parser.parse_args()
+    global ANNOTATE
+    ANNOTATE = args.annotate
     private_namespace()
     work, pamrun, config, confdir = scratch("emailotp-unenrolled.")
     (confdir / "permit").write_text("auth required pam_permit.so\n")
@@ -140,7 +153,7 @@ def main():
     for number, module in enumerate(args.modules):
         module = os.path.abspath(module)
         stripped = work / ("stripped%d.so" % number)
-        subprocess.run(["strip", "-o", str(stripped), module], check=True)
+        subprocess.run(["strip"] + (["--strip-debug"] if args.annotate else []) + ["-o", str(stripped), module], check=True)
         symbols = subprocess.run(["nm", module], capture_output=True, text=True).stdout.splitlines()
         admin = {name: sum(name in line for line in symbols) for name in ADMIN_NAMES}
         service = "unenrolled%d" % number
