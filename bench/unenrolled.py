@@ -44,7 +44,10 @@ ADMIN_NAMES = ["Audit", "PostgresSchema", "StackAudit", "SudoersRules", "SSHDCon
 ANNOTATE = 0  # --annotate N: callgrind_annotate's N costliest functions (inclusive) of each case
 
 
-def instructions(argv, expect=None):
+ENTRY_ROWS = re.compile(r"\(below main\)|__libc_start|\?\?\?:main |libpam\.so|ld-linux|pam_sm_authenticate|emailotp_authenticate")
+
+
+def instructions(argv, expect=None, label=None):
     """callgrind's instruction count of one run of ARGV; with EXPECT, the run's exit status
     must be EXPECT (else the wrong path was measured): (count, stdout)."""
     with tempfile.TemporaryDirectory() as out:
@@ -54,8 +57,9 @@ def instructions(argv, expect=None):
         if ANNOTATE and found:
             table = subprocess.run(["callgrind_annotate", "--inclusive=yes", "%s/cg" % out],
                                    capture_output=True, text=True).stdout
-            rows = [line for line in table.splitlines() if re.match(r"\s*[\d,]+ \(", line)][1:ANNOTATE + 1]
-            print("    %s:\n%s" % (argv[2], "\n".join("      " + row[:160] for row in rows)))
+            rows = [line for line in table.splitlines()
+                    if re.match(r"\s*[\d,]+ \(", line) and not ENTRY_ROWS.search(line)][:ANNOTATE]
+            print("    %s, below pam_sm_authenticate:\n%s" % (label or argv[2], "\n".join("      " + row[:200] for row in rows)))
         if expect is None:
             return int(found.group(1)) if found else None
         if p.returncode != expect or not found:
@@ -92,14 +96,14 @@ def challenge_cases(work, pamrun, confdir, module, number, emailotp):
         raise SystemExit("unenrolled: the first step did not open a challenge (exit %d, %d mails): %s"
                          % (first.returncode, len(mails), first.stdout))
     figures = {}
-    figures["re-used challenge"], said = instructions(run + [""], expect=7)
+    figures["re-used challenge"], said = instructions(run + [""], expect=7, label="re-used challenge")
     if len(list((maildir / "new").iterdir())) != 1 or txid.group(1) not in said:
         raise SystemExit("unenrolled: the second first step did not re-use the open challenge: %s" % said)
     answer = extract_code(mails[0].read_bytes())
     granted = subprocess.run(run + [answer], capture_output=True, text=True)
     if granted.returncode != 0:
         raise SystemExit("unenrolled: the code was not granted (exit %d): %s" % (granted.returncode, granted.stdout))
-    figures["replayed answer"], _ = instructions(run + [answer], expect=7)
+    figures["replayed answer"], _ = instructions(run + [answer], expect=7, label="replayed answer")
     return figures
 
 
@@ -172,7 +176,7 @@ def main():
         print("%s not found: the challenge cases are left out" % args.emailotp)
         challenge = False
     for module, size, admin, argv, stripped, number in rows:
-        instr = None if args.no_callgrind else instructions(argv)
+        instr = None if args.no_callgrind else instructions(argv, label="unenrolled")
         wall = statistics.median(samples[module])
         print("%s\n  stripped %d bytes; admin symbols %s (total %d)" % (module, size, admin, sum(admin.values())))
         print("  unenrolled: %.3f ms median (%.2fx pam_permit, %d rounds)%s" % (
