@@ -21,16 +21,18 @@ each once under gdb (bench/hops_gdb.py, every process followed across fork and e
 stops) and once under `strace -f -e trace=openat`.
 
 A hop is one Swift or C function of this project on the call stack, inlined ones included
-(gdb reads the DWARF inline records), counted from pam_sm_authenticate (the helper: main)
-down to the function that writes the "granted" log line; not counted: that entry function
-itself, the log shim (cshim_pam_syslog / cshim_syslog), the Swift runtime and standard library,
-compiler thunks (reabstraction, partial apply, outlined copies). Closures count (a reader
-follows them). su: the module's hops to the helper call (cshim_spawn, its frames counted down
-to the caller of cshim_spawn) plus the helper's hops to the grant.
+(gdb reads the DWARF inline records), from the entry (the module: emailotp_authenticate,
+which pam_sm_authenticate tail-calls; the helper: its main), not counted, down to the
+function that writes the "granted" log line, counted. Not counted either: the log shim
+(cshim_pam_syslog / cshim_syslog) and the logging frames under it (Authenticator.log, the
+Logger), the Swift runtime and standard library, compiler thunks (reabstraction, partial
+apply, outlined copies); a function on the stack twice counts once; closures count (a reader
+follows them). su: the module's hops down to the caller of cshim_spawn (the start of the
+helper) plus the helper's hops to the grant. Each path is printed.
 
 Configuration loads: openat() calls of the configuration file per process (strace).
 Authenticators: calls of Authenticator.init per process (a gdb breakpoint on every copy,
-inlined ones too). Takes about 40 s on 2 cores.
+inlined ones too). Takes about 20 s on 2 cores (after the build and install).
 """
 import argparse
 import json
