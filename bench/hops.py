@@ -239,6 +239,8 @@ def measure(args, module, work, user):
     }
     authenticator_inits = (linkage_names(module, r"^EmailOTP\w*\.Authenticator\.init\(") +
                            linkage_names(args.helper, r"^EmailOTP\w*\.Authenticator\.init\("))
+    if not authenticator_inits:
+        print("hops: no Authenticator.init in %s or %s: the Authenticators are not counted" % (module, args.helper))
     figures = {"module": module}
     for case, argv in runs.items():
         out = work / ("%s.jsonl" % case.replace(" ", "-"))
@@ -287,7 +289,8 @@ def measure(args, module, work, user):
         loads = config_loads(trace.read_text(), str(config))
         figures[case]["config_loads"] = loads
         print("   configuration loads (openat of %s) per process: %s; total %d" % (config.name, loads, sum(loads.values())))
-        print("   Authenticator.init calls per process: %s; total %d" % (inits or "{}", sum(inits.values())))
+        if authenticator_inits:
+            print("   Authenticator.init calls per process: %s; total %d" % (inits or "{}", sum(inits.values())))
         print()
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
