@@ -71,8 +71,8 @@ final class StoreWorkTests: FlowTestCase {
                            nullok: false, stackPIN: nil, firstPass: .no).status
         }
         XCTAssertEqual(result, .success)
-        // The code key is read once before each attempt (`Attempt.Keys`).
-        XCTAssertEqual(counting.calls, ["read", "codeKey", "attempt", "update", "codeKey", "attempt"])
+        // The code key is read once by each attempt's charge, under the user's lock (`Attempt.Keys`).
+        XCTAssertEqual(counting.calls, ["read", "attempt", "attempt.codeKey", "update", "attempt", "attempt.codeKey"])
         XCTAssertEqual(counting.transactions, 3)
         XCTAssertEqual(counting.writes, 5)
     }
