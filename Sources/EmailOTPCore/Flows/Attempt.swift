@@ -173,7 +173,7 @@ struct Attempt {
     }
 
     private func refused(_ verify: VerifyOutcome) -> AttemptOutcome {
-        answersCode ? .verify(verify) : .trigger(TriggerOutcome(verify))
+        answersCode ? .verify(verify) : .trigger(.refused(verify))
     }
 
     /// Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
