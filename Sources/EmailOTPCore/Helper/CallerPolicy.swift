@@ -73,12 +73,9 @@ package enum CallerPolicy {
         case ownToken
     }
 
-    /// A refusal: one log line that says what to change.
-    package struct Refusal: Error, Equatable, CustomStringConvertible {
-        package let reason: String
-        package init(_ reason: String) { self.reason = reason }
-        package var description: String { reason }
-    }
+    /// A refusal: one log line that says what to change (the helper's one refusal type, also
+    /// for a frame the protocol refuses).
+    package typealias Refusal = HelperProtocol.Refused
 
     /// What the helper was started for, from its arguments: which verb, and (for `login`) the
     /// module's arguments it may honour.

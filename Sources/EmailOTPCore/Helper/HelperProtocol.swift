@@ -113,6 +113,8 @@ package enum HelperProtocol {
         case result(Outcome)
     }
 
+    /// Why the helper refuses: a frame or request that breaks the protocol, or a caller that
+    /// `CallerPolicy` does not admit (`CallerPolicy.Refusal`). Its description is the reason.
     package struct Refused: Error, CustomStringConvertible, Equatable {
         package let reason: String
         package init(_ reason: String) { self.reason = reason }

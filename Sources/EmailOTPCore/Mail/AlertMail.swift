@@ -87,7 +87,7 @@ extension MailComposer {
     package func composeAlert(_ context: AlertMailContext) throws -> OutgoingMail {
         let sender = config.effectiveSender
         guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
-            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+            throw MailError("refusing a mail address that is not a plain address")
         }
         // PAM_RHOST and PAM_SERVICE come from the application: shown, never trusted as text.
         let service = context.service.isEmpty ? "login" : LogText.printable(context.service)

@@ -47,13 +47,6 @@ public struct CodeMailContext {
     }
 }
 
-package struct MailCompositionError: Error, CustomStringConvertible {
-    package let message: String
-    package var description: String { message }
-
-    package init(message: String) { self.message = message }
-}
-
 /// Builds the MIME message of a code mail from the configured templates.
 package struct MailComposer {
     package static let defaultTextTemplate = codeLines + detailLines
@@ -112,23 +105,23 @@ package struct MailComposer {
     package func compose(_ context: CodeMailContext, date: Int64) throws -> OutgoingMail {
         let sender = config.effectiveSender
         guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
-            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+            throw MailError("refusing a mail address that is not a plain address")
         }
         // Both come from this module; anything else must not reach a header.
         guard context.transactionID.utf8.count == 20, context.transactionID.isASCIIDigits,
               context.code.isASCIIDigits else {
-            throw MailCompositionError(message: "refusing a transaction id or code that is not digits")
+            throw MailError("refusing a transaction id or code that is not digits")
         }
         let fields = values(context)
         for (name, value) in fields where value.hasControlCharacters {
-            throw MailCompositionError(message: "refusing control characters in {\(name)}")
+            throw MailError("refusing control characters in {\(name)}")
         }
         // The code never goes into the subject: lock screens and mail lists show subjects.
         var subjectFields = fields
         subjectFields["otp"] = nil
         let subject = config.mailSubject.expandingPlaceholders(subjectFields)
         guard !subject.hasControlCharacters else {
-            throw MailCompositionError(message: "refusing control characters in the subject")
+            throw MailError("refusing control characters in the subject")
         }
         let builtIn = context.finish.isEmpty ? Self.defaultTextTemplate : Self.defaultChallengeTextTemplate
         let textTemplate = config.textTemplate.isEmpty ? builtIn : config.textTemplate

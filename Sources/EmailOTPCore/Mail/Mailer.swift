@@ -2,7 +2,8 @@ import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPSystem
 
-/// A mail that could not be delivered, and why (for the log; the user sees a generic message).
+/// A mail that could not be composed or delivered, and why (for the log; the user sees a generic
+/// message).
 package struct MailError: Error, CustomStringConvertible, Equatable {
     package let message: String
     package init(_ message: String) { self.message = message }
