@@ -39,7 +39,7 @@ package enum CMemory {
     /// parameter arrays). The copies live in one buffer owned by this call; it is zeroed (the
     /// texts may hold a password) and released when `body` returns or throws, so no pointer
     /// may be kept past `body`. A text holding a NUL ends there, as a C string does.
-    public static func withCStrings<T>(_ texts: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) throws -> T) rethrows -> T {
+    package static func withCStrings<T>(_ texts: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) throws -> T) rethrows -> T {
         var bytes = [CChar]()
         var offsets = [Int]()
         for text in texts {

@@ -23,7 +23,7 @@ public struct Deadline {
     }
 
     /// The point `milliseconds` of `Monotonic.milliseconds()`.
-    public init(monotonic milliseconds: Int64) {
+    package init(monotonic milliseconds: Int64) {
         self.milliseconds = milliseconds
     }
 
@@ -47,20 +47,20 @@ public struct Deadline {
 }
 
 /// Waiting for a descriptor another library reads and writes (libpq's socket): `poll(2)`.
-public enum Readiness {
+package enum Readiness {
     /// What the wait is for.
-    public struct Events: OptionSet {
-        public let rawValue: Int16
-        public init(rawValue: Int16) { self.rawValue = rawValue }
-        public static let readable = Events(rawValue: Int16(POLLIN))
-        public static let writable = Events(rawValue: Int16(POLLOUT))
+    package struct Events: OptionSet {
+        package let rawValue: Int16
+        package init(rawValue: Int16) { self.rawValue = rawValue }
+        package static let readable = Events(rawValue: Int16(POLLIN))
+        package static let writable = Events(rawValue: Int16(POLLOUT))
     }
 
     /// Waits until `fd` is ready for one of `events` (an error or hang-up on it counts as
     /// ready: the next read or write tells) or `deadline` has passed: true when ready, false
     /// at the deadline. A signal does not cut the wait short (`EINTR`: it goes on for what is
     /// left); a `poll` that fails otherwise throws `SystemError` about `what`.
-    public static func wait(_ fd: Int32, for events: Events, until deadline: Deadline, what: String) throws -> Bool {
+    package static func wait(_ fd: Int32, for events: Events, until deadline: Deadline, what: String) throws -> Bool {
         var descriptor = pollfd(fd: fd, events: events.rawValue, revents: 0)
         while true {
             let ready = poll(&descriptor, 1, deadline.pollTimeout)
