@@ -10,6 +10,41 @@ public enum MailTransport: Equatable {
     case maildir(String)
 }
 
+/// The built-in texts of the code mail, all in one place: the subject (`mail_subject`'s default)
+/// and the bodies `MailComposer` uses when `mail_template` is not set. Placeholders:
+/// emailotp.conf(5).
+public enum CodeMailDefaults {
+    public static let subject = "Your one-time code for {service} on {host}"
+
+    /// The body in interactive mode.
+    public static let text = codeLines + detailLines
+
+    /// The body in challenge mode: the same, with how to finish the login.
+    public static let challengeText = codeLines + "{finish}\n\n" + detailLines
+
+    private static let codeLines = """
+    Hello {user},
+
+    Your one-time code for {service} on {host} is:
+
+        {otp}
+
+
+    """
+
+    private static let detailLines = """
+    It is valid for {validity} minutes, until {expires}.
+    Transaction id: {transaction_id}
+    Request from: {rhost}
+
+    If you did not ask for this code, someone has used {first_factor}
+    to log in to {service} on {host} from {rhost} and now waits for
+    this code. Give the code to no one, change {first_factor} at once,
+    and tell your administrator.
+
+    """
+}
+
 /// Every setting of `emailotp.conf` (emailotp.conf(5); the keys are `ConfigKeys.table`), with its default.
 public struct Config {
     public var mailServer = "localhost"
@@ -22,7 +57,7 @@ public struct Config {
     public var mailCAFile = ""
     public var mailTimeout: Int64 = 10
     public var mailTransport = MailTransport.smtp
-    public var mailSubject = "Your one-time code for {service} on {host}"
+    public var mailSubject = CodeMailDefaults.subject
     public var mailTemplate = ""
     public var mailHTMLTemplate = ""
     public var otpValidity: Int64 = 300

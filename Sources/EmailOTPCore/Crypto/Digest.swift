@@ -7,7 +7,7 @@ public struct CryptoFailure: Error, CustomStringConvertible {
 
 /// Keyed hashes and constant-time comparison (OpenSSL).
 public enum Digest {
-    /// HMAC-SHA-256 of `message` under `key` (`HMAC` with `EVP_sha256`).
+    /// HMAC-SHA-256 of `message` under `key` (`cshim_hmac_sha256`: RFC 2104 over libcrypto's `SHA256_*`).
     public static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
         try loadLibcrypto()
         var out = [UInt8](repeating: 0, count: 32)
