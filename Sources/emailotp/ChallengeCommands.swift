@@ -71,7 +71,7 @@ extension EmailOTP {
         @Flag(help: "Print the outcome as JSON.") var json = false
 
         func run() throws {
-            let report: StepReport
+            let report: FlowResult
             do {
                 let user = try checkedUser(self.user)
                 let config = try global.loadConfig()
@@ -79,9 +79,9 @@ extension EmailOTP {
                                                  context: RequestContext(service: "emailotp-check", rhost: ""))
                 let line = Terminal.readLine() ?? ""
                 if let id = transactionId {
-                    report = authenticator.answerTransaction(user: user, transactionID: id, code: line.trimmedBlanks)
+                    report = ChallengeFlow(authenticator).answer(user: user, transactionID: id, code: line.trimmedBlanks)
                 } else {
-                    report = authenticator.challengeStep(user: user, password: line, nullok: false)
+                    report = ChallengeFlow(authenticator).step(user: user, password: line, nullok: false)
                 }
             } catch {
                 if json {
@@ -94,7 +94,7 @@ extension EmailOTP {
             }
             let status: String
             let exit: Int32
-            switch report.result {
+            switch report.status {
             case .success: (status, exit) = ("granted", 0)
             case .unavailable, .serviceError: (status, exit) = ("error", 2)
             default: (status, exit) = report.isChallenge ? ("challenge", 3) : ("denied", 1)

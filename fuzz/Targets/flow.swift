@@ -260,8 +260,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let kind = choices.below(4)
         switch kind {
         case 0:
-            result = authenticator.interactive(user: user, conversation: conversation, nullok: nullok,
-                                               stackPIN: nil, firstPass: .no)
+            result = InteractiveFlow(authenticator).run(user: user, conversation: conversation, nullok: nullok,
+                                               stackPIN: nil, firstPass: .no).status
             answeredCodes = answers.codes
             typedPINs = answers.pins
             // The code prompt belongs to the challenge this login mailed, or to the one it re-used.
@@ -271,8 +271,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 compared = [reused.transactionID]
             }
         case 1:
-            result = authenticator.challenge(user: user, conversation: conversation, nullok: nullok,
-                                             stackPIN: nil, firstPass: .no)
+            result = ChallengeFlow(authenticator).run(user: user, conversation: conversation, nullok: nullok,
+                                             stackPIN: nil, firstPass: .no).status
             compared = config.concurrentChallenges ? armedIDs : Set(armed.max(by: { $0.created < $1.created }).map { [$0.transactionID] } ?? [])
             // the one password: the PIN (or nothing), optionally followed by a code
             for answer in answers.codes + answers.pins {
@@ -283,7 +283,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             let pinPart = withPIN ? (choices.chance(6) ? thePIN : wrongPIN) : ""
             let code = pickAnswer(choices, mailer: mailer, pin: "", user: user) ?? ""
             let password = choices.chance(3) ? pinPart : pinPart + code
-            result = authenticator.challengeStep(user: user, password: password, nullok: nullok).result
+            result = ChallengeFlow(authenticator).step(user: user, password: password, nullok: nullok).status
             compared = config.concurrentChallenges ? armedIDs : Set(armed.max(by: { $0.created < $1.created }).map { [$0.transactionID] } ?? [])
             if withPIN, password.hasPrefix(thePIN) { typedPINs.append(thePIN) }
             wrongPINGiven = withPIN && pinPart == wrongPIN
@@ -292,7 +292,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             let mine = mailer.mailed.filter { $0.user == user }
             let id = mine.isEmpty ? "12345678901234567890" : mine[choices.below(mine.count)].transactionID
             let code = pickAnswer(choices, mailer: mailer, pin: "", user: user) ?? ""
-            result = authenticator.answerTransaction(user: user, transactionID: id, code: code).result
+            result = ChallengeFlow(authenticator).answer(user: user, transactionID: id, code: code).status
             compared = [id]
             if code != mine.first(where: { $0.transactionID == id })?.code { wrongCodeTo = id }
             // answering a transaction needs no PIN (emailotp check --transaction-id)

@@ -29,11 +29,11 @@ public enum PAMLogin {
         let stackPIN = options.firstPass == .no ? nil : authtok
         switch options.mode {
         case .interactive:
-            return authenticator.interactive(user: user, conversation: conversation, nullok: options.nullok,
-                                             stackPIN: stackPIN, firstPass: options.firstPass, authtok: authtok)
+            return InteractiveFlow(authenticator).run(user: user, conversation: conversation, nullok: options.nullok,
+                                                      stackPIN: stackPIN, firstPass: options.firstPass, authtok: authtok).status
         case .challenge:
-            return authenticator.challenge(user: user, conversation: conversation, nullok: options.nullok,
-                                           stackPIN: stackPIN, firstPass: options.firstPass)
+            return ChallengeFlow(authenticator).run(user: user, conversation: conversation, nullok: options.nullok,
+                                                    stackPIN: stackPIN, firstPass: options.firstPass).status
         }
     }
 

@@ -74,8 +74,12 @@ struct Attempt {
 
     // MARK: the charge, as `charge` found and wrote it
 
-    /// The request's keyed ids under the store's code key, read once per attempt.
+    /// The request's keyed ids under the store's code key, read under the user's lock by the
+    /// charge.
     private(set) var keys = Keys()
+    /// The ids could not be computed (an HMAC failed: memory): the attempt is charged without
+    /// its source, nothing is compared, and it is refused as a wrong answer.
+    private(set) var keyFailure: Error? = nil
     /// The record before the charge (refreshed), nil when there is none.
     private(set) var pre: TokenRecord? = nil
     /// The challenges the answer is checked against.
@@ -95,7 +99,7 @@ struct Attempt {
     /// The request's ids under the store's code key.
     struct Keys {
         var hasher = CodeHasher(key: [])
-        var source = ""
+        var source: String? = nil
         var rememberedID: String? = nil
         var grantID: String? = nil
     }
@@ -127,9 +131,14 @@ struct Attempt {
 
     /// The first step, under the user's lock: refresh the record, then write the charge —
     /// `failures` failures and one try of each open target —, when the answer will be compared
-    /// against something. Runs again from the start when the store retries it.
-    mutating func charge(_ record: inout TokenRecord?, now: Int64, keys: Keys, config: Config) {
-        self.keys = keys
+    /// against something. `made` is the request's ids, computed under the same lock; when they
+    /// could not be (`keyFailure`) the charge is written all the same, without a source.
+    /// Runs again from the start when the store retries it.
+    mutating func charge(_ record: inout TokenRecord?, now: Int64, keys made: Result<Keys, Error>, config: Config) {
+        switch made {
+        case .success(let made): (keys, keyFailure) = (made, nil)
+        case .failure(let error): (keys, keyFailure) = (Keys(), error)
+        }
         (pre, targets, tries, unanswered) = (nil, [], [], false)
         guard var r = record else { return }
         targets = r.targets(transactionID: transactionID, config: config)
@@ -164,7 +173,7 @@ struct Attempt {
     }
 
     private func refused(_ verify: VerifyOutcome) -> AttemptOutcome {
-        answersCode ? .verify(verify) : .trigger(TriggerOutcome(verify))
+        answersCode ? .verify(verify) : .trigger(.refused(verify))
     }
 
     /// Every PIN candidate is hashed, with a dummy hash when there is nothing to check: the
@@ -184,6 +193,9 @@ struct Attempt {
 
     private mutating func compareAndSettle(_ record: inout TokenRecord?, charged: TokenRecord?, now: Int64,
                                            by auth: Authenticator) throws -> AttemptOutcome {
+        // The ids could not be computed: nothing is compared and the charge stays, as when a
+        // code's HMAC fails in the compare (a failure under the lock is never a grant).
+        if keyFailure != nil { return refused(.wrong(triesLeft: 0)) }
         let matched = try matchPIN(record?.pinHash)
         let source = keys.source
         guard let cur = record, let before = pre else { return refused(.noToken) }
@@ -283,25 +295,29 @@ struct Attempt {
 
 extension Authenticator {
     /// One attempt (`Attempt`): charge, compare, then refund or keep the charge, and apply the
-    /// outcome (open a challenge, grant, count a wrong code), all in one `TokenStore.attempt`,
-    /// after one read of the store's code key. Returns the outcome and, when a challenge was opened,
-    /// its code (the caller mails it). Throws the store's error when the charge (or the
-    /// outcome) cannot be written, and `CryptoFailure` when a hash could not be computed (the
-    /// charge is refunded then).
+    /// outcome (open a challenge, grant, count a wrong code), all in one `TokenStore.attempt`.
+    /// The store's code key is read, and the request's ids made with it, by the charge, under
+    /// the user's lock. Returns the outcome and, when a challenge was opened, its code (the
+    /// caller mails it). Throws the store's error when the key cannot be read or the charge (or
+    /// the outcome) cannot be written, and `CryptoFailure` when a PIN hash or a new code's hash
+    /// could not be computed (the charge is refunded then). An id that could not be computed
+    /// is a refusal (`Attempt.keyFailure`).
     func attempt(user: String, _ typed: Typed, deferMiss: Bool = false, refunds: Int = 0,
                  remembered: Bool = false, enrolling: Enrolling? = nil) throws -> (outcome: AttemptOutcome, code: String) {
         var attempt = Attempt(user: user, typed, splits: passwordSplits, deferMiss: deferMiss, refunds: refunds,
                               remembered: remembered, enrolling: enrolling)
-        // The keyed ids are made before the user's lock is taken: under it run only the
-        // compares and a new code's hash.
-        let keys = try keys(for: attempt, key: try store.codeKey())
         let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
+            let key = try store.codeKey()
+            let keys = Result { try self.keys(for: attempt, key: key) }
             attempt.charge(&record, now: now, keys: keys, config: config)
         }, settle: { record, charged, now in
             try attempt.settle(&record, charged: charged, now: now, by: self)
         })
         // Codes that expired unused before this attempt: their alert, outside the lock.
         if attempt.unanswered { alertUnanswered(user: user) }
+        if let failure = attempt.keyFailure {
+            log(.error, user, "request ids not computed, answer refused unchecked and counted: \(failure)")
+        }
         if let failure = attempt.failure { throw failure }
         return (outcome, attempt.code)
     }

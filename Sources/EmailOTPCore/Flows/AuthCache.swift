@@ -27,21 +27,23 @@ extension Authenticator {
         try GrantHasher(key: try key ?? store.codeKey()).hash(user: user, service: context.service,
                                                        rhost: context.rhost, password: password, host: config.grantHost)
     }
+}
 
+extension ChallengeFlow {
     /// Remembers a granted PIN + code for `auth_cache` seconds. A failure here costs only the
     /// cache: the grant stands.
     func rememberGrant(user: String, password: String) {
-        guard config.authCache > 0 else { return }
-        let lifetime = config.authCache
+        guard auth.config.authCache > 0 else { return }
+        let lifetime = auth.config.authCache
         do {
-            let hash = try grantHash(user: user, password: password)
-            let anyHost = context.rhost.isEmpty
+            let hash = try auth.grantHash(user: user, password: password)
+            let anyHost = auth.context.rhost.isEmpty
             // The store's time, like every other decision: a fleet's hosts share one clock.
-            try store.update(user: user) { record, now in
+            try auth.store.update(user: user) { record, now in
                 record?.rememberGrant(hash, at: now, lifetime: lifetime, withoutRemoteHost: anyHost)
             }
         } catch {
-            log(.error, user, "auth_cache not written: \(error)")
+            auth.log(.error, user, "auth_cache not written: \(error)")
         }
     }
 }

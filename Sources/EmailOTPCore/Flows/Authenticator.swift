@@ -11,14 +11,7 @@ public struct DeliveryFailure: Error, CustomStringConvertible {
     public var description: String { reason }
 }
 
-public enum TriggerOutcome: Equatable {
-    case noToken, disabled, locked, wrongPIN, noPIN, rateLimited
-    case sent(Challenge, email: String)
-    case reused(Challenge, email: String)
-    /// A right PIN (or none with pin=none) from a remembered remote host: granted, no code.
-    case remembered
-}
-
+/// What a check of an answer ends with (`verify`, and the PIN refusals of `trigger`).
 public enum VerifyOutcome: Equatable {
     case granted, expired, noChallenge, locked, disabled, noToken, wrongPIN, noPIN
     case wrong(triesLeft: Int)
@@ -26,21 +19,23 @@ public enum VerifyOutcome: Equatable {
     case recovered(left: Int)
 }
 
-extension TriggerOutcome {
-    /// A PIN refusal of `TokenRecord.checkPIN`.
-    init(_ refused: VerifyOutcome) {
-        switch refused {
-        case .locked: self = .locked
-        case .disabled: self = .disabled
-        case .noPIN: self = .noPIN
-        case .noToken: self = .noToken
-        default: self = .wrongPIN
-        }
-    }
+/// What opening a challenge ends with (`trigger`).
+public enum TriggerOutcome: Equatable {
+    /// The PIN was refused (`TokenRecord.checkPIN`): `.wrongPIN`, and the refusals that answer
+    /// like it — `.noToken`, `.disabled`, `.locked`, `.noPIN`. The cases shared with a code's
+    /// check, written once.
+    case refused(VerifyOutcome)
+    case rateLimited
+    case sent(Challenge, email: String)
+    case reused(Challenge, email: String)
+    /// A right PIN (or none with pin=none) from a remembered remote host: granted, no code.
+    case remembered
 }
 
-/// The two operations every flow is made of — open a challenge (and mail its code), check a
-/// code — each one read-modify-write of the user's record under the store's lock.
+/// The ports of a login (configuration, store, clock, randomness, mailer, log, request) and the
+/// store steps both flows (`InteractiveFlow`, `ChallengeFlow`) are made of — open a challenge
+/// (`trigger`: `attempt`, then `deliver`), check a code (`verify`) — each one read-modify-write
+/// of the user's record under the store's lock.
 public struct Authenticator {
     public let config: Config
     public let pinMode: PINMode
@@ -81,7 +76,7 @@ public struct Authenticator {
                         finish: String = "", remembered: Bool = false, enrolling: Enrolling? = nil) throws -> TriggerOutcome {
         let (outcome, code) = try attempt(user: user, .pin(pin), deferMiss: deferMiss, refunds: pendingMisses,
                                           remembered: remembered, enrolling: enrolling)
-        guard case .trigger(let opened) = outcome else { return .wrongPIN }
+        guard case .trigger(let opened) = outcome else { return .refused(.wrongPIN) }
         return try deliver(opened, user: user, code: code, finish: finish)
     }
 
@@ -107,6 +102,30 @@ public struct Authenticator {
         try store.arm(challenge, user: user, tries: tries)
         challenge.triesLeft = tries
         return .sent(challenge, email: email)
+    }
+
+    /// The trigger step's outcome as the flows go on from it: the challenge opened (or
+    /// re-used), whose code the flow asks for or tells of, or the end of the login — granted
+    /// from a remembered host, or refused (logged here; the flow shows it). With `deferMiss` (a
+    /// stacked password tried as the PIN) a PIN refusal is a `DeferredMiss`: logged only, nothing
+    /// shown, no alert due — the prompt that follows decides, and a lock waits for it.
+    func triggered(_ outcome: TriggerOutcome, user: String, deferMiss: Bool) -> Triggered {
+        switch outcome {
+        case .sent(let challenge, let email):
+            return .opened(OpenedChallenge(challenge: challenge, email: email, sent: true))
+        case .reused(let challenge, let email):
+            return .opened(OpenedChallenge(challenge: challenge, email: email, sent: false))
+        case .remembered:
+            logRememberedGrant(user: user, trustedNetwork: fromTrustedNetwork)
+            return .ended(FlowResult(status: .success))
+        case .refused(let pinRefusal) where deferMiss:
+            var result = FlowResult(logged(refusal(outcome) ?? Refusal(result: .authError, message: ""), user: user))
+            result.alertDue = false
+            result.deferredMiss = DeferredMiss(counted: pinRefusal == .wrongPIN)
+            return .ended(result)
+        case .refused, .rateLimited:
+            return .ended(FlowResult(logged(refusal(outcome) ?? Refusal(result: .authError, message: ""), user: user)))
+        }
     }
 
     /// Checks `code` against the challenge `transactionID`, or when nil against the open

@@ -56,34 +56,35 @@ extension Authenticator {
         log(.notice, user, "token enrolled at the first login")
         alert(.enrolled, user: user)
     }
+}
 
-    // MARK: mode=interactive
-
-    /// Mails the code, asks the new PIN twice (pin=token), then the code, up to `otp_tries`.
-    func enrolInteractive(user: String, conversation: Conversation, authtok: String?, alertDue: inout Bool) -> AuthResult {
+/// mode=interactive: the enrolment's steps.
+extension InteractiveFlow {
+    /// trigger → deliver → tell, the new PIN asked twice (pin=token), then verify (the code
+    /// prompts, up to `otp_tries`).
+    func enrol(user: String, conversation: Conversation, authtok: String?) -> FlowResult {
         do {
-            guard try preparePending(user: user) else { return .authError }
+            guard try auth.preparePending(user: user) else { return FlowResult(status: .authError) }
         } catch {
-            return logged(refusal(storeError: error), user: user).result
+            return FlowResult(status: auth.logged(auth.refusal(storeError: error), user: user).result)
         }
         conversation.info(Messages.enrolling)
-        let opened: OpenedCode
-        switch triggerForUser(user, pin: nil, conversation: conversation, finish: Messages.enrolMailNote, enrolling: Enrolling(),
-                              alertDue: &alertDue) {
-        case .success(let code?): opened = code
-        case .success(nil), .failure(.stackedPINRefused): return .authError
-        case .failure(.refused(let result)): return result
+        let opened: OpenedChallenge
+        switch trigger(user: user, pin: nil, conversation: conversation, finish: Messages.enrolMailNote, enrolling: Enrolling()) {
+        case .opened(let challenge): opened = challenge
+        case .ended(let result): return result.status == .success ? FlowResult(status: .authError) : result
         }
+        let prompt = tell(user: user, opened, conversation: conversation)
         var pin: String? = nil
         var pinHash: String? = nil
-        if pinMode == .token {
+        if auth.pinMode == .token {
             switch chooseNewPIN(user: user, conversation: conversation) {
             case .success(let chosen): (pin, pinHash) = chosen
-            case .failure(let result): return result
+            case .failure(let status): return FlowResult(status: status)
             }
         }
-        return answerCodes(user: user, challenge: opened.challenge, prompt: opened.prompt, conversation: conversation,
-                           echoes: [pin, authtok].compactMap { $0 }, enrolling: Enrolling(pinHash: pinHash), alertDue: &alertDue)
+        return answerCodes(user: user, challenge: opened.challenge, prompt: prompt, conversation: conversation,
+                           echoes: [pin, authtok].compactMap { $0 }, enrolling: Enrolling(pinHash: pinHash))
     }
 
     /// The new PIN, asked twice with the rules of `emailotp enroll` (`PINHash.validate`), and
@@ -93,7 +94,7 @@ extension Authenticator {
         for _ in 0..<3 {
             guard let first = conversation.prompt(Messages.newPINPrompt, echo: false),
                   let second = conversation.prompt(Messages.repeatPINPrompt, echo: false) else { return .failure(.conversationError) }
-            if isNoAnswer(first) { return .failure(noAnswer(user: user, at: "new PIN")) }
+            if auth.isNoAnswer(first) { return .failure(auth.noAnswer(user: user, at: "new PIN")) }
             if let problem = PINHash.validate(first) {
                 conversation.error(Messages.pinRefused(problem))
                 continue
@@ -103,24 +104,25 @@ extension Authenticator {
                 continue
             }
             do {
-                return .success((first, try PINHash.make(first, random: random)))
+                return .success((first, try PINHash.make(first, random: auth.random)))
             } catch {
-                return .failure(logged(refusal(storeError: error), user: user).result)
+                return .failure(auth.logged(auth.refusal(storeError: error), user: user).result)
             }
         }
-        log(.notice, user, "enrolment: no acceptable new PIN after 3 tries, nothing counted")
+        auth.log(.notice, user, "enrolment: no acceptable new PIN after 3 tries, nothing counted")
         return .failure(.authError)
     }
+}
 
-    // MARK: mode=challenge and emailotp check
-
+/// mode=challenge and emailotp check: the enrolment's steps.
+extension ChallengeFlow {
     /// `mode=challenge` in the module: the password from the stack (use_first_pass; with
-    /// try_first_pass only when it opens the challenge or answers it) or the prompt. The caller
-    /// shows the report.
-    func enrolChallenge(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass) -> StepReport {
+    /// try_first_pass only when it opens the challenge or answers it) or the prompt. `run`
+    /// shows the result.
+    func enrol(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass) -> FlowResult {
         switch (firstPass, stackPIN) {
         case (.use, nil):
-            return StepReport(result: noStackedPassword(user: user))
+            return FlowResult(status: auth.noStackedPassword(user: user))
         case (.use, let token?):
             return enrolAnswer(user: user, password: token)
         case (.try, let token?) where !hasOpenChallenge(user: user) || enrolmentAnswer(token) != nil:
@@ -128,68 +130,68 @@ extension Authenticator {
         default:
             break
         }
-        guard let typed = conversation.prompt(config.pinPrompt, echo: false) else { return StepReport(result: .conversationError) }
-        if pinMode == .token && isNoAnswer(typed) { return StepReport(result: noAnswer(user: user, at: "password")) }
+        guard let typed = conversation.prompt(auth.config.pinPrompt, echo: false) else { return FlowResult(status: .conversationError) }
+        if auth.pinMode == .token && auth.isNoAnswer(typed) { return FlowResult(status: auth.noAnswer(user: user, at: "password")) }
         return enrolAnswer(user: user, password: typed)
     }
 
     /// One password of an enrolling login: while a challenge is open, the PIN chosen followed
     /// by the code (pin=token) or the code (pin=none) answers it; anything else opens one.
-    func enrolAnswer(user: String, password: String) -> StepReport {
+    func enrolAnswer(user: String, password: String) -> FlowResult {
         do {
-            guard try preparePending(user: user) else { return StepReport(result: .authError) }
+            guard try auth.preparePending(user: user) else { return FlowResult(status: .authError) }
         } catch {
-            return StepReport(logged(refusal(storeError: error), user: user))
+            return FlowResult(auth.logged(auth.refusal(storeError: error), user: user))
         }
         guard hasOpenChallenge(user: user), let answer = enrolmentAnswer(password) else { return enrolTrigger(user: user) }
         if let pin = answer.pin, let problem = PINHash.validate(pin) {
-            log(.notice, user, "enrolment: the PIN chosen was refused (\(problem)), nothing counted")
-            return StepReport(result: .authError, message: Messages.pinRefused(problem) + " " + Messages.enrolFinish(withPIN: true))
+            auth.log(.notice, user, "enrolment: the PIN chosen was refused (\(problem)), nothing counted")
+            return FlowResult(status: .authError, message: Messages.pinRefused(problem) + " " + Messages.enrolFinish(withPIN: true))
         }
         let outcome: VerifyOutcome
         do {
-            let hash = try answer.pin.map { try PINHash.make($0, random: random) }
-            outcome = try verify(user: user, code: answer.code, transactionID: nil, pin: nil, enrolling: Enrolling(pinHash: hash))
+            let hash = try answer.pin.map { try PINHash.make($0, random: auth.random) }
+            outcome = try auth.verify(user: user, code: answer.code, transactionID: nil, pin: nil, enrolling: Enrolling(pinHash: hash))
         } catch {
-            return StepReport(logged(refusal(storeError: error), user: user))
+            return FlowResult(auth.logged(auth.refusal(storeError: error), user: user))
         }
-        if outcome.isGrant { enrolled(user: user) }
-        return secondStepReport(user: user, outcome, transactionID: nil)
+        if outcome.isGrant { auth.enrolled(user: user) }
+        return verified(user: user, outcome, transactionID: nil)
     }
 
     /// The shape of an answer, never checked against the record: the code, and with pin=token
     /// the PIN chosen before it. nil: the password cannot answer a code.
     func enrolmentAnswer(_ password: String) -> (pin: String?, code: String)? {
-        if pinMode == .none { return password.trimmedBlanks.isEmpty ? nil : (nil, password.trimmedBlanks) }
-        return digitSplit(password).map { ($0.pin, $0.code) }
+        if auth.pinMode == .none { return password.trimmedBlanks.isEmpty ? nil : (nil, password.trimmedBlanks) }
+        return auth.digitSplit(password).map { ($0.pin, $0.code) }
     }
 
     /// Whether the user's record holds a challenge a code could still answer.
     func hasOpenChallenge(user: String) -> Bool {
-        guard let record = try? store.read(user: user) else { return false }
-        let now = clock.now()
-        return record.targets(transactionID: nil, config: config).contains { !$0.isExpired(at: now) }
+        guard let record = try? auth.store.read(user: user) else { return false }
+        let now = auth.clock.now()
+        return record.targets(transactionID: nil, config: auth.config).contains { !$0.isExpired(at: now) }
     }
 
     /// Opens the enrolment's challenge: the first step, denied, its message saying how to finish.
-    func enrolTrigger(user: String) -> StepReport {
-        let withPIN = pinMode == .token
+    func enrolTrigger(user: String) -> FlowResult {
+        let withPIN = auth.pinMode == .token
         let outcome: TriggerOutcome
         do {
-            outcome = try trigger(user: user, pin: nil, finish: Messages.enrolFinish(withPIN: withPIN), enrolling: Enrolling())
+            outcome = try auth.trigger(user: user, pin: nil, finish: Messages.enrolFinish(withPIN: withPIN), enrolling: Enrolling())
         } catch {
-            return StepReport(logged(refusal(triggerError: error), user: user))
+            return FlowResult(auth.logged(auth.refusal(triggerError: error), user: user))
         }
         switch outcome {
         case .sent(let challenge, let email), .reused(let challenge, let email):
             let sent = outcome == .sent(challenge, email: email)
-            log(.notice, user, (sent ? "enrolment code mailed to \(EmailAddress.masked(email))" : "open enrolment challenge re-used, no mail sent")
+            auth.log(.notice, user, (sent ? "enrolment code mailed to \(EmailAddress.masked(email))" : "open enrolment challenge re-used, no mail sent")
                 + " (transaction \(challenge.transactionID)), first step denied")
-            return StepReport(result: .authError, challenge: challenge,
-                              message: Messages.enrolChallenge(shown(email), sent: sent, transactionID: challenge.transactionID,
+            return FlowResult(status: .authError, challenge: challenge,
+                              message: Messages.enrolChallenge(auth.shown(email), sent: sent, transactionID: challenge.transactionID,
                                                                withPIN: withPIN))
         default:
-            return firstStepReport(user: user, outcome, withPIN: false, deferMiss: false)
+            return firstStep(user: user, outcome, withPIN: false, deferMiss: false)
         }
     }
 }

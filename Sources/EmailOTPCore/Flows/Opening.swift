@@ -115,4 +115,14 @@ extension Authenticator {
         }
         return true
     }
+
+    /// A login that ends before a PIN was typed (no answer at the PIN prompt): its deferred
+    /// misses are settled first (`settleDeferredMisses`, due the lockout alert when there were
+    /// any), then `status` is taken (its log line comes after).
+    func endBeforePIN(user: String, misses: Int, _ status: () -> AuthResult) -> FlowResult {
+        var result = FlowResult(status: .conversationError)
+        result.alertDue = settleDeferredMisses(user: user, misses)
+        result.status = status()
+        return result
+    }
 }

@@ -1,6 +1,6 @@
 /// How the flows talk to clients that cannot prompt or must stay quiet (pam_emailotp(8), NOTES):
 /// a blank answer is no answer, and where the code went goes into the code prompt when a
-/// separate message could land on a command's standard output or nowhere.
+/// separate message could land on a command's standard output or nowhere (`InteractiveFlow.codePrompt`).
 extension Authenticator {
     /// An empty or blank answer: a client without a terminal (ssh from cron without BatchMode,
     /// sudo -S with nothing left on its input) answers every prompt so. It is never a PIN or a
@@ -21,22 +21,5 @@ extension Authenticator {
         log(.warning, user, "no answer at the \(prompt) prompt: the client could not prompt (no terminal? "
             + "BatchMode=yes?); nothing counted\(about)")
         return .conversationError
-    }
-
-    /// The code prompt for a code mailed to `email` that is good `validity` more seconds, and
-    /// whether the separate "A code was sent" message is still to be shown: not when
-    /// `otp_prompt` names `{address}` itself, nor when the application asked for silence or has
-    /// no terminal (then `Messages.quietCodePrompt` unless `otp_prompt` names the address).
-    func codePrompt(email: String, validity: Int64) -> (text: String, showSent: Bool) {
-        let template: String
-        let showSent: Bool
-        if Messages.namesAddress(config.otpPrompt) {
-            (template, showSent) = (config.otpPrompt, false)
-        } else if context.quiet {
-            (template, showSent) = (Messages.quietCodePrompt, false)
-        } else {
-            (template, showSent) = (config.otpPrompt, true)
-        }
-        return (Messages.codePrompt(template, address: shown(email), validity: validity), showSent)
     }
 }

@@ -23,18 +23,22 @@ extension VerifyOutcome {
 extension Authenticator {
     /// No challenge has an empty transaction id: only the recovery codes can match.
     static let recoveryOnly = ""
+}
 
+extension InteractiveFlow {
     /// The mail-outage fallback of the interactive flow: when the mail of a login whose PIN
     /// was right could not be sent and the user has recovery codes left, ask for one instead
-    /// (up to `otp_tries` answers). nil: no fallback, the mail failure stands. `alertDue` is set
-    /// when a refusal is due the lockout alert, the flow's last step.
-    func recoveryFallback(user: String, error: Error, conversation: Conversation, alertDue: inout Bool) -> AuthResult? {
-        guard error is DeliveryFailure, RecoveryFallback.offered(for: try? store.read(user: user)) else { return nil }
-        logged(refusal(triggerError: error), user: user)
-        log(.notice, user, "mail failed: offering the recovery-code prompt")
+    /// (up to `otp_tries` answers). nil: no fallback, the mail failure stands. The result is
+    /// due the lockout alert when one of its refusals was.
+    func recoveryFallback(user: String, error: Error, conversation: Conversation) -> FlowResult? {
+        guard error is DeliveryFailure, RecoveryFallback.offered(for: try? auth.store.read(user: user)) else { return nil }
+        auth.logged(auth.refusal(triggerError: error), user: user)
+        auth.log(.notice, user, "mail failed: offering the recovery-code prompt")
         conversation.error(RecoveryFallback.message)
-        for _ in 0..<config.otpTries {
-            guard let answer = conversation.prompt(RecoveryFallback.prompt, echo: false) else { return .conversationError }
+        var alertDue = false
+        func ended(_ status: AuthResult) -> FlowResult { FlowResult(status: status, alertDue: alertDue) }
+        for _ in 0..<auth.config.otpTries {
+            guard let answer = conversation.prompt(RecoveryFallback.prompt, echo: false) else { return ended(.conversationError) }
             guard RecoveryCode.normalized(answer.trimmedBlanks) != nil else {
                 // A malformed answer cannot be a guess at a code: it costs a prompt, not a failure.
                 conversation.error(RecoveryFallback.notACode)
@@ -42,29 +46,29 @@ extension Authenticator {
             }
             let outcome: VerifyOutcome
             do {
-                outcome = try verify(user: user, code: answer.trimmedBlanks, transactionID: Self.recoveryOnly, pin: nil)
+                outcome = try auth.verify(user: user, code: answer.trimmedBlanks, transactionID: Authenticator.recoveryOnly, pin: nil)
             } catch {
-                return logged(refusal(storeError: error), user: user).result
+                return ended(auth.logged(auth.refusal(storeError: error), user: user).result)
             }
             if outcome.isGrant {
-                log(.notice, user, "granted")
-                granted(user: user, outcome: outcome)
-                return .success
+                auth.log(.notice, user, "granted")
+                auth.granted(user: user, outcome: outcome)
+                return ended(.success)
             }
-            let refused = logged(refusal(outcome), user: user)
+            let refused = auth.logged(auth.refusal(outcome), user: user)
             alertDue = alertDue || refused.alertsLockout
             if case .wrong = outcome {
                 conversation.error(Messages.wrongCodeFinal)
-                if (try? store.read(user: user))?.isLocked == true {
-                    let locked = logged(refusal(.locked), user: user)
+                if (try? auth.store.read(user: user))?.isLocked == true {
+                    let locked = auth.logged(auth.refusal(.locked), user: user)
                     alertDue = alertDue || locked.alertsLockout
-                    return show(locked, conversation)
+                    return ended(show(FlowResult(locked), conversation).status)
                 }
                 continue
             }
-            return show(refused, conversation)
+            return ended(show(FlowResult(refused), conversation).status)
         }
-        return .authError
+        return ended(.authError)
     }
 }
 

@@ -29,23 +29,18 @@ struct Refusal: Equatable {
 extension Authenticator {
     /// nil when the trigger opened (or re-used) a challenge, or granted a remembered host.
     func refusal(_ outcome: TriggerOutcome) -> Refusal? {
-        let pinRefusal: VerifyOutcome
         switch outcome {
         case .sent, .reused, .remembered: return nil
         case .rateLimited:
             return Refusal(result: .unavailable, message: Messages.rateLimited, level: .warning,
                            line: "refused: max_mails_per_hour reached, no mail sent")
-        case .noToken: pinRefusal = .noToken
-        case .disabled: pinRefusal = .disabled
-        case .locked: pinRefusal = .locked
-        case .wrongPIN: pinRefusal = .wrongPIN
-        case .noPIN: pinRefusal = .noPIN
+        case .refused(let pinRefusal):
+            // Every refusal that answers like a wrong PIN is due the alert hook, which reads the
+            // record: the same work whether the token is usable, locked, disabled, PIN-less or missing.
+            var refused = refusal(pinRefusal)
+            refused.alertsLockout = true
+            return refused
         }
-        // Every refusal that answers like a wrong PIN is due the alert hook, which reads the
-        // record: the same work whether the token is usable, locked, disabled, PIN-less or missing.
-        var refused = refusal(pinRefusal)
-        refused.alertsLockout = true
-        return refused
     }
 
     /// `transactionID` only names the challenge in the log line. A failure that may have locked

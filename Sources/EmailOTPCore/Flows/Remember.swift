@@ -44,30 +44,6 @@ extension Authenticator {
         try HostKey.source(key: try key ?? store.codeKey(), user: user, context: context)
     }
 
-    /// With pin=none: true when this request comes from a remembered (service, remote host) of
-    /// the user and may skip mail and code (the token enabled and unlocked). Nothing typed is
-    /// compared here; with pin=token the remembered host is checked by `attempt`, after the PIN.
-    func rememberedLogin(user: String) -> Bool {
-        do {
-            guard let id = try rememberedHostID(user: user) else { return false }
-            let source = try sourceID(user: user)
-            // The store's time, under the user's lock: a host clock cannot stretch the window.
-            var unanswered = false
-            let granted: Bool = try store.update(user: user) { record, now in
-                guard var r = record, r.grantRemembered(id, now: now, config: config, source: source) else { return false }
-                unanswered = !r.unanswered.isEmpty
-                record = r
-                return true
-            }
-            if granted { logRememberedGrant(user: user, trustedNetwork: false) }
-            if granted && unanswered { alertUnanswered(user: user) }
-            return granted
-        } catch {
-            log(.error, user, "store error: \(error)")
-            return false
-        }
-    }
-
     /// The line of a login granted without a code: from a remembered remote host, or with
     /// `trustedNetwork` after a right PIN from a remote host in `trusted_networks`.
     func logRememberedGrant(user: String, trustedNetwork: Bool) {
@@ -103,6 +79,32 @@ extension Authenticator {
             if isNew { alert(.newHost, user: user) }
         } catch {
             log(.error, user, "could not note the remote host: \(error)")
+        }
+    }
+}
+
+extension ChallengeFlow {
+    /// With pin=none: true when this request comes from a remembered (service, remote host) of
+    /// the user and may skip mail and code (the token enabled and unlocked). Nothing typed is
+    /// compared here; with pin=token the remembered host is checked by `attempt`, after the PIN.
+    func rememberedLogin(user: String) -> Bool {
+        do {
+            guard let id = try auth.rememberedHostID(user: user) else { return false }
+            let source = try auth.sourceID(user: user)
+            // The store's time, under the user's lock: a host clock cannot stretch the window.
+            var unanswered = false
+            let granted: Bool = try auth.store.update(user: user) { record, now in
+                guard var r = record, r.grantRemembered(id, now: now, config: auth.config, source: source) else { return false }
+                unanswered = !r.unanswered.isEmpty
+                record = r
+                return true
+            }
+            if granted { auth.logRememberedGrant(user: user, trustedNetwork: false) }
+            if granted && unanswered { auth.alertUnanswered(user: user) }
+            return granted
+        } catch {
+            auth.log(.error, user, "store error: \(error)")
+            return false
         }
     }
 }

@@ -118,7 +118,8 @@ package struct OwnToken {
         } catch {
             return .unavailable
         }
-        return authenticator(mode).interactive(user: user, conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no)
+        return InteractiveFlow(authenticator(mode)).run(user: user, conversation: conversation, nullok: false, stackPIN: nil,
+                                                       firstPass: .no).status
     }
 
     struct NoToken: Error {}

@@ -54,7 +54,8 @@ public final class PostgresStore: TokenStore {
 
     /// Charge and settle on one connection, closed before the caller goes on; when the
     /// connection died after the charge's COMMIT (a failover, `pg_terminate_backend`), the
-    /// settle runs on a new one.
+    /// settle runs on a new one. The charge's transaction also reads the code key when this
+    /// store does not know it yet, so that `codeKey()` in `charge` answers from it.
     ///
     /// The two transactions act as one hold of the user, as the file store's one lock does:
     /// the charge writes a lease into the row's `updated` column (a time in the future: until
@@ -150,6 +151,12 @@ public final class PostgresStore: TokenStore {
                 let clock = try db.execute("SELECT floor(extract(epoch FROM clock_timestamp()))::bigint")
                 guard let text = clock.first?.first ?? nil, let now = Int64(text) else {
                     throw StoreError.io("PostgreSQL store: the database did not tell its time")
+                }
+                if case .take = lease, key == nil {
+                    // The charge reads the code key under the row's lock (Flows/Attempt.swift):
+                    // when the login's read did not bring it, this transaction does, so that
+                    // `codeKey()` needs no second connection there.
+                    key = try Self.decodeKey(try db.execute(Self.keyQuery))
                 }
                 var record = before
                 let result = try body(&record, now)

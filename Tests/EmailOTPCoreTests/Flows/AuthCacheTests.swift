@@ -13,7 +13,7 @@ final class AuthCacheTests: FlowTestCase {
     }
 
     func step(_ password: String, service: String = "imap", rhost: String = "192.0.2.7") -> AuthResult {
-        authenticator(service: service, rhost: rhost).challengeStep(user: "alice", password: password, nullok: false).result
+        ChallengeFlow(authenticator(service: service, rhost: rhost)).step(user: "alice", password: password, nullok: false).status
     }
 
     /// Enrols alice, triggers, grants PIN + code once; returns that password.

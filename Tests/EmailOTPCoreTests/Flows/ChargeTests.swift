@@ -80,8 +80,8 @@ final class ChargeTests: FlowTestCase {
 
     func interactive(_ answers: [(String) -> String?], pinMode: PINMode = .token) -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = auth(pinMode: pinMode).interactive(user: "alice", conversation: conversation, nullok: false,
-                                                        stackPIN: nil, firstPass: .no)
+        let result = InteractiveFlow(auth(pinMode: pinMode)).run(user: "alice", conversation: conversation, nullok: false,
+                                                        stackPIN: nil, firstPass: .no).status
         return (result, conversation)
     }
 
@@ -155,12 +155,12 @@ final class ChargeTests: FlowTestCase {
         for (name, code) in Self.faults {
             faulty.failWrites = code
             let before = PINHash.verifications
-            let right = auth().challengeStep(user: "alice", password: Self.pin, nullok: false)
-            let wrong = auth().challengeStep(user: "alice", password: "not-the-pin", nullok: false)
+            let right = ChallengeFlow(auth()).step(user: "alice", password: Self.pin, nullok: false)
+            let wrong = ChallengeFlow(auth()).step(user: "alice", password: "not-the-pin", nullok: false)
             XCTAssertEqual(PINHash.verifications, before, name)
-            XCTAssertEqual(right.result, .unavailable, name)
+            XCTAssertEqual(right.status, .unavailable, name)
             XCTAssertEqual(right, wrong, name)
-            XCTAssertEqual(HelperProtocol.status(of: right.result), HelperProtocol.status(of: wrong.result), name)
+            XCTAssertEqual(HelperProtocol.status(of: right.status), HelperProtocol.status(of: wrong.status), name)
         }
         XCTAssertEqual(mailer.sent.count, 0)
     }
@@ -173,18 +173,18 @@ final class ChargeTests: FlowTestCase {
         let open = try XCTUnwrap(try record()?.challenges.first)
         for (name, errno) in Self.faults {
             faulty.failWrites = errno
-            let right = auth().answerTransaction(user: "alice", transactionID: open.transactionID, code: code)
-            let wrong = auth().answerTransaction(user: "alice", transactionID: open.transactionID, code: otherCode(code))
-            XCTAssertEqual(right.result, .unavailable, name)
+            let right = ChallengeFlow(auth()).answer(user: "alice", transactionID: open.transactionID, code: code)
+            let wrong = ChallengeFlow(auth()).answer(user: "alice", transactionID: open.transactionID, code: otherCode(code))
+            XCTAssertEqual(right.status, .unavailable, name)
             XCTAssertEqual(right, wrong, name)
             XCTAssertEqual(try record()?.challenges.first, open, "\(name): no try used, nothing granted")
             XCTAssertEqual(try record()?.failCount, 0, name)
         }
         // The right code is granted once the disk takes the charge, and only then.
         faulty.failWrites = nil
-        XCTAssertEqual(auth().answerTransaction(user: "alice", transactionID: open.transactionID, code: otherCode(code)).result, .authError)
+        XCTAssertEqual(ChallengeFlow(auth()).answer(user: "alice", transactionID: open.transactionID, code: otherCode(code)).status, .authError)
         XCTAssertEqual(try record()?.failCount, 1)
-        XCTAssertEqual(auth().answerTransaction(user: "alice", transactionID: open.transactionID, code: code).result, .success)
+        XCTAssertEqual(ChallengeFlow(auth()).answer(user: "alice", transactionID: open.transactionID, code: code).status, .success)
     }
 
     /// RLIMIT_FSIZE one byte under the record's size: a wrong code (same size) could not be
@@ -196,14 +196,14 @@ final class ChargeTests: FlowTestCase {
         let open = try XCTUnwrap(try record()?.challenges.first)
         faulty.sizeLimit = RecordFormat.render(try XCTUnwrap(try record())).utf8.count - 1
         for _ in 0..<5 {
-            XCTAssertEqual(auth().answerTransaction(user: "alice", transactionID: open.transactionID, code: otherCode(code)).result, .unavailable)
+            XCTAssertEqual(ChallengeFlow(auth()).answer(user: "alice", transactionID: open.transactionID, code: otherCode(code)).status, .unavailable)
         }
-        XCTAssertEqual(auth().answerTransaction(user: "alice", transactionID: open.transactionID, code: code).result, .unavailable,
+        XCTAssertEqual(ChallengeFlow(auth()).answer(user: "alice", transactionID: open.transactionID, code: code).status, .unavailable,
                        "the right code is not granted while its charge cannot be written")
-        XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + code, nullok: false).result, .unavailable)
+        XCTAssertEqual(ChallengeFlow(auth()).step(user: "alice", password: Self.pin + code, nullok: false).status, .unavailable)
         XCTAssertEqual(try record()?.challenges.first, open)
         faulty.sizeLimit = nil
-        XCTAssertEqual(auth().answerTransaction(user: "alice", transactionID: open.transactionID, code: code).result, .success)
+        XCTAssertEqual(ChallengeFlow(auth()).answer(user: "alice", transactionID: open.transactionID, code: code).status, .success)
     }
 
     func testPINAndCodeWhoseChargeCannotBeWrittenAreNotEvaluated() throws {
@@ -212,16 +212,16 @@ final class ChargeTests: FlowTestCase {
         for (name, errno) in Self.faults {
             faulty.failWrites = errno
             let before = PINHash.verifications
-            let right = auth().challengeStep(user: "alice", password: Self.pin + code, nullok: false)
-            let wrongCode = auth().challengeStep(user: "alice", password: Self.pin + otherCode(code), nullok: false)
-            let wrongPIN = auth().challengeStep(user: "alice", password: "not-the-pin" + code, nullok: false)
+            let right = ChallengeFlow(auth()).step(user: "alice", password: Self.pin + code, nullok: false)
+            let wrongCode = ChallengeFlow(auth()).step(user: "alice", password: Self.pin + otherCode(code), nullok: false)
+            let wrongPIN = ChallengeFlow(auth()).step(user: "alice", password: "not-the-pin" + code, nullok: false)
             XCTAssertEqual(PINHash.verifications, before, "\(name): nothing was hashed")
-            XCTAssertEqual(right.result, .unavailable, name)
+            XCTAssertEqual(right.status, .unavailable, name)
             XCTAssertEqual(right, wrongCode, name)
             XCTAssertEqual(right, wrongPIN, name)
         }
         faulty.failWrites = nil
-        XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + code, nullok: false).result, .success)
+        XCTAssertEqual(ChallengeFlow(auth()).step(user: "alice", password: Self.pin + code, nullok: false).status, .success)
     }
 
     func testAnInteractiveCodeWhoseChargeCannotBeWrittenIsNotEvaluated() throws {
@@ -254,18 +254,18 @@ final class ChargeTests: FlowTestCase {
         for (name, errno) in Self.faults {
             faulty.failWrites = errno
             let before = PINHash.verifications
-            let right = auth().challengeStep(user: "alice", password: Self.pin + codes[0], nullok: false)
-            let wrong = auth().challengeStep(user: "alice", password: Self.pin + "zzzzz-99999", nullok: false)
-            let bare = auth().answerTransaction(user: "alice", transactionID: String(repeating: "1", count: 20), code: codes[0])
+            let right = ChallengeFlow(auth()).step(user: "alice", password: Self.pin + codes[0], nullok: false)
+            let wrong = ChallengeFlow(auth()).step(user: "alice", password: Self.pin + "zzzzz-99999", nullok: false)
+            let bare = ChallengeFlow(auth()).answer(user: "alice", transactionID: String(repeating: "1", count: 20), code: codes[0])
             XCTAssertEqual(PINHash.verifications, before, "\(name): nothing was hashed")
-            XCTAssertEqual(right.result, .unavailable, name)
+            XCTAssertEqual(right.status, .unavailable, name)
             XCTAssertEqual(right, wrong, name)
             XCTAssertEqual(try record()?.recoveryHashes, hashes, "\(name): no code used up")
             XCTAssertEqual(try record()?.failCount, 0, name)
             _ = bare
         }
         faulty.failWrites = nil
-        XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + codes[0], nullok: false).result, .success)
+        XCTAssertEqual(ChallengeFlow(auth()).step(user: "alice", password: Self.pin + codes[0], nullok: false).status, .success)
         XCTAssertEqual(try record()?.recoveryHashes.count, 1)
     }
 
@@ -276,13 +276,13 @@ final class ChargeTests: FlowTestCase {
         try enroll()
         let code = try openChallenge()
         faulty.onDiskAtCompare = []
-        XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + otherCode(code), nullok: false).result, .authError)
+        XCTAssertEqual(ChallengeFlow(auth()).step(user: "alice", password: Self.pin + otherCode(code), nullok: false).status, .authError)
         let charged = try XCTUnwrap(faulty.onDiskAtCompare.first ?? nil)
         XCTAssertEqual(charged.failCount, 2, "one failure per PIN candidate (before the code, the whole password)")
         XCTAssertEqual(charged.challenges.first?.triesLeft, config.otpTries - 1)
 
         faulty.onDiskAtCompare = []
-        XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + code, nullok: false).result, .success)
+        XCTAssertEqual(ChallengeFlow(auth()).step(user: "alice", password: Self.pin + code, nullok: false).status, .success)
         XCTAssertEqual(faulty.onDiskAtCompare.first??.failCount, 3, "the right answer was charged too")
         XCTAssertEqual(try record()?.failCount, 0, "and refunded with the grant")
 
@@ -298,7 +298,7 @@ final class ChargeTests: FlowTestCase {
         try store.update(user: "alice") { $0?.failCount = 3 }
         guard case .sent = try auth().trigger(user: "alice", pin: Self.pin) else { return XCTFail("no challenge") }
         XCTAssertEqual(try record()?.failCount, 3, "a right PIN is no success yet, and no failure")
-        XCTAssertEqual(try auth().trigger(user: "alice", pin: "not-the-pin"), .wrongPIN)
+        XCTAssertEqual(try auth().trigger(user: "alice", pin: "not-the-pin"), .refused(.wrongPIN))
         XCTAssertEqual(try record()?.failCount, 4)
     }
 
@@ -308,7 +308,7 @@ final class ChargeTests: FlowTestCase {
         try enroll()
         let code = try openChallenge()
         try store.update(user: "alice") { $0?.failCount = 2 }
-        XCTAssertEqual(auth().challengeStep(user: "alice", password: Self.pin + code, nullok: false).result, .success)
+        XCTAssertEqual(ChallengeFlow(auth()).step(user: "alice", password: Self.pin + code, nullok: false).status, .success)
         XCTAssertEqual(try record()?.isLocked, false)
         XCTAssertEqual(try record()?.failCount, 0)
     }
@@ -325,9 +325,9 @@ final class ChargeTests: FlowTestCase {
         let auth = self.auth()
         let status = try inChild(addressSpace: 6 << 20) { () -> Int32 in
             let conversation = ScriptedConversation([{ _ in FlowTestCase.pin }])
-            let result = auth.interactive(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no)
-            let step = auth.challengeStep(user: "alice", password: "not-the-pin", nullok: false)
-            return result == .serviceError && step.result == .serviceError ? 0 : 1
+            let result = InteractiveFlow(auth).run(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no).status
+            let step = ChallengeFlow(auth).step(user: "alice", password: "not-the-pin", nullok: false)
+            return result == .serviceError && step.status == .serviceError ? 0 : 1
         }
         XCTAssertEqual(status, 0, "both answers are a service error while yescrypt cannot run")
         XCTAssertEqual(try record()?.failCount, 1, "nothing counted")

@@ -14,8 +14,8 @@ final class ConversationTests: FlowTestCase {
         authenticator = Authenticator(config: authenticator.config, pinMode: pinMode, store: store, clock: clock,
                                       random: random, mailer: mailer, logger: logger,
                                       context: RequestContext(service: "sshd", rhost: "192.0.2.7", host: "h", quiet: quiet))
-        let result = authenticator.interactive(user: "alice", conversation: conversation, nullok: false,
-                                               stackPIN: nil, firstPass: .no)
+        let result = InteractiveFlow(authenticator).run(user: "alice", conversation: conversation, nullok: false,
+                                               stackPIN: nil, firstPass: .no).status
         return (result, conversation)
     }
 
@@ -108,7 +108,7 @@ final class ConversationTests: FlowTestCase {
     func testChallengeModeBlankPasswordWithAPINIsNoAnswer() throws {
         try enroll()
         let conversation = ScriptedConversation([answer("")])
-        let result = authenticator().challenge(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no)
+        let result = ChallengeFlow(authenticator()).run(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no).status
         XCTAssertEqual(result, .conversationError)
         XCTAssertEqual(mailer.sent.count, 0)
         XCTAssertEqual(try record()?.failCount, 0)

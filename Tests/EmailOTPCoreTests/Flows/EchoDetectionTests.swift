@@ -9,8 +9,8 @@ final class EchoDetectionTests: FlowTestCase {
     func login(_ answers: [(String) -> String?], stackPIN: String? = nil, firstPass: FirstPass = .no,
                authtok: String? = nil, pinMode: PINMode = .token) -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = authenticator(pinMode: pinMode).interactive(user: "alice", conversation: conversation, nullok: false,
-                                                                 stackPIN: stackPIN, firstPass: firstPass, authtok: authtok)
+        let result = InteractiveFlow(authenticator(pinMode: pinMode)).run(user: "alice", conversation: conversation, nullok: false,
+                                                                 stackPIN: stackPIN, firstPass: firstPass, authtok: authtok).status
         return (result, conversation)
     }
 

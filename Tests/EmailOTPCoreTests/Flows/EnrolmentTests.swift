@@ -17,15 +17,15 @@ final class EnrolmentTests: FlowTestCase {
     func interactive(_ answers: [(String) -> String?], pinMode: PINMode = .token, authtok: String? = nil)
         -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = authenticator(pinMode: pinMode).interactive(user: "alice", conversation: conversation, nullok: false,
-                                                                 stackPIN: nil, firstPass: .no, authtok: authtok)
+        let result = InteractiveFlow(authenticator(pinMode: pinMode)).run(user: "alice", conversation: conversation, nullok: false,
+                                                                 stackPIN: nil, firstPass: .no, authtok: authtok).status
         return (result, conversation)
     }
 
     func challenge(_ password: String, pinMode: PINMode = .token) -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation([answer(password)])
-        let result = authenticator(pinMode: pinMode).challenge(user: "alice", conversation: conversation, nullok: false,
-                                                               stackPIN: nil, firstPass: .no)
+        let result = ChallengeFlow(authenticator(pinMode: pinMode)).run(user: "alice", conversation: conversation, nullok: false,
+                                                               stackPIN: nil, firstPass: .no).status
         return (result, conversation)
     }
 
@@ -51,7 +51,7 @@ final class EnrolmentTests: FlowTestCase {
 
         // The next login is an ordinary one, with that PIN.
         let next = ScriptedConversation([answer(Self.newPIN), mailedCode()])
-        XCTAssertEqual(authenticator().interactive(user: "alice", conversation: next, nullok: false, stackPIN: nil, firstPass: .no),
+        XCTAssertEqual(InteractiveFlow(authenticator()).run(user: "alice", conversation: next, nullok: false, stackPIN: nil, firstPass: .no).status,
                        .success)
         XCTAssertEqual(next.prompts, ["PIN: ", "Email code: "])
     }
@@ -128,7 +128,7 @@ final class EnrolmentTests: FlowTestCase {
         let auth = Authenticator(config: config, pinMode: .token, store: faulty, clock: clock, random: random,
                                  mailer: mailer, logger: logger, context: RequestContext(service: "sshd", rhost: ""))
         let conversation = ScriptedConversation([answer(Self.newPIN), answer(Self.newPIN), wrongCode()])
-        XCTAssertEqual(auth.interactive(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no),
+        XCTAssertEqual(InteractiveFlow(auth).run(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no).status,
                        .authError)
         let atCompare = try XCTUnwrap(faulty.onDiskAtCompare.last ?? nil)
         XCTAssertEqual(atCompare.failCount, 1, "the failure was written before the compare")
@@ -164,7 +164,7 @@ final class EnrolmentTests: FlowTestCase {
     func testAPendingRecordIsNeverUsableAsAToken() throws {
         try makePending()
         let auth = authenticator(pinMode: .none)
-        XCTAssertEqual(try auth.trigger(user: "alice", pin: nil), .disabled, "an ordinary trigger refuses it")
+        XCTAssertEqual(try auth.trigger(user: "alice", pin: nil), .refused(.disabled), "an ordinary trigger refuses it")
         XCTAssertEqual(mailer.sent.count, 0)
         // An open enrolment challenge cannot be answered by an ordinary verify either.
         guard case .sent(let opened, _) = try auth.trigger(user: "alice", pin: nil, enrolling: Enrolling()) else {
@@ -178,7 +178,7 @@ final class EnrolmentTests: FlowTestCase {
     func testAnEnabledTokenIsNeverReEnrolled() throws {
         try enroll()
         let auth = authenticator()
-        XCTAssertEqual(try auth.trigger(user: "alice", pin: nil, enrolling: Enrolling()), .disabled)
+        XCTAssertEqual(try auth.trigger(user: "alice", pin: nil, enrolling: Enrolling()), .refused(.disabled))
         XCTAssertEqual(mailer.sent.count, 0)
     }
 
@@ -188,8 +188,8 @@ final class EnrolmentTests: FlowTestCase {
         XCTAssertNil(try record(), "nothing written for a user the directory does not know")
         XCTAssertEqual(mailer.sent.count, 0)
         let conversation = ScriptedConversation([])
-        XCTAssertEqual(authenticator().interactive(user: "alice", conversation: conversation, nullok: true, stackPIN: nil,
-                                                   firstPass: .no), .ignore)
+        XCTAssertEqual(InteractiveFlow(authenticator()).run(user: "alice", conversation: conversation, nullok: true, stackPIN: nil,
+                                                   firstPass: .no).status, .ignore)
     }
 
     // MARK: challenge mode
@@ -230,12 +230,12 @@ final class EnrolmentTests: FlowTestCase {
     func testTheCheckStepEnrolsAPendingUser() throws {
         try makePending()
         let auth = authenticator()
-        let first = auth.challengeStep(user: "alice", password: "", nullok: false)
-        XCTAssertEqual(first.result, .authError)
+        let first = ChallengeFlow(auth).step(user: "alice", password: "", nullok: false)
+        XCTAssertEqual(first.status, .authError)
         XCTAssertNotNil(first.challenge)
         XCTAssertTrue(first.message.contains("log in again with a PIN you choose"), first.message)
         let code = try XCTUnwrap(lastCode)
-        XCTAssertEqual(auth.challengeStep(user: "alice", password: Self.newPIN + code, nullok: false).result, .success)
+        XCTAssertEqual(ChallengeFlow(auth).step(user: "alice", password: Self.newPIN + code, nullok: false).status, .success)
         XCTAssertEqual(try record()?.stateName, "enabled")
     }
 

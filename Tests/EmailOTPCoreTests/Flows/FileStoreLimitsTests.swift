@@ -34,11 +34,11 @@ final class FileStoreLimitsTests: FlowTestCase {
         store = FileStore(directory: storeDirectory, owner: geteuid(), random: random, clock: clock, lockTimeout: 1)
         let holder = try hold("\(storeDirectory)/locks/alice")
         let conversation = ScriptedConversation([answer(Self.pin), mailedCode()])
-        let result = authenticator().interactive(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no)
+        let result = InteractiveFlow(authenticator()).run(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no).status
         XCTAssertEqual(result, .unavailable)
         XCTAssertEqual(mailer.sent.count, 0)
         XCTAssertTrue(logger.text.contains("store busy"), logger.text)
-        XCTAssertEqual(authenticator().challengeStep(user: "alice", password: Self.pin, nullok: false).result, .unavailable)
+        XCTAssertEqual(ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin, nullok: false).status, .unavailable)
         withExtendedLifetime(holder) {}
     }
 
@@ -54,7 +54,7 @@ final class FileStoreLimitsTests: FlowTestCase {
             guard case StoreError.busy = error else { return XCTFail("\(error)") }
         }
         let conversation = ScriptedConversation([answer(Self.pin)])
-        XCTAssertEqual(authenticator().interactive(user: "mallory", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no),
+        XCTAssertEqual(InteractiveFlow(authenticator()).run(user: "mallory", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no).status,
                        .authError)
         XCTAssertFalse(logger.text.contains("store busy"), logger.text)
         withExtendedLifetime(holder) {}
@@ -78,7 +78,7 @@ final class FileStoreLimitsTests: FlowTestCase {
         defer { _ = setegid(0) }
         try enroll()
         let conversation = ScriptedConversation([answer(Self.pin), wrongCode(), mailedCode()])
-        XCTAssertEqual(authenticator().interactive(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no), .success)
+        XCTAssertEqual(InteractiveFlow(authenticator()).run(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no).status, .success)
         _ = setegid(0)
         let paths = [storeDirectory] + TempDir.walk(storeDirectory).map { "\(storeDirectory)/\($0)" }
         XCTAssertGreaterThanOrEqual(paths.count, 5, "\(paths)")

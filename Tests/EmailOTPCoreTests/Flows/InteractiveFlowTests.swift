@@ -14,8 +14,8 @@ final class InteractiveFlowTests: FlowTestCase {
                pinMode: PINMode = .token, stackPIN: String? = nil, firstPass: FirstPass = .no)
         -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = authenticator(pinMode: pinMode).interactive(user: user, conversation: conversation, nullok: nullok,
-                                                                 stackPIN: stackPIN, firstPass: firstPass)
+        let result = InteractiveFlow(authenticator(pinMode: pinMode)).run(user: user, conversation: conversation, nullok: nullok,
+                                                                 stackPIN: stackPIN, firstPass: firstPass).status
         return (result, conversation)
     }
 

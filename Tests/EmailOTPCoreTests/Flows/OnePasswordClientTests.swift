@@ -17,8 +17,8 @@ final class OnePasswordClientTests: FlowTestCase {
 
     func challenge(_ password: String, pinMode: PINMode = .token) -> (AuthResult, WatchingConversation) {
         let conversation = WatchingConversation([password])
-        let result = authenticator(pinMode: pinMode).challenge(user: "alice", conversation: conversation, nullok: false,
-                                                               stackPIN: nil, firstPass: .no)
+        let result = ChallengeFlow(authenticator(pinMode: pinMode)).run(user: "alice", conversation: conversation, nullok: false,
+                                                               stackPIN: nil, firstPass: .no).status
         return (result, conversation)
     }
 
@@ -39,7 +39,7 @@ final class OnePasswordClientTests: FlowTestCase {
     func testTheInteractiveMailHasNoSuchLine() throws {
         try enroll()
         let conversation = ScriptedConversation([answer(Self.pin), answer(nil)])
-        _ = authenticator().interactive(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no)
+        _ = InteractiveFlow(authenticator()).run(user: "alice", conversation: conversation, nullok: false, stackPIN: nil, firstPass: .no).status
         let body = try XCTUnwrap(part("text/plain", in: try XCTUnwrap(mailer.sent.last)))
         XCTAssertFalse(body.contains("To finish logging in"), body)
     }

@@ -84,8 +84,8 @@ final class RecoveryTests: FlowTestCase {
 
     func signIn(_ answers: [(String) -> String?], pinMode: PINMode = .token) -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = authenticator(pinMode: pinMode).interactive(user: "alice", conversation: conversation, nullok: false,
-                                                                  stackPIN: nil, firstPass: .no)
+        let result = InteractiveFlow(authenticator(pinMode: pinMode)).run(user: "alice", conversation: conversation, nullok: false,
+                                                                  stackPIN: nil, firstPass: .no).status
         return (result, conversation)
     }
 
@@ -131,22 +131,22 @@ final class RecoveryTests: FlowTestCase {
     func testChallengeModeTakesPINPlusRecoveryCodeWithoutAMail() throws {
         try enroll()
         try giveCodes()
-        let step = authenticator().challengeStep(user: "alice", password: Self.pin + "abcde-12345", nullok: false)
-        XCTAssertEqual(step.result, .success)
+        let step = ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin + "abcde-12345", nullok: false)
+        XCTAssertEqual(step.status, .success)
         XCTAssertEqual(mailer.sent.filter { header("X-EmailOTP-Transaction-Id", in: $0) != nil }.count, 0)
         XCTAssertEqual(try record()?.recoveryHashes.count, 2)
-        let again = authenticator().challengeStep(user: "alice", password: Self.pin + "abcde12345", nullok: false)
-        XCTAssertEqual(again.result, .authError)
+        let again = ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin + "abcde12345", nullok: false)
+        XCTAssertEqual(again.status, .authError)
         XCTAssertEqual(try record()?.failCount, 1)
-        let other = authenticator().challengeStep(user: "alice", password: Self.pin + "k7m2pq9r4s", nullok: false)
-        XCTAssertEqual(other.result, .success, "without the dash too")
+        let other = ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin + "k7m2pq9r4s", nullok: false)
+        XCTAssertEqual(other.status, .success, "without the dash too")
     }
 
     func testChallengeModeWithWrongPINAndRecoveryCodeIsAWrongPIN() throws {
         try enroll()
         try giveCodes()
-        let step = authenticator().challengeStep(user: "alice", password: "wrong-pin" + "abcde-12345", nullok: false)
-        XCTAssertEqual(step.result, .authError)
+        let step = ChallengeFlow(authenticator()).step(user: "alice", password: "wrong-pin" + "abcde-12345", nullok: false)
+        XCTAssertEqual(step.status, .authError)
         XCTAssertEqual(try record()?.recoveryHashes.count, 3, "not used")
         XCTAssertEqual(try record()?.failCount, 2, "two PIN candidates (before the recovery code, the whole password)")
     }
@@ -154,8 +154,8 @@ final class RecoveryTests: FlowTestCase {
     func testChallengeModeWithoutPINTakesTheRecoveryCodeAlone() throws {
         try enroll(pin: nil)
         try giveCodes()
-        let step = authenticator(pinMode: .none).challengeStep(user: "alice", password: "abcde-12345", nullok: false)
-        XCTAssertEqual(step.result, .success)
+        let step = ChallengeFlow(authenticator(pinMode: .none)).step(user: "alice", password: "abcde-12345", nullok: false)
+        XCTAssertEqual(step.status, .success)
     }
 
     // MARK: mail-outage fallback

@@ -21,8 +21,8 @@ final class RefusalTests: FlowTestCase {
         config.notify = [.lockout]
         try enroll()
         let (authenticator, store) = counting()
-        let trigger: [(TriggerOutcome, Bool)] = [(.noToken, true), (.disabled, true), (.locked, true), (.wrongPIN, true),
-                                                 (.noPIN, true), (.rateLimited, false)]
+        let trigger: [(TriggerOutcome, Bool)] = [(.refused(.noToken), true), (.refused(.disabled), true), (.refused(.locked), true),
+                                                 (.refused(.wrongPIN), true), (.refused(.noPIN), true), (.rateLimited, false)]
         for (outcome, due) in trigger {
             XCTAssertEqual(authenticator.refusal(outcome)?.alertsLockout, due, "\(outcome)")
         }
@@ -61,8 +61,8 @@ final class RefusalTests: FlowTestCase {
             }
             logger = CollectingLogger()
             let (authenticator, counted) = counting()
-            let result = authenticator.interactive(user: "alice", conversation: ScriptedConversation([answer("not-the-PIN")]),
-                                                   nullok: false, stackPIN: nil, firstPass: .no)
+            let result = InteractiveFlow(authenticator).run(user: "alice", conversation: ScriptedConversation([answer("not-the-PIN")]),
+                                                   nullok: false, stackPIN: nil, firstPass: .no).status
             XCTAssertEqual(result, .authError, state)
             XCTAssertEqual(counted.calls.last, "read", "\(state): the alert hook is the last step: \(counted.calls)")
             XCTAssertTrue(logger.lines.last?.message.contains("PIN") == true, "\(state): \(logger.text)")

@@ -18,8 +18,8 @@ final class RememberAlertTests: FlowTestCase {
 
     func signIn(_ answers: [(String) -> String?], pinMode: PINMode = .token) -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = authenticator(pinMode: pinMode).interactive(user: "alice", conversation: conversation, nullok: false,
-                                                                  stackPIN: nil, firstPass: .no)
+        let result = InteractiveFlow(authenticator(pinMode: pinMode)).run(user: "alice", conversation: conversation, nullok: false,
+                                                                  stackPIN: nil, firstPass: .no).status
         return (result, conversation)
     }
 
@@ -187,12 +187,12 @@ final class RememberAlertTests: FlowTestCase {
     func testChallengeModeRememberedHostTakesThePINAlone() throws {
         config.remember = 600
         try enroll()
-        let trigger = authenticator().challengeStep(user: "alice", password: Self.pin, nullok: false)
+        let trigger = ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin, nullok: false)
         XCTAssertTrue(trigger.isChallenge)
         let code = try XCTUnwrap(lastCode)
-        XCTAssertEqual(authenticator().challengeStep(user: "alice", password: Self.pin + code, nullok: false).result, .success)
+        XCTAssertEqual(ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin + code, nullok: false).status, .success)
         let mails = mailer.sent.count
-        XCTAssertEqual(authenticator().challengeStep(user: "alice", password: Self.pin, nullok: false).result, .success)
+        XCTAssertEqual(ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin, nullok: false).status, .success)
         XCTAssertEqual(mailer.sent.count, mails)
     }
 

@@ -26,16 +26,16 @@ final class SecurityFlowTests: FlowTestCase {
     func interactive(_ answers: [(String) -> String?], user: String = "alice", nullok: Bool = false,
                      stackPIN: String? = nil, firstPass: FirstPass = .no) -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = auth().interactive(user: user, conversation: conversation, nullok: nullok,
-                                        stackPIN: stackPIN, firstPass: firstPass)
+        let result = InteractiveFlow(auth()).run(user: user, conversation: conversation, nullok: nullok,
+                                        stackPIN: stackPIN, firstPass: firstPass).status
         return (result, conversation)
     }
 
     func challenge(_ answers: [(String) -> String?], user: String = "alice", nullok: Bool = false,
                    stackPIN: String? = nil, firstPass: FirstPass = .no) -> (AuthResult, ScriptedConversation) {
         let conversation = ScriptedConversation(answers)
-        let result = auth().challenge(user: user, conversation: conversation, nullok: nullok,
-                                      stackPIN: stackPIN, firstPass: firstPass)
+        let result = ChallengeFlow(auth()).run(user: user, conversation: conversation, nullok: nullok,
+                                      stackPIN: stackPIN, firstPass: firstPass).status
         return (result, conversation)
     }
 
@@ -172,8 +172,8 @@ final class SecurityFlowTests: FlowTestCase {
     func testChallengeSplitCostsTheSameForUnknownAndEnrolledUsers() throws {
         try enroll()
         let password = "not-the-pin" + "123456"
-        let known = hashes { _ = auth().challengeStep(user: "alice", password: password, nullok: false) }
-        let unknown = hashes { _ = auth().challengeStep(user: "mallory", password: password, nullok: false) }
+        let known = hashes { _ = ChallengeFlow(auth()).step(user: "alice", password: password, nullok: false) }
+        let unknown = hashes { _ = ChallengeFlow(auth()).step(user: "mallory", password: password, nullok: false) }
         XCTAssertEqual(known, 2)
         XCTAssertEqual(unknown, known)
         XCTAssertEqual(try record()?.failCount, 2, "one password tested as two PINs, two misses")
@@ -205,8 +205,8 @@ final class SecurityFlowTests: FlowTestCase {
         let forged = "mallory\nNov 27 20:55:00 vm sshd[999]: Accepted password for root"
         let rhost = "10.0.0.7\u{85}x\u{2028}y\u{202E}z\u{2066}\"q\\"
         let conversation = ScriptedConversation([answer("x")])
-        _ = auth(rhost: rhost, service: "ssh\u{9B}d").interactive(user: forged, conversation: conversation, nullok: false,
-                                                                  stackPIN: nil, firstPass: .no)
+        _ = InteractiveFlow(auth(rhost: rhost, service: "ssh\u{9B}d")).run(user: forged, conversation: conversation, nullok: false,
+                                                                  stackPIN: nil, firstPass: .no).status
         XCTAssertFalse(logger.lines.isEmpty)
         for line in logger.lines {
             XCTAssertFalse(line.message.unicodeScalars.contains(where: LogText.needsEscape), line.message)

@@ -17,8 +17,8 @@ final class SourceThrottleTests: FlowTestCase {
     }
 
     func login(_ a: Authenticator, pin: String = FlowTestCase.pin) -> AuthResult {
-        a.interactive(user: "alice", conversation: ScriptedConversation([answer(pin), mailedCode()]), nullok: false,
-                      stackPIN: nil, firstPass: .no)
+        InteractiveFlow(a).run(user: "alice", conversation: ScriptedConversation([answer(pin), mailedCode()]), nullok: false,
+                      stackPIN: nil, firstPass: .no).status
     }
 
     func wrongPINs(_ count: Int, _ a: Authenticator) {
@@ -73,8 +73,8 @@ final class SourceThrottleTests: FlowTestCase {
         XCTAssertEqual(login(from(Self.home)), .success)
         wrongPINs(10, from(Self.attacker))
         let mails = mailer.sent.count
-        XCTAssertEqual(from(Self.home).interactive(user: "alice", conversation: ScriptedConversation([answer(Self.pin)]),
-                                                   nullok: false, stackPIN: nil, firstPass: .no), .success)
+        XCTAssertEqual(InteractiveFlow(from(Self.home)).run(user: "alice", conversation: ScriptedConversation([answer(Self.pin)]),
+                                                   nullok: false, stackPIN: nil, firstPass: .no).status, .success)
         XCTAssertEqual(mailer.sent.count, mails, "remembered: no code")
     }
 
@@ -83,10 +83,10 @@ final class SourceThrottleTests: FlowTestCase {
         let hash = try RecoveryCode.hash("abcde-12345", random: OpenSSLRandom())
         try store.update(user: "alice") { $0?.recoveryHashes = [hash] }
         wrongPINs(10, from(Self.attacker))
-        XCTAssertEqual(from(Self.attacker).challengeStep(user: "alice", password: Self.pin + "abcde-12345", nullok: false).result,
+        XCTAssertEqual(ChallengeFlow(from(Self.attacker)).step(user: "alice", password: Self.pin + "abcde-12345", nullok: false).status,
                        .authError, "not from the locked source")
         XCTAssertEqual(try record()?.recoveryHashes.count, 1)
-        XCTAssertEqual(from(Self.home).challengeStep(user: "alice", password: Self.pin + "abcde-12345", nullok: false).result,
+        XCTAssertEqual(ChallengeFlow(from(Self.home)).step(user: "alice", password: Self.pin + "abcde-12345", nullok: false).status,
                        .success)
     }
 

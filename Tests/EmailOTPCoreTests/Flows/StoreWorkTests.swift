@@ -67,12 +67,12 @@ final class StoreWorkTests: FlowTestCase {
     func testAPlainInteractiveLogin() throws {
         try enroll()
         let (result, counting) = counted {
-            $0.interactive(user: "alice", conversation: ScriptedConversation([answer(Self.pin), mailedCode()]),
-                           nullok: false, stackPIN: nil, firstPass: .no)
+            InteractiveFlow($0).run(user: "alice", conversation: ScriptedConversation([answer(Self.pin), mailedCode()]),
+                           nullok: false, stackPIN: nil, firstPass: .no).status
         }
         XCTAssertEqual(result, .success)
-        // The code key is read once before each attempt (`Attempt.Keys`).
-        XCTAssertEqual(counting.calls, ["read", "codeKey", "attempt", "update", "codeKey", "attempt"])
+        // The code key is read once by each attempt's charge, under the user's lock (`Attempt.Keys`).
+        XCTAssertEqual(counting.calls, ["read", "attempt", "attempt.codeKey", "update", "attempt", "attempt.codeKey"])
         XCTAssertEqual(counting.transactions, 3)
         XCTAssertEqual(counting.writes, 5)
     }
@@ -84,8 +84,8 @@ final class StoreWorkTests: FlowTestCase {
         config.notify = [.newHost]
         try enroll()
         let (result, counting) = counted {
-            $0.interactive(user: "alice", conversation: ScriptedConversation([answer(Self.pin), mailedCode()]),
-                           nullok: false, stackPIN: nil, firstPass: .no)
+            InteractiveFlow($0).run(user: "alice", conversation: ScriptedConversation([answer(Self.pin), mailedCode()]),
+                           nullok: false, stackPIN: nil, firstPass: .no).status
         }
         XCTAssertEqual(result, .success)
         XCTAssertEqual(mailer.sent.count, 2, "the code and the new_host alert")

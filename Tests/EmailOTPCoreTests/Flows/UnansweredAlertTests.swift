@@ -30,11 +30,11 @@ final class UnansweredAlertTests: FlowTestCase {
 
     /// Challenge mode's first step: the PIN alone mails a code.
     func mailACode() {
-        XCTAssertTrue(authenticator().challengeStep(user: "alice", password: Self.pin, nullok: false).isChallenge)
+        XCTAssertTrue(ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin, nullok: false).isChallenge)
     }
 
     func answerWithTheCode() -> AuthResult {
-        authenticator().challengeStep(user: "alice", password: Self.pin + (lastCode ?? ""), nullok: false).result
+        ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin + (lastCode ?? ""), nullok: false).status
     }
 
     func purge() throws -> [String] {
@@ -85,7 +85,7 @@ final class UnansweredAlertTests: FlowTestCase {
     /// A wrong code is no use of the code: the challenge still expires unanswered.
     func testACodeAnsweredWronglyIsStillAlerted() throws {
         mailACode()
-        XCTAssertEqual(authenticator().challengeStep(user: "alice", password: Self.pin + otherCode(lastCode ?? ""), nullok: false).result,
+        XCTAssertEqual(ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin + otherCode(lastCode ?? ""), nullok: false).status,
                        .authError)
         clock.advance(config.otpValidity)
         XCTAssertEqual(try purge(), ["alice"])
@@ -120,7 +120,7 @@ final class UnansweredAlertTests: FlowTestCase {
     /// A code whose mail never went out (no tries left) was never a code the user saw.
     func testACodeThatWasNeverMailedIsNotAlerted() throws {
         mailer.failure = MailError("relay down")
-        _ = authenticator().challengeStep(user: "alice", password: Self.pin, nullok: false)
+        _ = ChallengeFlow(authenticator()).step(user: "alice", password: Self.pin, nullok: false)
         try store.update(user: "alice") { record, now in
             record?.challenges = [Challenge(transactionID: "12345678901234567890", codeHash: String(repeating: "a", count: 64),
                                             created: now, expires: now + 30, triesLeft: 0,

@@ -98,7 +98,7 @@ final class OwnTokenTests: FlowTestCase {
         try enroll()
         config.resendInterval = 600
         let login = ScriptedConversation([answer(Self.pin), answer(nil)])
-        _ = authenticator().interactive(user: "alice", conversation: login, nullok: false, stackPIN: nil, firstPass: .no)
+        _ = InteractiveFlow(authenticator()).run(user: "alice", conversation: login, nullok: false, stackPIN: nil, firstPass: .no).status
         let loginCode = try XCTUnwrap(lastCode)
         let talk = ScriptedConversation([answer(Self.pin), answer(loginCode), answer("new-pin-word"), answer("new-pin-word")])
         XCTAssertEqual(own(talk).run(.setPIN), .authError)

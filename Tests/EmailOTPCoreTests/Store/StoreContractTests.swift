@@ -90,7 +90,7 @@ final class StoreClockTests: FlowTestCase {
         XCTAssertEqual(try record()?.lockedAt, databaseClock.time)
         // unlock_time passes on the host's clock only: still locked
         clock.advance(config.unlockTime + 10)
-        XCTAssertEqual(try auth.trigger(user: "alice", pin: FlowTestCase.pin), .locked)
+        XCTAssertEqual(try auth.trigger(user: "alice", pin: FlowTestCase.pin), .refused(.locked))
         databaseClock.advance(config.unlockTime + 10)
         guard case .sent = try auth.trigger(user: "alice", pin: FlowTestCase.pin) else { return XCTFail("still locked") }
     }

@@ -1,4 +1,5 @@
 import XCTest
+@testable import EmailOTPFlows
 @testable import EmailOTPSystem
 @testable import EmailOTPToken
 
@@ -34,8 +35,8 @@ final class RecordMigrationTests: FlowTestCase {
         try store.prepare(create: true)
         try writeFile("\(storeDirectory)/users/alice", Self.version1)
         XCTAssertEqual(try record()?.failCount, 2)
-        let (result, _) = (authenticator().interactive(user: "alice", conversation: ScriptedConversation([answer("x")]),
-                                                      nullok: false, stackPIN: nil, firstPass: .no), 0)
+        let (result, _) = (InteractiveFlow(authenticator()).run(user: "alice", conversation: ScriptedConversation([answer("x")]),
+                                                      nullok: false, stackPIN: nil, firstPass: .no).status, 0)
         XCTAssertEqual(result, .authError)
         let text = try XCTUnwrap(try SafeFile.readText("\(storeDirectory)/users/alice",
                                                        policy: FilePolicy(owner: geteuid(), forbiddenModeBits: 0o077, maxSize: 65536)))
