@@ -60,19 +60,19 @@ extension Authenticator {
 
 /// mode=interactive: the enrolment's steps.
 extension InteractiveFlow {
-    /// trigger → deliver → tell, the new PIN asked twice (pin=token), then verify (the code
-    /// prompts, up to `otp_tries`).
-    func enrol(user: String, conversation: Conversation, authtok: String?) -> FlowResult {
+    /// trigger → deliver → tell, then the new PIN asked twice (pin=token); the code prompts
+    /// follow (`answerCodes`), a right code activating the token with that PIN.
+    func enrolStep(user: String, conversation: Conversation, authtok: String?) -> CodeStep {
         do {
-            guard try auth.preparePending(user: user) else { return FlowResult(status: .authError) }
+            guard try auth.preparePending(user: user) else { return .ended(FlowResult(status: .authError)) }
         } catch {
-            return FlowResult(status: auth.logged(auth.refusal(storeError: error), user: user).result)
+            return .ended(FlowResult(status: auth.logged(auth.refusal(storeError: error), user: user).result))
         }
         conversation.info(Messages.enrolling)
         let opened: OpenedChallenge
         switch trigger(user: user, pin: nil, conversation: conversation, finish: Messages.enrolMailNote, enrolling: Enrolling()) {
         case .opened(let challenge): opened = challenge
-        case .ended(let result): return result.status == .success ? FlowResult(status: .authError) : result
+        case .ended(let result): return .ended(result.status == .success ? FlowResult(status: .authError) : result)
         }
         let prompt = tell(user: user, opened, conversation: conversation)
         var pin: String? = nil
@@ -80,11 +80,11 @@ extension InteractiveFlow {
         if auth.pinMode == .token {
             switch chooseNewPIN(user: user, conversation: conversation) {
             case .success(let chosen): (pin, pinHash) = chosen
-            case .failure(let status): return FlowResult(status: status)
+            case .failure(let status): return .ended(FlowResult(status: status))
             }
         }
-        return answerCodes(user: user, challenge: opened.challenge, prompt: prompt, conversation: conversation,
-                           echoes: [pin, authtok].compactMap { $0 }, enrolling: Enrolling(pinHash: pinHash))
+        return .ask(CodeRequest(challenge: opened.challenge, prompt: prompt, echoes: [pin, authtok].compactMap { $0 },
+                                enrolling: Enrolling(pinHash: pinHash)))
     }
 
     /// The new PIN, asked twice with the rules of `emailotp enroll` (`PINHash.validate`), and

@@ -5,8 +5,8 @@ import EmailOTPToken
 
 /// `mode=interactive`: PIN prompt, mail, code prompt (up to `otp_tries`), in one transaction.
 /// `run` is the whole login, one step after the other (docs/DESIGN.md, "One interactive login"):
-/// open → PIN → trigger (charge, check the PIN, open the challenge) → deliver (mail, arm) →
-/// tell → verify (the code prompts) → alert.
+/// open → PIN (`pinStep`; enrolling: `enrolStep`) → trigger (charge, check the PIN, open the
+/// challenge) → deliver (mail, arm) → tell → verify (`answerCodes`) → alert.
 public struct InteractiveFlow {
     /// The ports and the store operations every step calls (`trigger`, `verify`, `log`, …).
     let auth: Authenticator
@@ -27,31 +27,37 @@ public struct InteractiveFlow {
         case .failure(let status): return FlowResult(status: status)
         case .success(let login): opened = login
         }
-        let result = opened.enrolling
-            ? enrol(user: opened.user, conversation: conversation, authtok: authtok)
-            : login(user: opened.user, conversation: conversation, stackPIN: stackPIN, firstPass: firstPass, authtok: authtok)
-        auth.alertLockout(user: opened.user, due: result.alertDue)
+        let user = opened.user
+        let asked = opened.enrolling
+            ? enrolStep(user: user, conversation: conversation, authtok: authtok)
+            : pinStep(user: user, conversation: conversation, stackPIN: stackPIN, firstPass: firstPass, authtok: authtok)
+        let result: FlowResult
+        switch asked {
+        case .ended(let ended): result = ended
+        case .ask(let request): result = answerCodes(user: user, request, conversation: conversation)
+        }
+        auth.alertLockout(user: user, due: result.alertDue)
         return result
     }
 
-    /// The PIN (from the stack or the prompt), then `codeStep`.
-    func login(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass,
-               authtok: String?) -> FlowResult {
+    /// The PIN (from the stack or the prompt), then the code it opens (`codeRequest`).
+    func pinStep(user: String, conversation: Conversation, stackPIN: String?, firstPass: FirstPass,
+                 authtok: String?) -> CodeStep {
         var pin: String? = nil
         var pendingMisses = 0
         if auth.pinMode == .token {
             switch firstPass {
             case .use:
-                guard let token = stackPIN else { return FlowResult(status: auth.noStackedPassword(user: user)) }
+                guard let token = stackPIN else { return .ended(FlowResult(status: auth.noStackedPassword(user: user))) }
                 pin = token
             case .try:
                 // The stacked password is checked like a typed PIN, charged first; a miss is
                 // counted without locking yet and given back when the PIN typed next is right,
                 // so the prompt (shown or not) is no free oracle.
                 if let token = stackPIN {
-                    let tried = codeStep(user: user, pin: token, conversation: conversation, deferMiss: true,
-                                         echoes: [token, authtok].compactMap { $0 })
-                    guard let miss = tried.deferredMiss else { return tried }
+                    let tried = codeRequest(user: user, pin: token, conversation: conversation, deferMiss: true,
+                                            echoes: [token, authtok].compactMap { $0 })
+                    guard case .ended(let ended) = tried, let miss = ended.deferredMiss else { return tried }
                     pendingMisses = miss.counted ? 1 : 0
                 }
             case .no:
@@ -59,31 +65,31 @@ public struct InteractiveFlow {
             }
             if pin == nil {
                 guard let answer = conversation.prompt(auth.config.pinPrompt, echo: false) else {
-                    return auth.endBeforePIN(user: user, misses: pendingMisses) { .conversationError }
+                    return .ended(auth.endBeforePIN(user: user, misses: pendingMisses) { .conversationError })
                 }
                 if auth.isNoAnswer(answer) {
-                    return auth.endBeforePIN(user: user, misses: pendingMisses) { auth.noAnswer(user: user, at: "PIN") }
+                    return .ended(auth.endBeforePIN(user: user, misses: pendingMisses) { auth.noAnswer(user: user, at: "PIN") })
                 }
                 pin = answer
             }
         }
-        let result = codeStep(user: user, pin: pin, conversation: conversation, pendingMisses: pendingMisses,
-                              echoes: [pin, authtok].compactMap { $0 })
-        return result.deferredMiss == nil ? result : FlowResult(status: .authError)
+        let asked = codeRequest(user: user, pin: pin, conversation: conversation, pendingMisses: pendingMisses,
+                                echoes: [pin, authtok].compactMap { $0 })
+        if case .ended(let ended) = asked, ended.deferredMiss != nil { return .ended(FlowResult(status: .authError)) }
+        return asked
     }
 
-    /// trigger → deliver → tell → verify: opens the challenge (or re-uses one), tells the user
-    /// where the code went and asks for it. An answer byte-equal to one of `echoes` is the
-    /// password again (`answerCodes`).
-    func codeStep(user: String, pin: String?, conversation: Conversation, deferMiss: Bool = false,
-                  pendingMisses: Int = 0, echoes: [String]) -> FlowResult {
+    /// trigger → deliver → tell: opens the challenge (or re-uses one) and tells the user where
+    /// the code went; the code prompt follows (`answerCodes`). An answer byte-equal to one of
+    /// `echoes` is the password again.
+    func codeRequest(user: String, pin: String?, conversation: Conversation, deferMiss: Bool = false,
+                     pendingMisses: Int = 0, echoes: [String]) -> CodeStep {
         switch trigger(user: user, pin: pin, conversation: conversation, deferMiss: deferMiss, pendingMisses: pendingMisses) {
         case .ended(let result):
-            return result
+            return .ended(result)
         case .opened(let opened):
             let prompt = tell(user: user, opened, conversation: conversation)
-            return answerCodes(user: user, challenge: opened.challenge, prompt: prompt, conversation: conversation,
-                               echoes: echoes)
+            return .ask(CodeRequest(challenge: opened.challenge, prompt: prompt, echoes: echoes))
         }
     }
 
@@ -123,12 +129,12 @@ public struct InteractiveFlow {
     }
 
     /// verify: the code prompts of one interactive login, up to `otp_tries`. An answer
-    /// byte-equal to one of `echoes` (the PIN answer, `PAM_AUTHTOK`) comes from a client that
+    /// byte-equal to one of the request's `echoes` (the PIN answer, `PAM_AUTHTOK`) comes from a client that
     /// answers every prompt with one password (Dovecot, OpenVPN, python-pam): it ends the login
     /// without counting a failure, since each such login would otherwise burn `otp_tries`
     /// failures. A blank answer ends it the same way: the client cannot prompt.
-    func answerCodes(user: String, challenge: Challenge, prompt: String, conversation: Conversation,
-                     echoes: [String] = [], enrolling: Enrolling? = nil) -> FlowResult {
+    func answerCodes(user: String, _ request: CodeRequest, conversation: Conversation) -> FlowResult {
+        let (challenge, prompt, echoes, enrolling) = (request.challenge, request.prompt, request.echoes, request.enrolling)
         var alertDue = false
         func ended(_ status: AuthResult) -> FlowResult { FlowResult(status: status, alertDue: alertDue) }
         for _ in 0..<auth.config.otpTries {
@@ -185,4 +191,19 @@ public struct InteractiveFlow {
         if !result.message.isEmpty { conversation.error(result.message) }
         return result
     }
+}
+
+/// What an interactive login asks next: the code of a challenge it opened, or nothing (it ended).
+enum CodeStep {
+    case ask(CodeRequest)
+    case ended(FlowResult)
+}
+
+/// The code prompt of a challenge an interactive login opened (or re-used): the answers that are
+/// the password again (`echoes`), and the enrolment a right code activates.
+struct CodeRequest {
+    var challenge: Challenge
+    var prompt: String
+    var echoes: [String]
+    var enrolling: Enrolling? = nil
 }
