@@ -55,7 +55,8 @@ let cHardening: [CSetting] = [
 
 // The layers are separate modules; without cross-module optimisation the generic text helpers
 // of EmailOTPSystem (ByteText.split over StringProtocol, ...) would run unspecialised in the
-// module, through witness tables and runtime conformance lookups.
+// module, through witness tables and runtime conformance lookups. It skips `package` declarations:
+// the ones a hot path calls across layers are `@usableFromInline package` (docs/DESIGN.md, "Map").
 let coreSettings: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(

@@ -3,8 +3,8 @@ import EmailOTPStore
 import EmailOTPSystem
 
 /// The schema `emailotp store-init` creates or upgrades. The module runs no DDL.
-public enum PostgresSchema {
-    public static var version: Int { PostgresStore.schemaVersion }
+package enum PostgresSchema {
+    package static var version: Int { PostgresStore.schemaVersion }
 
     static let tables = [
         "CREATE TABLE IF NOT EXISTS emailotp_meta (name text PRIMARY KEY, value text NOT NULL)",
@@ -13,15 +13,15 @@ public enum PostgresSchema {
     ]
 
     /// What `store-init` found and did.
-    public struct Outcome {
-        public var previousVersion: Int?
-        public var keyCreated: Bool
-        public var database: String
-        public var schema: String
+    package struct Outcome {
+        package var previousVersion: Int?
+        package var keyCreated: Bool
+        package var database: String
+        package var schema: String
     }
 
     /// Creates the tables and the fleet's code key when missing, in one transaction.
-    public static func initialise(_ store: PostgresStore, random: RandomSource) throws -> Outcome {
+    package static func initialise(_ store: PostgresStore, random: RandomSource) throws -> Outcome {
         let db = try store.session()
         try db.begin()
         do {
@@ -52,7 +52,7 @@ public enum PostgresSchema {
     }
 
     /// The statements that give a role exactly the rights the module needs.
-    public static func grants(role: String, database: String, schema: String) -> [String] {
+    package static func grants(role: String, database: String, schema: String) -> [String] {
         let r = quoted(role), s = quoted(schema)
         return [
             "GRANT CONNECT ON DATABASE \(quoted(database)) TO \(r);",

@@ -3,10 +3,10 @@ import EmailOTPSystem
 
 extension MailComposer {
     /// The message of `emailotp send-test`: same headers and transport, no code.
-    public func composeTest(to address: String, host: String, date: Int64) throws -> OutgoingMail {
+    package func composeTest(to address: String, host: String, date: Int64) throws -> OutgoingMail {
         let sender = config.effectiveSender
         guard EmailAddress.isValid(address), EmailAddress.isValid(sender) else {
-            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+            throw MailError("refusing a mail address that is not a plain address")
         }
         let shownHost = LogText.printable(host)
         let lines = headerLines(from: sender, to: address, subject: "pam_emailotp test message from \(shownHost)", date: date,

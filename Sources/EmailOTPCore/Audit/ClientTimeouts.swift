@@ -3,12 +3,12 @@ import EmailOTPSystem
 /// The time limits of clients that end a login while the user waits for the mail: login's
 /// `LOGIN_TIMEOUT` (login.defs), Cockpit's `response-timeout` (cockpit.conf) and sshd's
 /// `LoginGraceTime`. Each must leave room for a mail's round trip plus typing the code.
-public enum ClientTimeouts {
+package enum ClientTimeouts {
     /// Below this many seconds a user who waits for a slow mail is cut off.
-    public static let minimum: Int64 = 120
+    package static let minimum: Int64 = 120
 
     /// `LOGIN_TIMEOUT` of login.defs (login(1) uses 60 when it is not set).
-    public static func login(defs path: String, text: String?) -> [Finding] {
+    package static func login(defs path: String, text: String?) -> [Finding] {
         var value: (seconds: Int64, line: Int)? = nil
         for (number, raw) in numberedLines(text ?? "") {
             let fields = blankSeparated(raw.trimmedBlanks)
@@ -24,7 +24,7 @@ public enum ClientTimeouts {
     }
 
     /// `response-timeout` in the `[basic]` section of cockpit.conf (Cockpit waits 60 s).
-    public static func cockpit(conf path: String, text: String?) -> [Finding] {
+    package static func cockpit(conf path: String, text: String?) -> [Finding] {
         var section = ""
         var value: (seconds: Int64, line: Int)? = nil
         for (number, raw) in numberedLines(text ?? "") {
@@ -48,7 +48,7 @@ public enum ClientTimeouts {
     }
 
     /// sshd's `LoginGraceTime` value in seconds (`90`, `2m`, `1h30m`); nil when malformed.
-    public static func sshdSeconds(_ value: String) -> Int64? {
+    package static func sshdSeconds(_ value: String) -> Int64? {
         var total: Int64 = 0
         var digits = ""
         for character in ByteText.asciiLowercased(value) {

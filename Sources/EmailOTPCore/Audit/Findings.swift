@@ -2,24 +2,24 @@ import EmailOTPSystem
 import Glibc
 
 /// One result of `emailotp config-check`'s reading of the PAM stacks, sshd_config and sudoers.
-public struct Finding: Equatable {
-    public enum Severity: String {
+package struct Finding: Equatable {
+    package enum Severity: String {
         /// The second factor can be skipped or bypassed: exit status 1.
         case problem
         /// Worth knowing, changes nothing by itself (exit status unchanged).
         case note
     }
 
-    public var rule: String
-    public var severity: Severity
-    public var file: String
+    package var rule: String
+    package var severity: Severity
+    package var file: String
     /// 0 when the finding is about the whole file.
-    public var line: Int
-    public var message: String
+    package var line: Int
+    package var message: String
     /// The PAM services the finding applies to (empty for sshd_config and sudoers).
-    public var services: [String]
+    package var services: [String]
 
-    public init(_ rule: String, _ severity: Severity, file: String, line: Int, _ message: String, services: [String] = []) {
+    package init(_ rule: String, _ severity: Severity, file: String, line: Int, _ message: String, services: [String] = []) {
         self.rule = rule
         self.severity = severity
         self.file = file
@@ -28,18 +28,18 @@ public struct Finding: Equatable {
         self.services = services
     }
 
-    public var location: String { line > 0 ? "\(file):\(line)" : file }
+    package var location: String { line > 0 ? "\(file):\(line)" : file }
 }
 
 /// A file or directory the audit was told to read and cannot: exit status 2.
-public struct AuditReadError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+package struct AuditReadError: Error, CustomStringConvertible {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }
 
 /// How the audit reads files: the real file system in the command, a dictionary in unit tests.
-public protocol AuditFiles {
+package protocol AuditFiles {
     /// The file's text; nil when it does not exist. Throws when it exists but cannot be read.
     func read(_ path: String) throws -> String?
     /// The names in a directory, sorted; nil when it does not exist.
@@ -47,10 +47,10 @@ public protocol AuditFiles {
 }
 
 /// Reads configuration files as they are (they need not be root-only to be audited).
-public struct SystemAuditFiles: AuditFiles {
-    public init() {}
+package struct SystemAuditFiles: AuditFiles {
+    package init() {}
 
-    public func read(_ path: String) throws -> String? {
+    package func read(_ path: String) throws -> String? {
         // Symbolic links are followed: /etc often links its files elsewhere.
         let fd: FileDescriptor
         do {
@@ -72,7 +72,7 @@ public struct SystemAuditFiles: AuditFiles {
         }
     }
 
-    public func list(_ directory: String) throws -> [String]? {
+    package func list(_ directory: String) throws -> [String]? {
         let status: stat?
         do {
             status = try SafeFile.status(directory)

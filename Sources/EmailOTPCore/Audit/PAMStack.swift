@@ -1,7 +1,7 @@
 import EmailOTPSystem
 
 /// What a PAM control does with one return value of its module (pam.conf(5)).
-public enum PAMAction: Equatable {
+package enum PAMAction: Equatable {
     case ok, done, bad, die, ignore, reset
     case jump(Int)
 
@@ -21,13 +21,13 @@ public enum PAMAction: Equatable {
 }
 
 /// The control field of a PAM line: a keyword or `[value=action ...]`.
-public enum PAMControl: Equatable {
+package enum PAMControl: Equatable {
     case required, requisite, sufficient, optional
     case actions([String: PAMAction])
 
     /// The action for a return value (`success`, `auth_err`, `ignore`, ...), as libpam applies
     /// the keywords. A value a bracket does not name takes `default`; without one, `bad`.
-    public func action(_ value: String) -> PAMAction {
+    package func action(_ value: String) -> PAMAction {
         switch self {
         case .required: return ["success": .ok, "new_authtok_reqd": .ok, "ignore": .ignore][value] ?? .bad
         case .requisite: return ["success": .ok, "new_authtok_reqd": .ok, "ignore": .ignore][value] ?? .die
@@ -45,46 +45,46 @@ public enum PAMControl: Equatable {
 }
 
 /// One `auth` line of a service, where it was read.
-public struct PAMRule: Equatable {
-    public var file: String
-    public var line: Int
-    public var control: PAMControl
-    public var controlText: String
+package struct PAMRule: Equatable {
+    package var file: String
+    package var line: Int
+    package var control: PAMControl
+    package var controlText: String
     /// The module path as written (`pam_unix.so` or an absolute path).
-    public var module: String
-    public var arguments: [String]
+    package var module: String
+    package var arguments: [String]
 
     /// The module's file name without directories: `pam_unix.so`.
-    public var moduleName: String {
+    package var moduleName: String {
         String(ByteText.split(module, at: 0x2F).last(where: { !$0.isEmpty }) ?? Substring(module))
     }
 
-    public var isEmailOTP: Bool { moduleName == "pam_emailotp.so" }
+    package var isEmailOTP: Bool { moduleName == "pam_emailotp.so" }
 }
 
 /// The `auth` stack of a service with `include` and `@include` resolved in place and each
 /// `substack` kept as one item (libpam counts a substack as one module when jumping).
-public indirect enum PAMStackItem: Equatable {
+package indirect enum PAMStackItem: Equatable {
     case rule(PAMRule)
     case substack(PAMRule, [PAMStackItem])
 }
 
 /// Reads a service's `auth` stack from a pam.d directory.
-public struct PAMStackReader {
+package struct PAMStackReader {
     /// libpam's limit on nested `include`/`substack` (`PAM_SUBSTACK_MAX_LEVEL`).
     static let maxIncludeDepth = 16
-    public let directory: String
+    package let directory: String
     let files: AuditFiles
     /// Included files that are missing or loop: problems of the stack.
-    public private(set) var findings: [Finding] = []
+    package private(set) var findings: [Finding] = []
 
-    public init(directory: String, files: AuditFiles) {
+    package init(directory: String, files: AuditFiles) {
         self.directory = directory
         self.files = files
     }
 
     /// The service's auth stack; nil when the service file does not exist.
-    public mutating func stack(service: String) throws -> [PAMStackItem]? {
+    package mutating func stack(service: String) throws -> [PAMStackItem]? {
         let path = joinedPath(directory, service)
         guard let text = try files.read(path) else { return nil }
         return try items(text, file: path, chain: [path])

@@ -4,7 +4,7 @@ import EmailOTPSystem
 /// The rules `emailotp config-check` applies to each `auth` stack that uses pam_emailotp: the
 /// ways a stack lets the second factor be skipped or bypassed. Rule names are listed in
 /// emailotp(8).
-public enum PAMStackRules {
+package enum PAMStackRules {
     /// Failures pam_emailotp returns (PAM_IGNORE, for nullok, is the nullok rule's business).
     static let failureValues = ["auth_err", "user_unknown", "authinfo_unavail", "service_err", "conv_err"]
 
@@ -18,17 +18,17 @@ public enum PAMStackRules {
     /// Where a line sits: the items of its (sub)stack and its index there, outermost first.
     typealias Frame = (items: [PAMStackItem], index: Int)
 
-    public static func usesModule(_ stack: [PAMStackItem]) -> Bool {
+    package static func usesModule(_ stack: [PAMStackItem]) -> Bool {
         !occurrences(stack, frames: []).isEmpty
     }
 
     /// True when a pam_emailotp line without `nullok` is in the stack: users without a token
     /// cannot pass it.
-    public static func requiresToken(_ stack: [PAMStackItem]) -> Bool {
+    package static func requiresToken(_ stack: [PAMStackItem]) -> Bool {
         occurrences(stack, frames: []).contains { !ByteText.isOne("nullok", of: $0.rule.arguments) }
     }
 
-    public static func check(service: String, stack: [PAMStackItem]) -> [Finding] {
+    package static func check(service: String, stack: [PAMStackItem]) -> [Finding] {
         var findings = [Finding]()
         for (rule, frames) in occurrences(stack, frames: []) {
             func report(_ id: String, _ severity: Finding.Severity, _ at: PAMRule?, _ message: String) {

@@ -3,7 +3,7 @@ import EmailOTPSystem
 
 /// `groups` and `trusted_networks` as `emailotp config-check` sees them in each stack: the
 /// module answers `PAM_IGNORE` to those it does not ask, and the stack then decides alone.
-public enum PolicyRules {
+package enum PolicyRules {
     /// Modules that decide nothing about who the user is: when only these can succeed around an
     /// ignored pam_emailotp, the stack lets the user in with no factor at all.
     static let nonAuthenticating: Set<String> = [
@@ -15,15 +15,15 @@ public enum PolicyRules {
     ]
 
     /// What the module does for one line: its effective settings, the file's then the line's.
-    public struct Policy: Equatable {
-        public var groups = GroupRule()
-        public var trusted = TrustedNetworks()
-        public var pinMode = PINMode.token
-        public var mode = FlowMode.interactive
-        public var nullok = false
+    package struct Policy: Equatable {
+        package var groups = GroupRule()
+        package var trusted = TrustedNetworks()
+        package var pinMode = PINMode.token
+        package var mode = FlowMode.interactive
+        package var nullok = false
 
         /// One line for the report: who is asked, from where, and how.
-        public var summary: String {
+        package var summary: String {
             var parts = [String]()
             if groups.isEmpty {
                 parts.append("asks everyone")
@@ -62,7 +62,7 @@ public enum PolicyRules {
 
     /// The findings of one service, and its policy per pam_emailotp line.
     /// - Parameter groupExists: whether NSS knows a group (tests replace it).
-    public static func check(service: String, stack: [PAMStackItem], files: AuditFiles,
+    package static func check(service: String, stack: [PAMStackItem], files: AuditFiles,
                              groupExists: (String) -> Bool) -> (findings: [Finding], policies: [String]) {
         var findings = [Finding]()
         var policies = [String]()

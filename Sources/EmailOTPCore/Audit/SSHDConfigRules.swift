@@ -3,7 +3,7 @@ import Glibc
 
 /// Reads sshd_config (following `Include`, noting `Match` blocks) for the settings that keep
 /// sshd from ever running the keyboard-interactive PAM conversation that asks for the code.
-public struct SSHDConfigRules {
+package struct SSHDConfigRules {
     struct Setting {
         var value: String
         var file: String
@@ -22,13 +22,13 @@ public struct SSHDConfigRules {
     /// Files left to read, so that includes cannot multiply without end.
     var budget = 256
 
-    public init(files: AuditFiles, baseDirectory: String) {
+    package init(files: AuditFiles, baseDirectory: String) {
         self.files = files
         self.baseDirectory = baseDirectory
     }
 
     /// The findings for the file at `path` (problems and notes).
-    public static func check(path: String, files: AuditFiles) throws -> [Finding] {
+    package static func check(path: String, files: AuditFiles) throws -> [Finding] {
         let directory = ByteText.split(path, at: 0x2F).dropLast().joined(separator: "/")
         var reader = SSHDConfigRules(files: files, baseDirectory: directory.isEmpty ? "/" : directory)
         guard let text = try files.read(path) else { throw AuditReadError("\(path) does not exist") }

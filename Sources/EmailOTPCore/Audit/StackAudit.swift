@@ -2,41 +2,41 @@ import EmailOTPSystem
 
 /// What `emailotp config-check` finds around the module: every PAM service's auth stack, sshd
 /// and sudo, and the local users a stack without `nullok` would lock out.
-public struct AuditReport {
+package struct AuditReport {
     /// Problems and notes, one per place: a line shared by several services (an included
     /// file) is reported once, with every service it applies to.
-    public var findings: [Finding] = []
+    package var findings: [Finding] = []
     /// Services whose auth stack uses pam_emailotp.
-    public var services: [String] = []
+    package var services: [String] = []
     /// Of those, the ones with a pam_emailotp line without `nullok`.
-    public var strictServices: [String] = []
+    package var strictServices: [String] = []
     /// Local login users (a real shell, uid 0 or ≥ 1000) with no token; empty when no stack
     /// requires a token.
-    public var usersWithoutToken: [String] = []
+    package var usersWithoutToken: [String] = []
     /// Per service, the effective policy of each pam_emailotp line (who is asked, from where).
-    public var policies: [(service: String, policy: String)] = []
+    package var policies: [(service: String, policy: String)] = []
 
-    public var problemCount: Int { findings.filter { $0.severity == .problem }.count }
+    package var problemCount: Int { findings.filter { $0.severity == .problem }.count }
 }
 
-public struct StackAudit {
-    public var pamDirectory = "/etc/pam.d"
+package struct StackAudit {
+    package var pamDirectory = "/etc/pam.d"
     /// nil: not checked. A missing file is an error only when `sshdConfigExplicit`.
-    public var sshdConfig: String? = "/etc/ssh/sshd_config"
-    public var sshdConfigExplicit = false
-    public var sudoers: String? = "/etc/sudoers"
-    public var sudoersExplicit = false
-    public var passwd = "/etc/passwd"
+    package var sshdConfig: String? = "/etc/ssh/sshd_config"
+    package var sshdConfigExplicit = false
+    package var sudoers: String? = "/etc/sudoers"
+    package var sudoersExplicit = false
+    package var passwd = "/etc/passwd"
     /// login's and Cockpit's time limits, read when their services use the module.
-    public var loginDefs = "/etc/login.defs"
-    public var cockpitConf = "/etc/cockpit/cockpit.conf"
+    package var loginDefs = "/etc/login.defs"
+    package var cockpitConf = "/etc/cockpit/cockpit.conf"
     /// Whether NSS knows a group named in `groups` (tests replace it).
-    public var groupExists: (String) -> Bool = { UnixGroup.id(of: $0) != nil }
+    package var groupExists: (String) -> Bool = { UnixGroup.id(of: $0) != nil }
 
-    public init() {}
+    package init() {}
 
     /// Throws `AuditReadError` when something it was told to read cannot be read.
-    public func run(files: AuditFiles, hasToken: (String) throws -> Bool) throws -> AuditReport {
+    package func run(files: AuditFiles, hasToken: (String) throws -> Bool) throws -> AuditReport {
         var report = AuditReport()
         guard let names = try files.list(pamDirectory) else { throw AuditReadError("\(pamDirectory): no such directory") }
         var reader = PAMStackReader(directory: pamDirectory, files: files)
@@ -119,11 +119,11 @@ public struct StackAudit {
 }
 
 /// The local accounts people log in with.
-public enum LocalUsers {
+package enum LocalUsers {
     static let nonLoginShells: Set<String> = ["nologin", "false", "sync", "halt", "shutdown"]
 
     /// Users of a passwd file with a real shell and uid 0 or ≥ 1000 (nobody excluded).
-    public static func logins(passwd: String) -> [String] {
+    package static func logins(passwd: String) -> [String] {
         numberedLines(passwd).compactMap { entry in
             let fields = ByteText.split(entry.text, at: 0x3A).map(String.init)
             guard fields.count == 7, !fields[0].isEmpty, !ByteText.hasPrefix(fields[0], "+"), !ByteText.hasPrefix(fields[0], "-"),

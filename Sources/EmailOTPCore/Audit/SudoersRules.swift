@@ -3,11 +3,11 @@ import EmailOTPSystem
 /// Reads sudoers (following `@include`/`@includedir` and their `#` spellings) for what lets
 /// sudo skip the PAM stack: the timestamp (no authentication for `timestamp_timeout` minutes
 /// after one), `NOPASSWD` and `!authenticate`.
-public enum SudoersRules {
+package enum SudoersRules {
     /// sudo's compiled-in default on Debian.
     static let defaultTimeout = "15"
 
-    public static func check(path: String, files: AuditFiles) throws -> [Finding] {
+    package static func check(path: String, files: AuditFiles) throws -> [Finding] {
         guard let text = try files.read(path) else { throw AuditReadError("\(path) does not exist") }
         var timeouts = [(value: String, file: String, line: Int)]()
         var out = [Finding]()

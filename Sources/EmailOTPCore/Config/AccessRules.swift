@@ -3,19 +3,19 @@ import Glibc
 
 /// `groups` (emailotp.conf(5)): who is asked for a code. Empty asks everyone; otherwise a user is
 /// asked when in one of `included` (or `included` is empty) and in none of `excluded`.
-public struct GroupRule: Equatable {
-    public var included: [String] = []
-    public var excluded: [String] = []
+package struct GroupRule: Equatable {
+    package var included: [String] = []
+    package var excluded: [String] = []
 
-    public init(included: [String] = [], excluded: [String] = []) {
+    package init(included: [String] = [], excluded: [String] = []) {
         self.included = included
         self.excluded = excluded
     }
 
-    public var isEmpty: Bool { included.isEmpty && excluded.isEmpty }
+    package var isEmpty: Bool { included.isEmpty && excluded.isEmpty }
 
     /// `admins, !contractors`: names separated by commas, `!` in front of an excluded one.
-    public static func parse(_ value: String) throws -> GroupRule {
+    package static func parse(_ value: String) throws -> GroupRule {
         var rule = GroupRule()
         let trimmed = value.trimmedBlanks
         if trimmed.isEmpty { return rule }
@@ -44,25 +44,25 @@ public struct GroupRule: Equatable {
     }
 
     /// True when a user in `memberOf` is asked; `memberOf` answers for one group name.
-    public func asks(memberOf: (String) -> Bool) -> Bool {
+    package func asks(memberOf: (String) -> Bool) -> Bool {
         if excluded.contains(where: memberOf) { return false }
         return included.isEmpty || included.contains(where: memberOf)
     }
 
     /// The rule as emailotp.conf writes it.
-    public var text: String {
+    package var text: String {
         (included + excluded.map { "!\($0)" }).joined(separator: ",")
     }
 }
 
 /// One network of `trusted_networks`: an address (4 or 16 bytes) and a prefix length.
-public struct Network: Equatable {
-    public let address: [UInt8]
-    public let prefix: Int
+package struct Network: Equatable {
+    package let address: [UInt8]
+    package let prefix: Int
 
     /// `192.0.2.0/24`, `2001:db8::/32`, or one address (a full-length prefix). Host bits must be
     /// zero, so that a typing error (`10.0.0.1/8`) is not read as a wider network than meant.
-    public static func parse(_ text: String) throws -> Network {
+    package static func parse(_ text: String) throws -> Network {
         let parts = ByteText.split(text, at: 0x2F, maxSplits: 1).map(String.init)
         guard let address = literalAddress(parts[0]) else {
             throw ConfigError("trusted_networks: \"\(LogText.printable(text))\" is not an IPv4 or IPv6 network in CIDR form (host names are not accepted)")
@@ -98,17 +98,17 @@ public struct Network: Equatable {
     }
 
     /// True when `bytes` (an address of the same family) lies inside.
-    public func contains(_ bytes: [UInt8]) -> Bool {
+    package func contains(_ bytes: [UInt8]) -> Bool {
         bytes.count == address.count && masked(bytes) == address
     }
 
-    public var text: String {
+    package var text: String {
         "\(Network.format(address))/\(prefix)"
     }
 
     /// `inet_pton(3)` only: a literal IPv4 or IPv6 address, never a name (nothing is resolved).
     /// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is read as the IPv4 address.
-    public static func literalAddress(_ text: String) -> [UInt8]? {
+    package static func literalAddress(_ text: String) -> [UInt8]? {
         guard !text.isEmpty, text.utf8.count < 64, !text.hasControlCharacters else { return nil }
         return IPAddress.parse(text)
     }
@@ -119,16 +119,16 @@ public struct Network: Equatable {
 }
 
 /// `trusted_networks` (emailotp.conf(5)).
-public struct TrustedNetworks: Equatable {
-    public var networks: [Network] = []
+package struct TrustedNetworks: Equatable {
+    package var networks: [Network] = []
 
-    public init(_ networks: [Network] = []) {
+    package init(_ networks: [Network] = []) {
         self.networks = networks
     }
 
-    public var isEmpty: Bool { networks.isEmpty }
+    package var isEmpty: Bool { networks.isEmpty }
 
-    public static func parse(_ value: String) throws -> TrustedNetworks {
+    package static func parse(_ value: String) throws -> TrustedNetworks {
         var list = TrustedNetworks()
         let trimmed = value.trimmedBlanks
         if trimmed.isEmpty || ByteText.same(trimmed, "none") { return list }
@@ -142,13 +142,13 @@ public struct TrustedNetworks: Equatable {
 
     /// True only when `rhost` is a literal address inside one of the networks. A host name
     /// never matches (it is not resolved: reverse DNS can be forged), nor does an empty one.
-    public func contains(rhost: String) -> Bool {
+    package func contains(rhost: String) -> Bool {
         guard !networks.isEmpty, let bytes = Network.literalAddress(rhost) else { return false }
         return networks.contains { $0.contains(bytes) }
     }
 
     /// A network that holds every address of its family (`0.0.0.0/0`, `::/0`).
-    public var trustsEverything: Bool { networks.contains { $0.prefix == 0 } }
+    package var trustsEverything: Bool { networks.contains { $0.prefix == 0 } }
 
-    public var text: String { networks.map(\.text).joined(separator: ",") }
+    package var text: String { networks.map(\.text).joined(separator: ",") }
 }

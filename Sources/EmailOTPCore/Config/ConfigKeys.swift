@@ -1,15 +1,15 @@
 import EmailOTPSystem
 
 /// One bad setting: where it came from and why it is refused.
-public struct ConfigError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+package struct ConfigError: Error, CustomStringConvertible, Equatable {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }
 
 /// One key of `emailotp.conf`: its name and how a value is checked and stored.
-public struct ConfigKey {
-    public let name: String
+package struct ConfigKey {
+    package let name: String
     let set: (_ key: String, _ value: String, _ config: inout Config) throws -> Void
 
     init(_ name: String, _ set: @escaping (_ key: String, _ value: String, _ config: inout Config) throws -> Void) {
@@ -19,11 +19,11 @@ public struct ConfigKey {
 }
 
 /// Applies `key = value` settings to a `Config`, validating each value.
-public enum ConfigKeys {
+package enum ConfigKeys {
     /// Every key, in the order of emailotp.conf(5): the one list of names. The parser, the
     /// module arguments and `apply` read it; IntegrationTests/test_docs.py checks DESIGN.md,
     /// emailotp.conf(5) and etc/emailotp.conf against it.
-    public static let table: [ConfigKey] = [
+    package static let table: [ConfigKey] = [
         ConfigKey("mail_server") { key, value, config in
             guard !value.isEmpty, value.utf8.count <= 253,
                   value.unicodeScalars.allSatisfy({ isHostCharacter($0) }) else {
@@ -114,10 +114,10 @@ public enum ConfigKeys {
     ]
 
     /// The names of `table`, in its order.
-    public static let all = table.map(\.name)
+    package static let all = table.map(\.name)
 
     /// Sets `key` to `value` in `config`; throws a `ConfigError` naming the key and the rule.
-    public static func apply(_ key: String, _ value: String, to config: inout Config) throws {
+    package static func apply(_ key: String, _ value: String, to config: inout Config) throws {
         guard let entry = table.first(where: { ByteText.same($0.name, key) }) else {
             throw ConfigError("unknown setting \"\(LogText.printable(key))\"")
         }

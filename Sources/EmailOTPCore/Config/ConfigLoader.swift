@@ -3,20 +3,20 @@ import Glibc
 
 /// Reads `emailotp.conf`, applies overrides (module arguments or command options) and resolves
 /// the files it names. The module and the `emailotp` command share this code.
-public struct ConfigLoader {
+package struct ConfigLoader {
     /// /etc/security/emailotp.conf in both install.sh's and the package's layout (BuildLayout).
-    public static let defaultPath = BuildLayout.configPath
+    package static let defaultPath = BuildLayout.configPath
 
     /// The owner every trusted file must have: root, except in unit tests.
-    public var owner: uid_t
+    package var owner: uid_t
 
-    public init(owner: uid_t = 0) {
+    package init(owner: uid_t = 0) {
         self.owner = owner
     }
 
     /// Loads the configuration. A missing file is the defaults when `explicit` is false and an
     /// error when it is true (the administrator named it).
-    public func load(path: String = ConfigLoader.defaultPath, explicit: Bool = false,
+    package func load(path: String = ConfigLoader.defaultPath, explicit: Bool = false,
                      overrides: [(key: String, value: String)] = []) throws -> Config {
         let text = try read(path, FilePolicy(owner: owner, forbiddenModeBits: 0o022, maxSize: 65536), naming: path)
         var config = Config()
@@ -47,7 +47,7 @@ public struct ConfigLoader {
     }
 
     /// Parses `key = value` lines; `#` lines and blank lines are skipped; a value may be quoted.
-    public static func parse(_ text: String, source: String) throws -> [(key: String, value: String, line: Int)] {
+    package static func parse(_ text: String, source: String) throws -> [(key: String, value: String, line: Int)] {
         var entries = [(key: String, value: String, line: Int)]()
         var seen = Set<String>()
         var number = 0
@@ -121,7 +121,7 @@ public struct ConfigLoader {
     }
 
     /// Rules that involve several settings.
-    public static func checkConsistency(_ config: Config) throws {
+    package static func checkConsistency(_ config: Config) throws {
         if !config.mailPassword.isEmpty && config.mailUser.isEmpty {
             throw ConfigError("a mail password is set but mail_user is empty")
         }

@@ -4,7 +4,7 @@ public enum PINMode: String, CaseIterable {
     case token, none
 }
 
-public enum FlowMode: String {
+package enum FlowMode: String {
     case interactive, challenge
 }
 
@@ -14,26 +14,26 @@ public enum FirstPass {
 
 /// The module arguments of a PAM service line (pam_emailotp(8), OPTIONS).
 public struct ModuleOptions {
-    public var configPath = ConfigLoader.defaultPath
-    public var configExplicit = false
-    public var debug = false
-    public var nullok = false
-    public var pinMode = PINMode.token
-    public var firstPass = FirstPass.no
-    public var mode = FlowMode.interactive
-    public var overrides: [(key: String, value: String)] = []
+    package var configPath = ConfigLoader.defaultPath
+    package var configExplicit = false
+    package var debug = false
+    package var nullok = false
+    package var pinMode = PINMode.token
+    package var firstPass = FirstPass.no
+    package var mode = FlowMode.interactive
+    package var overrides: [(key: String, value: String)] = []
     /// The setuid helper that runs the login, in both modes, outside a process whose caller
     /// chose its environment, limits and signals or that is not root (su, sudo, a web
     /// application; pam_emailotp(8), PROCESS MODEL): where the build's layout installs it (BuildLayout; /usr/local/libexec for install.sh, /usr/libexec
     /// for the Debian package). The `helper=` argument (read from root's PAM service file only)
     /// names another.
-    public static let defaultHelperPath = BuildLayout.helperPath
-    public var helperPath = ModuleOptions.defaultHelperPath
+    package static let defaultHelperPath = BuildLayout.helperPath
+    package var helperPath = ModuleOptions.defaultHelperPath
 
-    public init() {}
+    package init() {}
 
     /// Parses the arguments; an unknown one is an error (fail closed rather than guess).
-    public init(arguments: [String]) throws {
+    package init(arguments: [String]) throws {
         for argument in arguments {
             let parts = ByteText.split(argument, at: 0x3D, maxSplits: 1)
             let name = String(parts[0])

@@ -1,7 +1,7 @@
 import EmailOTPSystem
 
 /// The events of `notify` (emailotp.conf(5)) that mail the user an alert.
-public enum NotifyEvent: String, CaseIterable {
+package enum NotifyEvent: String, CaseIterable {
     case lockout
     case recovery
     case newHost = "new_host"
@@ -9,7 +9,7 @@ public enum NotifyEvent: String, CaseIterable {
     case unanswered
 
     /// A comma list such as `lockout,recovery`; empty (or `none`) turns every alert off.
-    public static func list(_ value: String) throws -> Set<NotifyEvent> {
+    package static func list(_ value: String) throws -> Set<NotifyEvent> {
         var events = Set<NotifyEvent>()
         let trimmed = value.trimmedBlanks
         if trimmed.isEmpty || ByteText.same(trimmed, "none") { return events }

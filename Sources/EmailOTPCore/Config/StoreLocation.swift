@@ -3,14 +3,14 @@ import EmailOTPSystem
 
 /// The `store` setting: a directory (file store) or a libpq connection URI (PostgreSQL store).
 /// Which store it opens is decided in Flows/StoreChoice.swift, above Config and Store.
-public enum StoreLocation {
-    public static func isDatabaseURI(_ value: String) -> Bool {
+package enum StoreLocation {
+    package static func isDatabaseURI(_ value: String) -> Bool {
         ByteText.hasPrefix(value, "postgresql://") || ByteText.hasPrefix(value, "postgres://")
     }
 
     /// Accepts an absolute directory or a `postgresql://` / `postgres://` URI without a password
     /// (the URI reaches logs and sits in world-readable PAM service files).
-    public static func validate(_ value: String) throws -> String {
+    package static func validate(_ value: String) throws -> String {
         guard isDatabaseURI(value) else { return try ConfigKeys.path("store", value) }
         guard !value.hasControlCharacters, value.utf8.count <= 4096, !ByteText.contains(value, byte: ByteText.space) else {
             throw ConfigError("store: the URI holds spaces or control characters, or is longer than 4096 bytes")
@@ -51,7 +51,7 @@ public enum StoreLocation {
     /// The URI as logs may show it: anything after a `:` in the user part, and the value of
     /// a `password` parameter, replaced by `***` (the configuration refuses both; this keeps a
     /// log line safe whatever reached it).
-    public static func shown(_ uri: String) -> String {
+    package static func shown(_ uri: String) -> String {
         guard isDatabaseURI(uri), let scheme = uri.utf8.firstRange(of: Array("://".utf8)) else { return uri }
         var bytes = Array(uri.utf8[scheme.upperBound...])
         if let userEnd = bytes.firstIndex(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "/") }),

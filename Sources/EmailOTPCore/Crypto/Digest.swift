@@ -1,14 +1,14 @@
 import CShim
 
-public struct CryptoFailure: Error, CustomStringConvertible {
-    public let what: String
-    public var description: String { "\(what) failed" }
+package struct CryptoFailure: Error, CustomStringConvertible {
+    package let what: String
+    package var description: String { "\(what) failed" }
 }
 
 /// Keyed hashes and constant-time comparison (OpenSSL).
-public enum Digest {
+package enum Digest {
     /// HMAC-SHA-256 of `message` under `key` (`cshim_hmac_sha256`: RFC 2104 over libcrypto's `SHA256_*`).
-    public static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
+    package static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
         try loadLibcrypto()
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
@@ -26,7 +26,7 @@ public enum Digest {
     }
 
     /// Compares two byte strings in time that depends only on their length (`cshim_timingsafe_bcmp`).
-    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    package static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
         return a.withUnsafeBytes { x in

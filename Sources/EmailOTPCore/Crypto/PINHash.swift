@@ -3,9 +3,9 @@ import EmailOTPSystem
 import Glibc
 
 /// PIN hashes in crypt(3) format, yescrypt by default (libcrypt's `crypt_gensalt_rn`, `crypt_rn`).
-public enum PINHash {
+package enum PINHash {
     /// PINs are 4 to 128 bytes without control characters.
-    public static func validate(_ pin: String) -> String? {
+    package static func validate(_ pin: String) -> String? {
         if pin.utf8.count < 4 { return "the PIN is shorter than 4 characters" }
         if pin.utf8.count > 128 { return "the PIN is longer than 128 bytes" }
         if pin.hasControlCharacters { return "the PIN holds control characters" }
@@ -13,7 +13,7 @@ public enum PINHash {
     }
 
     /// A new salted hash of `pin`.
-    public static func make(_ pin: String, random: RandomSource) throws -> String {
+    package static func make(_ pin: String, random: RandomSource) throws -> String {
         let salt = try random.bytes(32)
         var setting = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
         // crypt_gensalt_rn returns a pointer into `setting`: it is read while `setting` lives.
@@ -39,7 +39,7 @@ public enum PINHash {
 
     /// True when `pin` matches `hash`; compared in constant time. A hash that cannot be
     /// computed counts as no match (see `check` for the flows, where it must not).
-    public static func verify(_ pin: String, hash: String) -> Bool {
+    package static func verify(_ pin: String, hash: String) -> Bool {
         (try? check(pin, hash: hash)) ?? false
     }
 
@@ -47,7 +47,7 @@ public enum PINHash {
     /// a well-formed crypt(3) hash. Throws `CryptoFailure` when the host could not compute it
     /// (yescrypt needs memory: under a low `RLIMIT_AS` it fails), which is a service error and
     /// says nothing about the PIN (`crypt_rn`).
-    public static func check(_ pin: String, hash: String) throws -> Bool {
+    package static func check(_ pin: String, hash: String) throws -> Bool {
         verifications &+= 1
         // No enrolled PIN is longer than 128 bytes; a huge answer is not worth hashing.
         guard pin.utf8.count <= 1024 else { return false }
@@ -75,7 +75,7 @@ public enum PINHash {
     static let dummyHash = "$y$j9T$\(dummySalt)$0Ik1JK3vXSxRzDgDWQm8pZ0Wq1T6PnE4u6iGmDZ9yM1"
 
     /// Spends the time of one verification, so that an unknown user takes as long as a known one.
-    public static func dummyVerify(_ pin: String) {
+    package static func dummyVerify(_ pin: String) {
         _ = verify(pin, hash: dummyHash)
     }
 

@@ -6,15 +6,15 @@ public protocol RandomSource {
     func bytes(_ count: Int) throws -> [UInt8]
 }
 
-public struct RandomFailure: Error, CustomStringConvertible {
-    public var description: String { "the random number generator failed" }
+package struct RandomFailure: Error, CustomStringConvertible {
+    package var description: String { "the random number generator failed" }
 }
 
 /// OpenSSL's CSPRNG (`RAND_bytes`).
-public struct OpenSSLRandom: RandomSource {
-    public init() {}
+package struct OpenSSLRandom: RandomSource {
+    package init() {}
 
-    public func bytes(_ count: Int) throws -> [UInt8] {
+    package func bytes(_ count: Int) throws -> [UInt8] {
         guard count > 0, count <= Int(Int32.max) else { return [] }
         guard (try? Digest.loadLibcrypto()) != nil else { throw RandomFailure() }
         var out = [UInt8](repeating: 0, count: count)
@@ -27,7 +27,7 @@ public struct OpenSSLRandom: RandomSource {
 extension RandomSource {
     /// `length` uniformly distributed decimal digits: bytes of 250 and above are rejected, so
     /// `byte % 10` has no modulo bias.
-    public func digits(_ length: Int) throws -> String {
+    package func digits(_ length: Int) throws -> String {
         var out = [UInt8]()
         out.reserveCapacity(length)
         var rounds = 0

@@ -11,16 +11,16 @@ import EmailOTPSystem
 ///
 /// The letter keeps the shape apart from a mailed code (`otp_length` digits), so the slow
 /// check against the stored hashes runs only for answers that can be a recovery code.
-public enum RecoveryCode {
+package enum RecoveryCode {
     /// No I, L, O, U: nothing to misread.
     static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
-    public static let length = 10
-    public static let maxCount = 20
+    package static let length = 10
+    package static let maxCount = 20
 
     /// `count` fresh codes in display form. A byte's low five bits pick a symbol: 256 is a
     /// multiple of 32, so every symbol is equally likely (no modulo bias). A draw of digits
     /// only is drawn again, which keeps the remaining codes uniform.
-    public static func generate(count: Int, random: RandomSource) throws -> [String] {
+    package static func generate(count: Int, random: RandomSource) throws -> [String] {
         guard (0...maxCount).contains(count) else { throw CryptoFailure(what: "drawing \(count) recovery codes") }
         var codes = [String]()
         var rounds = 0
@@ -39,14 +39,14 @@ public enum RecoveryCode {
     }
 
     /// `abcde12345` → `abcde-12345`.
-    public static func display(_ code: String) -> String {
+    package static func display(_ code: String) -> String {
         let bytes = Array(code.utf8)
         return String(decoding: bytes.prefix(5), as: UTF8.self) + "-" + String(decoding: bytes.dropFirst(5), as: UTF8.self)
     }
 
     /// The canonical form of an answer that has the shape of a recovery code (case and `-`
     /// or blanks do not matter), or nil.
-    public static func normalized(_ answer: String) -> String? {
+    package static func normalized(_ answer: String) -> String? {
         guard answer.utf8.count <= 32 else { return nil }
         var out = [UInt8]()
         for byte in answer.utf8 where byte != 0x2D && byte != 0x20 && byte != 0x09 {
@@ -59,14 +59,14 @@ public enum RecoveryCode {
     }
 
     /// A slow salted hash (yescrypt, like PINs).
-    public static func hash(_ code: String, random: RandomSource) throws -> String {
+    package static func hash(_ code: String, random: RandomSource) throws -> String {
         guard let canonical = normalized(code) else { throw CryptoFailure(what: "recovery code shape") }
         return try PINHash.make(canonical, random: random)
     }
 
     /// The index of the hash `canonical` matches, or nil. Every hash is computed, whatever
     /// matched, so the time depends only on how many codes are left, not on which one this is.
-    public static func match(_ canonical: String, hashes: [String]) -> Int? {
+    package static func match(_ canonical: String, hashes: [String]) -> Int? {
         (try? check(canonical, hashes: hashes)) ?? nil
     }
 
@@ -82,7 +82,7 @@ public enum RecoveryCode {
 
     /// A password of challenge mode that ends in a recovery code (with or without its `-`):
     /// the PIN before it and the code. nil when the end has no recovery-code shape.
-    public static func split(_ password: String) -> (pin: String, code: String)? {
+    package static func split(_ password: String) -> (pin: String, code: String)? {
         let bytes = Array(password.utf8)
         for tail in [length + 1, length] where bytes.count > tail {
             let code = String(decoding: bytes.suffix(tail), as: UTF8.self)

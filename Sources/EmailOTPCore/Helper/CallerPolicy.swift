@@ -6,15 +6,15 @@ import Glibc
 /// Who started the helper, as the kernel tells it: the real uid, its account name and the
 /// process's groups. Nothing the caller says (request fields, environment, arguments beyond
 /// the verb's own) goes in here.
-public struct HelperCaller: Equatable {
-    public var uid: uid_t
+package struct HelperCaller: Equatable {
+    package var uid: uid_t
     /// The account name of the real uid (`getpwuid(3)`), nil when the uid has none.
-    public var name: String?
-    public var groups: [gid_t]
+    package var name: String?
+    package var groups: [gid_t]
     /// The program of the parent process (`/proc/PPID/exe`), for the log of a caller that is not root.
-    public var program: String?
+    package var program: String?
 
-    public init(uid: uid_t, name: String?, groups: [gid_t], program: String? = nil) {
+    package init(uid: uid_t, name: String?, groups: [gid_t], program: String? = nil) {
         self.uid = uid
         self.name = name
         self.groups = groups
@@ -22,24 +22,24 @@ public struct HelperCaller: Equatable {
     }
 
     /// Started by root: the module's clean process (su, sudo), or root itself.
-    public var isRoot: Bool { uid == 0 }
+    package var isRoot: Bool { uid == 0 }
 
     /// For the log: `caller uid 1000 (alice)`.
-    public var description: String { "caller uid \(uid) (\(name.map { LogText.printable($0) } ?? "?"))" }
+    package var description: String { "caller uid \(uid) (\(name.map { LogText.printable($0) } ?? "?"))" }
 }
 
 /// What the helper found when it took root in every id, before it reads anything of the
 /// caller's: facts of its own process, as the kernel tells them.
-public struct HelperStart: Equatable {
+package struct HelperStart: Equatable {
     /// The effective uid was 0: the helper is installed setuid root.
-    public var setuidRoot: Bool
+    package var setuidRoot: Bool
     /// Why `setgroups(0)`, `setgid(0)` or `setuid(0)` failed; nil when the caller's identity is gone.
-    public var identityError: String?
+    package var identityError: String?
     /// The first resource limit still below what a login needs (`cshim_insufficient_limit`): a
     /// hard limit the caller lowered that could not be raised again.
-    public var lowLimit: String?
+    package var lowLimit: String?
 
-    public init(setuidRoot: Bool = true, identityError: String? = nil, lowLimit: String? = nil) {
+    package init(setuidRoot: Bool = true, identityError: String? = nil, lowLimit: String? = nil) {
         self.setuidRoot = setuidRoot
         self.identityError = identityError
         self.lowLimit = lowLimit
@@ -60,9 +60,9 @@ public struct HelperStart: Equatable {
 /// - Anyone, `token`: the caller's own token only, the user named by the real uid.
 /// Whoever is not root has its service and remote host labelled as its claim, is bounded per
 /// uid (`CallerSlots`), and waits out its own fail delay.
-public enum CallerPolicy {
+package enum CallerPolicy {
     /// Why a request is served.
-    public enum Kind: Equatable {
+    package enum Kind: Equatable {
         /// Real uid 0: root's services, their claims believed.
         case root
         /// A member of `helper_group`: any user's login, its claims labelled.
@@ -73,74 +73,71 @@ public enum CallerPolicy {
         case ownToken
     }
 
-    /// A refusal: one log line that says what to change.
-    public struct Refusal: Error, Equatable, CustomStringConvertible {
-        public let reason: String
-        public init(_ reason: String) { self.reason = reason }
-        public var description: String { reason }
-    }
+    /// A refusal: one log line that says what to change (the helper's one refusal type, also
+    /// for a frame the protocol refuses).
+    package typealias Refusal = HelperProtocol.Refused
 
     /// What the helper was started for, from its arguments: which verb, and (for `login`) the
     /// module's arguments it may honour.
-    public struct Admission {
-        public var verb: Verb
-        public var options: ModuleOptions
-        public var trusted: Bool
+    package struct Admission {
+        package var verb: Verb
+        package var options: ModuleOptions
+        package var trusted: Bool
         /// Whose helpers this one counts among (`CallerSlots`) before the request is read: the
         /// caller's, unless it is root.
-        public var slotUID: uid_t?
+        package var slotUID: uid_t?
 
         /// The configuration file and its overrides: the module's arguments for root, the
         /// system's file alone for anyone else.
-        public var configPath: String { trusted ? options.configPath : ConfigLoader.defaultPath }
-        public var configExplicit: Bool { trusted && options.configExplicit }
-        public var overrides: [(key: String, value: String)] { trusted ? options.overrides : [] }
+        package var configPath: String { trusted ? options.configPath : ConfigLoader.defaultPath }
+        package var configExplicit: Bool { trusted && options.configExplicit }
+        package var overrides: [(key: String, value: String)] { trusted ? options.overrides : [] }
     }
 
-    public enum Verb: Equatable {
+    package enum Verb: Equatable {
         case login
         case token
     }
 
     /// What the caller asked, once its first frame is read.
-    public enum Request {
+    package enum Request {
         case login(HelperProtocol.Request)
         case token(HelperProtocol.TokenAction)
     }
 
     /// How the helper serves one request.
-    public struct Decision: Equatable {
-        public var kind: Kind
+    package struct Decision: Equatable {
+        package var kind: Kind
         /// The user whose token the flow works on.
-        public var user: String
+        package var user: String
         /// The service and remote host as the log and the mails show them (labelled claims for
         /// whoever is not root; inside the keys of auth_cache and remembered hosts too).
-        public var service: String
-        public var rhost: String
-        public var quiet: Bool
+        package var service: String
+        package var rhost: String
+        package var quiet: Bool
         /// `PAM_TTY` and `PAM_RUSER` of a login (the source its failures are counted for); the
         /// remote user labelled as a claim for whoever is not root.
-        public var tty: String
-        public var ruser: String
+        package var tty: String
+        package var ruser: String
         /// Whose helpers the request counts among (`CallerSlots`), when not already taken for the caller.
-        public var slotUID: uid_t?
+        package var slotUID: uid_t?
         /// The helper waits the fail delay itself (from the last answer): a caller that is not
         /// root must not guess faster than a PAM stack with pam_fail_delay, and under root's
         /// clean process the caller of su, who can watch the helper in /proc, must see it end at
         /// the same time whatever the work after the answer was.
-        public var waitsItself: Bool
+        package var waitsItself: Bool
         /// Appended to each log line of the flow (with the program of the caller when not root).
-        public var tag: String
+        package var tag: String
 
         /// The PAM items the flow sees.
-        public var context: RequestContext {
+        package var context: RequestContext {
             RequestContext(service: service, rhost: rhost, quiet: quiet, tty: tty, ruser: ruser)
         }
     }
 
     /// Before the configuration is read: the helper's own process, the verb and the arguments
     /// this caller may give.
-    public static func admit(caller: HelperCaller, start: HelperStart = HelperStart(), arguments: [String]) -> Result<Admission, Refusal> {
+    package static func admit(caller: HelperCaller, start: HelperStart = HelperStart(), arguments: [String]) -> Result<Admission, Refusal> {
         guard start.setuidRoot else {
             return .failure(Refusal("emailotp-helper is not setuid root (install.sh installs it mode 4755 root)"))
         }
@@ -187,7 +184,7 @@ public enum CallerPolicy {
     }
 
     /// Once the request is read: whether and how it is served. `groupID` looks up `helper_group`.
-    public static func decide(_ admission: Admission, caller: HelperCaller, helperGroup: String, request: Request,
+    package static func decide(_ admission: Admission, caller: HelperCaller, helperGroup: String, request: Request,
                               groupID: (String) -> gid_t? = UnixGroup.id(of:)) -> Result<Decision, Refusal> {
         // Whoever is not root: its program (the kernel's word) in every log line of the flow.
         let application = caller.isRoot ? "" : " application \(caller.program ?? "?")"

@@ -5,9 +5,9 @@ import EmailOTPSystem
 /// pair, the child started on it with an empty environment, the first frame written, the
 /// helper's conversation relayed to `conversation` until its result, the child reaped (with
 /// SIGCHLD at its default meanwhile).
-public enum HelperCall {
+package enum HelperCall {
     /// Why the helper gave no outcome although it was started.
-    public enum Broken {
+    package enum Broken {
         /// The first frame could not be written.
         case requestNotWritten
         /// The conversation ended before the result (`HelperProtocol.Refused`).
@@ -15,7 +15,7 @@ public enum HelperCall {
     }
 
     /// What became of the run.
-    public enum Run {
+    package enum Run {
         /// No socket pair: nothing was started.
         case noSocket(Error)
         /// The child could not be started.
@@ -26,7 +26,7 @@ public enum HelperCall {
 
     /// Runs the helper at `path` with `arguments`, sends `request` and relays until the result.
     /// The child is waited for at most 10 s after the result, 1 s when there was none.
-    public static func run(_ path: String, arguments: [String], request: HelperProtocol.Frame,
+    package static func run(_ path: String, arguments: [String], request: HelperProtocol.Frame,
                            as identity: ChildIdentity = .inherited, relayingTo conversation: Conversation) -> Run {
         let ours: FileDescriptor
         let theirs: FileDescriptor

@@ -18,37 +18,37 @@ import Glibc
 ///
 /// Every payload is bounded (`maxPayload`, fields `maxFieldBytes`), text is UTF-8 without
 /// control characters (a line feed or tab aside), and every read has a deadline on both sides.
-public enum HelperProtocol {
-    public static let verb = "login"
+package enum HelperProtocol {
+    package static let verb = "login"
     /// The verb of `emailotp` run by a user on their own token: the user is the helper's real uid.
-    public static let tokenVerb = "token"
-    public static let maxPayload = 64 * 1024
+    package static let tokenVerb = "token"
+    package static let maxPayload = 64 * 1024
     static let maxFieldBytes = 4096
     static let maxNameBytes = 256
     /// Seconds the helper waits for the request after it starts.
-    public static let requestTimeout: Int64 = 10
+    package static let requestTimeout: Int64 = 10
     /// Seconds the module waits for each frame of the helper (the helper's own waits are shorter).
-    public static let relayTimeout: Int64 = 20 * 60
+    package static let relayTimeout: Int64 = 20 * 60
 
     /// The login the application asks for.
-    public struct Request: Equatable {
-        public var user: String
-        public var service: String
-        public var rhost: String
+    package struct Request: Equatable {
+        package var user: String
+        package var service: String
+        package var rhost: String
         /// `PAM_AUTHTOK` of the application's stack, when an earlier module set one.
-        public var authtok: String?
+        package var authtok: String?
         /// The application's real uid and program (`/proc/self/exe`), for the log; trusted only
         /// when the helper was started by root.
-        public var callerUID: uid_t
-        public var program: String
+        package var callerUID: uid_t
+        package var program: String
         /// The application asked for silence or has no terminal (`RequestContext.quiet`). A
         /// caller may claim it freely: it only moves a message into the code prompt.
-        public var quiet: Bool
+        package var quiet: Bool
         /// `PAM_TTY` and `PAM_RUSER`: the source of a local login's failures (pam_emailotp(8)).
-        public var tty = ""
-        public var ruser = ""
+        package var tty = ""
+        package var ruser = ""
 
-        public init(user: String, service: String, rhost: String, authtok: String?, callerUID: uid_t, program: String,
+        package init(user: String, service: String, rhost: String, authtok: String?, callerUID: uid_t, program: String,
                     quiet: Bool = false, tty: String = "", ruser: String = "") {
             self.tty = tty
             self.ruser = ruser
@@ -63,13 +63,13 @@ public enum HelperProtocol {
     }
 
     /// The end of a login, as the module applies it.
-    public struct Outcome: Equatable {
-        public var result: AuthResult
+    package struct Outcome: Equatable {
+        package var result: AuthResult
         /// Seconds the module asks libpam to wait (`pam_fail_delay`); 0 when the helper waited itself.
-        public var failDelay: Int64
-        public var openedChallenge: Bool
+        package var failDelay: Int64
+        package var openedChallenge: Bool
 
-        public init(result: AuthResult, failDelay: Int64, openedChallenge: Bool) {
+        package init(result: AuthResult, failDelay: Int64, openedChallenge: Bool) {
             self.result = result
             self.failDelay = failDelay
             self.openedChallenge = openedChallenge
@@ -78,14 +78,14 @@ public enum HelperProtocol {
 
     /// What a user asks about their own token (`emailotp status|set-pin|recovery-codes|forget`).
     /// It names no user: the helper acts for the user of its real uid alone.
-    public enum TokenAction: Equatable {
+    package enum TokenAction: Equatable {
         case status
         case setPIN
         case recoveryCodes(count: Int)
         case forget
 
         /// The verb of `emailotp`, for the log, the mail and the code mail's service.
-        public var verb: String {
+        package var verb: String {
             switch self {
             case .status: return "status"
             case .setPIN: return "set-pin"
@@ -95,7 +95,7 @@ public enum HelperProtocol {
         }
 
         /// True for the verbs that raise trust: they first ask the PIN and a mailed code.
-        public var needsProof: Bool {
+        package var needsProof: Bool {
             switch self {
             case .setPIN, .recoveryCodes: return true
             case .status, .forget: return false
@@ -103,7 +103,7 @@ public enum HelperProtocol {
         }
     }
 
-    public enum Frame: Equatable {
+    package enum Frame: Equatable {
         case request(Request)
         case tokenRequest(TokenAction)
         case prompt(String, echo: Bool)
@@ -113,15 +113,17 @@ public enum HelperProtocol {
         case result(Outcome)
     }
 
-    public struct Refused: Error, CustomStringConvertible, Equatable {
-        public let reason: String
-        public init(_ reason: String) { self.reason = reason }
-        public var description: String { reason }
+    /// Why the helper refuses: a frame or request that breaks the protocol, or a caller that
+    /// `CallerPolicy` does not admit (`CallerPolicy.Refusal`). Its description is the reason.
+    package struct Refused: Error, CustomStringConvertible, Equatable {
+        package let reason: String
+        package init(_ reason: String) { self.reason = reason }
+        package var description: String { reason }
     }
 
     // MARK: encoding
 
-    public static func encode(_ frame: Frame) -> [UInt8] {
+    package static func encode(_ frame: Frame) -> [UInt8] {
         let (type, payload): (UInt8, [UInt8])
         switch frame {
         case .request(let r):
@@ -149,7 +151,7 @@ public enum HelperProtocol {
         return [type, UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + payload
     }
 
-    public static func decode(type: UInt8, payload: [UInt8]) throws -> Frame {
+    package static func decode(type: UInt8, payload: [UInt8]) throws -> Frame {
         switch type {
         case 0x51: return .request(try decodeRequest(payload))
         case 0x54: return .tokenRequest(try decodeTokenRequest(payload))
@@ -185,7 +187,7 @@ public enum HelperProtocol {
     /// A request strictly: version 1, eight NUL-terminated UTF-8 fields of at most 4 KiB; the
     /// service, remote host and program (they go into mails and log lines) without control
     /// characters, the names at most 256 bytes.
-    public static func decodeRequest(_ bytes: [UInt8]) throws -> Request {
+    package static func decodeRequest(_ bytes: [UInt8]) throws -> Request {
         guard bytes.last == 0 else { throw Refused("request not NUL-terminated") }
         let fields = bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false)
         // The ninth field (quiet) and the tenth and eleventh (tty, ruser) are optional: modules of
@@ -218,7 +220,7 @@ public enum HelperProtocol {
 
     /// An own-token request strictly: version 1, the verb, and for recovery-codes how many
     /// (1 to `RecoveryCode.maxCount`), each NUL-terminated.
-    public static func decodeTokenRequest(_ bytes: [UInt8]) throws -> TokenAction {
+    package static func decodeTokenRequest(_ bytes: [UInt8]) throws -> TokenAction {
         guard bytes.count <= 64, bytes.last == 0 else { throw Refused("malformed own-token request") }
         let fields = bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         guard fields.first == "1" else { throw Refused("own-token request version is not 1") }
@@ -241,7 +243,7 @@ public enum HelperProtocol {
     /// The caller's half of a conversation with the helper (the module, `emailotp`): each
     /// prompt goes to `conversation` and its answer back, messages are shown, until the
     /// result. Throws `Refused` when the helper stops talking or says something out of turn.
-    public static func relay(_ fd: Int32, to conversation: Conversation) throws -> Outcome {
+    package static func relay(_ fd: Int32, to conversation: Conversation) throws -> Outcome {
         while true {
             switch try readFrame(fd, until: Deadline(afterSeconds: relayTimeout)) {
             case .prompt(let text, let echo):
@@ -264,7 +266,7 @@ public enum HelperProtocol {
     // MARK: the wire
 
     /// Reads one frame before `deadline`; throws `Refused` on end of file, a timeout or a malformed frame.
-    public static func readFrame(_ fd: Int32, until deadline: Deadline) throws -> Frame {
+    package static func readFrame(_ fd: Int32, until deadline: Deadline) throws -> Frame {
         guard let header = ChildIO.readExactly(fd, 5, until: deadline) else {
             throw Refused(deadline.hasPassed ? "no frame before the deadline" : "the other side closed the conversation")
         }
@@ -277,14 +279,14 @@ public enum HelperProtocol {
     }
 
     @discardableResult
-    public static func writeFrame(_ fd: Int32, _ frame: Frame, until deadline: Deadline) -> Bool {
+    package static func writeFrame(_ fd: Int32, _ frame: Frame, until deadline: Deadline) -> Bool {
         ChildIO.writeAll(fd, encode(frame), until: deadline)
     }
 
     // MARK: results
 
     /// The status byte (and the helper's exit status) that carries a result.
-    public static func status(of result: AuthResult) -> Int32 {
+    package static func status(of result: AuthResult) -> Int32 {
         switch result {
         case .success: return 0
         case .authError: return 1
@@ -297,7 +299,7 @@ public enum HelperProtocol {
     }
 
     /// The result a status carries; anything unknown is a service error (fail closed).
-    public static func result(ofStatus status: Int32) -> AuthResult {
+    package static func result(ofStatus status: Int32) -> AuthResult {
         switch status {
         case 0: return .success
         case 1: return .authError

@@ -5,21 +5,21 @@ import EmailOTPSystem
 /// the helper's socket and waits for its answer no longer than `answerTimeout` seconds, so
 /// that an application stopped by its caller (SIGSTOP of su) cannot keep the helper, and no
 /// store lock is ever held while it waits (the flows hold none across a prompt).
-public final class RelayConversation: Conversation, ChallengeAware {
+package final class RelayConversation: Conversation, ChallengeAware {
     let input: Int32
     let output: Int32
     let answerTimeout: Int64
-    public private(set) var openedChallenge = false
+    package private(set) var openedChallenge = false
     /// The module stopped answering (end of file, timeout, malformed frame): every later prompt fails at once.
-    public private(set) var broken = false
+    package private(set) var broken = false
     /// One deadline for every prompt of the login together: each answer is awaited at most
     /// `answerTimeout`, and all of them end `2 × answerTimeout` after the conversation began
     /// (the PIN's prompt, then the code's life), however many prompts there are.
-    public let lifetime: Deadline
+    package let lifetime: Deadline
     /// When the last answer came (or the conversation began): the fail delay counts from here.
-    public private(set) var lastAnswer: Int64
+    package private(set) var lastAnswer: Int64
 
-    public init(input: Int32, output: Int32, answerTimeout: Int64) {
+    package init(input: Int32, output: Int32, answerTimeout: Int64) {
         self.input = input
         self.output = output
         self.answerTimeout = answerTimeout
@@ -27,7 +27,7 @@ public final class RelayConversation: Conversation, ChallengeAware {
         lastAnswer = Monotonic.milliseconds()
     }
 
-    public func prompt(_ text: String, echo: Bool) -> String? {
+    package func prompt(_ text: String, echo: Bool) -> String? {
         guard !broken else { return nil }
         let deadline = Deadline(afterSeconds: answerTimeout).earlier(lifetime)
         guard HelperProtocol.writeFrame(output, .prompt(text, echo: echo), until: deadline) else {
@@ -42,17 +42,17 @@ public final class RelayConversation: Conversation, ChallengeAware {
         return answer
     }
 
-    public func info(_ text: String) {
+    package func info(_ text: String) {
         guard !broken else { return }
         if !HelperProtocol.writeFrame(output, .info(text), until: Deadline(afterSeconds: answerTimeout)) { broken = true }
     }
 
-    public func error(_ text: String) {
+    package func error(_ text: String) {
         guard !broken else { return }
         if !HelperProtocol.writeFrame(output, .error(text), until: Deadline(afterSeconds: answerTimeout)) { broken = true }
     }
 
-    public func challengeOpened() {
+    package func challengeOpened() {
         openedChallenge = true
     }
 }

@@ -4,10 +4,10 @@ import EmailOTPSystem
 import Glibc
 
 /// Why `address_command` gave no address; the mail is not sent.
-public struct AddressCommandError: Error, CustomStringConvertible, Equatable {
-    public let reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var description: String { "address_command: \(reason)" }
+package struct AddressCommandError: Error, CustomStringConvertible, Equatable {
+    package let reason: String
+    package init(_ reason: String) { self.reason = reason }
+    package var description: String { "address_command: \(reason)" }
 }
 
 /// `address_command`, in the manner of sshd's `AuthorizedKeysCommand`: for a token enrolled
@@ -15,21 +15,21 @@ public struct AddressCommandError: Error, CustomStringConvertible, Equatable {
 /// shell, as `address_command_user`, with the user name as its only argument and a fixed
 /// environment; its one line of output, checked like any address, is where the code goes.
 /// Anything else — a failure, a timeout, two lines, too much output — gives no address.
-public struct AddressCommand {
-    public static let maxOutput = 1024
+package struct AddressCommand {
+    package static let maxOutput = 1024
     static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
 
     let path: String
     let runAs: String
     let timeout: Int64
 
-    public init(config: Config) {
+    package init(config: Config) {
         path = config.addressCommand
         runAs = config.addressCommandUser
         timeout = config.addressCommandTimeout
     }
 
-    public func address(for user: String) throws -> String {
+    package func address(for user: String) throws -> String {
         guard !path.isEmpty else { throw AddressCommandError("the token has no address and address_command is not set") }
         let program = try Self.trustedProgram(path)
         let (account, groups) = try Self.account(runAs)
@@ -64,7 +64,7 @@ public struct AddressCommand {
     }
 
     /// The output must be one address on one line: an optional final LF, nothing else.
-    public static func address(fromOutput bytes: [UInt8], program: String) throws -> String {
+    package static func address(fromOutput bytes: [UInt8], program: String) throws -> String {
         var line = bytes
         if line.last == 0x0A { line.removeLast() }
         if line.isEmpty { throw AddressCommandError("\(program) printed no address") }
@@ -81,7 +81,7 @@ public struct AddressCommand {
 
     /// The program and every directory above it must be root's and writable by no one else
     /// (sshd's rule for AuthorizedKeysCommand); symbolic links are resolved first.
-    public static func trustedProgram(_ path: String) throws -> String {
+    package static func trustedProgram(_ path: String) throws -> String {
         guard ByteText.hasPrefix(path, "/") else { throw AddressCommandError("\(path) is not an absolute path") }
         guard let resolved = SafeFile.realPath(path) else { throw AddressCommandError(SystemError("realpath", path).description) }
         var info = try existing(resolved)
@@ -118,12 +118,12 @@ public struct AddressCommand {
     /// The account `address_command` runs as by default: a system account of its own, so
     /// that no other process shares its uid (another `nobody` process, an OpenVPN daemon or an
     /// NFS-squashed one, could ptrace the command and change the address it prints).
-    public static let defaultUser = "emailotp-lookup"
+    package static let defaultUser = "emailotp-lookup"
 
     /// What `emailotp config-check` says about `address_command_user`, when `address_command` is
     /// set: a problem when the account does not exist (every such mail fails), a warning for
     /// `nobody`; nil when there is nothing to say.
-    public static func accountWarning(_ config: Config) -> (problem: Bool, message: String)? {
+    package static func accountWarning(_ config: Config) -> (problem: Bool, message: String)? {
         guard !config.addressCommand.isEmpty else { return nil }
         let name = config.addressCommandUser
         if (try? account(name)) == nil {

@@ -2,7 +2,7 @@ import EmailOTPSystem
 import EmailOTPToken
 
 /// The alert mails of `notify` (emailotp.conf(5)).
-public enum AlertEvent: Equatable {
+package enum AlertEvent: Equatable {
     case lockout
     case recovery(left: Int)
     case newHost
@@ -14,7 +14,7 @@ public enum AlertEvent: Equatable {
     case unanswered([UnansweredCode])
 
     /// The `X-EmailOTP-Alert` header value.
-    public var name: String {
+    package var name: String {
         switch self {
         case .lockout: return "lockout"
         case .recovery: return "recovery"
@@ -26,7 +26,7 @@ public enum AlertEvent: Equatable {
     }
 
     /// Where the alert's login was asked from, when that is not the request that sends it.
-    public var origin: ChallengeOrigin? {
+    package var origin: ChallengeOrigin? {
         if case .unanswered(let codes) = self { return codes.last?.origin }
         return nil
     }
@@ -62,16 +62,16 @@ public enum AlertEvent: Equatable {
 }
 
 /// What one alert says.
-public struct AlertMailContext {
-    public var user: String
-    public var address: String
-    public var event: AlertEvent
-    public var service: String
-    public var rhost: String
-    public var host: String
-    public var time: Int64
+package struct AlertMailContext {
+    package var user: String
+    package var address: String
+    package var event: AlertEvent
+    package var service: String
+    package var rhost: String
+    package var host: String
+    package var time: Int64
 
-    public init(user: String, address: String, event: AlertEvent, service: String, rhost: String, host: String, time: Int64) {
+    package init(user: String, address: String, event: AlertEvent, service: String, rhost: String, host: String, time: Int64) {
         self.user = user
         self.address = address
         self.event = event
@@ -84,10 +84,10 @@ public struct AlertMailContext {
 
 extension MailComposer {
     /// A short plain-text alert: what happened, where and when, and whom to tell.
-    public func composeAlert(_ context: AlertMailContext) throws -> OutgoingMail {
+    package func composeAlert(_ context: AlertMailContext) throws -> OutgoingMail {
         let sender = config.effectiveSender
         guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
-            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+            throw MailError("refusing a mail address that is not a plain address")
         }
         // PAM_RHOST and PAM_SERVICE come from the application: shown, never trusted as text.
         let service = context.service.isEmpty ? "login" : LogText.printable(context.service)

@@ -4,11 +4,11 @@ import EmailOTPSystem
 
 /// A message ready for a transport: envelope and RFC 5322 text with `\n` line ends.
 public struct OutgoingMail: Equatable {
-    public var from: String
-    public var to: String
-    public var text: String
+    package var from: String
+    package var to: String
+    package var text: String
 
-    public init(from: String, to: String, text: String) {
+    package init(from: String, to: String, text: String) {
         self.from = from
         self.to = to
         self.text = text
@@ -17,23 +17,23 @@ public struct OutgoingMail: Equatable {
 
 /// What one code mail says.
 public struct CodeMailContext {
-    public var user: String
-    public var address: String
-    public var code: String
-    public var transactionID: String
-    public var service: String
-    public var rhost: String
-    public var host: String
-    public var created: Int64
-    public var expires: Int64
+    package var user: String
+    package var address: String
+    package var code: String
+    package var transactionID: String
+    package var service: String
+    package var rhost: String
+    package var host: String
+    package var created: Int64
+    package var expires: Int64
     /// How to finish the login ({finish}); set in challenge mode, where the service may never
     /// show the module's message. Empty in interactive mode.
-    public var finish = ""
+    package var finish = ""
     /// The first factor the stack asked before the code ({first_factor}): "your PIN" with
     /// pin=token, "your password or key" with pin=none; empty: "your password, key or PIN".
-    public var firstFactor = ""
+    package var firstFactor = ""
 
-    public init(user: String, address: String, code: String, transactionID: String, service: String,
+    package init(user: String, address: String, code: String, transactionID: String, service: String,
                 rhost: String, host: String, created: Int64, expires: Int64) {
         self.user = user
         self.address = address
@@ -47,20 +47,13 @@ public struct CodeMailContext {
     }
 }
 
-public struct MailCompositionError: Error, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
-
-    package init(message: String) { self.message = message }
-}
-
 /// Builds the MIME message of a code mail from the configured templates (the built-in ones:
 /// `CodeMailDefaults`).
-public struct MailComposer {
+package struct MailComposer {
     package let config: Config
     package let random: RandomSource
 
-    public init(config: Config, random: RandomSource) {
+    package init(config: Config, random: RandomSource) {
         self.config = config
         self.random = random
     }
@@ -83,26 +76,26 @@ public struct MailComposer {
     }
 
     /// The whole message. Throws when a value would break a header (CR, LF, other controls).
-    public func compose(_ context: CodeMailContext, date: Int64) throws -> OutgoingMail {
+    package func compose(_ context: CodeMailContext, date: Int64) throws -> OutgoingMail {
         let sender = config.effectiveSender
         guard EmailAddress.isValid(context.address), EmailAddress.isValid(sender) else {
-            throw MailCompositionError(message: "refusing a mail address that is not a plain address")
+            throw MailError("refusing a mail address that is not a plain address")
         }
         // Both come from this module; anything else must not reach a header.
         guard context.transactionID.utf8.count == 20, context.transactionID.isASCIIDigits,
               context.code.isASCIIDigits else {
-            throw MailCompositionError(message: "refusing a transaction id or code that is not digits")
+            throw MailError("refusing a transaction id or code that is not digits")
         }
         let fields = values(context)
         for (name, value) in fields where value.hasControlCharacters {
-            throw MailCompositionError(message: "refusing control characters in {\(name)}")
+            throw MailError("refusing control characters in {\(name)}")
         }
         // The code never goes into the subject: lock screens and mail lists show subjects.
         var subjectFields = fields
         subjectFields["otp"] = nil
         let subject = config.mailSubject.expandingPlaceholders(subjectFields)
         guard !subject.hasControlCharacters else {
-            throw MailCompositionError(message: "refusing control characters in the subject")
+            throw MailError("refusing control characters in the subject")
         }
         let builtIn = context.finish.isEmpty ? CodeMailDefaults.text : CodeMailDefaults.challengeText
         let textTemplate = config.textTemplate.isEmpty ? builtIn : config.textTemplate

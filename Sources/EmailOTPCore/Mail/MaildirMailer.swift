@@ -4,19 +4,19 @@ import Glibc
 
 /// Delivers into a Maildir (`tmp/` then rename into `new/`): for tests, demos and hosts whose
 /// users read mail locally.
-public struct MaildirMailer: Mailer {
+package struct MaildirMailer: Mailer {
     let directory: String
     let clock: Clock
     let random: RandomSource
 
     /// `clock` and `random` make the unique file name (Maildir's `time.pid_random.host`).
-    public init(directory: String, clock: Clock, random: RandomSource) {
+    package init(directory: String, clock: Clock, random: RandomSource) {
         self.directory = directory
         self.clock = clock
         self.random = random
     }
 
-    public func send(_ mail: OutgoingMail) throws {
+    package func send(_ mail: OutgoingMail) throws {
         do {
             for sub in ["", "/tmp", "/new", "/cur"] {
                 try SafeFile.makeDirectory(directory + sub)

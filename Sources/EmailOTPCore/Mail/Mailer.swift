@@ -2,11 +2,12 @@ import EmailOTPConfig
 import EmailOTPCrypto
 import EmailOTPSystem
 
-/// A mail that could not be delivered, and why (for the log; the user sees a generic message).
-public struct MailError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+/// A mail that could not be composed or delivered, and why (for the log; the user sees a generic
+/// message).
+package struct MailError: Error, CustomStringConvertible, Equatable {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }
 
 /// Delivers one message; tests inject a recording one.
@@ -15,7 +16,7 @@ public protocol Mailer {
 }
 
 /// The transport that `mail_transport` names; `clock` and `random` name Maildir files.
-public func makeMailer(_ config: Config, clock: Clock, random: RandomSource) -> Mailer {
+package func makeMailer(_ config: Config, clock: Clock, random: RandomSource) -> Mailer {
     switch config.mailTransport {
     case .smtp: return SMTPMailer(config: config)
     case .sendmail: return SendmailMailer(path: config.sendmailPath, timeout: config.mailTimeout)
@@ -25,7 +26,7 @@ public func makeMailer(_ config: Config, clock: Clock, random: RandomSource) -> 
 
 extension Config {
     /// Where `mail_transport` delivers, for log lines and `emailotp send-test` (never a password).
-    public var transportDescription: String {
+    package var transportDescription: String {
         switch mailTransport {
         case .smtp:
             return SMTPMailer(config: self).url

@@ -5,10 +5,10 @@ import Glibc
 
 /// SMTP through libcurl: `mail_tls` none / starttls (required) / tls, certificate and host name
 /// verification, AUTH when `mail_user` is set, one deadline for the whole exchange, no signals.
-public struct SMTPMailer: Mailer {
+package struct SMTPMailer: Mailer {
     let config: Config
 
-    public init(config: Config) {
+    package init(config: Config) {
         self.config = config
     }
 
@@ -18,7 +18,7 @@ public struct SMTPMailer: Mailer {
     static let systemCAPath = "/etc/ssl/certs"
 
     /// The URL libcurl connects to.
-    public var url: String {
+    package var url: String {
         var host = config.mailServer
         if ByteText.contains(host, byte: 0x3A) && !ByteText.hasPrefix(host, "[") { host = "[\(host)]" }
         let scheme = config.mailTLS == .tls ? "smtps" : "smtp"
@@ -29,7 +29,7 @@ public struct SMTPMailer: Mailer {
     /// TLS, every command and its reply, the message and the reply to its end. The mail is sent
     /// once that reply accepted it; the connection is then shut down before libcurl's QUIT, whose
     /// reply nobody waits for (a server that never answers QUIT holds no login).
-    public func send(_ mail: OutgoingMail) throws {
+    package func send(_ mail: OutgoingMail) throws {
         let deadline = Deadline(afterSeconds: config.mailTimeout)
         try Self.loadLibcurl()
         guard let curl = cshim_curl_easy_init() else { throw MailError("curl_easy_init failed") }

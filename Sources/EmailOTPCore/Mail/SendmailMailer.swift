@@ -4,18 +4,18 @@ import Glibc
 /// Runs `sendmail -t -oi -f SENDER` without a shell, feeding the message on standard input.
 /// The message goes through a socket written with `MSG_NOSIGNAL`, so a sendmail that dies early
 /// cannot raise SIGPIPE inside sshd or sudo; a sendmail that hangs is killed after the timeout.
-public struct SendmailMailer: Mailer {
+package struct SendmailMailer: Mailer {
     let path: String
     let timeout: Int64
 
-    public init(path: String, timeout: Int64) {
+    package init(path: String, timeout: Int64) {
         self.path = path
         self.timeout = timeout
     }
 
     static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
 
-    public func send(_ mail: OutgoingMail) throws {
+    package func send(_ mail: OutgoingMail) throws {
         let deadline = Deadline(afterSeconds: timeout)
         let (ours, theirs) = try ChildIO.socketPair()
         let status: ChildStatus = try keepingChildStatus {

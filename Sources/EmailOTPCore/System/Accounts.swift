@@ -2,14 +2,14 @@ import Glibc
 
 /// One entry of the account database, copied out of the buffer the lookup filled: nothing in it
 /// points into memory that C owns or that has been released.
-public struct Account: Equatable, Sendable {
+package struct Account: Equatable, Sendable {
     /// `pw_name`: the account's own spelling of its name (SSSD or winbind map `ALICE` and
     /// `alice@DOMAIN` to `alice`).
-    public var name: String
-    public var uid: uid_t
-    public var gid: gid_t
+    package var name: String
+    package var uid: uid_t
+    package var gid: gid_t
 
-    public init(name: String, uid: uid_t, gid: gid_t) {
+    package init(name: String, uid: uid_t, gid: gid_t) {
         self.name = name
         self.uid = uid
         self.gid = gid
@@ -17,14 +17,14 @@ public struct Account: Equatable, Sendable {
 
     /// The account named `name`, or nil when NSS knows no such account or its name is not UTF-8;
     /// `getpwnam_r(3)`.
-    public static func lookup(name: String) -> Account? {
+    package static func lookup(name: String) -> Account? {
         Reentrant.lookup(passwd()) { entry, buffer, size, result in
             getpwnam_r(name, entry, buffer, size, result)
         } copy: { Account($0) }
     }
 
     /// The account with user id `uid`; `getpwuid_r(3)`.
-    public static func lookup(uid: uid_t) -> Account? {
+    package static func lookup(uid: uid_t) -> Account? {
         Reentrant.lookup(passwd()) { entry, buffer, size, result in
             getpwuid_r(uid, entry, buffer, size, result)
         } copy: { Account($0) }
@@ -33,7 +33,7 @@ public struct Account: Equatable, Sendable {
     /// The names of the accounts whose primary group is `gid`, in the order of the account
     /// database; `setpwent(3)`, `getpwent(3)`, `endpwent(3)` (each entry read before the next call
     /// reuses its memory).
-    public static func names(withPrimaryGroup gid: gid_t) -> [String] {
+    package static func names(withPrimaryGroup gid: gid_t) -> [String] {
         var names = [String]()
         setpwent()
         defer { endpwent() }
@@ -51,7 +51,7 @@ public struct Account: Equatable, Sendable {
 
     /// The account's groups: its primary group and every group that lists it, or nil when they
     /// cannot be listed; `getgrouplist(3)`.
-    public func groupList() -> [gid_t]? {
+    package func groupList() -> [gid_t]? {
         var capacity = 64
         while capacity <= 1 << 16 {
             var groups = [gid_t](repeating: 0, count: capacity)

@@ -7,16 +7,20 @@
 /// inside the UTF-8 encoding of another scalar, so splitting at the byte always cuts between
 /// whole scalars. Pieces come back as `Substring`s of the input (valid UTF-8 by construction);
 /// comparisons are byte for byte (`==` on Strings would apply Unicode canonical equivalence).
-public enum ByteText {
-    public static let lineFeed: UInt8 = 0x0A
-    public static let carriageReturn: UInt8 = 0x0D
-    public static let space: UInt8 = 0x20
-    public static let tab: UInt8 = 0x09
-    public static let quote: UInt8 = 0x22
+///
+/// `@usableFromInline package`: only this package sees it, and cross-module optimisation
+/// specialises its generics in the layers that call them, as it does for `public` ones and not
+/// for plain `package` ones (docs/DESIGN.md, "Map").
+@usableFromInline package enum ByteText {
+    @usableFromInline package static let lineFeed: UInt8 = 0x0A
+    @usableFromInline package static let carriageReturn: UInt8 = 0x0D
+    @usableFromInline package static let space: UInt8 = 0x20
+    @usableFromInline package static let tab: UInt8 = 0x09
+    @usableFromInline package static let quote: UInt8 = 0x22
 
     /// The pieces of `text` between the bytes `separator`, at most `maxSplits` cuts, empty
     /// pieces kept. `separator` must be ASCII (every caller passes one of the constants above).
-    public static func split<S: StringProtocol>(_ text: S, at separator: UInt8, maxSplits: Int = Int.max) -> [Substring] {
+    @usableFromInline package static func split<S: StringProtocol>(_ text: S, at separator: UInt8, maxSplits: Int = Int.max) -> [Substring] {
         let whole = Substring(text)
         var pieces = [Substring]()
         var start = whole.utf8.startIndex
@@ -34,14 +38,14 @@ public enum ByteText {
 
     /// The lines of `text`, cut at each LF byte. With `droppingCR`, one CR byte right before
     /// the LF (or at the very end) is not part of the line: files written on Windows.
-    public static func lines<S: StringProtocol>(_ text: S, droppingCR: Bool = false) -> [Substring] {
+    @usableFromInline package static func lines<S: StringProtocol>(_ text: S, droppingCR: Bool = false) -> [Substring] {
         let pieces = split(text, at: lineFeed)
         guard droppingCR else { return pieces }
         return pieces.map { droppingSuffix($0, bytes: [carriageReturn], max: 1) }
     }
 
     /// `text` without leading and trailing space and tab bytes.
-    public static func trimmingBlanks<S: StringProtocol>(_ text: S) -> Substring {
+    @usableFromInline package static func trimmingBlanks<S: StringProtocol>(_ text: S) -> Substring {
         let whole = Substring(text)
         var start = whole.utf8.startIndex
         var end = whole.utf8.endIndex
@@ -55,7 +59,7 @@ public enum ByteText {
     }
 
     /// `text` without up to `max` trailing bytes from `bytes` (ASCII only).
-    public static func droppingSuffix<S: StringProtocol>(_ text: S, bytes: Set<UInt8>, max: Int = Int.max) -> Substring {
+    @usableFromInline package static func droppingSuffix<S: StringProtocol>(_ text: S, bytes: Set<UInt8>, max: Int = Int.max) -> Substring {
         let whole = Substring(text)
         var end = whole.utf8.endIndex
         var dropped = 0
@@ -69,7 +73,7 @@ public enum ByteText {
     }
 
     /// The value between a pair of double-quote bytes that open and close `text`, else `text`.
-    public static func unquoted<S: StringProtocol>(_ text: S) -> Substring {
+    @usableFromInline package static func unquoted<S: StringProtocol>(_ text: S) -> Substring {
         let whole = Substring(text)
         let bytes = whole.utf8
         guard bytes.count >= 2, bytes.first == quote, bytes.last == quote else { return whole }
@@ -77,43 +81,43 @@ public enum ByteText {
     }
 
     /// The index of the first byte `byte` (ASCII) in `text`.
-    public static func firstIndex<S: StringProtocol>(of byte: UInt8, in text: S) -> String.Index? {
+    @usableFromInline package static func firstIndex<S: StringProtocol>(of byte: UInt8, in text: S) -> String.Index? {
         text.utf8.firstIndex(of: byte)
     }
 
     /// True when `text` holds the byte `byte`.
-    public static func contains<S: StringProtocol>(_ text: S, byte: UInt8) -> Bool {
+    @usableFromInline package static func contains<S: StringProtocol>(_ text: S, byte: UInt8) -> Bool {
         text.utf8.contains(byte)
     }
 
     /// Byte-for-byte equality (no canonical equivalence: `"\u{212A}" == "K"` in Swift).
-    public static func same<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
+    @usableFromInline package static func same<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
         a.utf8.elementsEqual(b.utf8)
     }
 
     /// True when `text` starts with the bytes of `prefix`.
-    public static func hasPrefix<A: StringProtocol, B: StringProtocol>(_ text: A, _ prefix: B) -> Bool {
+    @usableFromInline package static func hasPrefix<A: StringProtocol, B: StringProtocol>(_ text: A, _ prefix: B) -> Bool {
         text.utf8.starts(with: prefix.utf8)
     }
 
     /// True when `text` ends with the bytes of `suffix`.
-    public static func hasSuffix<A: StringProtocol, B: StringProtocol>(_ text: A, _ suffix: B) -> Bool {
+    @usableFromInline package static func hasSuffix<A: StringProtocol, B: StringProtocol>(_ text: A, _ suffix: B) -> Bool {
         text.utf8.count >= suffix.utf8.count && text.utf8.reversed().starts(with: suffix.utf8.reversed())
     }
 
     /// The blank-separated words of `text` (space and tab bytes; no empty words).
-    public static func words<S: StringProtocol>(_ text: S) -> [Substring] {
+    @usableFromInline package static func words<S: StringProtocol>(_ text: S) -> [Substring] {
         split(text, at: space).flatMap { split($0, at: tab) }.filter { !$0.isEmpty }
     }
 
     /// `text` with ASCII letters in lower case and every other byte as it is (the C locale's
     /// `tolower`; Unicode case mapping would turn the Kelvin sign into "k").
-    public static func asciiLowercased<S: StringProtocol>(_ text: S) -> String {
+    @usableFromInline package static func asciiLowercased<S: StringProtocol>(_ text: S) -> String {
         String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// True when the bytes of `part` stand somewhere in `text`.
-    public static func contains<A: StringProtocol, B: StringProtocol>(_ text: A, _ part: B) -> Bool {
+    @usableFromInline package static func contains<A: StringProtocol, B: StringProtocol>(_ text: A, _ part: B) -> Bool {
         let bytes = Array(text.utf8), needle = Array(part.utf8)
         guard !needle.isEmpty else { return true }
         guard bytes.count >= needle.count else { return false }
@@ -122,42 +126,42 @@ public enum ByteText {
 
     /// `text` without its first `count` bytes; the caller knows they end on a scalar boundary
     /// (ASCII bytes, or a prefix of `text`).
-    public static func droppingASCIIPrefix<S: StringProtocol>(_ text: S, _ count: Int = 1) -> Substring {
+    @usableFromInline package static func droppingASCIIPrefix<S: StringProtocol>(_ text: S, _ count: Int = 1) -> Substring {
         let whole = Substring(text)
         let start = whole.utf8.index(whole.utf8.startIndex, offsetBy: count, limitedBy: whole.utf8.endIndex) ?? whole.utf8.endIndex
         return whole[start...]
     }
 
     /// `text` without its last `count` bytes; the caller knows they are ASCII.
-    public static func droppingASCIISuffix<S: StringProtocol>(_ text: S, _ count: Int = 1) -> Substring {
+    @usableFromInline package static func droppingASCIISuffix<S: StringProtocol>(_ text: S, _ count: Int = 1) -> Substring {
         let whole = Substring(text)
         let end = whole.utf8.index(whole.utf8.endIndex, offsetBy: -count, limitedBy: whole.utf8.startIndex) ?? whole.utf8.startIndex
         return whole[..<end]
     }
 
     /// True when `text` is one of `choices`, byte for byte.
-    public static func isOne<S: StringProtocol>(_ text: S, of choices: [String]) -> Bool {
+    @usableFromInline package static func isOne<S: StringProtocol>(_ text: S, of choices: [String]) -> Bool {
         choices.contains { same(text, $0) }
     }
 
     /// True for the scalars no value of ours may hold: C0 (CR and LF included), DEL and C1.
-    public static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    @usableFromInline package static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0)
     }
 
     /// True when `text` holds a control scalar (`isControl`).
-    public static func hasControl<S: StringProtocol>(_ text: S) -> Bool {
+    @usableFromInline package static func hasControl<S: StringProtocol>(_ text: S) -> Bool {
         text.unicodeScalars.contains(where: isControl)
     }
 
     /// True for every byte that starts a scalar in UTF-8 (not a continuation byte): a cut
     /// before such a byte keeps every scalar whole.
-    public static func startsScalar(_ byte: UInt8) -> Bool {
+    @usableFromInline package static func startsScalar(_ byte: UInt8) -> Bool {
         byte & 0xC0 != 0x80
     }
 
     /// The text of `bytes` when they are valid UTF-8, else nil (never U+FFFD repairs).
-    public static func decode<C: Collection>(_ bytes: C) -> String? where C.Element == UInt8 {
+    @usableFromInline package static func decode<C: Collection>(_ bytes: C) -> String? where C.Element == UInt8 {
         var out = String.UnicodeScalarView()
         var iterator = bytes.makeIterator()
         var decoder = UTF8()

@@ -1,10 +1,10 @@
 /// Mail addresses: what we accept, and how we show them to a user.
-public enum EmailAddress {
+package enum EmailAddress {
     static let localSpecials = Set("!#$%&'*+/=?^_`{|}~.-".unicodeScalars)
 
     /// A plain `local@domain` address in ASCII: no display name, no quoting, no spaces, no
     /// control characters, so it can go into a header and an SMTP command as it is.
-    public static func isValid(_ address: String) -> Bool {
+    package static func isValid(_ address: String) -> Bool {
         guard address.utf8.count <= 254, !address.hasControlCharacters else { return false }
         let parts = ByteText.split(address, at: 0x40)
         guard parts.count == 2 else { return false }
@@ -22,7 +22,7 @@ public enum EmailAddress {
 
     /// `alice@example.com` → `a***@e******.com`. Counts scalars (a valid address is ASCII, so
     /// these are its bytes); never splits a scalar.
-    public static func masked(_ address: String) -> String {
+    package static func masked(_ address: String) -> String {
         let parts = ByteText.split(address, at: 0x40, maxSplits: 1)
         guard parts.count == 2, let localFirst = parts[0].unicodeScalars.first else { return "***" }
         let domain = parts[1]

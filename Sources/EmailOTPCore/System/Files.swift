@@ -1,15 +1,15 @@
 import Glibc
 
 /// What a file opened by `SafeFile` must look like before it is trusted.
-public struct FilePolicy {
+package struct FilePolicy {
     /// The owner the file must have (root for everything the module reads).
-    public var owner: uid_t
+    package var owner: uid_t
     /// Permission bits that must be clear, e.g. `0o022` (not group/other-writable).
-    public var forbiddenModeBits: mode_t
+    package var forbiddenModeBits: mode_t
     /// Files larger than this are refused.
-    public var maxSize: Int
+    package var maxSize: Int
 
-    public init(owner: uid_t, forbiddenModeBits: mode_t, maxSize: Int) {
+    package init(owner: uid_t, forbiddenModeBits: mode_t, maxSize: Int) {
         self.owner = owner
         self.forbiddenModeBits = forbiddenModeBits
         self.maxSize = maxSize
@@ -17,25 +17,25 @@ public struct FilePolicy {
 }
 
 /// The owner and group a file is given.
-public struct FileOwner: Equatable {
-    public var uid: uid_t
-    public var gid: gid_t
+package struct FileOwner: Equatable {
+    package var uid: uid_t
+    package var gid: gid_t
 
-    public init(uid: uid_t, gid: gid_t) {
+    package init(uid: uid_t, gid: gid_t) {
         self.uid = uid
         self.gid = gid
     }
 }
 
 /// Why a file was not trusted.
-public enum FileTrustError: Error, CustomStringConvertible, Equatable {
+package enum FileTrustError: Error, CustomStringConvertible, Equatable {
     case notRegular(String)
     case wrongOwner(String, uid_t)
     case badMode(String, mode_t)
     case tooLarge(String)
     case notDirectory(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .notRegular(let path): return "\(path) is not a regular file"
         case .wrongOwner(let path, let uid): return "\(path) is owned by uid \(uid), not by the expected owner"
@@ -47,10 +47,10 @@ public enum FileTrustError: Error, CustomStringConvertible, Equatable {
 }
 
 /// An open file descriptor, closed when the value is released.
-public final class FileDescriptor {
+package final class FileDescriptor {
     /// -1 once closed.
-    public private(set) var raw: Int32
-    public let path: String
+    package private(set) var raw: Int32
+    package let path: String
 
     package init(raw: Int32, path: String) {
         self.raw = raw
@@ -60,41 +60,41 @@ public final class FileDescriptor {
     deinit { closeNow() }
 
     /// Closes the descriptor before the object goes (a child's end of a pipe, once spawned).
-    public func closeNow() {
+    package func closeNow() {
         if raw >= 0 { close(raw) }
         raw = -1
     }
 
     /// Runs `body`, then closes the descriptor however `body` ends: what the descriptor holds
     /// (an `flock` lock) is held exactly for `body`'s scope.
-    public func closeAfter<R>(_ body: () throws -> R) rethrows -> R {
+    package func closeAfter<R>(_ body: () throws -> R) rethrows -> R {
         defer { closeNow() }
         return try body()
     }
 
     /// Leaves the descriptor open for the rest of the process, whatever becomes of this object:
     /// what it holds (a lock) is released by the kernel when the process ends.
-    public func keepOpenUntilExit() {
+    package func keepOpenUntilExit() {
         raw = -1
     }
 
     /// Opens `path` without following a final symbolic link (unless `followingLinks`) and without
     /// inheriting across exec (`open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`).
-    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600, followingLinks: Bool = false) throws -> FileDescriptor {
+    package static func open(_ path: String, flags: Int32, mode: mode_t = 0o600, followingLinks: Bool = false) throws -> FileDescriptor {
         let all = flags | (followingLinks ? 0 : O_NOFOLLOW) | O_CLOEXEC | O_NOCTTY
         let raw = try retryingEINTR("open", path) { Glibc.open(path, all, mode) }
         return FileDescriptor(raw: raw, path: path)
     }
 
     /// `fstat(2)`.
-    public func status() throws -> stat {
+    package func status() throws -> stat {
         var info = stat()
         try retryingEINTR("fstat", path) { fstat(raw, &info) }
         return info
     }
 
     /// Checks type, owner, mode and size against `policy`.
-    public func check(_ policy: FilePolicy, directory: Bool = false) throws -> stat {
+    package func check(_ policy: FilePolicy, directory: Bool = false) throws -> stat {
         let info = try status()
         let type = info.st_mode & S_IFMT
         if directory {
@@ -109,7 +109,7 @@ public final class FileDescriptor {
     }
 
     /// Reads the whole file, at most `limit` bytes (`read(2)`).
-    public func readAll(limit: Int) throws -> [UInt8] {
+    package func readAll(limit: Int) throws -> [UInt8] {
         var out = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -123,7 +123,7 @@ public final class FileDescriptor {
     }
 
     /// Writes all of `bytes` (`write(2)`).
-    public func writeAll(_ bytes: [UInt8]) throws {
+    package func writeAll(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = try bytes.withUnsafeBytes { buffer -> Int in
@@ -135,34 +135,34 @@ public final class FileDescriptor {
     }
 
     /// `fchown(2)`.
-    public func own(_ owner: FileOwner) throws {
+    package func own(_ owner: FileOwner) throws {
         try retryingEINTR("fchown", path) { fchown(raw, owner.uid, owner.gid) }
     }
 
     /// `fsync(2)`.
-    public func sync() throws {
+    package func sync() throws {
         try retryingEINTR("fsync", path) { fsync(raw) }
     }
 
     /// A descriptor of this process's standard input of its own (`dup(2)`), closed with the value.
-    public static func duplicateStandardInput() throws -> FileDescriptor {
+    package static func duplicateStandardInput() throws -> FileDescriptor {
         FileDescriptor(raw: try retryingEINTR("dup", "-") { dup(STDIN_FILENO) }, path: "-")
     }
 
     /// Ends the writing direction of a socket: the reader sees end of file (`shutdown(2)`, `SHUT_WR`).
-    public func shutdownWriting() {
+    package func shutdownWriting() {
         _ = shutdown(raw, Int32(SHUT_WR))
     }
 
     /// `flock(2)` with `LOCK_EX|LOCK_NB`: true when the lock is now held, false when another holds it.
-    public func tryLockExclusive() -> Bool {
+    package func tryLockExclusive() -> Bool {
         flock(raw, LOCK_EX | LOCK_NB) == 0
     }
 
     /// Opens `path` (`flags`, made with mode 0600 under `O_CREAT`), takes its exclusive lock
     /// within `seconds` (`lockExclusive`) and returns the descriptor that holds it: released
     /// when the descriptor is closed, at the end of a `closeAfter`.
-    public static func locked(_ path: String, flags: Int32, within seconds: Int64) throws -> FileDescriptor {
+    package static func locked(_ path: String, flags: Int32, within seconds: Int64) throws -> FileDescriptor {
         let fd = try open(path, flags: flags)
         try fd.lockExclusive(within: seconds)
         return fd
@@ -174,7 +174,7 @@ public final class FileDescriptor {
     /// timeout either. So it retries `LOCK_NB` against a monotonic deadline (a clock change
     /// cannot stretch it), at intervals growing from 1 ms to 20 ms: a free lock costs one call,
     /// a released one at most 20 ms more. Throws `LockTimeout` past the deadline.
-    public func lockExclusive(within seconds: Int64) throws {
+    package func lockExclusive(within seconds: Int64) throws {
         let deadline = Deadline(afterSeconds: seconds)
         var pause: Int64 = 1
         while true {
@@ -191,17 +191,17 @@ public final class FileDescriptor {
 }
 
 /// A lock still held by another process when the wait for it ended.
-public struct LockTimeout: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let seconds: Int64
-    public var description: String { "\(path) stayed locked longer than store_timeout (\(seconds) s)" }
+package struct LockTimeout: Error, CustomStringConvertible, Equatable {
+    package let path: String
+    package let seconds: Int64
+    package var description: String { "\(path) stayed locked longer than store_timeout (\(seconds) s)" }
 }
 
 /// Whole-file helpers shared by the configuration, the store and the mail transports.
-public enum SafeFile {
+package enum SafeFile {
     /// Opens a file read-only (never following a symlink, never blocking on a FIFO), checks it
     /// against `policy` and returns its text. `nil` when it does not exist.
-    public static func readText(_ path: String, policy: FilePolicy) throws -> String? {
+    package static func readText(_ path: String, policy: FilePolicy) throws -> String? {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NONBLOCK)
@@ -220,7 +220,7 @@ public enum SafeFile {
     /// either the old or the new content.
     /// With `owner`, the file gets that owner and group (`fchown(2)`): under su, sudo or chfn
     /// the effective group is the caller's, and a new file would otherwise be in it.
-    public static func replace(directory: String, name: String, contents: [UInt8], mode: mode_t = 0o600,
+    package static func replace(directory: String, name: String, contents: [UInt8], mode: mode_t = 0o600,
                                owner: FileOwner? = nil) throws {
         let temporary = "\(directory)/.\(name).tmp.\(getpid())"
         let target = "\(directory)/\(name)"
@@ -243,7 +243,7 @@ public enum SafeFile {
     /// `directory`: those whose process is gone and that are older than `age` seconds (a live
     /// writer's file is never touched). Returns how many went.
     @discardableResult
-    public static func removeStaleTemporaries(in directory: String, olderThan age: Int64 = 60) -> Int {
+    package static func removeStaleTemporaries(in directory: String, olderThan age: Int64 = 60) -> Int {
         guard let names = try? list(directory) else { return 0 }
         var removed = 0
         let now = Int64(time(nil))
@@ -262,7 +262,7 @@ public enum SafeFile {
 
     /// The status of `path`, or nil when it does not exist (`ENOENT`); a final symbolic link is
     /// followed unless `followingLinks` is false. `stat(2)`, `lstat(2)`.
-    public static func status(_ path: String, followingLinks: Bool = true) throws -> stat? {
+    package static func status(_ path: String, followingLinks: Bool = true) throws -> stat? {
         var info = stat()
         let result = followingLinks ? stat(path, &info) : lstat(path, &info)
         if result == 0 { return info }
@@ -273,7 +273,7 @@ public enum SafeFile {
     /// Makes the directory `path` with `mode`; false when something of that name exists
     /// already (`mkdir(2)`, `EEXIST`).
     @discardableResult
-    public static func makeDirectory(_ path: String, mode: mode_t = 0o700) throws -> Bool {
+    package static func makeDirectory(_ path: String, mode: mode_t = 0o700) throws -> Bool {
         if mkdir(path, mode) == 0 { return true }
         guard errno == EEXIST else { throw SystemError("mkdir", path) }
         return false
@@ -281,13 +281,13 @@ public enum SafeFile {
 
     /// True when this process's real ids may read (`R_OK`), write (`W_OK`) or run (`X_OK`)
     /// `path`; `access(2)`.
-    public static func permits(_ path: String, _ mode: Int32) -> Bool {
+    package static func permits(_ path: String, _ mode: Int32) -> Bool {
         access(path, mode) == 0
     }
 
     /// A new directory `prefix` + six random characters, mode 0700; `mkdtemp(3)`, which writes
     /// the name into the template: it is read inside the template's scope.
-    public static func makeTemporaryDirectory(prefix: String) throws -> String {
+    package static func makeTemporaryDirectory(prefix: String) throws -> String {
         var template = Array("\(prefix)XXXXXX".utf8CString)
         let made: String? = template.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress, let name = mkdtemp(base) else { return nil }
@@ -299,7 +299,7 @@ public enum SafeFile {
 
     /// Removes `path` and, when it is a directory, everything below it; symbolic links are
     /// removed, never followed. Failures are ignored. `lstat(2)`, `unlink(2)`, `rmdir(2)`.
-    public static func removeTree(_ path: String) {
+    package static func removeTree(_ path: String) {
         guard let info = try? status(path, followingLinks: false) else { return }
         if info.st_mode & S_IFMT == S_IFDIR {
             for name in (try? list(path)) ?? [] { removeTree("\(path)/\(name)") }
@@ -311,24 +311,24 @@ public enum SafeFile {
 
     /// True when the file name `name` matches the shell pattern `pattern` (`*`, `?`, `[...]`);
     /// `fnmatch(3)` without flags.
-    public static func nameMatches(_ name: String, pattern: String) -> Bool {
+    package static func nameMatches(_ name: String, pattern: String) -> Bool {
         fnmatch(pattern, name, 0) == 0
     }
 
     /// Renames `source` over `target` (`rename(2)`).
-    public static func rename(_ source: String, to target: String) throws {
+    package static func rename(_ source: String, to target: String) throws {
         try retryingEINTR("rename", target) { Glibc.rename(source, target) }
     }
 
     /// Removes `directory/name` and `fsync`s the directory; a missing file is not an error.
-    public static func remove(directory: String, name: String) throws {
+    package static func remove(directory: String, name: String) throws {
         let target = "\(directory)/\(name)"
         if unlink(target) != 0 && errno != ENOENT { throw SystemError("unlink", target) }
         try syncDirectory(directory)
     }
 
     /// `fsync(2)` on a directory, so that a rename or unlink in it is durable.
-    public static func syncDirectory(_ directory: String) throws {
+    package static func syncDirectory(_ directory: String) throws {
         let fd = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY)
         try fd.sync()
     }
@@ -338,7 +338,7 @@ public enum SafeFile {
     /// missing and was not created.
     /// A directory it makes gets `group` (`fchown(2)`, see `replace`).
     @discardableResult
-    public static func ensureDirectory(_ path: String, owner: uid_t, group: gid_t? = nil, create: Bool) throws -> Bool {
+    package static func ensureDirectory(_ path: String, owner: uid_t, group: gid_t? = nil, create: Bool) throws -> Bool {
         var made = false
         if try status(path, followingLinks: false) == nil {
             guard create else { return false }
@@ -357,14 +357,14 @@ public enum SafeFile {
 
     /// `path` with every symbolic link, `.` and `..` resolved, or nil with `errno` set; `realpath(3)`
     /// into memory it allocates, copied and freed here.
-    public static func realPath(_ path: String) -> String? {
+    package static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }
 
     /// The names in a directory, without `.` and `..` (`opendir(3)`/`readdir(3)`).
-    public static func list(_ directory: String) throws -> [String] {
+    package static func list(_ directory: String) throws -> [String] {
         guard let dir = opendir(directory) else { throw SystemError("opendir", directory) }
         defer { closedir(dir) }
         var names = [String]()

@@ -16,7 +16,7 @@ extension Host {
     /// `/etc/machine-id` (systemd's machine id, 32 hex digits), or the host name when there is
     /// none (a minimal container). `remember` and `auth_cache` grants on a shared store are
     /// scoped to it (emailotp.conf(5), grant_scope).
-    public static let identity: String = identity(machineID: "/etc/machine-id")
+    package static let identity: String = identity(machineID: "/etc/machine-id")
 
     static func identity(machineID path: String) -> String {
         if let file = try? FileDescriptor.open(path, flags: O_RDONLY), let bytes = try? file.readAll(limit: 256) {

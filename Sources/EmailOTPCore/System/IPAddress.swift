@@ -1,10 +1,10 @@
 import Glibc
 
 /// Literal IP addresses as bytes: 4 for IPv4, 16 for IPv6. Nothing is ever resolved.
-public enum IPAddress {
+package enum IPAddress {
     /// The bytes of a literal IPv4 or IPv6 address, never of a name; an IPv4-mapped IPv6
     /// address (`::ffff:192.0.2.1`) is read as the IPv4 address. `inet_pton(3)`.
-    public static func parse(_ text: String) -> [UInt8]? {
+    package static func parse(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             return withUnsafeBytes(of: &v4) { Array($0) }
@@ -21,7 +21,7 @@ public enum IPAddress {
     }
 
     /// The text of 4 or 16 address bytes, or `?`; `inet_ntop(3)` into a buffer read inside its scope.
-    public static func format(_ bytes: [UInt8]) -> String {
+    package static func format(_ bytes: [UInt8]) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
         let family = bytes.count == 4 ? AF_INET : AF_INET6
         let ok = bytes.withUnsafeBytes { raw in

@@ -1,13 +1,13 @@
 /// Text that goes into a log line. User names, rhost and service come from the person logging
 /// in; a line break, a C1 control, a line/paragraph separator or a bidi override inside them
 /// could forge a second log line or make a refusal read as a grant.
-public enum LogText {
+package enum LogText {
     /// The longest field kept, in Unicode scalars; a longer one is cut and marked.
-    public static let maxFieldScalars = 80
+    package static let maxFieldScalars = 80
 
     /// True for what must never reach a log unescaped: C0, DEL, C1, U+2028/2029 and every
     /// format character (bidi overrides and isolates, zero-width joiners, BOM, …).
-    public static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+    package static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         let value = scalar.value
         if value < 0x20 || (value >= 0x7F && value <= 0x9F) || value == 0x2028 || value == 0x2029 { return true }
         switch scalar.properties.generalCategory {
@@ -19,7 +19,7 @@ public enum LogText {
     }
 
     /// `value` with every character `needsEscape` names written as `\xNN` or `\u{NNNN}`.
-    public static func escaped(_ value: String) -> String {
+    package static func escaped(_ value: String) -> String {
         var out = ""
         for scalar in value.unicodeScalars {
             if needsEscape(scalar) { out += escape(scalar) } else { out.unicodeScalars.append(scalar) }
@@ -29,7 +29,7 @@ public enum LogText {
 
     /// A log field: escaped, `"` and `\` escaped too, in double quotes, at most
     /// `maxFieldScalars` scalars of the value followed by `…(truncated)` when cut.
-    public static func quoted(_ value: String) -> String {
+    package static func quoted(_ value: String) -> String {
         var out = "\""
         var count = 0
         for scalar in value.unicodeScalars {
@@ -62,7 +62,7 @@ public enum LogText {
     }
 
     /// A value made safe to quote in an error message: its first 80 scalars, C0 and DEL as `?`.
-    public static func printable(_ value: String) -> String {
+    package static func printable(_ value: String) -> String {
         var out = ""
         for scalar in value.unicodeScalars.prefix(80) {
             if scalar.value < 0x20 || scalar.value == 0x7F { out += "?" } else { out.unicodeScalars.append(scalar) }

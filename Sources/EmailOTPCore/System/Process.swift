@@ -2,8 +2,8 @@ import CShim
 import Glibc
 
 /// `CLOCK_MONOTONIC` in milliseconds: the clock of every wait (a changed wall clock moves no deadline).
-public enum Monotonic {
-    public static func milliseconds() -> Int64 {
+package enum Monotonic {
+    package static func milliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
@@ -42,7 +42,7 @@ public struct Deadline {
 }
 
 /// How a child process ended, decoded from `waitpid(2)`'s status.
-public enum ChildStatus: Equatable {
+package enum ChildStatus: Equatable {
     case exited(Int32)
     case signaled(Int32)
     /// Still running at the deadline: its process group was killed.
@@ -57,7 +57,7 @@ public enum ChildStatus: Equatable {
 }
 
 /// Whose ids a child takes.
-public enum ChildIdentity {
+package enum ChildIdentity {
     /// The parent's.
     case inherited
     /// Another account's, in every id (address_command).
@@ -71,13 +71,13 @@ public enum ChildIdentity {
 /// One child process of the module, the helper or the command: started by `cshim_spawn` (a new
 /// session, every signal at its default, only the given descriptors), waited for on the
 /// monotonic clock.
-public struct ChildProcess {
-    public let pid: pid_t
-    public let path: String
+package struct ChildProcess {
+    package let pid: pid_t
+    package let path: String
 
     /// Starts `path` with `arguments` (argv[1...]) and exactly `environment`; `stdin` and
     /// `stdout` are descriptors of the parent (-1: /dev/null), standard error is /dev/null.
-    public static func spawn(_ path: String, arguments: [String], environment: [String],
+    package static func spawn(_ path: String, arguments: [String], environment: [String],
                              stdin: Int32 = -1, stdout: Int32 = -1,
                              as identity: ChildIdentity = .inherited) throws -> ChildProcess {
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
@@ -121,7 +121,7 @@ public struct ChildProcess {
     }
 
     /// Waits for the child until `deadline`; past it, kills its process group and reaps it.
-    public func wait(until deadline: Deadline) -> ChildStatus {
+    package func wait(until deadline: Deadline) -> ChildStatus {
         var status: Int32 = 0
         var pause: Int = 1_000_000
         while true {
@@ -140,7 +140,7 @@ public struct ChildProcess {
     }
 
     /// SIGKILL to the child's process group (its own session: nothing else is in it).
-    public func killGroup() {
+    package func killGroup() {
         _ = kill(-pid, SIGKILL)
     }
 }
@@ -148,7 +148,7 @@ public struct ChildProcess {
 /// Runs `body` with SIGCHLD at its default disposition. Applications that reap every child in
 /// a SIGCHLD handler (nginx) or ignore SIGCHLD would take the status of the module's children
 /// away from `waitpid`; pam_unix does the same around unix_chkpwd.
-public func keepingChildStatus<T>(_ body: () throws -> T) rethrows -> T {
+package func keepingChildStatus<T>(_ body: () throws -> T) rethrows -> T {
     var previous = sigaction()
     var defaultAction = sigaction()
     defaultAction.__sigaction_handler.sa_handler = SIG_DFL
@@ -159,17 +159,17 @@ public func keepingChildStatus<T>(_ body: () throws -> T) rethrows -> T {
 }
 
 /// Reading and writing the descriptors of a child (a pipe or a socket) against a deadline.
-public enum ChildIO {
+package enum ChildIO {
     /// A connected pair of close-on-exec `AF_UNIX` stream sockets: writes to one never raise
     /// SIGPIPE in the writer (`MSG_NOSIGNAL`), whatever the application did with the signal.
-    public static func socketPair() throws -> (FileDescriptor, FileDescriptor) {
+    package static func socketPair() throws -> (FileDescriptor, FileDescriptor) {
         var ends: [Int32] = [-1, -1]
         guard cshim_socketpair_cloexec(&ends) == 0 else { throw SystemError("socketpair", "") }
         return (FileDescriptor(raw: ends[0], path: "socket"), FileDescriptor(raw: ends[1], path: "socket"))
     }
 
     /// A close-on-exec pipe: (read end, write end).
-    public static func pipe() throws -> (FileDescriptor, FileDescriptor) {
+    package static func pipe() throws -> (FileDescriptor, FileDescriptor) {
         var ends: [Int32] = [-1, -1]
         guard cshim_pipe_cloexec(&ends) == 0 else { throw SystemError("pipe2", "") }
         return (FileDescriptor(raw: ends[0], path: "pipe"), FileDescriptor(raw: ends[1], path: "pipe"))
@@ -178,7 +178,7 @@ public enum ChildIO {
     /// Writes all of `bytes` before `deadline`; false when the other end went away, failed or
     /// the deadline passed. Sockets are written with `MSG_NOSIGNAL`.
     @discardableResult
-    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], until deadline: Deadline) -> Bool {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8], until deadline: Deadline) -> Bool {
         var offset = 0
         var isSocket = true
         while offset < bytes.count {
@@ -202,7 +202,7 @@ public enum ChildIO {
         return true
     }
 
-    public enum Read: Equatable {
+    package enum Read: Equatable {
         case bytes([UInt8])
         case end
         case timedOut
@@ -210,7 +210,7 @@ public enum ChildIO {
     }
 
     /// One read of at most `count` bytes, waiting no longer than `deadline`.
-    public static func read(_ fd: Int32, upTo count: Int, until deadline: Deadline) -> Read {
+    package static func read(_ fd: Int32, upTo count: Int, until deadline: Deadline) -> Read {
         var chunk = [UInt8](repeating: 0, count: max(1, count))
         while true {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -234,7 +234,7 @@ public enum ChildIO {
     }
 
     /// Exactly `count` bytes, or nil at end of file, failure or the deadline.
-    public static func readExactly(_ fd: Int32, _ count: Int, until deadline: Deadline) -> [UInt8]? {
+    package static func readExactly(_ fd: Int32, _ count: Int, until deadline: Deadline) -> [UInt8]? {
         var out = [UInt8]()
         while out.count < count {
             guard case .bytes(let part) = read(fd, upTo: count - out.count, until: deadline) else { return nil }
@@ -244,7 +244,7 @@ public enum ChildIO {
     }
 
     /// Everything up to end of file, the deadline, or one byte past `limit`.
-    public static func readAll(_ fd: Int32, limit: Int, until deadline: Deadline) -> (bytes: [UInt8], timedOut: Bool) {
+    package static func readAll(_ fd: Int32, limit: Int, until deadline: Deadline) -> (bytes: [UInt8], timedOut: Bool) {
         var out = [UInt8]()
         while out.count <= limit {
             switch read(fd, upTo: 4096, until: deadline) {

@@ -2,13 +2,13 @@ import Glibc
 
 /// The signal mask of the calling thread. The dispositions belong to the application: the
 /// module only blocks, for a scope, what a call it makes could raise.
-public enum Signals {
+package enum Signals {
     /// Runs `body` with SIGPIPE blocked in this thread, then consumes a pending SIGPIPE (unless
     /// the old mask blocked it too) and restores the old mask. A
     /// peer that closes a connection while TLS writes would otherwise raise SIGPIPE, which
     /// kills sshd's or sudo's process (libcurl's advice for `CURLOPT_NOSIGNAL`).
     /// `pthread_sigmask(3)`, `sigpending(2)`, `sigtimedwait(2)`.
-    public static func withSIGPIPEBlocked<T>(_ body: () -> T) -> T {
+    package static func withSIGPIPEBlocked<T>(_ body: () -> T) -> T {
         var block = sigset_t()
         sigemptyset(&block)
         sigaddset(&block, SIGPIPE)

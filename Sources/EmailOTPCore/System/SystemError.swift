@@ -1,26 +1,26 @@
 import Glibc
 
 /// A failed system call: the operation, the path it was about, and `errno`.
-public struct SystemError: Error, CustomStringConvertible, Equatable {
-    public let operation: String
-    public let path: String
-    public let code: Int32
+package struct SystemError: Error, CustomStringConvertible, Equatable {
+    package let operation: String
+    package let path: String
+    package let code: Int32
 
-    public init(_ operation: String, _ path: String, code: Int32 = errno) {
+    package init(_ operation: String, _ path: String, code: Int32 = errno) {
         self.operation = operation
         self.path = path
         self.code = code
     }
 
-    public var description: String {
+    package var description: String {
         path.isEmpty ? "\(operation): \(reason)" : "\(operation) \(path): \(reason)"
     }
 
     /// What `errno` says, without the operation; `strerror(3)`.
-    public var reason: String { SystemError.reason(code) }
+    package var reason: String { SystemError.reason(code) }
 
     /// The text of an `errno` value; `strerror(3)`.
-    public static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
+    package static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 }
 
 /// Retries a system call interrupted by a signal; turns -1 into a thrown `SystemError`.

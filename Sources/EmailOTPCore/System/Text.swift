@@ -2,23 +2,23 @@
 /// (ByteText), never on Characters.
 extension String {
     /// The string without leading and trailing spaces and tabs.
-    public var trimmedBlanks: String {
+    package var trimmedBlanks: String {
         String(ByteText.trimmingBlanks(self))
     }
 
     /// True when the string holds a control character (C0, DEL, C1), CR and LF included.
-    public var hasControlCharacters: Bool {
+    package var hasControlCharacters: Bool {
         ByteText.hasControl(self)
     }
 
     /// True when the string is non-empty and made of ASCII digits only.
-    public var isASCIIDigits: Bool {
+    package var isASCIIDigits: Bool {
         !isEmpty && utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 
     /// Replaces every `{name}` whose name is a key of `values`; other braces stay as they are.
     /// The braces are found as bytes: a `}` followed by a combining mark still closes the name.
-    public func expandingPlaceholders(_ values: [String: String]) -> String {
+    package func expandingPlaceholders(_ values: [String: String]) -> String {
         var out = ""
         var rest = Substring(self)
         while let open = ByteText.firstIndex(of: 0x7B, in: rest) {
@@ -45,7 +45,7 @@ extension String {
 }
 
 /// Parses a decimal integer in `range`, without overflow (nil when out of range or not a number).
-public func parseInteger(_ text: String, in range: ClosedRange<Int64>) -> Int64? {
+package func parseInteger(_ text: String, in range: ClosedRange<Int64>) -> Int64? {
     guard text.isASCIIDigits || (ByteText.hasPrefix(text, "-") && String(ByteText.droppingASCIIPrefix(text)).isASCIIDigits) else { return nil }
     guard let value = Int64(text), range.contains(value) else { return nil }
     return value

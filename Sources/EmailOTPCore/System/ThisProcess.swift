@@ -3,32 +3,32 @@ import Glibc
 
 /// This process as the kernel tells it: its ids, its parent, how it was started, and the
 /// program of a process.
-public enum ThisProcess {
+package enum ThisProcess {
     /// This process's id; `getpid(2)`.
-    public static var id: pid_t { getpid() }
+    package static var id: pid_t { getpid() }
 
     /// The real user id; `getuid(2)`.
-    public static var realUser: uid_t { getuid() }
+    package static var realUser: uid_t { getuid() }
 
     /// The effective user id; `geteuid(2)`.
-    public static var effectiveUser: uid_t { geteuid() }
+    package static var effectiveUser: uid_t { geteuid() }
 
     /// The effective group id; `getegid(2)`.
-    public static var effectiveGroup: gid_t { getegid() }
+    package static var effectiveGroup: gid_t { getegid() }
 
     /// True when both the real and the effective user id are root.
-    public static var isRoot: Bool { getuid() == 0 && geteuid() == 0 }
+    package static var isRoot: Bool { getuid() == 0 && geteuid() == 0 }
 
     /// The parent's process id; `getppid(2)`.
-    public static var parent: pid_t { getppid() }
+    package static var parent: pid_t { getppid() }
 
     /// True when the loader started this process with `AT_SECURE` (a setuid, setgid or
     /// capability-raised program); `getauxval(3)`.
-    public static var startedSecure: Bool { cshim_at_secure() != 0 }
+    package static var startedSecure: Bool { cshim_at_secure() != 0 }
 
     /// Root in every id, no supplementary group: as root, `setuid(0)` sets the real and saved
     /// ids too. `setgroups(2)`, `setgid(2)`, `setuid(2)`.
-    public static func becomeRoot() throws {
+    package static func becomeRoot() throws {
         guard setgroups(0, nil) == 0 else { throw SystemError("setgroups", "") }
         guard setgid(0) == 0 else { throw SystemError("setgid", "") }
         guard setuid(0) == 0 else { throw SystemError("setuid", "") }
@@ -36,7 +36,7 @@ public enum ThisProcess {
 
     /// The program of process `pid` (this one when nil), printable for a log line, or `?`;
     /// `readlink(2)` of `/proc/PID/exe`.
-    public static func program(of pid: pid_t? = nil) -> String {
+    package static func program(of pid: pid_t? = nil) -> String {
         let link = pid.map { "/proc/\($0)/exe" } ?? "/proc/self/exe"
         var buffer = [CChar](repeating: 0, count: 4097)
         let count = buffer.withUnsafeMutableBufferPointer { space -> Int in
@@ -48,17 +48,17 @@ public enum ThisProcess {
     }
 
     /// Ends the process with `status` (`exit(3)`: atexit handlers and stdio flushed).
-    public static func exit(_ status: Int32) -> Never {
+    package static func exit(_ status: Int32) -> Never {
         Glibc.exit(status)
     }
 }
 
 /// The process's connection to syslog.
-public enum SystemLog {
+package enum SystemLog {
     /// Every later line of this process goes to `LOG_AUTHPRIV` tagged `identifier[PID]`;
     /// `openlog(3)`, which keeps the pointer it is given: only a string literal's storage (a
     /// `StaticString` with a pointer, NUL-terminated) lives as long as the process.
-    public static func openAuthPrivate(_ identifier: StaticString) {
+    package static func openAuthPrivate(_ identifier: StaticString) {
         guard identifier.hasPointerRepresentation else { return openlog(nil, LOG_PID, LOG_AUTHPRIV) }
         identifier.utf8Start.withMemoryRebound(to: CChar.self, capacity: identifier.utf8CodeUnitCount + 1) {
             openlog($0, LOG_PID, LOG_AUTHPRIV)

@@ -7,13 +7,13 @@ public protocol Clock {
 }
 
 /// The system clock (`time(2)`).
-public struct SystemClock: Clock {
-    public init() {}
-    public func now() -> Int64 { Int64(time(nil)) }
+package struct SystemClock: Clock {
+    package init() {}
+    package func now() -> Int64 { Int64(time(nil)) }
 }
 
 /// Time formatting without Foundation and without the process locale (sudo calls setlocale).
-public enum TimeFormat {
+package enum TimeFormat {
     static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -35,19 +35,19 @@ public enum TimeFormat {
     }
 
     /// `2026-11-27 10:35:00 UTC`, in local time.
-    public static func local(_ seconds: Int64) -> String {
+    package static func local(_ seconds: Int64) -> String {
         let p = broken(seconds, local: true)
         return "\(p.tm_year + 1900)-\(pad(p.tm_mon + 1))-\(pad(p.tm_mday)) \(pad(p.tm_hour)):\(pad(p.tm_min)):\(pad(p.tm_sec)) \(zone(p))"
     }
 
     /// `10:35`, local time of day.
-    public static func localClock(_ seconds: Int64) -> String {
+    package static func localClock(_ seconds: Int64) -> String {
         let p = broken(seconds, local: true)
         return "\(pad(p.tm_hour)):\(pad(p.tm_min))"
     }
 
     /// RFC 5322 date: `Fri, 27 Nov 2026 10:35:00 +0000`.
-    public static func rfc5322(_ seconds: Int64) -> String {
+    package static func rfc5322(_ seconds: Int64) -> String {
         let p = broken(seconds, local: true)
         let offset = Int32(p.tm_gmtoff / 60)
         let sign = offset < 0 ? "-" : "+"
@@ -58,20 +58,20 @@ public enum TimeFormat {
     }
 
     /// ISO 8601 in UTC: `2026-11-27T10:35:00Z`.
-    public static func iso8601(_ seconds: Int64) -> String {
+    package static func iso8601(_ seconds: Int64) -> String {
         let p = broken(seconds, local: false)
         return "\(p.tm_year + 1900)-\(pad(p.tm_mon + 1))-\(pad(p.tm_mday))T\(pad(p.tm_hour)):\(pad(p.tm_min)):\(pad(p.tm_sec))Z"
     }
 
     /// `5 min`, `1 min 30 s`, `45 s`: short enough for a prompt.
-    public static func short(_ seconds: Int64) -> String {
+    package static func short(_ seconds: Int64) -> String {
         let minutes = seconds / 60, rest = seconds % 60
         if minutes == 0 { return "\(rest) s" }
         return rest == 0 ? "\(minutes) min" : "\(minutes) min \(rest) s"
     }
 
     /// `5 minutes`, `1 minute`, `90 seconds`.
-    public static func duration(_ seconds: Int64) -> String {
+    package static func duration(_ seconds: Int64) -> String {
         if seconds % 60 == 0 {
             let minutes = seconds / 60
             return minutes == 1 ? "1 minute" : "\(minutes) minutes"

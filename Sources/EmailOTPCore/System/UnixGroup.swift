@@ -1,10 +1,10 @@
 import Glibc
 
 /// Unix group names and lookups, for `helper_group`.
-public enum UnixName {
+package enum UnixName {
     /// The portable name rule of useradd/groupadd (`[a-z_][a-z0-9_-]*`, at most 32 bytes, an
     /// optional trailing `$`), so that a configured name cannot smuggle anything into a log line.
-    public static func isValid(_ name: String) -> Bool {
+    package static func isValid(_ name: String) -> Bool {
         var bytes = Array(name.utf8)
         if bytes.last == UInt8(ascii: "$") { bytes.removeLast() }
         guard let first = bytes.first, bytes.count <= 32 else { return false }
@@ -23,7 +23,7 @@ public enum UnixGroup {
 
     /// The names listed as members of group `name` (`gr_mem`; not the accounts whose primary
     /// group it is); empty when there is no such group. `getgrnam_r(3)`.
-    public static func memberNames(of name: String) -> [String] {
+    package static func memberNames(of name: String) -> [String] {
         // A group of many members needs a larger buffer than one account: up to 16 MiB.
         Reentrant.lookup(group(), limit: 1 << 24) { entry, buffer, size, result in
             getgrnam_r(name, entry, buffer, size, result)
@@ -42,12 +42,12 @@ public enum UnixGroup {
     /// Every group of account `user` (its primary group and the supplementary ones NSS knows:
     /// local, LDAP, SSSD), or nil when NSS knows no such account or its groups cannot be listed;
     /// `getpwnam_r(3)`, then `getgrouplist(3)`.
-    public static func memberships(of user: String) -> [gid_t]? {
+    package static func memberships(of user: String) -> [gid_t]? {
         Account.lookup(name: user)?.groupList()
     }
 
     /// The real group and the supplementary groups of this process; `getgroups(2)`.
-    public static func processGroups() -> [gid_t] {
+    package static func processGroups() -> [gid_t] {
         var groups = [gid_t](repeating: 0, count: 1024)
         let count = getgroups(Int32(groups.count), &groups)
         return [getgid()] + (count > 0 ? Array(groups.prefix(Int(count))) : [])

@@ -1,25 +1,25 @@
 /// Why a user name cannot be stored.
-public struct BadUserName: Error, CustomStringConvertible, Equatable {
-    public let reason: String
-    public var description: String { "bad user name: \(reason)" }
+package struct BadUserName: Error, CustomStringConvertible, Equatable {
+    package let reason: String
+    package var description: String { "bad user name: \(reason)" }
 }
 
 /// The reversible mapping from a user name to a file name that cannot leave its directory.
-public enum UserName {
-    public static let maxBytes = 256
+package enum UserName {
+    package static let maxBytes = 256
     /// The longest file name `encode` makes: the record is written through a temporary file
     /// `.<name>.tmp.<pid>` (pid up to 7 digits) that must fit NAME_MAX (255) too.
-    public static let maxEncodedBytes = 255 - ".".utf8.count - ".tmp.".utf8.count - 7
+    package static let maxEncodedBytes = 255 - ".".utf8.count - ".tmp.".utf8.count - 7
 
     /// Refuses names that no login can have: empty, too long, control bytes.
-    public static func validate(_ name: String) throws {
+    package static func validate(_ name: String) throws {
         if name.isEmpty { throw BadUserName(reason: "empty") }
         if name.utf8.count > maxBytes { throw BadUserName(reason: "longer than \(maxBytes) bytes") }
         if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { throw BadUserName(reason: "holds control characters") }
     }
 
     /// `A-Z a-z 0-9 _ -` stay; `.` and `@` stay except as the first byte; all else is `%XX`.
-    public static func encode(_ name: String) throws -> String {
+    package static func encode(_ name: String) throws -> String {
         try validate(name)
         var out = [UInt8]()
         for (index, byte) in name.utf8.enumerated() {
@@ -41,7 +41,7 @@ public enum UserName {
     }
 
     /// The user name of a file name made by `encode`, or nil for any other name.
-    public static func decode(_ file: String) -> String? {
+    package static func decode(_ file: String) -> String? {
         let bytes = Array(file.utf8)
         var out = [UInt8]()
         var index = 0

@@ -4,14 +4,14 @@ import EmailOTPSystem
 /// and the password that was granted, never the password itself. Record line:
 /// `auth_cache <hmac-sha256 hex> <granted> <expires>`, followed by `norhost` when the application
 /// set no remote host (FreeRADIUS): such a grant is good from every client of that service.
-public struct CachedGrant: Equatable {
-    public var hash: String
-    public var granted: Int64
-    public var expires: Int64
+package struct CachedGrant: Equatable {
+    package var hash: String
+    package var granted: Int64
+    package var expires: Int64
     /// Made without `PAM_RHOST`.
-    public var withoutRemoteHost: Bool
+    package var withoutRemoteHost: Bool
 
-    public init(hash: String, granted: Int64, expires: Int64, withoutRemoteHost: Bool = false) {
+    package init(hash: String, granted: Int64, expires: Int64, withoutRemoteHost: Bool = false) {
         self.hash = hash
         self.granted = granted
         self.expires = expires
@@ -19,10 +19,10 @@ public struct CachedGrant: Equatable {
     }
 
     /// Granting stops at `expires`, like a code's validity.
-    public func isExpired(at now: Int64) -> Bool { now >= expires }
+    package func isExpired(at now: Int64) -> Bool { now >= expires }
 
     /// The grant under the current `auth_cache`: a lower setting ends it earlier, at once.
-    public func limited(to lifetime: Int64) -> CachedGrant {
+    package func limited(to lifetime: Int64) -> CachedGrant {
         var grant = self
         grant.expires = min(expires, granted + max(lifetime, 0))
         return grant

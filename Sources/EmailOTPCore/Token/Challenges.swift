@@ -5,19 +5,19 @@ import EmailOTPConfig
 /// `arm` gives it `otp_tries`; one without tries left is void, or its mail has not gone out yet.
 extension TokenRecord {
     /// The newest open challenge.
-    public var newestChallenge: Challenge? {
+    package var newestChallenge: Challenge? {
         challenges.max { $0.created < $1.created }
     }
 
     /// The newest armed challenge (its mail went out): the one a login within
     /// `resend_interval` re-uses.
-    public var newestArmedChallenge: Challenge? {
+    package var newestArmedChallenge: Challenge? {
         challenges.filter { $0.triesLeft > 0 }.max { $0.created < $1.created }
     }
 
     /// The challenges an answer is checked against: `transactionID`'s, or the open ones (all of
     /// them with concurrent challenges, else the newest), without those that have no tries left.
-    public func targets(transactionID: String?, config: Config) -> [Challenge] {
+    package func targets(transactionID: String?, config: Config) -> [Challenge] {
         var targets: [Challenge]
         if let id = transactionID {
             targets = challenges.filter { $0.transactionID == id }
@@ -32,7 +32,7 @@ extension TokenRecord {
 
     /// Adds a challenge: with concurrent challenges the oldest beyond `max_open_challenges` go,
     /// without them every older challenge is voided.
-    public mutating func open(_ challenge: Challenge, config: Config) {
+    package mutating func open(_ challenge: Challenge, config: Config) {
         if config.concurrentChallenges {
             challenges.sort { $0.created < $1.created }
             while challenges.count >= config.maxOpenChallenges { challenges.removeFirst() }
@@ -43,21 +43,21 @@ extension TokenRecord {
     }
 
     /// Opens `challenge` and counts its mail in the hourly quota (`mayMailCode` first).
-    public mutating func openMailed(_ challenge: Challenge, config: Config) {
+    package mutating func openMailed(_ challenge: Challenge, config: Config) {
         open(challenge, config: config)
         noteCodeMail(at: challenge.created)
     }
 
     /// The mail of `challenge` went out: it may be answered `tries` times. Nothing happens when
     /// it is gone meanwhile (answered, voided by a lock).
-    public mutating func arm(_ transactionID: String, tries: Int) {
+    package mutating func arm(_ transactionID: String, tries: Int) {
         guard let index = challenges.firstIndex(where: { $0.transactionID == transactionID }) else { return }
         challenges[index].triesLeft = tries
     }
 
     /// The mail of `challenge` could not be sent: the challenge goes, and so does its mail from
     /// the hourly quota.
-    public mutating func withdraw(_ challenge: Challenge) {
+    package mutating func withdraw(_ challenge: Challenge) {
         challenges.removeAll { $0.transactionID == challenge.transactionID }
         returnCodeMail(at: challenge.created)
     }

@@ -3,23 +3,23 @@ import EmailOTPSystem
 
 /// The failures of one source of a user's logins (the remote host, or the terminal and calling
 /// user of a local login), kept as a keyed hash of the source, never the source itself.
-public struct SourceFailures: Equatable {
-    public var id: String
+package struct SourceFailures: Equatable {
+    package var id: String
     /// Consecutive failures from this source.
-    public var count: Int
+    package var count: Int
     /// The time of the last failure.
-    public var last: Int64
+    package var last: Int64
     /// When this source locked (`max_fail_source`); 0 = not locked.
-    public var lockedAt: Int64
+    package var lockedAt: Int64
 
-    public init(id: String, count: Int, last: Int64, lockedAt: Int64 = 0) {
+    package init(id: String, count: Int, last: Int64, lockedAt: Int64 = 0) {
         self.id = id
         self.count = count
         self.last = last
         self.lockedAt = lockedAt
     }
 
-    public var isLocked: Bool { lockedAt != 0 }
+    package var isLocked: Bool { lockedAt != 0 }
 }
 
 /// The lockout rule, the one every path uses (pam_emailotp(8), NOTES; emailotp.conf(5),
@@ -36,22 +36,22 @@ public struct SourceFailures: Equatable {
 /// Every change to the counts and locks is made here; the flows charge, refund and settle
 /// through these functions only (Charge.swift, and `lockIfDue` for deferred misses).
 extension TokenRecord {
-    public static let maxSources = 20
+    package static let maxSources = 20
 
-    public var isLocked: Bool { lockedAt != 0 }
+    package var isLocked: Bool { lockedAt != 0 }
 
     /// True when this request may not be answered: the token is locked, or `source` is.
-    public func isBlocked(source: String?) -> Bool {
+    package func isBlocked(source: String?) -> Bool {
         isLocked || (source.map { id in sources.contains { $0.id == id && $0.isLocked } } ?? false)
     }
 
     /// The sources locked now.
-    public var lockedSources: Int { sources.filter(\.isLocked).count }
+    package var lockedSources: Int { sources.filter(\.isLocked).count }
 
     /// Counts a wrong PIN or code, for the user and for `source`, and locks what reached its
     /// limit (`lockIfDue`). With `lock` false the failure is counted and the lock left to a
     /// later `lockIfDue` (a deferred miss: it may yet be refunded).
-    public mutating func registerFailure(now: Int64, config: Config, lock: Bool = true, source: String? = nil) {
+    package mutating func registerFailure(now: Int64, config: Config, lock: Bool = true, source: String? = nil) {
         if failCount < 1_000_000 { failCount += 1 }
         if let id = source { countSourceFailure(id, now: now) }
         if lock { lockIfDue(now: now, config: config, source: source) }
@@ -60,7 +60,7 @@ extension TokenRecord {
     /// Locks the token when its failures, less `pending` about to be refunded, reached
     /// `max_fail` — voiding the open challenges: a code mailed before the lock must not work
     /// after a reset —, and `source` when its own reached `max_fail_source`.
-    public mutating func lockIfDue(now: Int64, config: Config, pending: Int = 0, source: String? = nil) {
+    package mutating func lockIfDue(now: Int64, config: Config, pending: Int = 0, source: String? = nil) {
         if lockedAt == 0 && failCount - pending >= config.maxFail {
             lockedAt = max(now, 1)
             challenges.removeAll()
@@ -70,7 +70,7 @@ extension TokenRecord {
 
     /// A granted login clears the user's failures and those of its `source`; other sources
     /// keep theirs (and their locks) until `unlock_time`.
-    public mutating func registerSuccess(source: String? = nil) {
+    package mutating func registerSuccess(source: String? = nil) {
         failCount = 0
         lockedAt = 0
         if let id = source { sources.removeAll { $0.id == id } }
@@ -78,14 +78,14 @@ extension TokenRecord {
 
     /// An administrator's reset (`emailotp reset`): the user's failures and lock, and every
     /// source's.
-    public mutating func reset() {
+    package mutating func reset() {
         registerSuccess()
         sources.removeAll()
     }
 
     /// Gives `misses` failures back, the user's and `source`'s (a right answer refunds its
     /// charge, and the deferred misses a right PIN settles).
-    public mutating func refund(_ misses: Int, source: String?) {
+    package mutating func refund(_ misses: Int, source: String?) {
         guard misses > 0 else { return }
         failCount = max(0, failCount - misses)
         for _ in 0..<min(misses, 1_000_000) { refundSourceFailure(source) }

@@ -2,11 +2,11 @@ import EmailOTPConfig
 
 /// The hour every hourly quota counts over: a time older than an hour leaves the window, and
 /// so does one more than an hour ahead (a clock set back must not block a quota for good).
-public enum HourlyWindow {
-    public static let seconds: Int64 = 3600
+package enum HourlyWindow {
+    package static let seconds: Int64 = 3600
 
     /// Keeps the times of `times` that are inside the window at `now`.
-    public static func keepLastHour(_ times: inout [Int64], now: Int64) {
+    package static func keepLastHour(_ times: inout [Int64], now: Int64) {
         times.removeAll { $0 <= now - seconds || $0 > now + seconds }
     }
 }
@@ -16,7 +16,7 @@ public enum HourlyWindow {
 /// alerts; and the once-per-lock mark of the lockout alert.
 extension TokenRecord {
     /// Whether one more code may be mailed this hour (`refresh` has trimmed `mails`).
-    public func mayMailCode(config: Config) -> Bool {
+    package func mayMailCode(config: Config) -> Bool {
         mails.count < config.maxMailsPerHour
     }
 
@@ -31,7 +31,7 @@ extension TokenRecord {
     }
 
     /// Takes one alert from the hourly quota; false when it is used up.
-    public mutating func reserveAlert(now: Int64, config: Config) -> Bool {
+    package mutating func reserveAlert(now: Int64, config: Config) -> Bool {
         HourlyWindow.keepLastHour(&alerts, now: now)
         guard alerts.count < config.maxMailsPerHour else { return false }
         alerts.append(now)
@@ -40,12 +40,12 @@ extension TokenRecord {
 
     /// Marks the current lock as alerted; false when the token is not locked or its lock was
     /// alerted already (the lockout alert goes once per lock).
-    public mutating func markLockAlerted() -> Bool {
+    package mutating func markLockAlerted() -> Bool {
         guard lockAlertDue else { return false }
         alertedLock = lockedAt
         return true
     }
 
     /// The token is locked and its lock was not alerted yet.
-    public var lockAlertDue: Bool { isLocked && alertedLock != lockedAt }
+    package var lockAlertDue: Bool { isLocked && alertedLock != lockedAt }
 }

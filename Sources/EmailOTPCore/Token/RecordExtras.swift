@@ -2,19 +2,19 @@ import EmailOTPSystem
 
 /// One remembered (service, remote host) of a user (`remember`, emailotp.conf(5)): a keyed hash of the
 /// pair, never the host itself, and the time the trust ends.
-public struct RememberedHost: Equatable {
-    public var id: String
-    public var created: Int64
-    public var expires: Int64
+package struct RememberedHost: Equatable {
+    package var id: String
+    package var created: Int64
+    package var expires: Int64
 
-    public init(id: String, created: Int64, expires: Int64) {
+    package init(id: String, created: Int64, expires: Int64) {
         self.id = id
         self.created = created
         self.expires = expires
     }
 
     /// Trusted strictly before its expiry time, like a code.
-    public func isExpired(at now: Int64) -> Bool { now >= expires }
+    package func isExpired(at now: Int64) -> Bool { now >= expires }
 }
 
 /// The record lines of format 2 (recovery codes, remembered hosts, alerts, unanswered codes). Format 1 records

@@ -2,15 +2,15 @@ import EmailOTPSystem
 
 /// One open challenge: a mailed code, kept only as a keyed hash.
 public struct Challenge: Equatable {
-    public var transactionID: String
-    public var codeHash: String
-    public var created: Int64
-    public var expires: Int64
-    public var triesLeft: Int
+    package var transactionID: String
+    package var codeHash: String
+    package var created: Int64
+    package var expires: Int64
+    package var triesLeft: Int
     /// Where it was asked from, kept with `notify = unanswered` only (Unanswered.swift).
-    public var origin: ChallengeOrigin?
+    package var origin: ChallengeOrigin?
 
-    public init(transactionID: String, codeHash: String, created: Int64, expires: Int64, triesLeft: Int,
+    package init(transactionID: String, codeHash: String, created: Int64, expires: Int64, triesLeft: Int,
                 origin: ChallengeOrigin? = nil) {
         self.transactionID = transactionID
         self.codeHash = codeHash
@@ -21,45 +21,45 @@ public struct Challenge: Equatable {
     }
 
     /// A code is valid strictly before its expiry time.
-    public func isExpired(at now: Int64) -> Bool { now >= expires }
+    package func isExpired(at now: Int64) -> Bool { now >= expires }
 }
 
 /// A user's token and open challenges, as kept in the store.
 public struct TokenRecord: Equatable {
-    public var user: String
+    package var user: String
     /// Empty for a token enrolled with `--address-from-command` (`email -` in the file): the
     /// address is asked from `address_command` for each mail.
-    public var email: String
-    public var pinHash: String?
-    public var enabled = true
+    package var email: String
+    package var pinHash: String?
+    package var enabled = true
     /// A pending enrolment (`state pending`): made by root or by `enroll_at_login`, it has no
     /// PIN yet and is activated only by the user's first login (`activate`). `enabled` is
     /// false while it is pending, so that every path that does not know enrolment refuses it.
-    public var pending = false
-    public var failCount = 0
-    public var lockedAt: Int64 = 0
-    public var mails: [Int64] = []
-    public var challenges: [Challenge] = []
-    public var cachedGrants: [CachedGrant] = []
+    package var pending = false
+    package var failCount = 0
+    package var lockedAt: Int64 = 0
+    package var mails: [Int64] = []
+    package var challenges: [Challenge] = []
+    package var cachedGrants: [CachedGrant] = []
     // Recovery codes, remembered hosts, alerts: format and rules in RecordExtras.swift.
-    public var recoveryHashes: [String] = []
-    public var remembered: [RememberedHost] = []
-    public var recentHosts: [String] = []
-    public var alerts: [Int64] = []
-    public var alertedLock: Int64 = 0
+    package var recoveryHashes: [String] = []
+    package var remembered: [RememberedHost] = []
+    package var recentHosts: [String] = []
+    package var alerts: [Int64] = []
+    package var alertedLock: Int64 = 0
     /// Failures per source (Lockout.swift).
-    public var sources: [SourceFailures] = []
+    package var sources: [SourceFailures] = []
     /// Mailed codes that expired unused, waiting for their alert (Unanswered.swift).
-    public var unanswered: [UnansweredCode] = []
+    package var unanswered: [UnansweredCode] = []
 
-    public init(user: String, email: String, pinHash: String?) {
+    package init(user: String, email: String, pinHash: String?) {
         self.user = user
         self.email = email
         self.pinHash = pinHash
     }
 
     /// A pending enrolment: the address it will have (empty: `address_command`), no PIN yet.
-    public static func pending(user: String, email: String) -> TokenRecord {
+    package static func pending(user: String, email: String) -> TokenRecord {
         var record = TokenRecord(user: user, email: email, pinHash: nil)
         record.enabled = false
         record.pending = true
@@ -67,28 +67,28 @@ public struct TokenRecord: Equatable {
     }
 
     /// The end of a pending enrolment: the token is enabled with the PIN chosen at the login.
-    public mutating func activate(pinHash: String?) {
+    package mutating func activate(pinHash: String?) {
         pending = false
         enabled = true
         self.pinHash = pinHash
     }
 
     /// `state` of the record and of `emailotp show` and `list`.
-    public var stateName: String { pending ? "pending" : (enabled ? "enabled" : "disabled") }
+    package var stateName: String { pending ? "pending" : (enabled ? "enabled" : "disabled") }
 }
 
 /// A record file that cannot be trusted.
 public struct CorruptRecord: Error, CustomStringConvertible, Equatable {
-    public let line: Int
-    public let reason: String
+    package let line: Int
+    package let reason: String
     public var description: String { "line \(line): \(reason)" }
 }
 
 /// The record file format (documented in emailotp.conf(5), FILES).
-public enum RecordFormat {
-    public static let header = "emailotp-token 2"
+package enum RecordFormat {
+    package static let header = "emailotp-token 2"
 
-    public static func render(_ record: TokenRecord) -> String {
+    package static func render(_ record: TokenRecord) -> String {
         var lines = [header,
                      "user \(record.user)",
                      "email \(record.email.isEmpty ? "-" : record.email)",
@@ -107,7 +107,7 @@ public enum RecordFormat {
     }
 
     /// Parses a record strictly: every field once, every number in range, nothing unknown.
-    public static func parse(_ text: String, expectedUser: String) throws -> TokenRecord {
+    package static func parse(_ text: String, expectedUser: String) throws -> TokenRecord {
         let lines = ByteText.lines(text)
         guard let first = lines.first, ByteText.isOne(first, of: readableHeaders) else {
             throw CorruptRecord(line: 1, reason: "not an emailotp-token 1 or 2 record")

@@ -10,7 +10,7 @@ extension TokenRecord {
     /// Unlocks what `unlock_time` unlocks (`unlockIfDue`), drops expired challenges (noting the
     /// unanswered ones for their alert, `noteUnanswered`), mail times older than an hour and
     /// cached grants past `auth_cache`.
-    public mutating func refresh(now: Int64, config: Config) {
+    package mutating func refresh(now: Int64, config: Config) {
         unlockIfDue(now: now, config: config)
         noteUnanswered(now: now, config: config)
         challenges.removeAll { $0.isExpired(at: now) }
@@ -21,20 +21,20 @@ extension TokenRecord {
 
     /// `refresh`, and the remembered hosts whose time has passed go too (a login checks their
     /// expiry itself): the record as `emailotp purge` writes it and `show` and `status` show it.
-    public mutating func purge(now: Int64, config: Config) {
+    package mutating func purge(now: Int64, config: Config) {
         refresh(now: now, config: config)
         dropExpiredHosts(now: now)
     }
 
     /// Whether an attempt may use this record: an enabled token for a login, a pending one
     /// (and nothing else) for an enrolment.
-    public func admits(enrolling: Bool) -> Bool {
+    package func admits(enrolling: Bool) -> Bool {
         enrolling ? pending : enabled
     }
 
     /// `emailotp disable`: logins are refused without mail; open challenges are void. A pending
     /// enrolment becomes a disabled token: the first login no longer activates it.
-    public mutating func disable() {
+    package mutating func disable() {
         enabled = false
         pending = false
         challenges.removeAll()
@@ -42,7 +42,7 @@ extension TokenRecord {
 
     /// `emailotp enable`; a pending enrolment is not enabled (it has no PIN yet, the user's
     /// first login activates it): false then, and nothing changes.
-    public mutating func enable() -> Bool {
+    package mutating func enable() -> Bool {
         guard !pending else { return false }
         enabled = true
         return true
@@ -50,14 +50,14 @@ extension TokenRecord {
 
     /// The token as `emailotp migrate` copies it: without its open challenges (their codes are
     /// hashed with the source store's key).
-    public mutating func dropChallenges() {
+    package mutating func dropChallenges() {
         challenges.removeAll()
     }
 
     /// A new address (`emailotp set-email`): the open challenges were mailed to the old one and
     /// are void, and the remembered hosts and cached grants go with them: they were earned
     /// through the old mailbox, perhaps by whoever made the address change necessary.
-    public mutating func replaceEmail(_ address: String) {
+    package mutating func replaceEmail(_ address: String) {
         email = address
         challenges.removeAll()
         forgetTrust()
@@ -65,14 +65,14 @@ extension TokenRecord {
 
     /// A new PIN (`emailotp set-pin`, root's or the user's own): grants cached under the old
     /// PIN must not outlive it.
-    public mutating func replacePIN(_ hash: String) {
+    package mutating func replacePIN(_ hash: String) {
         pinHash = hash
         cachedGrants = []
     }
 
     /// A new set of recovery codes (`emailotp recovery-codes`), replacing the old set: as after
     /// a lost device, every remembered host and cached grant goes too.
-    public mutating func replaceRecoveryCodes(_ hashes: [String]) {
+    package mutating func replaceRecoveryCodes(_ hashes: [String]) {
         recoveryHashes = hashes
         forgetTrust()
     }

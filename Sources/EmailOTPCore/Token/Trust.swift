@@ -7,24 +7,24 @@ import EmailOTPCrypto
 /// (`HostKey`, `GrantHasher`): never a host name or a password.
 extension TokenRecord {
     /// At most this many remembered hosts are kept per user; the oldest go first.
-    public static let maxRememberedHosts = 10
+    package static let maxRememberedHosts = 10
     /// At most this many recent remote hosts are kept per user.
-    public static let maxRecentHosts = 10
+    package static let maxRecentHosts = 10
     /// At most this many grants are remembered per user; the oldest go first.
-    public static let maxCachedGrants = 20
+    package static let maxCachedGrants = 20
 
     // MARK: remembered hosts
 
     /// Trusts `id` until `now + seconds`: an older entry of the same id is replaced, expired
     /// ones go, and only the newest `maxRememberedHosts` stay.
-    public mutating func remember(_ id: String, now: Int64, seconds: Int64) {
+    package mutating func remember(_ id: String, now: Int64, seconds: Int64) {
         remembered.removeAll { $0.id == id || $0.isExpired(at: now) }
         remembered.append(RememberedHost(id: id, created: now, expires: now + seconds))
         remembered.sort { $0.created < $1.created }
         if remembered.count > Self.maxRememberedHosts { remembered.removeFirst(remembered.count - Self.maxRememberedHosts) }
     }
 
-    public func isRemembered(_ id: String, now: Int64) -> Bool {
+    package func isRemembered(_ id: String, now: Int64) -> Bool {
         remembered.contains { $0.id == id && !$0.isExpired(at: now) }
     }
 
@@ -32,7 +32,7 @@ extension TokenRecord {
     /// the host is remembered and the token (after `refresh`) is enabled and not locked for
     /// `source`, which clears the login's failures. False: nothing granted, the record is as
     /// the caller must not write it.
-    public mutating func grantRemembered(_ id: String, now: Int64, config: Config, source: String?) -> Bool {
+    package mutating func grantRemembered(_ id: String, now: Int64, config: Config, source: String?) -> Bool {
         guard isRemembered(id, now: now) else { return false }
         refresh(now: now, config: config)
         guard enabled, !isBlocked(source: source) else { return false }
@@ -41,7 +41,7 @@ extension TokenRecord {
     }
 
     /// Drops the remembered hosts whose time has passed.
-    public mutating func dropExpiredHosts(now: Int64) {
+    package mutating func dropExpiredHosts(now: Int64) {
         remembered.removeAll { $0.isExpired(at: now) }
     }
 
@@ -49,7 +49,7 @@ extension TokenRecord {
 
     /// Moves `id` to the newest place of the recent hosts; true when it was not among them.
     @discardableResult
-    public mutating func noteHost(_ id: String) -> Bool {
+    package mutating func noteHost(_ id: String) -> Bool {
         let isNew = !recentHosts.contains(id)
         recentHosts.removeAll { $0 == id }
         recentHosts.append(id)
@@ -60,7 +60,7 @@ extension TokenRecord {
     // MARK: cached grants
 
     /// Whether an unexpired cached grant has `hash`. Every entry is compared, in constant time.
-    public func hasCachedGrant(_ hash: String, at now: Int64) -> Bool {
+    package func hasCachedGrant(_ hash: String, at now: Int64) -> Bool {
         var found = false
         for grant in cachedGrants where !grant.isExpired(at: now) {
             if Digest.constantTimeEqual(Array(grant.hash.utf8), Array(hash.utf8)) { found = true }
@@ -70,7 +70,7 @@ extension TokenRecord {
 
     /// Remembers a grant until `now + lifetime`. A password already remembered keeps its first
     /// expiry: the cache runs from the first grant, re-use does not stretch it.
-    public mutating func rememberGrant(_ hash: String, at now: Int64, lifetime: Int64, withoutRemoteHost: Bool = false) {
+    package mutating func rememberGrant(_ hash: String, at now: Int64, lifetime: Int64, withoutRemoteHost: Bool = false) {
         cachedGrants = cachedGrants.map { $0.limited(to: lifetime) }.filter { !$0.isExpired(at: now) }
         guard !hasCachedGrant(hash, at: now) else { return }
         cachedGrants.sort { $0.granted < $1.granted }
@@ -83,7 +83,7 @@ extension TokenRecord {
 
     /// Drops every remembered host and cached grant (`emailotp forget`); returns how many.
     @discardableResult
-    public mutating func forgetTrust() -> (hosts: Int, grants: Int) {
+    package mutating func forgetTrust() -> (hosts: Int, grants: Int) {
         let dropped = (remembered.count, cachedGrants.count)
         remembered.removeAll()
         cachedGrants.removeAll()

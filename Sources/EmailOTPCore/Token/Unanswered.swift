@@ -4,12 +4,12 @@ import EmailOTPSystem
 /// Where a challenge was asked from (`notify = unanswered`, emailotp.conf(5)): `PAM_SERVICE` and
 /// `PAM_RHOST` as the application gave them. Kept only with that setting, while the code is open
 /// and until its alert has been mailed; nothing else in the record names a host.
-public struct ChallengeOrigin: Equatable {
-    public var service: String
-    public var rhost: String
+package struct ChallengeOrigin: Equatable {
+    package var service: String
+    package var rhost: String
 
     /// Each value is cut to its first `maxBytes` bytes (on a scalar boundary).
-    public init(service: String, rhost: String) {
+    package init(service: String, rhost: String) {
         self.service = Self.cut(service)
         self.rhost = Self.cut(rhost)
     }
@@ -46,19 +46,19 @@ public struct ChallengeOrigin: Equatable {
 
 /// A mailed code (an armed challenge) that expired without being used, waiting for its
 /// `unanswered` alert: when it was mailed, when it expired, and where it was asked from.
-public struct UnansweredCode: Equatable {
-    public var created: Int64
-    public var expires: Int64
-    public var origin: ChallengeOrigin
+package struct UnansweredCode: Equatable {
+    package var created: Int64
+    package var expires: Int64
+    package var origin: ChallengeOrigin
 
-    public init(created: Int64, expires: Int64, origin: ChallengeOrigin) {
+    package init(created: Int64, expires: Int64, origin: ChallengeOrigin) {
         self.created = created
         self.expires = expires
         self.origin = origin
     }
 
     /// At most this many wait for an alert (the newest are kept): more are one alert's worth.
-    public static let maxKept = 20
+    package static let maxKept = 20
 }
 
 extension TokenRecord {
@@ -66,7 +66,7 @@ extension TokenRecord {
     /// (`refresh` drops them next). A challenge without tries left was never armed (its mail
     /// did not go out) and is not reported. Without `notify = unanswered` the list is emptied:
     /// nothing waits for an alert that is turned off.
-    public mutating func noteUnanswered(now: Int64, config: Config) {
+    package mutating func noteUnanswered(now: Int64, config: Config) {
         guard config.notify.contains(.unanswered) else {
             unanswered.removeAll()
             return
@@ -80,7 +80,7 @@ extension TokenRecord {
     }
 
     /// Takes every waiting unanswered code for one alert (after noting those expired since).
-    public mutating func takeUnanswered(now: Int64, config: Config) -> [UnansweredCode] {
+    package mutating func takeUnanswered(now: Int64, config: Config) -> [UnansweredCode] {
         noteUnanswered(now: now, config: config)
         challenges.removeAll { $0.isExpired(at: now) }
         defer { unanswered.removeAll() }
