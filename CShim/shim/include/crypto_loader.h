@@ -12,8 +12,7 @@
  * 0 when the functions below are usable, else -1 with the reason in `error`. */
 int cshim_crypto_load(char *error, size_t size);
 
-/* HMAC-SHA-256 (RFC 2104 over libcrypto's SHA256_Init/Update/Final, which fetch nothing from a
- * provider): 1 with 32 bytes in `out`, 0 on failure or before a load. */
+/* HMAC(EVP_sha256(), ...): 1 with 32 bytes in `out`, 0 on failure or before a load. */
 int cshim_hmac_sha256(const void *key, int key_length, const unsigned char *data, size_t length,
                       unsigned char *out, unsigned int *out_length);
 

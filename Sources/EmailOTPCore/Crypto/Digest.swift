@@ -7,7 +7,7 @@ package struct CryptoFailure: Error, CustomStringConvertible {
 
 /// Keyed hashes and constant-time comparison (OpenSSL).
 package enum Digest {
-    /// HMAC-SHA-256 of `message` under `key` (`cshim_hmac_sha256`: RFC 2104 over libcrypto's `SHA256_*`).
+    /// HMAC-SHA-256 of `message` under `key` (`HMAC` with `EVP_sha256`).
     package static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
         try loadLibcrypto()
         var out = [UInt8](repeating: 0, count: 32)
