@@ -10,6 +10,41 @@ package enum MailTransport: Equatable {
     case maildir(String)
 }
 
+/// The built-in texts of the code mail, all in one place: the subject (`mail_subject`'s default)
+/// and the bodies `MailComposer` uses when `mail_template` is not set. Placeholders:
+/// emailotp.conf(5).
+package enum CodeMailDefaults {
+    package static let subject = "Your one-time code for {service} on {host}"
+
+    /// The body in interactive mode.
+    package static let text = codeLines + detailLines
+
+    /// The body in challenge mode: the same, with how to finish the login.
+    package static let challengeText = codeLines + "{finish}\n\n" + detailLines
+
+    private static let codeLines = """
+    Hello {user},
+
+    Your one-time code for {service} on {host} is:
+
+        {otp}
+
+
+    """
+
+    private static let detailLines = """
+    It is valid for {validity} minutes, until {expires}.
+    Transaction id: {transaction_id}
+    Request from: {rhost}
+
+    If you did not ask for this code, someone has used {first_factor}
+    to log in to {service} on {host} from {rhost} and now waits for
+    this code. Give the code to no one, change {first_factor} at once,
+    and tell your administrator.
+
+    """
+}
+
 /// Every setting of `emailotp.conf` (emailotp.conf(5); the keys are `ConfigKeys.table`), with its default.
 public struct Config {
     package var mailServer = "localhost"
@@ -22,7 +57,7 @@ public struct Config {
     package var mailCAFile = ""
     package var mailTimeout: Int64 = 10
     package var mailTransport = MailTransport.smtp
-    package var mailSubject = "Your one-time code for {service} on {host}"
+    package var mailSubject = CodeMailDefaults.subject
     package var mailTemplate = ""
     package var mailHTMLTemplate = ""
     package var otpValidity: Int64 = 300

@@ -47,35 +47,9 @@ public struct CodeMailContext {
     }
 }
 
-/// Builds the MIME message of a code mail from the configured templates.
+/// Builds the MIME message of a code mail from the configured templates (the built-in ones:
+/// `CodeMailDefaults`).
 package struct MailComposer {
-    package static let defaultTextTemplate = codeLines + detailLines
-
-    /// The default body in challenge mode: the same, with how to finish the login.
-    package static let defaultChallengeTextTemplate = codeLines + "{finish}\n\n" + detailLines
-
-    private static let codeLines = """
-    Hello {user},
-
-    Your one-time code for {service} on {host} is:
-
-        {otp}
-
-
-    """
-
-    private static let detailLines = """
-    It is valid for {validity} minutes, until {expires}.
-    Transaction id: {transaction_id}
-    Request from: {rhost}
-
-    If you did not ask for this code, someone has used {first_factor}
-    to log in to {service} on {host} from {rhost} and now waits for
-    this code. Give the code to no one, change {first_factor} at once,
-    and tell your administrator.
-
-    """
-
     package let config: Config
     package let random: RandomSource
 
@@ -123,7 +97,7 @@ package struct MailComposer {
         guard !subject.hasControlCharacters else {
             throw MailError("refusing control characters in the subject")
         }
-        let builtIn = context.finish.isEmpty ? Self.defaultTextTemplate : Self.defaultChallengeTextTemplate
+        let builtIn = context.finish.isEmpty ? CodeMailDefaults.text : CodeMailDefaults.challengeText
         let textTemplate = config.textTemplate.isEmpty ? builtIn : config.textTemplate
         let text = textTemplate.expandingPlaceholders(fields)
         var htmlFields = [String: String]()
