@@ -25,6 +25,13 @@ package enum Digest {
         return out
     }
 
+    /// Loads libcrypto and makes a process's first HMAC, whose provider fetch is most of its
+    /// cost, so that the HMACs made later under a user's lock are short. A failure here is left
+    /// to those HMACs, which meet it again and answer for it.
+    package static func prepare() {
+        _ = try? hmacSHA256(key: [0], message: [])
+    }
+
     /// Compares two byte strings in time that depends only on their length (`cshim_timingsafe_bcmp`).
     package static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }

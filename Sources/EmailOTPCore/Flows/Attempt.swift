@@ -306,6 +306,7 @@ extension Authenticator {
                  remembered: Bool = false, enrolling: Enrolling? = nil) throws -> (outcome: AttemptOutcome, code: String) {
         var attempt = Attempt(user: user, typed, splits: passwordSplits, deferMiss: deferMiss, refunds: refunds,
                               remembered: remembered, enrolling: enrolling)
+        Digest.prepare()  // OpenSSL's first fetch outside the lock, for every name alike
         let outcome: AttemptOutcome = try store.attempt(user: user, charge: { record, now in
             let key = try store.codeKey()
             let keys = Result { try self.keys(for: attempt, key: key) }
