@@ -22,11 +22,6 @@ package struct SSHDConfigRules {
     /// Files left to read, so that includes cannot multiply without end.
     var budget = 256
 
-    package init(files: AuditFiles, baseDirectory: String) {
-        self.files = files
-        self.baseDirectory = baseDirectory
-    }
-
     /// The findings for the file at `path` (problems and notes).
     package static func check(path: String, files: AuditFiles) throws -> [Finding] {
         let directory = ByteText.split(path, at: 0x2F).dropLast().joined(separator: "/")

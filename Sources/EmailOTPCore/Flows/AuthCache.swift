@@ -9,10 +9,6 @@ import EmailOTPToken
 public struct GrantHasher {
     let key: [UInt8]
 
-    public init(key: [UInt8]) {
-        self.key = key
-    }
-
     /// HMAC-SHA-256 under the store's key; NUL separates the fields (none of them can hold one).
     /// With `host` (`Config.grantHost`) the grant serves that host only.
     public func hash(user: String, service: String, rhost: String, password: String, host: String? = nil) throws -> String {

@@ -6,15 +6,9 @@ import Glibc
 /// users read mail locally.
 package struct MaildirMailer: Mailer {
     let directory: String
+    /// `clock` and `random` make the unique file name (Maildir's `time.pid_random.host`).
     let clock: Clock
     let random: RandomSource
-
-    /// `clock` and `random` make the unique file name (Maildir's `time.pid_random.host`).
-    package init(directory: String, clock: Clock, random: RandomSource) {
-        self.directory = directory
-        self.clock = clock
-        self.random = random
-    }
 
     package func send(_ mail: OutgoingMail) throws {
         do {

@@ -8,10 +8,6 @@ import Glibc
 package struct SMTPMailer: Mailer {
     let config: Config
 
-    package init(config: Config) {
-        self.config = config
-    }
-
     /// Debian's system trust store (libcurl's compiled-in defaults), named so that nothing
     /// from the environment can replace it.
     static let systemCAFile = "/etc/ssl/certs/ca-certificates.crt"

@@ -8,11 +8,6 @@ package struct SendmailMailer: Mailer {
     let path: String
     let timeout: Int64
 
-    package init(path: String, timeout: Int64) {
-        self.path = path
-        self.timeout = timeout
-    }
-
     static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
 
     package func send(_ mail: OutgoingMail) throws {

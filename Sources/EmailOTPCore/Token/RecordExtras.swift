@@ -7,12 +7,6 @@ package struct RememberedHost: Equatable {
     package var created: Int64
     package var expires: Int64
 
-    package init(id: String, created: Int64, expires: Int64) {
-        self.id = id
-        self.created = created
-        self.expires = expires
-    }
-
     /// Trusted strictly before its expiry time, like a code.
     package func isExpired(at now: Int64) -> Bool { now >= expires }
 }

@@ -51,12 +51,6 @@ package struct UnansweredCode: Equatable {
     package var expires: Int64
     package var origin: ChallengeOrigin
 
-    package init(created: Int64, expires: Int64, origin: ChallengeOrigin) {
-        self.created = created
-        self.expires = expires
-        self.origin = origin
-    }
-
     /// At most this many wait for an alert (the newest are kept): more are one alert's worth.
     package static let maxKept = 20
 }
