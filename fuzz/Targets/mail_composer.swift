@@ -92,7 +92,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let values = composer.values(context)
     var htmlValues = [String: String]()
     for (name, value) in values { htmlValues[name] = MIMEEncoding.htmlEscaped(value) }
-    let templates = [(config.textTemplate.isEmpty ? MailComposer.defaultTextTemplate : config.textTemplate, values),
+    let templates = [(config.textTemplate.isEmpty ? CodeMailDefaults.text : config.textTemplate, values),
                      (config.htmlTemplate, htmlValues)]
     for (part, (template, partValues)) in zip(parts, templates) {
         guard let end = part.firstIndex(of: "") else {
