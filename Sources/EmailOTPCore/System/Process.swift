@@ -46,7 +46,7 @@ public struct Deadline {
     }
 }
 
-/// Waiting for a descriptor another library reads and writes (libpq's socket): `poll(2)`.
+/// Waiting for a descriptor to be ready (`poll(2)`): libpq's socket, a child's pipe.
 package enum Readiness {
     /// What the wait is for.
     package struct Events: OptionSet {
@@ -226,8 +226,7 @@ package enum ChildIO {
             }
             if sent < 0 && errno == EINTR { continue }
             guard sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), !deadline.hasPassed else { return false }
-            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            _ = poll(&poller, 1, deadline.pollTimeout)
+            _ = try? Readiness.wait(fd, for: .writable, until: deadline, what: "")
         }
         return true
     }
@@ -243,15 +242,12 @@ package enum ChildIO {
     package static func read(_ fd: Int32, upTo count: Int, until deadline: Deadline) -> Read {
         var chunk = [UInt8](repeating: 0, count: max(1, count))
         while true {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, deadline.pollTimeout)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                return .failed(errno)
-            }
-            if ready == 0 {
-                if deadline.hasPassed { return .timedOut }
-                continue
+            do {
+                guard try Readiness.wait(fd, for: .readable, until: deadline, what: "") else { return .timedOut }
+            } catch let error as SystemError {
+                return .failed(error.code)
+            } catch {
+                return .failed(EIO)
             }
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
